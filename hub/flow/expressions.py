@@ -1,0 +1,247 @@
+"""Expressions: Jinja2 in an immutable sandbox with strict undefined.
+
+A string field is rendered once, from the flow's own text. Values that come from outside
+(webhook bodies, HTTP responses, LLM output) enter only as data in the scope and are never
+rendered again, so a ``{{ ... }}`` inside an email body is text, not code.
+
+A field that is exactly one expression keeps its type: ``"{{ outputs.fetch.body }}"`` is the
+dict itself, not its string form.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from hub.errors import ExpressionError
+
+_WHOLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+class Scope(dict[str, Any]):
+    """A mapping that names itself in 'not found' messages (``outputs has no task 'x'``)."""
+
+    def __init__(self, label: str, data: dict[str, Any] | None = None, noun: str = "key"):
+        super().__init__(data or {})
+        self.label = label
+        self.noun = noun
+
+
+class _Undefined(StrictUndefined):
+    @property
+    def _undefined_message(self) -> str:  # type: ignore[override]
+        obj = self._undefined_obj
+        name = self._undefined_name
+        if isinstance(obj, Scope):
+            known = ", ".join(sorted(map(str, obj))) or "none"
+            return f"{obj.label} has no {obj.noun} {name!r} (known: {known})"
+        return str(super()._undefined_message)
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+
+def _to_json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, default=str, ensure_ascii=False)
+
+
+def _from_json(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError) as exc:
+        raise ExpressionError(f"from_json: not valid JSON: {exc}") from None
+
+
+def _domain(value: str) -> str:
+    text = str(value).strip()
+    if "@" in text:
+        return text.rsplit("@", 1)[1].lower()
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text, flags=re.I)
+    return text.split("/", 1)[0].split(":", 1)[0].lower()
+
+
+def _slug(value: str, sep: str = "-") -> str:
+    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", sep, text.lower()).strip(sep)
+
+
+def _b64encode(value: str | bytes) -> str:
+    data = value.encode() if isinstance(value, str) else value
+    return base64.b64encode(data).decode()
+
+
+def _b64decode(value: str) -> str:
+    return base64.b64decode(value).decode()
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(str(value).encode()).hexdigest()
+
+
+def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return str(value.strftime(fmt))
+
+
+def _pluck(items: Iterable[Any], key: str) -> list[Any]:
+    return [item.get(key) if isinstance(item, dict) else getattr(item, key, None) for item in items]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "json": _to_json,
+    "tojson": _to_json,
+    "from_json": _from_json,
+    "domain": _domain,
+    "slug": _slug,
+    "b64encode": _b64encode,
+    "b64decode": _b64decode,
+    "sha256": _sha256,
+    "date": _date,
+    "pluck": _pluck,
+}
+
+
+class Expressions:
+    """Compiles and renders templates; compiled forms are cached by source text."""
+
+    def __init__(self) -> None:
+        env = ImmutableSandboxedEnvironment(
+            undefined=_Undefined, autoescape=False, keep_trailing_newline=True, cache_size=2000
+        )
+        env.filters.update(FILTERS)
+        env.globals["now"] = _now
+        env.globals.pop("range", None)
+        env.globals["range"] = lambda *a: range(*a) if len(range(*a)) <= 100_000 else [][:0]
+        self.env = env
+        self._cache: dict[str, Callable[[dict[str, Any]], Any]] = {}
+
+    # -- compile -------------------------------------------------------------------------------
+
+    def compile(self, source: str) -> Callable[[dict[str, Any]], Any]:
+        """A callable scope -> value. Raises ``TemplateSyntaxError`` for bad syntax."""
+        fn = self._cache.get(source)
+        if fn is not None:
+            return fn
+        whole = _WHOLE.match(source)
+        if whole and "{{" not in whole["expr"] and "{%" not in source:
+            expr = self.env.compile_expression(whole["expr"], undefined_to_none=False)
+            fn = expr
+        else:
+            template = self.env.from_string(source)
+            fn = template.render
+        if len(self._cache) > 5000:
+            self._cache.clear()
+        self._cache[source] = fn
+        return fn
+
+    def compile_condition(self, source: str) -> Callable[[dict[str, Any]], Any]:
+        text = source if is_template(source) else "{{ " + source + " }}"
+        return self.compile(text)
+
+    # -- render --------------------------------------------------------------------------------
+
+    def render(self, value: Any, scope: dict[str, Any], where: str | None = None) -> Any:
+        """Render every template string in ``value`` (recursively through dicts and lists)."""
+        if isinstance(value, str):
+            if "{{" not in value and "{%" not in value:
+                return value
+            return self._render_one(value, scope, where)
+        if isinstance(value, dict):
+            return {k: self.render(v, scope, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(v, scope, f"{where}[{i}]" if where else f"[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def condition(self, source: str | bool, scope: dict[str, Any], where: str | None = None) -> bool:
+        if isinstance(source, bool):
+            return source
+        try:
+            result = self.compile_condition(source)(scope)
+        except Exception as exc:
+            raise self._error(exc, source, where) from None
+        return truthy(result)
+
+    def _render_one(self, source: str, scope: dict[str, Any], where: str | None) -> Any:
+        try:
+            result = self.compile(source)(scope)
+        except Exception as exc:
+            raise self._error(exc, source, where) from None
+        if isinstance(result, StrictUndefined):
+            raise ExpressionError("the expression is undefined", source, where)
+        return result
+
+    @staticmethod
+    def _error(exc: Exception, source: str, where: str | None) -> ExpressionError:
+        if isinstance(exc, ExpressionError):
+            return ExpressionError(str(exc), source, where)
+        if isinstance(exc, UndefinedError):
+            return ExpressionError(exc.message or "undefined value", source, where)
+        if isinstance(exc, SecurityError):
+            return ExpressionError(f"not allowed in an expression: {exc}", source, where)
+        if isinstance(exc, TemplateSyntaxError):
+            return ExpressionError(f"syntax error: {exc.message}", source, where)
+        if isinstance(exc, TemplateError):
+            return ExpressionError(str(exc), source, where)
+        return ExpressionError(f"{type(exc).__name__}: {exc}", source, where)
+
+    # -- static analysis -------------------------------------------------------------------------
+
+    def references(self, source: str) -> tuple[set[str], set[tuple[str, str]]]:
+        """Free names a template uses, and ``(root, key)`` pairs such as ``("outputs", "fetch")``.
+
+        Raises ``TemplateSyntaxError`` (a syntax error, or an unknown filter) for a bad template.
+        """
+        text = source if is_template(source) else source
+        ast = self.env.parse(text)
+        # compile to catch unknown filters/tests, which parse() lets through
+        self.env.compile(ast)
+        from jinja2 import meta
+
+        free = set(meta.find_undeclared_variables(ast))
+        pairs: set[tuple[str, str]] = set()
+        for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+            base = node.node
+            if not isinstance(base, nodes.Name) or base.name not in free:
+                continue
+            if isinstance(node, nodes.Getattr):
+                pairs.add((base.name, node.attr))
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                pairs.add((base.name, node.arg.value))
+        return free, pairs
+
+
+def truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "none", "null")
+    return bool(value)
+
+
+_DEFAULT: Expressions | None = None
+
+
+def expressions() -> Expressions:
+    """The process-wide expression engine."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Expressions()
+    return _DEFAULT

@@ -1,0 +1,41 @@
+"""Settings from the environment (``HUB_*``) with defaults for the embedded deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HubSettings(BaseSettings):
+    """Everything the hub reads from its environment, in one place.
+
+    The embedded default needs none of it: state goes to ``.hub/hub.db`` (SQLite) under the
+    current directory and executions run in process.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    home: Path = Field(Path(".hub"), description="Directory for the SQLite file, blobs and outbox.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<home>/hub.db. PostgreSQL: postgresql+psycopg://..."
+    )
+    redis_url: str | None = Field(None, description="Redis URL; when set, executions are queued on arq.")
+    secrets_file: Path | None = Field(
+        None, description="A NAME=value file read by secret('NAME'); default <home>/secrets.env."
+    )
+    flows_dir: Path = Field(Path("flows"), description="Folder of flow files loaded at start-up.")
+    prompts_dir: Path = Field(Path("prompts"), description="Folder of prompt files.")
+    inline_output_limit: int = Field(
+        64 * 1024, description="Step outputs larger than this many bytes of JSON are stored as blobs."
+    )
+    max_concurrency: int = Field(64, description="Executions run at once by one in-process queue.")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'hub.db'}"
+
+    def resolved_secrets_file(self) -> Path:
+        return self.secrets_file or self.home / "secrets.env"

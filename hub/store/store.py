@@ -1,0 +1,497 @@
+"""The store: every read and write of flows, executions, step runs, logs and blobs.
+
+One class, two databases: SQLite (WAL, the embedded default) and PostgreSQL, through the same
+SQLAlchemy Core statements. Writes are short transactions committed before the engine moves on,
+which is what makes an execution resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy.pool import StaticPool
+
+from hub.errors import NotFound
+from hub.store import migrations
+from hub.store.tables import Blob, Execution, FlowRevision, LogLine, StepRun
+
+log = logging.getLogger(__name__)
+
+EXECUTIONS = Execution.__table__  # type: ignore[attr-defined]
+STEPS = StepRun.__table__  # type: ignore[attr-defined]
+LOGS = LogLine.__table__  # type: ignore[attr-defined]
+BLOBS = Blob.__table__  # type: ignore[attr-defined]
+FLOWS = FlowRevision.__table__  # type: ignore[attr-defined]
+
+
+def new_id() -> str:
+    """Execution ids: time-ordered, URL-safe, 22 characters."""
+    return uuid.uuid7().hex if hasattr(uuid, "uuid7") else _uuid7()
+
+
+def _uuid7() -> str:
+    ms = int(time.time() * 1000)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 64) & 0xFFF) << 64 | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return f"{value:032x}"
+
+
+def process_owner() -> str:
+    """Who runs an execution: ``host:pid:random`` (the random part tells restarts apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def owner_is_alive(owner: str | None) -> bool | None:
+    """True/False when the owner ran on this host (its pid checked), None when it cannot be told."""
+    if not owner:
+        return False
+    parts = owner.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname():
+        return None
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return None
+    if pid == os.getpid():
+        return owner == _THIS_OWNER
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_THIS_OWNER = process_owner()
+
+
+def this_owner() -> str:
+    return _THIS_OWNER
+
+
+class Store:
+    """Persistence for the engine and the API. Create with :meth:`open`."""
+
+    def __init__(self, engine: Engine, inline_limit: int = 64 * 1024):
+        self.engine = engine
+        self.inline_limit = inline_limit
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    @classmethod
+    def open(cls, url: str, inline_limit: int = 64 * 1024, migrate: bool = True) -> Store:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+            if path in ("", ":memory:"):
+                kwargs["poolclass"] = StaticPool
+            engine = create_engine(url, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        store = cls(engine, inline_limit)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> list[str]:
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # one migrating process at a time
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7272001)")
+            done = migrations.migrate(conn)
+        for line in done:
+            log.info("store: %s", line)
+        return done
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- flows -------------------------------------------------------------------------------------
+
+    def save_flow(self, namespace: str, flow_id: str, source: str, content_hash: str) -> tuple[int, bool]:
+        """Store a flow's source; returns ``(revision, created)``: a new revision only when it changed."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(FLOWS.c.revision, FLOWS.c.content_hash, FLOWS.c.deleted)
+                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
+                .order_by(FLOWS.c.revision.desc())
+                .limit(1)
+            ).first()
+            if row is not None and row.content_hash == content_hash and not row.deleted:
+                return int(row.revision), False
+            revision = (row.revision if row else 0) + 1
+            conn.execute(
+                insert(FLOWS).values(
+                    namespace=namespace,
+                    flow_id=flow_id,
+                    revision=revision,
+                    content_hash=content_hash,
+                    source=source,
+                    disabled=False,
+                    deleted=False,
+                    created_at=time.time(),
+                )
+            )
+            return revision, True
+
+    def get_flow_source(self, namespace: str, flow_id: str, revision: int | None = None) -> tuple[int, str]:
+        query = select(FLOWS.c.revision, FLOWS.c.source, FLOWS.c.deleted).where(
+            FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id
+        )
+        if revision is not None:
+            query = query.where(FLOWS.c.revision == revision)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(FLOWS.c.revision.desc()).limit(1)).first()
+        if row is None or (revision is None and row.deleted):
+            raise NotFound(f"flow {namespace}.{flow_id} not found" + (f" at revision {revision}" if revision else ""))
+        return int(row.revision), str(row.source)
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        latest = (
+            select(FLOWS.c.namespace, FLOWS.c.flow_id, func.max(FLOWS.c.revision).label("revision"))
+            .group_by(FLOWS.c.namespace, FLOWS.c.flow_id)
+            .subquery()
+        )
+        query = select(FLOWS).join(
+            latest,
+            and_(
+                FLOWS.c.namespace == latest.c.namespace,
+                FLOWS.c.flow_id == latest.c.flow_id,
+                FLOWS.c.revision == latest.c.revision,
+            ),
+        ).where(FLOWS.c.deleted.is_(False)).order_by(FLOWS.c.namespace, FLOWS.c.flow_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- executions ----------------------------------------------------------------------------------
+
+    def create_execution(
+        self,
+        *,
+        namespace: str,
+        flow_id: str,
+        revision: int,
+        inputs: dict[str, Any],
+        state: str,
+        labels: dict[str, Any] | None = None,
+        trigger: dict[str, Any] | None = None,
+        parent_id: str | None = None,
+        parent_path: str | None = None,
+        restarted_from: str | None = None,
+        execution_id: str | None = None,
+    ) -> str:
+        now = time.time()
+        execution_id = execution_id or new_id()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(EXECUTIONS).values(
+                    id=execution_id,
+                    namespace=namespace,
+                    flow_id=flow_id,
+                    revision=revision,
+                    state=state,
+                    inputs=inputs,
+                    labels=labels or {},
+                    trigger=trigger,
+                    parent_id=parent_id,
+                    parent_path=parent_path,
+                    restarted_from=restarted_from,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return execution_id
+
+    def get_execution(self, execution_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).first()
+        if row is None:
+            raise NotFound(f"execution {execution_id} not found")
+        return dict(row._mapping)
+
+    def find_execution(self, prefix: str) -> dict[str, Any]:
+        """An execution by id or by an unambiguous id prefix (as the CLI accepts)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id.startswith(prefix)).limit(2)).all()
+        if not rows:
+            raise NotFound(f"execution {prefix} not found")
+        if len(rows) > 1:
+            raise NotFound(f"execution id prefix {prefix!r} is ambiguous; give more characters")
+        return dict(rows[0]._mapping)
+
+    def update_execution(self, execution_id: str, **values: Any) -> None:
+        values["updated_at"] = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values))
+
+    def claim_execution(self, execution_id: str, owner: str, expected: Iterable[str | None]) -> bool:
+        """Take ownership if the current owner is one of ``expected`` (compare-and-set)."""
+        expected = list(expected)
+        conds = [EXECUTIONS.c.owner == e for e in expected if e is not None]
+        if None in expected:
+            conds.append(EXECUTIONS.c.owner.is_(None))
+        now = time.time()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(EXECUTIONS)
+                .where(EXECUTIONS.c.id == execution_id, or_(*conds))
+                .values(owner=owner, heartbeat_at=now, updated_at=now)
+            )
+        return bool(result.rowcount)
+
+    def heartbeat(self, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(EXECUTIONS)
+                .where(EXECUTIONS.c.owner == owner, EXECUTIONS.c.state.in_(("RUNNING", "QUEUED")))
+                .values(heartbeat_at=time.time())
+            )
+
+    def list_executions(
+        self,
+        *,
+        namespace: str | None = None,
+        flow_id: str | None = None,
+        states: Iterable[str] | None = None,
+        label: tuple[str, str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        parent_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        query = select(EXECUTIONS)
+        if namespace:
+            query = query.where(EXECUTIONS.c.namespace == namespace)
+        if flow_id:
+            query = query.where(EXECUTIONS.c.flow_id == flow_id)
+        if states:
+            query = query.where(EXECUTIONS.c.state.in_(list(states)))
+        if since is not None:
+            query = query.where(EXECUTIONS.c.created_at >= since)
+        if until is not None:
+            query = query.where(EXECUTIONS.c.created_at < until)
+        if parent_id:
+            query = query.where(EXECUTIONS.c.parent_id == parent_id)
+        query = query.order_by(EXECUTIONS.c.created_at.desc(), EXECUTIONS.c.id.desc())
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query.limit(limit * 4 if label else limit).offset(offset))]
+        if label:
+            key, value = label
+            rows = [r for r in rows if str((r.get("labels") or {}).get(key)) == value][:limit]
+        return rows
+
+    def count_running(self, namespace: str, flow_id: str, exclude: str | None = None) -> int:
+        query = select(func.count()).select_from(EXECUTIONS).where(
+            EXECUTIONS.c.namespace == namespace,
+            EXECUTIONS.c.flow_id == flow_id,
+            EXECUTIONS.c.state.in_(("RUNNING",)),
+        )
+        if exclude:
+            query = query.where(EXECUTIONS.c.id != exclude)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def unfinished_executions(self) -> list[dict[str, Any]]:
+        """Executions that were QUEUED or RUNNING (candidates for resume)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(EXECUTIONS)
+                .where(EXECUTIONS.c.state.in_(("CREATED", "QUEUED", "RUNNING")))
+                .order_by(EXECUTIONS.c.created_at)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    # -- step runs ---------------------------------------------------------------------------------
+
+    def start_step(
+        self,
+        execution_id: str,
+        path: str,
+        task_id: str,
+        task_type: str,
+        attempt: int,
+        params: Any,
+        started_at: float,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(STEPS).values(
+                    execution_id=execution_id,
+                    path=path,
+                    task_id=task_id,
+                    task_type=task_type,
+                    attempt=attempt,
+                    state="RUNNING",
+                    params=params,
+                    data=data,
+                    started_at=started_at,
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_step(
+        self,
+        step_id: int,
+        state: str,
+        *,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        ended_at: float | None = None,
+        data: dict[str, Any] | None = None,
+        execution_id: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"state": state, "error": error, "ended_at": ended_at or time.time()}
+        values.update(self._output_values(output, execution_id))
+        if data is not None:
+            values["data"] = data
+        with self.engine.begin() as conn:
+            conn.execute(update(STEPS).where(STEPS.c.id == step_id).values(**values))
+
+    def record_step(
+        self,
+        execution_id: str,
+        path: str,
+        task_id: str,
+        task_type: str,
+        attempt: int,
+        state: str,
+        *,
+        params: Any = None,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        started_at: float,
+        ended_at: float | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        """Insert a finished step run in one write (for steps with no side effects)."""
+        values = dict(
+            execution_id=execution_id,
+            path=path,
+            task_id=task_id,
+            task_type=task_type,
+            attempt=attempt,
+            state=state,
+            params=params,
+            error=error,
+            data=data,
+            started_at=started_at,
+            ended_at=ended_at or time.time(),
+        )
+        values.update(self._output_values(output, execution_id))
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(STEPS).values(**values))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def update_step_data(self, step_id: int, data: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(STEPS).where(STEPS.c.id == step_id).values(data=data))
+
+    def _output_values(self, output: Any, execution_id: str | None) -> dict[str, Any]:
+        if output is None:
+            return {"output": None, "output_ref": None}
+        encoded = json.dumps(output, default=str, separators=(",", ":"))
+        if len(encoded) <= self.inline_limit:
+            return {"output": output, "output_ref": None}
+        ref = self.put_blob(encoded.encode(), execution_id=execution_id)
+        return {"output": {"$blob": ref, "size": len(encoded)}, "output_ref": ref}
+
+    def step_runs(self, execution_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(STEPS).where(STEPS.c.execution_id == execution_id).order_by(STEPS.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def latest_steps(self, execution_id: str) -> dict[str, dict[str, Any]]:
+        """The newest attempt of each step path (what a resume replays from)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.step_runs(execution_id):
+            latest[row["path"]] = row
+        return latest
+
+    def load_output(self, row: dict[str, Any]) -> Any:
+        if row.get("output_ref"):
+            return json.loads(self.get_blob(row["output_ref"]))
+        return row.get("output")
+
+    def delete_steps_from(self, execution_id: str, step_ids: Iterable[int]) -> None:
+        ids = list(step_ids)
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(delete(STEPS).where(STEPS.c.execution_id == execution_id, STEPS.c.id.in_(ids)))
+
+    def copy_steps(self, source_id: str, target_id: str, paths: set[str]) -> None:
+        """Copy the successful step runs at ``paths`` into another execution (for restart/replay)."""
+        rows = [r for r in self.step_runs(source_id) if r["path"] in paths and r["state"] in ("SUCCESS", "WARNING", "SKIPPED")]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            for row in rows:
+                values = {k: v for k, v in row.items() if k != "id"}
+                values["execution_id"] = target_id
+                conn.execute(insert(STEPS).values(**values))
+
+    # -- logs ----------------------------------------------------------------------------------------
+
+    def add_log(self, execution_id: str, level: str, message: str, path: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(LOGS).values(execution_id=execution_id, path=path, level=level, message=message, ts=time.time())
+            )
+
+    def logs(self, execution_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(LOGS).where(LOGS.c.execution_id == execution_id).order_by(LOGS.c.id).limit(limit)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    # -- blobs ---------------------------------------------------------------------------------------
+
+    def put_blob(self, data: bytes, execution_id: str | None = None, content_type: str = "application/json") -> str:
+        blob_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(BLOBS).values(
+                    id=blob_id,
+                    execution_id=execution_id,
+                    content_type=content_type,
+                    size=len(data),
+                    data=data,
+                    created_at=time.time(),
+                )
+            )
+        return blob_id
+
+    def get_blob(self, blob_id: str) -> bytes:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(BLOBS.c.data).where(BLOBS.c.id == blob_id)).first()
+        if row is None:
+            raise NotFound(f"blob {blob_id} not found")
+        return bytes(row[0])
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

@@ -1,0 +1,79 @@
+"""The one protocol every task kind implements, and the context a task runs with.
+
+A task kind is a class with a ``type`` name, a pydantic ``Params`` model and one coroutine::
+
+    class Echo:
+        type = "example.echo"
+        Params = EchoParams
+
+        async def run(self, ctx: TaskContext, params: EchoParams) -> Any:
+            return {"said": params.text}
+
+The engine renders the step's parameters, validates them with ``Params``, and calls ``run``.
+Retries, timeouts, tracing and persistence wrap that call; they are not the task's business.
+The return value (JSON-serialisable) becomes ``outputs.<task id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from hub.settings import HubSettings
+    from hub.store.store import Store
+
+
+class Params(BaseModel):
+    """Base for task parameter models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@runtime_checkable
+class TaskKind(Protocol):
+    """A kind of task. ``run`` does the work; everything else wraps it."""
+
+    type: ClassVar[str]
+    Params: ClassVar[type[BaseModel]]
+
+    async def run(self, ctx: TaskContext, params: Any) -> Any: ...
+
+
+@dataclass
+class TaskContext:
+    """What a running task may know and use.
+
+    ``idempotency_key`` is stable across re-runs of the same step in the same execution
+    (``<execution id>:<step path>``): pass it to outside systems that deduplicate, so that an
+    at-least-once re-run after a crash has its side effect only once.
+    """
+
+    execution_id: str
+    namespace: str
+    flow_id: str
+    task_id: str
+    path: str
+    attempt: int
+    settings: HubSettings
+    store: Store | None = None
+    logger: logging.Logger | logging.LoggerAdapter[Any] = field(
+        default_factory=lambda: logging.getLogger("hub.task")
+    )
+    redact: Callable[[Any], Any] = field(default=lambda value: value)
+    state: dict[str, Any] = field(default_factory=dict)
+    """Data a task persisted when it paused (see :class:`hub.errors.Paused`); empty on a first run."""
+    services: dict[str, Any] = field(default_factory=dict)
+    """Clients built once by the process (HTTP client, LLM router, ...), keyed by name."""
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.execution_id}:{self.path}"
+
+    def log(self, message: str, level: str = "info", **extra: Any) -> None:
+        """Write a line to the execution's log (secrets redacted)."""
+        self.logger.log(logging.getLevelName(level.upper()), self.redact(message), extra=extra or None)
