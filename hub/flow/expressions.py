@@ -31,13 +31,66 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-class Scope(dict[str, Any]):
-    """A mapping that names itself in 'not found' messages (``outputs has no task 'x'``)."""
+class Scope:
+    """A read-only mapping for expressions: ``outputs.fetch`` finds the key ``fetch`` (never a
+    dict method called ``items`` or ``keys``), a miss names the scope (``outputs has no task 'x'``),
+    and an optional parent is searched next (a for-each iteration sees the outer outputs)."""
 
-    def __init__(self, label: str, data: dict[str, Any] | None = None, noun: str = "key"):
-        super().__init__(data or {})
+    __slots__ = ("_data", "_parent", "label", "noun")
+
+    def __init__(
+        self, label: str, data: dict[str, Any] | None = None, noun: str = "key", parent: Scope | None = None
+    ):
+        self._data = data if data is not None else {}
+        self._parent = parent
         self.label = label
         self.noun = noun
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._data:
+            return self._data[key]
+        if self._parent is not None:
+            return self._parent[key]
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data or (self._parent is not None and key in self._parent)
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def keys(self) -> list[str]:
+        out = list(self._parent.keys()) if self._parent is not None else []
+        return out + [k for k in self._data if k not in out]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def own(self) -> dict[str, Any]:
+        return self._data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: self[k] for k in self.keys()}
+
+    def __repr__(self) -> str:
+        return f"Scope({self.label}, {self.to_dict()!r})"
 
 
 class _Undefined(StrictUndefined):
@@ -54,8 +107,12 @@ class _Undefined(StrictUndefined):
 # -- filters -----------------------------------------------------------------------------------
 
 
+def _plain(value: Any) -> Any:
+    return value.to_dict() if isinstance(value, Scope) else str(value)
+
+
 def _to_json(value: Any, indent: int | None = None) -> str:
-    return json.dumps(value, indent=indent, default=str, ensure_ascii=False)
+    return json.dumps(value, indent=indent, default=_plain, ensure_ascii=False)
 
 
 def _from_json(value: str) -> Any:
@@ -179,6 +236,8 @@ class Expressions:
             result = self.compile_condition(source)(scope)
         except Exception as exc:
             raise self._error(exc, source, where) from None
+        if isinstance(result, StrictUndefined):
+            raise ExpressionError(result._undefined_message, source, where)
         return truthy(result)
 
     def _render_one(self, source: str, scope: dict[str, Any], where: str | None) -> Any:
@@ -187,7 +246,7 @@ class Expressions:
         except Exception as exc:
             raise self._error(exc, source, where) from None
         if isinstance(result, StrictUndefined):
-            raise ExpressionError("the expression is undefined", source, where)
+            raise ExpressionError(result._undefined_message, source, where)
         return result
 
     @staticmethod

@@ -17,11 +17,11 @@ from hub.store import tables  # noqa: F401  (registers the tables on the metadat
 
 
 def _v2_trace_columns(conn: Connection) -> None:
-    """Version 2: trace and span ids on executions and step runs."""
+    """Version 2: trace and span ids on executions and step runs; resume time of paused executions."""
     existing = {c["name"] for c in inspect(conn).get_columns("executions")}
-    for column in ("trace_id", "span_id"):
+    for column, sql_type in (("trace_id", "VARCHAR"), ("span_id", "VARCHAR"), ("resume_at", "FLOAT")):
         if column not in existing:
-            conn.execute(text(f"ALTER TABLE executions ADD COLUMN {column} VARCHAR"))
+            conn.execute(text(f"ALTER TABLE executions ADD COLUMN {column} {sql_type}"))
     existing = {c["name"] for c in inspect(conn).get_columns("step_runs")}
     for column in ("trace_id", "span_id"):
         if column not in existing:
@@ -29,7 +29,7 @@ def _v2_trace_columns(conn: Connection) -> None:
 
 
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
-    (2, "trace and span ids on executions and step runs", _v2_trace_columns),
+    (2, "trace/span ids and resume_at", _v2_trace_columns),
 ]
 LATEST = max(v for v, _, _ in STEPS)
 

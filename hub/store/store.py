@@ -306,6 +306,53 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def try_start(self, execution_id: str, namespace: str, flow_id: str, limit: int | None) -> bool:
+        """Move an execution to RUNNING if its flow has fewer than ``limit`` running (atomic across
+        processes: one statement under SQLite's writer lock, an advisory lock on PostgreSQL)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            if limit is not None and not self.is_sqlite:
+                conn.execute(
+                    select(func.pg_advisory_xact_lock(func.hashtext(namespace + "." + flow_id)))
+                )
+            stmt = update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)
+            if limit is not None:
+                other = EXECUTIONS.alias("running")
+                running = (
+                    select(func.count())
+                    .select_from(other)
+                    .where(other.c.namespace == namespace, other.c.flow_id == flow_id, other.c.state == "RUNNING")
+                    .scalar_subquery()
+                )
+                stmt = stmt.where(running < limit)
+            result = conn.execute(
+                stmt.values(state="RUNNING", started_at=func.coalesce(EXECUTIONS.c.started_at, now), updated_at=now)
+            )
+        return bool(result.rowcount)
+
+    def next_queued(self, namespace: str, flow_id: str, limit: int = 10) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(EXECUTIONS.c.id)
+                .where(
+                    EXECUTIONS.c.namespace == namespace,
+                    EXECUTIONS.c.flow_id == flow_id,
+                    EXECUTIONS.c.state == "QUEUED",
+                )
+                .order_by(EXECUTIONS.c.created_at)
+                .limit(limit)
+            )
+            return [r[0] for r in rows]
+
+    def due_paused(self, now: float) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(EXECUTIONS.c.id).where(
+                    EXECUTIONS.c.state == "PAUSED", EXECUTIONS.c.resume_at.is_not(None), EXECUTIONS.c.resume_at <= now
+                )
+            )
+            return [r[0] for r in rows]
+
     def unfinished_executions(self) -> list[dict[str, Any]]:
         """Executions that were QUEUED or RUNNING (candidates for resume)."""
         with self.engine.connect() as conn:

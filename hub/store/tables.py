@@ -53,6 +53,7 @@ class Execution(SQLModel, table=True):
     updated_at: float
     trace_id: str | None = None
     span_id: str | None = None
+    resume_at: float | None = None
 
 
 class StepRun(SQLModel, table=True):

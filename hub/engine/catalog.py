@@ -1,0 +1,39 @@
+"""Flows by name and revision, parsed once and cached by content hash."""
+
+from __future__ import annotations
+
+from hub.flow.loader import FlowLoader
+from hub.flow.models import Flow
+from hub.store.store import Store
+from hub.tasks.registry import Registry
+
+
+class FlowCatalog:
+    def __init__(self, store: Store, registry: Registry | None = None):
+        self.store = store
+        self.loader = FlowLoader(registry)
+        self._parsed: dict[tuple[str, str, int], Flow] = {}
+
+    def save(self, flow: Flow) -> int:
+        """Store ``flow``'s source; a changed definition becomes a new revision."""
+        revision, _ = self.store.save_flow(flow.namespace, flow.id, flow.source, flow.content_hash)
+        self._parsed[(flow.namespace, flow.id, revision)] = flow
+        return revision
+
+    def get(self, namespace: str, flow_id: str, revision: int | None = None) -> tuple[int, Flow]:
+        if revision is not None and (namespace, flow_id, revision) in self._parsed:
+            return revision, self._parsed[(namespace, flow_id, revision)]
+        revision, source = self.store.get_flow_source(namespace, flow_id, revision)
+        key = (namespace, flow_id, revision)
+        flow = self._parsed.get(key)
+        if flow is None:
+            flow = self.loader.load_text(source, f"{namespace}.{flow_id}@{revision}")
+            self._parsed[key] = flow
+        return revision, flow
+
+    def resolve_ref(self, ref: str, current_namespace: str) -> tuple[str, str]:
+        """``ns.flow`` or ``flow`` (same namespace) -> (namespace, flow id)."""
+        if "." in ref:
+            namespace, _, flow_id = ref.rpartition(".")
+            return namespace, flow_id
+        return current_namespace, ref

@@ -1,0 +1,302 @@
+"""How the runner walks control-flow kinds. Each container gets a step run of its own; the
+decision it took (branch, case, item count, child execution) is stored on it before its children
+run, so a resumed execution takes the same path."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
+
+from hub.engine.frame import Frame
+from hub.engine.states import TERMINAL, State
+from hub.errors import ExpressionError, HubError, NotFound
+from hub.flow.durations import format_duration
+from hub.flow.expressions import truthy
+from hub.flow.models import Task
+from hub.store.store import new_id
+
+if TYPE_CHECKING:
+    from hub.engine.runner import Engine, Run
+
+SHORT_WAIT = 30.0  # waits up to this long sleep in process; longer ones pause the execution
+
+
+class _Container:
+    """The step run of a control-flow task: opened (or re-opened on resume), then closed."""
+
+    def __init__(self, engine: Engine, run: Run, task: Task, path: str, row: dict[str, Any] | None):
+        self.engine = engine
+        self.run = run
+        self.task = task
+        self.path = path
+        self.started = time.time()
+        if row is not None and row["state"] in (State.RUNNING, State.PAUSED, State.FAILED, State.KILLED):
+            self.step_id = row["id"]
+            self.data: dict[str, Any] = dict(row.get("data") or {})
+            self.attempt = row["attempt"]
+            if row["state"] != State.RUNNING:
+                engine.store.finish_step(self.step_id, State.RUNNING, data=self.data)
+        else:
+            self.attempt = 1
+            self.data = {}
+            self.step_id = engine.store.start_step(run.id, path, task.id, task.type, 1, None, self.started)
+        engine.emit(_event(run, task, path, State.RUNNING, self.attempt))
+
+    def remember(self, **values: Any) -> None:
+        self.data.update(values)
+        self.engine.store.update_step_data(self.step_id, self.data)
+
+    def done(self, output: Any, state: State = State.SUCCESS) -> None:
+        value = self.run.redactor(to_jsonable_python(output, fallback=str))
+        self.engine.store.finish_step(self.step_id, state, output=value, data=self.data, execution_id=self.run.id)
+        self.engine.emit(_event(self.run, self.task, self.path, state, self.attempt, time.time() - self.started))
+
+    def failed(self, error: dict[str, Any]) -> None:
+        self.engine.store.finish_step(self.step_id, State.FAILED, error=error, data=self.data)
+        self.engine.emit(_event(self.run, self.task, self.path, State.FAILED, self.attempt, time.time() - self.started, error))
+
+
+def _event(run: Run, task: Task, path: str, state: State, attempt: int, duration: float | None = None,
+           error: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"event": "step", "execution_id": run.id, "path": path, "task_id": task.id, "type": task.type,
+            "state": state, "attempt": attempt, "duration": duration, "error": error}
+
+
+def expose_children(task: Task, frame: Frame, output: Any) -> None:
+    """After a for_each, ``outputs.<child>`` outside the loop is the list of its iteration values."""
+    if task.type != "for_each" or not isinstance(output, list):
+        return
+    for child in _descendants(task):
+        frame.outputs[child.id] = [it.get(child.id) if isinstance(it, dict) else None for it in output]
+
+
+def _descendants(task: Task) -> list[Task]:
+    out: list[Task] = []
+    for _, kids in task.children():
+        for kid in kids:
+            out.append(kid)
+            out.extend(_descendants(kid))
+    return out
+
+
+async def run_control(engine: Engine, run: Run, task: Task, frame: Frame, path: str, row: dict[str, Any] | None) -> None:
+    from hub.engine.runner import PauseSignal, StepFailed
+
+    box = _Container(engine, run, task, path, row)
+    handler = HANDLERS[task.type]
+    try:
+        output = await handler(engine, run, task, frame, box)
+    except StepFailed as failed:
+        box.failed(failed.error)
+        if task.allow_failure:
+            run.warning = True
+            frame.outputs[task.id] = None
+            return
+        if failed.error.get("path") == path:
+            raise
+        raise StepFailed(
+            {**failed.error, "message": failed.error.get("message")}, failed.error.get("path", path),
+            failed.error.get("task_id", task.id),
+        ) from None
+    except (ExpressionError, HubError) as exc:
+        error = run.redactor(exc.to_dict())
+        box.failed(error)
+        if task.allow_failure:
+            run.warning = True
+            frame.outputs[task.id] = None
+            return
+        raise StepFailed(error, path, task.id) from None
+    except PauseSignal:
+        raise
+    frame.outputs[task.id] = run.redactor(to_jsonable_python(output, fallback=str))
+    box.done(output)
+    expose_children(task, frame, frame.outputs[task.id])
+
+
+def _render(engine: Engine, value: Any, frame: Frame, where: str) -> Any:
+    return engine.expr.render(value, frame.scope(), where)
+
+
+async def _sequential(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+    await engine.run_tasks(run, task.params["tasks"], frame)
+    return None
+
+
+async def _parallel(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+    from hub.engine.runner import PauseSignal, StepFailed
+
+    limit = task.params.get("concurrency")
+    children: list[Task] = task.params["tasks"]
+    semaphore = asyncio.Semaphore(int(limit) if limit else len(children))
+
+    async def one(child: Task) -> None:
+        async with semaphore:
+            await engine.run_task(run, child, frame)
+
+    results = await asyncio.gather(*(one(c) for c in children), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, StepFailed)]
+    if failures:
+        raise failures[0]
+    pauses = [r for r in results if isinstance(r, PauseSignal)]
+    if pauses:
+        raise pauses[0]
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return None
+
+
+async def _if(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+    if "branch" not in box.data:
+        condition = task.params["condition"]
+        if isinstance(condition, str):
+            value = engine.expr.condition(condition, frame.scope(), f"{task.id}.condition")
+        else:
+            value = truthy(condition)
+        box.remember(branch="then" if value else "else", condition=value)
+    branch = box.data["branch"]
+    tasks = task.params.get("then" if branch == "then" else "else") or []
+    await engine.run_tasks(run, tasks, frame)
+    return {"branch": branch, "condition": box.data["condition"]}
+
+
+async def _switch(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+    if "case" not in box.data:
+        value = _render(engine, task.params["value"], frame, f"{task.id}.value")
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        case = key if key in task.params["cases"] else None
+        box.remember(case=case, value=to_jsonable_python(value, fallback=str))
+    case = box.data["case"]
+    tasks = task.params["cases"][case] if case is not None else task.params.get("default") or []
+    await engine.run_tasks(run, tasks, frame)
+    return {"case": case if case is not None else "default", "value": box.data["value"]}
+
+
+async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+    from hub.engine.runner import PauseSignal, StepFailed
+
+    items = _render(engine, task.params["items"], frame, f"{task.id}.items")
+    if isinstance(items, dict):
+        items = [{"key": k, "value": v} for k, v in items.items()]
+    if isinstance(items, str):
+        raise HubError(f"{task.id}.items must be a list, got a string: {items[:60]!r}")
+    try:
+        items = list(items)
+    except TypeError:
+        raise HubError(f"{task.id}.items must be a list, got {type(items).__name__}") from None
+    if box.data.get("count") != len(items):
+        box.remember(count=len(items))
+    children: list[Task] = task.params["tasks"]
+    results: list[Any] = [None] * len(items)
+    concurrency = int(task.params.get("concurrency") or 1)
+
+    async def iteration(index: int, item: Any) -> None:
+        inner = frame.iteration(index, item)
+        await engine.run_tasks(run, children, inner)
+        results[index] = dict(inner.outputs.own())
+
+    if concurrency <= 1:
+        for index, item in enumerate(items):
+            await iteration(index, item)
+        return results
+    semaphore = asyncio.Semaphore(concurrency)
+    failed: list[BaseException] = []
+
+    async def guarded(index: int, item: Any) -> None:
+        async with semaphore:
+            if failed:
+                return
+            try:
+                await iteration(index, item)
+            except (StepFailed, PauseSignal) as exc:
+                failed.append(exc)
+
+    await asyncio.gather(*(guarded(i, it) for i, it in enumerate(items)))
+    steps = [f for f in failed if isinstance(f, StepFailed)]
+    if steps:
+        raise steps[0]
+    if failed:
+        raise failed[0]
+    return results
+
+
+async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+    from hub.engine.runner import PauseSignal
+
+    params = _render(engine, task.params, frame, task.id)
+    try:
+        parsed = task_kind_params(engine, task, params)
+    except ValidationError as exc:
+        raise HubError(f"parameters of {task.id}: {exc.errors()[0]['msg']}") from None
+    child_id = box.data.get("child_id")
+    if child_id is None:
+        child_id = new_id()
+        box.remember(child_id=child_id)
+    try:
+        child = engine.store.get_execution(child_id)
+    except NotFound:
+        namespace, flow_id = engine.catalog.resolve_ref(parsed.flow, run.flow.namespace)
+        try:
+            engine.catalog.get(namespace, flow_id)
+        except NotFound:
+            raise HubError(
+                f"subflow {namespace}.{flow_id} not found; deploy it (hub run --flows DIR, or the API) first"
+            ) from None
+        await engine.start(
+            f"{namespace}.{flow_id}", parsed.inputs, labels=parsed.labels,
+            parent_id=run.id if parsed.wait else None, parent_path=box.path,
+            execution_id=child_id, enqueue=not parsed.wait,
+            trigger={"type": "subflow", "parent_execution_id": run.id, "parent_flow": run.flow.key},
+        )
+        child = engine.store.get_execution(child_id)
+    if not parsed.wait:
+        return {"execution_id": child_id, "state": child["state"]}
+    if child["state"] not in TERMINAL and child["state"] != State.PAUSED:
+        child = await engine.run(child_id)
+    if child["state"] == State.PAUSED or child["state"] not in TERMINAL:
+        raise PauseSignal(box.path, None)
+    output = {"execution_id": child_id, "state": child["state"], "outputs": child["outputs"] or {}}
+    if child["state"] in (State.FAILED, State.KILLED, State.CANCELLED) and parsed.fail_on_error:
+        message = (child.get("error") or {}).get("message", "")
+        raise HubError(f"subflow execution {child_id} ended {child['state']}: {message}")
+    return output
+
+
+def task_kind_params(engine: Engine, task: Task, rendered: dict[str, Any]) -> Any:
+    kind = engine.registry.get(task.type)
+    return kind.Params.model_validate(rendered)  # type: ignore[union-attr]
+
+
+async def _wait(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+    from hub.engine.runner import PauseSignal
+
+    if "until" not in box.data:
+        params = task_kind_params(engine, task, _render(engine, task.params, frame, task.id))
+        if params.until:
+            until = datetime.fromisoformat(params.until.replace("Z", "+00:00")).timestamp()
+        elif params.duration is not None:
+            until = engine.clock.time() + params.duration
+        else:
+            raise HubError(f"{task.id}: give 'duration' or 'until'")
+        box.remember(until=until)
+    remaining = box.data["until"] - engine.clock.time()
+    if remaining > SHORT_WAIT:
+        raise PauseSignal(box.path, box.data["until"])
+    await engine.clock.sleep(max(0.0, remaining))
+    return {"waited_until": box.data["until"], "waited": format_duration(max(0.0, remaining))}
+
+
+HANDLERS = {
+    "sequential": _sequential,
+    "parallel": _parallel,
+    "if": _if,
+    "switch": _switch,
+    "for_each": _for_each,
+    "subflow": _subflow,
+    "wait": _wait,
+}

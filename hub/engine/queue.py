@@ -1,0 +1,88 @@
+"""Where executions wait to run. The embedded default is an in-process asyncio queue; the
+scaled-out deployment puts them on Redis (arq) for ``hub worker`` processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from hub.engine.runner import Engine
+
+log = logging.getLogger(__name__)
+
+
+class Queue(Protocol):
+    async def submit(self, execution_id: str, delay: float = 0.0) -> None: ...
+
+
+class LocalQueue:
+    """Runs submitted executions as asyncio tasks in this process, at most ``limit`` at once."""
+
+    def __init__(self, engine: Engine, limit: int = 64):
+        self.engine = engine
+        self.semaphore = asyncio.Semaphore(limit)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.timers: set[asyncio.TimerHandle] = set()
+
+    async def submit(self, execution_id: str, delay: float = 0.0) -> None:
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            handle: asyncio.TimerHandle
+
+            def fire() -> None:
+                self.timers.discard(handle)
+                self._spawn(execution_id)
+
+            handle = loop.call_later(delay, fire)
+            self.timers.add(handle)
+            return
+        self._spawn(execution_id)
+
+    def _spawn(self, execution_id: str) -> None:
+        existing = self.tasks.get(execution_id)
+        if existing is not None and not existing.done():
+            return
+        task = asyncio.create_task(self._run(execution_id), name=f"execution {execution_id}")
+        self.tasks[execution_id] = task
+
+    async def _run(self, execution_id: str) -> None:
+        async with self.semaphore:
+            try:
+                await self.engine.run(execution_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("execution %s crashed in the engine", execution_id)
+            finally:
+                current = self.tasks.get(execution_id)
+                if current is asyncio.current_task():
+                    self.tasks.pop(execution_id, None)
+
+    def cancel(self, execution_id: str) -> bool:
+        task = self.tasks.get(execution_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    async def drain(self, include_timers: bool = True) -> None:
+        """Wait until nothing is running (and, with ``include_timers``, nothing is scheduled)."""
+        while True:
+            pending = [t for t in self.tasks.values() if not t.done()]
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+                continue
+            if include_timers and self.timers:
+                await asyncio.sleep(0.05)
+                continue
+            return
+
+    async def close(self) -> None:
+        for handle in list(self.timers):
+            handle.cancel()
+        self.timers.clear()
+        for task in list(self.tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)

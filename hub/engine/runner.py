@@ -1,0 +1,684 @@
+"""The runner: walks a flow, checkpoints every step, and never talks to the outside itself.
+
+An execution is replayed from its step runs: a step whose newest run is committed (SUCCESS,
+WARNING, SKIPPED) is not run again, its stored output is used. So a process killed mid-flow
+loses nothing: the next run of the same execution continues after the last committed step, and
+only the step that was in flight runs again (at-least-once; tasks get an idempotency key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
+
+from hub.engine import control
+from hub.engine.catalog import FlowCatalog
+from hub.engine.clock import Clock
+from hub.engine.frame import Frame
+from hub.engine.inputs import check_inputs
+from hub.engine.queue import LocalQueue, Queue
+from hub.engine.retry import backoff, should_retry
+from hub.engine.states import COMMITTED, TERMINAL, State
+from hub.errors import (
+    ExpressionError,
+    HubError,
+    NotFound,
+    Paused,
+    Retry,
+    TaskError,
+    TaskTimeout,
+    error_dict,
+)
+from hub.flow.durations import format_duration
+from hub.flow.expressions import Expressions, Scope, expressions
+from hub.flow.models import Flow, Task
+from hub.flow.secrets import Redactor, Secrets
+from hub.settings import HubSettings
+from hub.store.store import Store, owner_is_alive, this_owner
+from hub.tasks.base import TaskContext
+from hub.tasks.registry import Registry, default_registry
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], None]
+STALE_HEARTBEAT = 60.0
+
+
+class StepFailed(Exception):
+    """A step failed for good (no retry left, failure not allowed)."""
+
+    def __init__(self, error: dict[str, Any], path: str, task_id: str):
+        super().__init__(error.get("message"))
+        self.error = {**error, "task_id": task_id, "path": path}
+
+
+class PauseSignal(Exception):
+    def __init__(self, path: str, resume_at: float | None):
+        super().__init__(path)
+        self.path = path
+        self.resume_at = resume_at
+
+
+class Run:
+    """The state of one execution while it is being walked."""
+
+    def __init__(self, execution: dict[str, Any], flow: Flow, steps: dict[str, dict[str, Any]]):
+        self.execution = execution
+        self.flow = flow
+        self.steps = steps
+        self.attempts: dict[str, int] = {}
+        self.redactor = Redactor()
+        self.warning = False
+        self.id: str = execution["id"]
+
+
+class StepLog:
+    """The ``logger`` a task gets: lines go to the execution log (redacted) and the listeners."""
+
+    def __init__(self, engine: Engine, run: Run, path: str | None):
+        self.engine = engine
+        self.run = run
+        self.path = path
+
+    def log(self, level: int, message: Any, *args: Any, extra: Any = None, **_: Any) -> None:
+        text = str(message) % args if args else str(message)
+        text = self.run.redactor(text)
+        name = logging.getLevelName(level).lower()
+        self.engine.store.add_log(self.run.id, name, text, self.path)
+        self.engine.emit({"event": "log", "execution_id": self.run.id, "path": self.path, "level": name, "message": text})
+
+    def debug(self, msg: Any, *a: Any, **k: Any) -> None:
+        self.log(logging.DEBUG, msg, *a, **k)
+
+    def info(self, msg: Any, *a: Any, **k: Any) -> None:
+        self.log(logging.INFO, msg, *a, **k)
+
+    def warning(self, msg: Any, *a: Any, **k: Any) -> None:
+        self.log(logging.WARNING, msg, *a, **k)
+
+    def error(self, msg: Any, *a: Any, **k: Any) -> None:
+        self.log(logging.ERROR, msg, *a, **k)
+
+
+class Engine:
+    """Starts, runs, resumes, restarts and kills executions.
+
+    The same engine serves the CLI, the server and the workers; only the :class:`Queue` differs.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: HubSettings | None = None,
+        *,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        services: dict[str, Any] | None = None,
+        rng: random.Random | None = None,
+        owner: str | None = None,
+    ):
+        self.store = store
+        self.settings = settings or HubSettings()
+        self.registry = registry or default_registry()
+        self.clock = clock or Clock()
+        self.services = services if services is not None else {}
+        self.rng = rng or random.Random()
+        self.owner = owner or this_owner()
+        self.catalog = FlowCatalog(store, self.registry)
+        self.expr: Expressions = expressions()
+        self.secrets = Secrets(self.settings.resolved_secrets_file())
+        self.listeners: list[Listener] = []
+        self.queue: Queue = LocalQueue(self, self.settings.max_concurrency)
+        self._running: dict[str, asyncio.Task[Any]] = {}
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed")
+
+    # -- starting ----------------------------------------------------------------------------------
+
+    def deploy(self, flow: Flow) -> int:
+        return self.catalog.save(flow)
+
+    async def start(
+        self,
+        flow: Flow | str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        labels: dict[str, Any] | None = None,
+        trigger: dict[str, Any] | None = None,
+        parent_id: str | None = None,
+        parent_path: str | None = None,
+        execution_id: str | None = None,
+        enqueue: bool = True,
+    ) -> str:
+        """Create an execution (inputs checked) and queue it; returns its id."""
+        if isinstance(flow, str):
+            namespace, flow_id = self.catalog.resolve_ref(flow, "default")
+            revision, flow = self.catalog.get(namespace, flow_id)
+        else:
+            revision = self.catalog.save(flow)
+        if flow.disabled:
+            raise HubError(f"flow {flow.key} is disabled; enable it before starting executions")
+        checked = check_inputs(flow, inputs or {})
+        execution_id = self.store.create_execution(
+            namespace=flow.namespace,
+            flow_id=flow.id,
+            revision=revision,
+            inputs=checked,
+            state=State.QUEUED,
+            labels={**flow.labels, **(labels or {})},
+            trigger=trigger,
+            parent_id=parent_id,
+            parent_path=parent_path,
+            execution_id=execution_id,
+        )
+        self.emit({"event": "execution", "execution_id": execution_id, "state": State.QUEUED, "flow": flow.key})
+        if enqueue:
+            await self.queue.submit(execution_id)
+        return execution_id
+
+    async def execute(self, flow: Flow | str, inputs: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        """Start an execution and run it here, to its end (or pause); returns the execution row."""
+        execution_id = await self.start(flow, inputs, enqueue=False, **kw)
+        return await self.run(execution_id)
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def run(self, execution_id: str) -> dict[str, Any]:
+        """Run (or continue) one execution in this process until it ends or pauses."""
+        execution = self.store.get_execution(execution_id)
+        if execution["state"] in TERMINAL:
+            return execution
+        if execution["state"] == State.KILLING:
+            return self._killed(execution_id)
+        previous = execution["owner"]
+        expected = {None, self.owner}
+        if previous and previous != self.owner and self._owner_gone(execution):
+            expected.add(previous)
+        if not self.store.claim_execution(execution_id, self.owner, expected):
+            log.info("execution %s is owned by %s; not running it here", execution_id, previous)
+            return self.store.get_execution(execution_id)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running[execution_id] = task
+        try:
+            return await self._run_claimed(execution_id)
+        except asyncio.CancelledError:
+            current = self.store.get_execution(execution_id)
+            if current["state"] in (State.KILLING, State.RUNNING, State.QUEUED):
+                self._killed(execution_id)
+            raise
+        finally:
+            self._running.pop(execution_id, None)
+
+    def _owner_gone(self, execution: dict[str, Any]) -> bool:
+        alive = owner_is_alive(execution["owner"])
+        if alive is None:
+            beat = execution["heartbeat_at"] or 0
+            return time.time() - beat > STALE_HEARTBEAT
+        return not alive
+
+    async def _run_claimed(self, execution_id: str) -> dict[str, Any]:
+        execution = self.store.get_execution(execution_id)
+        _, flow = self.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
+        if execution["state"] != State.RUNNING:
+            limit = flow.concurrency.limit if flow.concurrency else None
+            if not self.store.try_start(execution_id, flow.namespace, flow.id, limit):
+                assert flow.concurrency is not None
+                return self._over_limit(execution, flow)
+            execution = self.store.get_execution(execution_id)
+        run = Run(execution, flow, self._replayable_steps(execution, flow))
+        self.emit({"event": "execution", "execution_id": execution_id, "state": State.RUNNING, "flow": flow.key})
+        root = Frame(outputs=Scope("outputs", {}, "task"), base=self._base_scope(run))
+        state: State
+        error: dict[str, Any] | None = None
+        try:
+            try:
+                async with asyncio.timeout(flow.timeout):
+                    await self.run_tasks(run, flow.tasks, root)
+                state = State.WARNING if run.warning else State.SUCCESS
+            except TimeoutError:
+                state = State.FAILED
+                error = {
+                    "type": "FlowTimeout",
+                    "message": f"the execution ran past the flow's timeout of {format_duration(flow.timeout or 0)}",
+                    "retryable": False,
+                }
+            except StepFailed as failed:
+                state, error = State.FAILED, failed.error
+            if state == State.FAILED and flow.errors:
+                handler_frame = root.with_error(run.redactor(error or {}))
+                try:
+                    await self.run_tasks(run, flow.errors, handler_frame)
+                except StepFailed as failed:
+                    log.warning("error handler failed in %s: %s", execution_id, failed)
+            if flow.finally_:
+                final_frame = root.with_error(run.redactor(error)) if error else root
+                try:
+                    await self.run_tasks(run, flow.finally_, final_frame)
+                except StepFailed as failed:
+                    if state != State.FAILED:
+                        state, error = State.FAILED, failed.error
+        except PauseSignal as pause:
+            self.store.update_execution(execution_id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
+            self.emit({"event": "execution", "execution_id": execution_id, "state": State.PAUSED, "flow": flow.key})
+            if pause.resume_at is not None:
+                await self.queue.submit(execution_id, delay=max(0.0, pause.resume_at - self.clock.time()))
+            return self.store.get_execution(execution_id)
+        outputs = None
+        if state in (State.SUCCESS, State.WARNING) and flow.outputs:
+            try:
+                outputs = to_jsonable_python(
+                    self.expr.render(flow.outputs, root.scope(), "outputs"), fallback=str
+                )
+                outputs = run.redactor(outputs)
+            except ExpressionError as exc:
+                state, error = State.FAILED, run.redactor(exc.to_dict())
+        return await self._finish(run, state, outputs, error)
+
+    def _over_limit(self, execution: dict[str, Any], flow: Flow) -> dict[str, Any]:
+        assert flow.concurrency is not None
+        behavior = flow.concurrency.behavior
+        if behavior == "queue":
+            self.store.update_execution(execution["id"], state=State.QUEUED, owner=None)
+            return self.store.get_execution(execution["id"])
+        message = f"flow {flow.key} already has {flow.concurrency.limit} running execution(s) (concurrency limit)"
+        state = State.CANCELLED if behavior == "cancel" else State.FAILED
+        now = time.time()
+        self.store.update_execution(
+            execution["id"],
+            state=state,
+            owner=None,
+            ended_at=now,
+            error={"type": "ConcurrencyLimit", "message": message, "retryable": False},
+        )
+        self.emit({"event": "execution", "execution_id": execution["id"], "state": state, "flow": flow.key})
+        return self.store.get_execution(execution["id"])
+
+    async def _finish(
+        self, run: Run, state: State, outputs: Any, error: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        self.store.update_execution(
+            run.id, state=state, outputs=outputs, error=error, ended_at=time.time(), owner=None, resume_at=None
+        )
+        self.emit(
+            {"event": "execution", "execution_id": run.id, "state": state, "flow": run.flow.key, "error": error}
+        )
+        await self._after_end(run.execution, run.flow)
+        return self.store.get_execution(run.id)
+
+    async def _after_end(self, execution: dict[str, Any], flow: Flow) -> None:
+        if flow.concurrency:
+            for queued in self.store.next_queued(flow.namespace, flow.id, flow.concurrency.limit):
+                await self.queue.submit(queued)
+        parent_id = execution.get("parent_id")
+        if parent_id:
+            try:
+                parent = self.store.get_execution(parent_id)
+            except NotFound:
+                return
+            if parent["state"] == State.PAUSED:
+                await self.queue.submit(parent_id)
+
+    def _replayable_steps(self, execution: dict[str, Any], flow: Flow) -> dict[str, dict[str, Any]]:
+        """Newest run of each step; stale in-flight leaf runs are closed as interrupted."""
+        steps = self.store.latest_steps(execution["id"])
+        handler_ids = {t.id for group in (flow.errors, flow.finally_) for t in _walk(group)}
+        started = execution["started_at"] or 0
+        for path, row in list(steps.items()):
+            kind = self.registry.get(row["task_type"])
+            if row["task_id"] in handler_ids and row["started_at"] < started:
+                del steps[path]  # handlers run anew after a restart
+                continue
+            if row["state"] == State.RUNNING and not getattr(kind, "control", False):
+                error = {
+                    "type": "Interrupted",
+                    "message": "the process running this step stopped before it finished; running it again",
+                    "retryable": True,
+                }
+                self.store.finish_step(row["id"], State.FAILED, error=error)
+                row = {**row, "state": State.FAILED, "error": error}
+                steps[path] = row
+        return steps
+
+    def _base_scope(self, run: Run) -> dict[str, Any]:
+        execution = run.execution
+        secret = run.redactor.secret_function(self.secrets)
+        base: dict[str, Any] = {
+            "inputs": Scope("inputs", dict(execution["inputs"] or {}), "input"),
+            "execution": Scope(
+                "execution",
+                {
+                    "id": execution["id"],
+                    "flow": execution["flow_id"],
+                    "namespace": execution["namespace"],
+                    "revision": execution["revision"],
+                    "labels": execution["labels"] or {},
+                    "start_date": _iso(execution["started_at"] or execution["created_at"]),
+                    "parent_id": execution["parent_id"],
+                },
+            ),
+            "trigger": execution["trigger"] or {},
+            "secret": secret,
+        }
+        variables = self.expr.render(run.flow.variables, base, "variables")
+        base["vars"] = Scope("vars", variables, "variable")
+        return base
+
+    # -- walking -----------------------------------------------------------------------------------
+
+    async def run_tasks(self, run: Run, tasks: list[Task], frame: Frame) -> None:
+        for task in tasks:
+            await self.run_task(run, task, frame)
+
+    async def run_task(self, run: Run, task: Task, frame: Frame) -> None:
+        path = frame.path(task.id)
+        row = run.steps.get(path)
+        if row is not None and row["state"] in COMMITTED:
+            frame.outputs[task.id] = self.store.load_output(row)
+            if row["state"] == State.WARNING:
+                run.warning = True
+            control.expose_children(task, frame, frame.outputs[task.id])
+            return
+        if row is not None:
+            run.attempts[path] = row["attempt"]
+        if task.if_ is not None:
+            try:
+                go = self.expr.condition(task.if_, frame.scope(), f"{task.id}.if")
+            except ExpressionError as exc:
+                self._fail_record(run, task, path, exc.to_dict())
+            if not go:
+                now = time.time()
+                self.store.record_step(
+                    run.id, path, task.id, task.type, run.attempts.get(path, 0) + 1, State.SKIPPED,
+                    started_at=now, ended_at=now,
+                )
+                frame.outputs[task.id] = None
+                self.emit(_step_event(run, task, path, State.SKIPPED, 1, 0.0))
+                return
+        kind = self.registry.get(task.type)
+        if kind is None:  # the flow validated against another registry
+            self._fail_record(run, task, path, {"type": "UnknownTaskType", "message": f"no task type {task.type!r} here"})
+        if getattr(kind, "control", False):
+            await control.run_control(self, run, task, frame, path, row)
+        else:
+            await self._run_leaf(run, task, kind, frame, path)
+
+    def _fail_record(self, run: Run, task: Task, path: str, error: dict[str, Any]) -> None:
+        error = run.redactor(error)
+        now = time.time()
+        attempt = run.attempts.get(path, 0) + 1
+        run.attempts[path] = attempt
+        state = State.WARNING if task.allow_failure else State.FAILED
+        self.store.record_step(
+            run.id, path, task.id, task.type, attempt, state, error=error, started_at=now, ended_at=now
+        )
+        self.emit(_step_event(run, task, path, state, attempt, 0.0, error))
+        if not task.allow_failure:
+            raise StepFailed(error, path, task.id)
+        run.warning = True
+
+    async def _run_leaf(self, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:
+        policy = task.retry or run.flow.retry
+        first_start = self.clock.time()
+        local = 0
+        instance = self.registry.instance(task.type)
+        pure = getattr(kind, "pure", False)
+        while True:
+            local += 1
+            attempt = run.attempts.get(path, 0) + 1
+            run.attempts[path] = attempt
+            started = time.time()
+            try:
+                rendered = self.expr.render(task.params, frame.scope(), task.id)
+                params = kind.Params.model_validate(rendered)
+            except ExpressionError as exc:
+                run.attempts[path] -= 1
+                self._fail_record(run, task, path, exc.to_dict())
+                frame.outputs[task.id] = None
+                return
+            except ValidationError as exc:
+                run.attempts[path] -= 1
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors()
+                )
+                self._fail_record(
+                    run, task, path,
+                    {"type": "InvalidParameters", "message": f"parameters of {task.id} after rendering: {problems}",
+                     "retryable": False},
+                )
+                frame.outputs[task.id] = None
+                return
+            stored_params = run.redactor(to_jsonable_python(rendered, fallback=str))
+            step_id = None
+            if not pure:
+                step_id = self.store.start_step(
+                    run.id, path, task.id, task.type, attempt, stored_params, started
+                )
+                self.emit(_step_event(run, task, path, State.RUNNING, attempt, None))
+            ctx = TaskContext(
+                execution_id=run.id,
+                namespace=run.flow.namespace,
+                flow_id=run.flow.id,
+                task_id=task.id,
+                path=path,
+                attempt=attempt,
+                settings=self.settings,
+                store=self.store,
+                logger=StepLog(self, run, path),  # type: ignore[arg-type]
+                redact=run.redactor,
+                state=dict((run.steps.get(path) or {}).get("data") or {}),
+                services=self.services,
+            )
+            error: dict[str, Any]
+            retry_after: float | None = None
+            try:
+                if task.timeout:
+                    try:
+                        async with asyncio.timeout(task.timeout):
+                            output = await instance.run(ctx, params)
+                    except TimeoutError:
+                        raise TaskTimeout(
+                            f"task {task.id} timed out after {format_duration(task.timeout)}"
+                        ) from None
+                else:
+                    output = await instance.run(ctx, params)
+            except Paused as pause:
+                data = {**(pause.data or {}), "reason": pause.reason}
+                if step_id is None:
+                    step_id = self.store.start_step(run.id, path, task.id, task.type, attempt, stored_params, started)
+                self.store.finish_step(step_id, State.PAUSED, data=data)
+                self.emit(_step_event(run, task, path, State.PAUSED, attempt, None))
+                raise PauseSignal(path, pause.resume_at) from None
+            except Retry as retry_signal:
+                error = {"type": "Retry", "message": str(retry_signal), "retryable": True}
+                retry_after = retry_signal.after
+            except HubError as exc:
+                error = exc.to_dict()
+                retry_after = getattr(exc, "retry_after", None)
+            except asyncio.CancelledError:
+                if step_id is not None:
+                    self.store.finish_step(
+                        step_id, State.KILLED,
+                        error={"type": "Killed", "message": "the execution was killed", "retryable": False},
+                    )
+                raise
+            except Exception as exc:
+                error = error_dict(exc)
+            else:
+                value = run.redactor(to_jsonable_python(output, fallback=str))
+                ended = time.time()
+                if step_id is None:
+                    self.store.record_step(
+                        run.id, path, task.id, task.type, attempt, State.SUCCESS,
+                        params=stored_params, output=value, started_at=started, ended_at=ended,
+                        data=ctx.state or None,
+                    )
+                else:
+                    self.store.finish_step(
+                        step_id, State.SUCCESS, output=value, ended_at=ended, execution_id=run.id,
+                    )
+                frame.outputs[task.id] = value
+                self.emit(_step_event(run, task, path, State.SUCCESS, attempt, ended - started))
+                return
+            error = run.redactor(to_jsonable_python(error, fallback=str))
+            delay = backoff(policy, local, self.rng) if policy else 0.0
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            again = should_retry(policy, error, local, self.clock.time() - first_start, delay)
+            state = State.WARNING if (not again and task.allow_failure) else State.FAILED
+            if again:
+                error = {**error, "retry_in": round(delay, 3)}
+            ended = time.time()
+            if step_id is None:
+                self.store.record_step(
+                    run.id, path, task.id, task.type, attempt, state,
+                    params=stored_params, error=error, started_at=started, ended_at=ended,
+                )
+            else:
+                self.store.finish_step(step_id, state, error=error, ended_at=ended)
+            self.emit(_step_event(run, task, path, state, attempt, ended - started, error))
+            if again:
+                await self.clock.sleep(delay)
+                continue
+            if task.allow_failure:
+                run.warning = True
+                frame.outputs[task.id] = None
+                return
+            raise StepFailed(error, path, task.id)
+
+    # -- resume / restart / kill -------------------------------------------------------------------
+
+    async def resume_interrupted(self, run_now: bool = True) -> list[str]:
+        """Continue every execution whose process died (and due paused ones); returns their ids."""
+        resumed: list[str] = []
+        for execution in self.store.unfinished_executions():
+            owner = execution["owner"]
+            if owner and owner != self.owner and not self._owner_gone(execution):
+                continue
+            resumed.append(execution["id"])
+        resumed.extend(self.store.due_paused(self.clock.time()))
+        for execution_id in resumed:
+            if run_now:
+                await self.run(execution_id)
+            else:
+                await self.queue.submit(execution_id)
+        return resumed
+
+    async def resume(self, execution_id: str) -> None:
+        """Queue a PAUSED execution again (after a decision, a child ending, or its timer)."""
+        execution = self.store.get_execution(execution_id)
+        if execution["state"] != State.PAUSED:
+            raise HubError(f"execution {execution_id} is {execution['state']}, not PAUSED")
+        self.store.update_execution(execution_id, state=State.RUNNING, resume_at=None)
+        await self.queue.submit(execution_id)
+
+    async def restart(self, execution_id: str, run_now: bool = False) -> dict[str, Any]:
+        """Run a FAILED (or KILLED) execution again from its failed step, keeping earlier outputs."""
+        execution = self.store.get_execution(execution_id)
+        if execution["state"] not in (State.FAILED, State.KILLED, State.CANCELLED):
+            raise HubError(
+                f"execution {execution_id} is {execution['state']}; only FAILED, KILLED or CANCELLED "
+                "executions can be restarted"
+            )
+        self.store.update_execution(
+            execution_id, state=State.QUEUED, error=None, outputs=None, ended_at=None,
+            started_at=time.time(), owner=None,
+        )
+        if run_now:
+            return await self.run(execution_id)
+        await self.queue.submit(execution_id)
+        return self.store.get_execution(execution_id)
+
+    async def kill(self, execution_id: str) -> dict[str, Any]:
+        """Stop an execution: cancel it here, or mark it KILLING for the process that runs it."""
+        execution = self.store.get_execution(execution_id)
+        if execution["state"] in TERMINAL:
+            return execution
+        task = self._running.get(execution_id)
+        if task is not None and not task.done():
+            self.store.update_execution(execution_id, state=State.KILLING)
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+            return self.store.get_execution(execution_id)
+        owner = execution["owner"]
+        if execution["state"] == State.RUNNING and owner and owner != self.owner and not self._owner_gone(execution):
+            self.store.update_execution(execution_id, state=State.KILLING)
+            return self.store.get_execution(execution_id)
+        return self._killed(execution_id)
+
+    def _killed(self, execution_id: str) -> dict[str, Any]:
+        self.store.update_execution(
+            execution_id, state=State.KILLED, ended_at=time.time(), owner=None,
+            error={"type": "Killed", "message": "the execution was killed", "retryable": False},
+        )
+        for row in self.store.step_runs(execution_id):
+            if row["state"] in (State.RUNNING, State.PAUSED):
+                self.store.finish_step(row["id"], State.KILLED)
+        self.emit({"event": "execution", "execution_id": execution_id, "state": State.KILLED})
+        return self.store.get_execution(execution_id)
+
+    async def heartbeat_loop(self, interval: float = 5.0) -> None:
+        """Keep this process's executions marked alive and notice kills asked elsewhere."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.store.heartbeat(self.owner)
+                for execution_id, task in list(self._running.items()):
+                    if self.store.get_execution(execution_id)["state"] == State.KILLING:
+                        task.cancel()
+            except Exception:
+                log.exception("heartbeat failed")
+
+
+def _walk(tasks: list[Task]) -> list[Task]:
+    out: list[Task] = []
+    for task in tasks:
+        out.append(task)
+        for _, kids in task.children():
+            out.extend(_walk(kids))
+    return out
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _step_event(
+    run: Run, task: Task, path: str, state: State, attempt: int, duration: float | None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "event": "step",
+        "execution_id": run.id,
+        "path": path,
+        "task_id": task.id,
+        "type": task.type,
+        "state": state,
+        "attempt": attempt,
+        "duration": duration,
+        "error": error,
+    }
+
+
+__all__ = ["Engine", "StepFailed", "PauseSignal", "Run", "TaskError"]
