@@ -1,15 +1,19 @@
-"""The ``http.request`` kind (httpx)."""
+"""The ``http.request`` kind (httpx, behind the :mod:`hub.net` guard)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import time
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
 from pydantic import Field, model_validator
 
-from hub.errors import ConnectorError, TaskError
+from hub.errors import ConnectorError
 from hub.flow.durations import Duration
+from hub.net import Guard, NetSettings, http_client, is_guarded, redact_headers, redact_url
 from hub.tasks.base import Params, TaskContext
 
 
@@ -47,43 +51,59 @@ class HttpParams(Params):
 
 
 def parse_body(response: httpx.Response) -> Any:
-    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not response.content:
+    """A response body as data: JSON parsed, text as a string, other bytes as base64."""
+    return decode_body(response.headers.get("content-type", ""), response.content)
+
+
+def decode_body(content_type: str, content: bytes) -> Any:
+    ctype = content_type.split(";")[0].strip().lower()
+    if not content:
         return None
     if ctype == "application/json" or ctype.endswith("+json"):
         try:
-            return response.json()
+            return json.loads(content)
         except ValueError:
-            return response.text
+            return content.decode(errors="replace")
     if ctype.startswith("text/") or ctype in ("application/xml", "application/x-www-form-urlencoded", ""):
-        return response.text
+        return content.decode(errors="replace")
     try:
-        return response.content.decode()
+        return content.decode()
     except UnicodeDecodeError:
-        return {"base64": __import__("base64").b64encode(response.content).decode(), "content_type": ctype}
+        return {"base64": base64.b64encode(content).decode(), "content_type": ctype}
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def retry_after(headers: httpx.Headers | dict[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    value = headers.get("retry-after") or headers.get("Retry-After")
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class HttpRequest:
-    """Call an HTTP endpoint. Output: ``{"status", "headers", "body"}``, the body parsed by
+    """Call an HTTP endpoint. Output: ``{"status", "url", "headers", "body"}``, the body parsed by
     content type (JSON to data, text to a string).
 
-    Statuses outside ``expected_status`` fail the step; 429 and 5xx are retryable.
+    Statuses outside ``expected_status`` fail the step; 429 and 5xx are retryable. Private,
+    loopback and link-local destinations are refused unless allow-listed (``HUB_HTTP_ALLOW_HOSTS``,
+    see :mod:`hub.net`), on the first request and on every redirect. Credentials never reach the
+    output or the log: ``url`` and error messages have API keys and passwords masked, and
+    credential headers (``Set-Cookie``, ...) are masked in ``headers``.
     """
 
     type = "http.request"
     Params = HttpParams
 
     async def run(self, ctx: TaskContext, params: HttpParams) -> Any:
+        net_settings = NetSettings()
         headers = dict(params.headers)
         headers.setdefault("Idempotency-Key", ctx.idempotency_key)
         auth: Any = None
@@ -95,22 +115,30 @@ class HttpRequest:
         if params.json_ is not None:
             content = json.dumps(params.json_)
             headers.setdefault("Content-Type", "application/json")
+        shown = ctx.redact(redact_url(params.url))
         client = ctx.services.get("http_client")
         try:
-            if client is None:
-                async with httpx.AsyncClient(follow_redirects=params.follow_redirects) as own:
-                    response = await self._send(own, params, headers, content, auth)
+            if is_guarded(client):
+                result = await self._send(client, params, headers, content, auth, net_settings.max_response_bytes)
             else:
-                response = await self._send(client, params, headers, content, auth)
+                async with http_client(Guard.from_settings(net_settings)) as own:
+                    result = await self._send(own, params, headers, content, auth, net_settings.max_response_bytes)
         except httpx.TimeoutException as exc:
-            raise ConnectorError(f"{params.method} {params.url} timed out after {params.timeout}s: {exc}") from None
+            raise ConnectorError(
+                f"{params.method} {shown} timed out after {params.timeout}s: {type(exc).__name__}"
+            ) from None
+        except httpx.TooManyRedirects:
+            raise ConnectorError(f"{params.method} {shown}: too many redirects", retryable=False) from None
         except httpx.HTTPError as exc:
-            raise ConnectorError(f"{params.method} {params.url} failed: {exc}") from None
-        result = {
+            raise ConnectorError(f"{params.method} {shown} failed: {ctx.redact(redact_url(str(exc)))}") from None
+        response, body = result
+        output = ctx.redact({
             "status": response.status_code,
-            "headers": dict(response.headers),
-            "body": parse_body(response),
-        }
+            "url": redact_url(str(response.url)),
+            "headers": redact_headers(response.headers.multi_items()),
+            "body": body,
+        })
+        ctx.log(f"{params.method} {shown} -> {response.status_code}")
         ok = (
             response.status_code in params.expected_status
             if params.expected_status
@@ -118,31 +146,47 @@ class HttpRequest:
         )
         if not ok:
             raise ConnectorError(
-                f"{params.method} {params.url} answered {response.status_code}",
+                f"{params.method} {shown} answered {response.status_code}",
                 status=response.status_code,
-                retry_after=_retry_after(response),
-                data=ctx.redact(result),
+                retry_after=retry_after(response.headers),
+                data=output,
             )
-        return result
+        return output
 
     @staticmethod
     async def _send(
-        client: httpx.AsyncClient, params: HttpParams, headers: dict[str, str], content: Any, auth: Any
-    ) -> httpx.Response:
-        return await client.request(
+        client: httpx.AsyncClient,
+        params: HttpParams,
+        headers: dict[str, str],
+        content: Any,
+        auth: Any,
+        limit: int,
+    ) -> tuple[httpx.Response, Any]:
+        request = client.build_request(
             params.method,
             params.url,
             headers=headers,
             params=params.query or None,
             content=content,
             data=params.form,
-            auth=auth,
             timeout=params.timeout,
-            follow_redirects=params.follow_redirects,
         )
+        response = await client.send(request, auth=auth, follow_redirects=params.follow_redirects, stream=True)
+        try:
+            buffer = bytearray()
+            async for chunk in response.aiter_bytes():
+                buffer.extend(chunk)
+                if len(buffer) > limit:
+                    raise ConnectorError(
+                        f"{params.method} {redact_url(params.url)}: response body is larger than {limit} bytes "
+                        "(raise HUB_HTTP_MAX_RESPONSE_BYTES to accept it)",
+                        retryable=False,
+                    )
+        finally:
+            await response.aclose()
+        return response, decode_body(response.headers.get("content-type", ""), bytes(buffer))
 
 
 def register(registry: Any) -> None:
     if "http.request" not in registry:
         registry.add(HttpRequest)
-    _ = TaskError
