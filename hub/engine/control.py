@@ -87,10 +87,17 @@ def _descendants(task: Task) -> list[Task]:
 async def run_control(engine: Engine, run: Run, task: Task, frame: Frame, path: str, row: dict[str, Any] | None) -> None:
     from hub.engine.runner import PauseSignal, StepFailed
 
+    from hub.engine.runner import StepCall
+
     box = _Container(engine, run, task, path, row)
     handler = HANDLERS[task.type]
+
+    async def call() -> Any:
+        return await handler(engine, run, task, frame, box)
+
+    info = StepCall(run, task, path, box.attempt, task.params, None, control=True)
     try:
-        output = await handler(engine, run, task, frame, box)
+        output = await engine.wrap(info, call)()
     except StepFailed as failed:
         box.failed(failed.error)
         if task.allow_failure:

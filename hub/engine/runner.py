@@ -12,7 +12,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -107,6 +108,33 @@ class StepLog:
         self.log(logging.ERROR, msg, *a, **k)
 
 
+@dataclass
+class StepCall:
+    """What a step middleware sees about the call it wraps."""
+
+    run: Run
+    task: Task
+    path: str
+    attempt: int
+    params: Any
+    ctx: TaskContext | None
+    control: bool = False
+
+
+class Middleware:
+    """Wraps every step attempt and every execution run, like Starlette middleware.
+
+    Override either method and ``await call()`` to continue; tracing, metrics and cost limits
+    are middleware, not code inside tasks. The base class passes everything through.
+    """
+
+    async def step(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Any:
+        return await call()
+
+    async def execution(self, run: Run, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        return await call()
+
+
 class Engine:
     """Starts, runs, resumes, restarts and kills executions.
 
@@ -135,6 +163,7 @@ class Engine:
         self.expr: Expressions = expressions()
         self.secrets = Secrets(self.settings.resolved_secrets_file())
         self.listeners: list[Listener] = []
+        self.middleware: list[Middleware] = []
         self.queue: Queue = LocalQueue(self, self.settings.max_concurrency)
         self._running: dict[str, asyncio.Task[Any]] = {}
 
@@ -242,6 +271,17 @@ class Engine:
             execution = self.store.get_execution(execution_id)
         run = Run(execution, flow, self._replayable_steps(execution, flow))
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.RUNNING, "flow": flow.key})
+
+        async def call() -> dict[str, Any]:
+            return await self._walk_flow(run)
+
+        for layer in reversed(self.middleware):
+            call = _bind_execution(layer, run, call)
+        return await call()
+
+    async def _walk_flow(self, run: Run) -> dict[str, Any]:
+        flow = run.flow
+        execution_id = run.id
         root = Frame(outputs=Scope("outputs", {}, "task"), base=self._base_scope(run))
         state: State
         error: dict[str, Any] | None = None
@@ -486,16 +526,17 @@ class Engine:
             error: dict[str, Any]
             retry_after: float | None = None
             try:
+                call = self._wrap_step(StepCall(run, task, path, attempt, params, ctx), instance)
                 if task.timeout:
                     try:
                         async with asyncio.timeout(task.timeout):
-                            output = await instance.run(ctx, params)
+                            output = await call()
                     except TimeoutError:
                         raise TaskTimeout(
                             f"task {task.id} timed out after {format_duration(task.timeout)}"
                         ) from None
                 else:
-                    output = await instance.run(ctx, params)
+                    output = await call()
             except Paused as pause:
                 data = {**(pause.data or {}), "reason": pause.reason}
                 if step_id is None:
@@ -559,6 +600,18 @@ class Engine:
                 frame.outputs[task.id] = None
                 return
             raise StepFailed(error, path, task.id)
+
+    def _wrap_step(self, info: StepCall, instance: Any) -> Callable[[], Awaitable[Any]]:
+        async def call() -> Any:
+            return await instance.run(info.ctx, info.params)
+
+        return self.wrap(info, call)
+
+    def wrap(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        """``call`` wrapped in every middleware's ``step`` (outermost first)."""
+        for layer in reversed(self.middleware):
+            call = _bind_step(layer, info, call)
+        return call
 
     # -- resume / restart / kill -------------------------------------------------------------------
 
@@ -647,6 +700,22 @@ class Engine:
                 log.exception("heartbeat failed")
 
 
+def _bind_execution(
+    layer: Middleware, run: Run, inner: Callable[[], Awaitable[dict[str, Any]]]
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def call() -> dict[str, Any]:
+        return await layer.execution(run, inner)
+
+    return call
+
+
+def _bind_step(layer: Middleware, info: StepCall, inner: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return await layer.step(info, inner)
+
+    return call
+
+
 def _walk(tasks: list[Task]) -> list[Task]:
     out: list[Task] = []
     for task in tasks:
@@ -681,4 +750,4 @@ def _step_event(
     }
 
 
-__all__ = ["Engine", "StepFailed", "PauseSignal", "Run", "TaskError"]
+__all__ = ["Engine", "Middleware", "StepCall", "StepFailed", "PauseSignal", "Run", "TaskError"]

@@ -1,0 +1,414 @@
+"""The ``hub`` command. Thin: it parses arguments, calls the engine, prints results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.errors import FlowError, HubError, InputError
+
+STATE_COLORS = {
+    "SUCCESS": "green",
+    "WARNING": "yellow",
+    "FAILED": "red",
+    "KILLED": "red",
+    "CANCELLED": "magenta",
+    "RUNNING": "cyan",
+    "PAUSED": "blue",
+    "SKIPPED": "bright_black",
+    "QUEUED": "bright_black",
+}
+EXIT_CODES = {"SUCCESS": 0, "WARNING": 0, "PAUSED": 3}
+
+
+def _settings() -> Any:
+    from hub.settings import HubSettings
+
+    return HubSettings()
+
+
+def _engine(settings: Any = None) -> Any:
+    from hub.engine.runner import Engine
+    from hub.store.store import Store
+
+    settings = settings or _settings()
+    store = Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+    return Engine(store, settings)
+
+
+def _state(state: str) -> str:
+    return click.style(state, fg=STATE_COLORS.get(state, None), bold=state in ("FAILED", "SUCCESS"))
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _dur(start: float | None, end: float | None) -> str:
+    if not start:
+        return "-"
+    from hub.flow.durations import format_duration
+
+    return format_duration((end or time.time()) - start)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print user errors as messages with a non-zero exit, never as tracebacks."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FlowError as exc:
+            click.secho(str(exc), fg="red", err=True)
+            sys.exit(1)
+        except InputError as exc:
+            click.secho("error: " + str(exc), fg="red", err=True)
+            sys.exit(2)
+        except HubError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("HUB_DEBUG"):
+                traceback.print_exc()
+            else:
+                click.secho(
+                    f"internal error: {type(exc).__name__}: {exc}\n(set HUB_DEBUG=1 to see the traceback)",
+                    fg="red",
+                    err=True,
+                )
+            sys.exit(70)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="hub")
+def main() -> None:
+    """hub: YAML flows with LLM steps, approvals and connectors, run durably.
+
+    State lives in .hub/hub.db (SQLite) under the current directory unless HUB_DATABASE_URL is
+    set (e.g. postgresql+psycopg://user@host/db). Secrets come from HUB_SECRET_<NAME> or
+    .hub/secrets.env.
+    """
+
+
+# -- validate / schema ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@user_errors
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check flow files (or folders of them); print every error with file:line:column."""
+    from hub.flow.loader import flow_files, load_file
+
+    failed = 0
+    count = 0
+    for root in paths:
+        for path in flow_files(root):
+            count += 1
+            try:
+                flow = load_file(path)
+            except FlowError as exc:
+                failed += 1
+                click.secho(str(exc), fg="red", err=True)
+            else:
+                click.echo(f"{click.style('ok', fg='green')}  {path}  ({flow.key}, {len(flow.all_tasks())} tasks)")
+    if count == 0:
+        raise HubError("no .yaml or .yml flow files found in " + ", ".join(map(str, paths)))
+    if failed:
+        click.secho(f"{failed} of {count} flow file(s) have errors", fg="red", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@user_errors
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of flow files (for editor autocompletion and checking)."""
+    from hub.flow.schema import flow_json_schema
+
+    text = json.dumps(flow_json_schema(), indent=2)
+    if output:
+        output.write_text(text + "\n")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text)
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Live step lines on stderr while a flow runs."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        kind = event["event"]
+        if kind == "step":
+            state = event["state"]
+            if state == "RUNNING" and event["type"] not in ("for_each", "parallel", "sequential", "if", "switch", "subflow", "wait"):
+                return
+            duration = f" {event['duration'] * 1000:.0f}ms" if event.get("duration") is not None else ""
+            attempt = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
+            line = f"  {_state(state):<20} {event['path']} [{event['type']}]{duration}{attempt}"
+            err = event.get("error")
+            if err:
+                line += click.style(f"  {err.get('type')}: {err.get('message')}", fg="red")
+                if err.get("retry_in") is not None:
+                    line += click.style(f"  retrying in {err['retry_in']}s", fg="yellow")
+            click.echo(line, err=True)
+        elif kind == "log":
+            click.echo(click.style(f"    {event['level']}: ", fg="bright_black") + str(event["message"]), err=True)
+
+
+def _deploy_dir(engine: Any, flows_dir: Path | None) -> None:
+    from hub.flow.loader import flow_files, load_file
+
+    if flows_dir is None or not flows_dir.exists():
+        return
+    for path in flow_files(flows_dir):
+        try:
+            engine.deploy(load_file(path))
+        except FlowError as exc:
+            click.secho(f"skipping invalid flow {path}:\n{exc}", fg="yellow", err=True)
+
+
+@main.command()
+@click.argument("flow_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-i", "--input", "inputs", multiple=True, metavar="NAME=VALUE", help="An input (repeatable).")
+@click.option("--inputs-json", metavar="JSON", help="Inputs as a JSON object.")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="A label on the execution.")
+@click.option("--flows", "flows_dir", type=click.Path(path_type=Path), default=None,
+              help="Deploy the flows in this folder first, for subflows (default: the flows/ folder if present).")
+@click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON (no progress lines).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@user_errors
+def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, labels: tuple[str, ...],
+        flows_dir: Path | None, as_json: bool, quiet: bool) -> None:
+    """Run a flow file here and now, with live progress; print its outputs.
+
+    Exit code: 0 SUCCESS or WARNING, 1 FAILED/KILLED/CANCELLED, 2 bad inputs, 3 PAUSED.
+    """
+    from hub.engine.inputs import parse_cli_inputs
+    from hub.flow.loader import load_file
+
+    flow = load_file(flow_file)
+    values = parse_cli_inputs(list(inputs), inputs_json)
+    label_map = dict(pair.split("=", 1) for pair in labels if "=" in pair)
+    settings = _settings()
+    engine = _engine(settings)
+    engine.listeners.append(Progress(quiet or as_json))
+    _deploy_dir(engine, flows_dir if flows_dir is not None else settings.flows_dir)
+
+    async def go() -> dict[str, Any]:
+        execution_id = await engine.start(flow, values, labels=label_map, enqueue=False,
+                                          trigger={"type": "cli"})
+        if not (quiet or as_json):
+            click.echo(f"execution {execution_id} of {flow.key}", err=True)
+        execution = await engine.run(execution_id)
+        await engine.queue.drain()
+        return engine.store.get_execution(execution["id"])
+
+    execution = asyncio.run(go())
+    _print_result(engine, execution, as_json)
+    sys.exit(EXIT_CODES.get(execution["state"], 1))
+
+
+def _print_result(engine: Any, execution: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        data = dict(execution)
+        data["steps"] = engine.store.step_runs(execution["id"])
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo(f"{_state(execution['state'])} in {_dur(execution['started_at'], execution['ended_at'])}", err=True)
+    if execution.get("error"):
+        err = execution["error"]
+        where = f" at {err['path']}" if err.get("path") else ""
+        click.secho(f"error{where}: {err.get('type')}: {err.get('message')}", fg="red", err=True)
+    if execution.get("outputs"):
+        click.echo(json.dumps(execution["outputs"], indent=2, default=str))
+
+
+# -- executions ----------------------------------------------------------------------------------
+
+
+@main.group()
+def executions() -> None:
+    """List and inspect executions."""
+
+
+@executions.command("list")
+@click.option("--namespace")
+@click.option("--flow", "flow_id")
+@click.option("--state", "states", multiple=True, help="Filter by state (repeatable).")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def executions_list(namespace: str | None, flow_id: str | None, states: tuple[str, ...], limit: int,
+                    as_json: bool) -> None:
+    """Recent executions, newest first."""
+    engine = _engine()
+    rows = engine.store.list_executions(
+        namespace=namespace, flow_id=flow_id, states=[s.upper() for s in states] or None, limit=limit
+    )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no executions")
+        return
+    click.echo(f"{'ID':<34} {'FLOW':<32} {'STATE':<10} {'STARTED':<20} DURATION")
+    for row in rows:
+        flow = f"{row['namespace']}.{row['flow_id']}"
+        click.echo(
+            f"{row['id']:<34} {flow:<32} {_state(row['state']):<19} {_when(row['started_at'] or row['created_at']):<20} "
+            f"{_dur(row['started_at'], row['ended_at'])}"
+        )
+
+
+@executions.command("show")
+@click.argument("execution_id")
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def executions_show(execution_id: str, as_json: bool) -> None:
+    """One execution: state, inputs, every step run (attempts, durations, errors), outputs."""
+    engine = _engine()
+    execution = engine.store.find_execution(execution_id)
+    steps = engine.store.step_runs(execution["id"])
+    if as_json:
+        click.echo(json.dumps({**execution, "steps": steps}, indent=2, default=str))
+        return
+    click.echo(f"execution  {execution['id']}")
+    click.echo(f"flow       {execution['namespace']}.{execution['flow_id']} (revision {execution['revision']})")
+    click.echo(f"state      {_state(execution['state'])}")
+    click.echo(f"started    {_when(execution['started_at'])}   duration {_dur(execution['started_at'], execution['ended_at'])}")
+    if execution.get("parent_id"):
+        click.echo(f"parent     {execution['parent_id']}")
+    click.echo(f"inputs     {json.dumps(execution['inputs'], default=str)}")
+    click.echo("steps:")
+    for step in steps:
+        attempt = f" #{step['attempt']}" if step["attempt"] > 1 else ""
+        line = (f"  {_state(step['state']):<20} {step['path']:<28} {step['task_type']:<14} "
+                f"{_dur(step['started_at'], step['ended_at']):>8}{attempt}")
+        click.echo(line)
+        if step.get("error"):
+            err = step["error"]
+            click.secho(f"      {err.get('type')}: {err.get('message')}", fg="red")
+            tb = (err.get("data") or {}).get("traceback") if isinstance(err.get("data"), dict) else None
+            if tb:
+                click.secho("      " + tb.rstrip().replace("\n", "\n      "), fg="bright_black")
+    if execution.get("error"):
+        err = execution["error"]
+        click.secho(f"error      {err.get('type')}: {err.get('message')}", fg="red")
+    if execution.get("outputs") is not None:
+        click.echo("outputs    " + json.dumps(execution["outputs"], indent=2, default=str).replace("\n", "\n           "))
+
+
+@main.command()
+@click.argument("execution_id")
+@user_errors
+def logs(execution_id: str) -> None:
+    """Print an execution's log lines."""
+    engine = _engine()
+    execution = engine.store.find_execution(execution_id)
+    for line in engine.store.logs(execution["id"]):
+        click.echo(f"{_when(line['ts'])} {line['level']:<7} {line['path'] or '-':<20} {line['message']}")
+
+
+@main.command()
+@click.option("--flows", "flows_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of flows to deploy first (default: the flows/ folder if present).")
+@user_errors
+def resume(flows_dir: Path | None) -> None:
+    """Continue every execution whose process died, after its last committed step."""
+    settings = _settings()
+    engine = _engine(settings)
+    engine.listeners.append(Progress())
+    _deploy_dir(engine, flows_dir if flows_dir is not None else settings.flows_dir)
+
+    async def go() -> list[str]:
+        ids = await engine.resume_interrupted(run_now=True)
+        await engine.queue.drain()
+        return ids
+
+    ids = asyncio.run(go())
+    if not ids:
+        click.echo("nothing to resume")
+        return
+    for execution_id in ids:
+        execution = engine.store.get_execution(execution_id)
+        click.echo(f"{execution_id}  {_state(execution['state'])}")
+
+
+@main.command()
+@click.argument("execution_id")
+@user_errors
+def restart(execution_id: str) -> None:
+    """Run a FAILED execution again from its failed step, keeping earlier outputs."""
+    engine = _engine()
+    engine.listeners.append(Progress())
+    execution = engine.store.find_execution(execution_id)
+
+    async def go() -> dict[str, Any]:
+        result = await engine.restart(execution["id"], run_now=True)
+        await engine.queue.drain()
+        return engine.store.get_execution(result["id"])
+
+    result = asyncio.run(go())
+    _print_result(engine, result, False)
+    sys.exit(EXIT_CODES.get(result["state"], 1))
+
+
+@main.command()
+@click.argument("execution_id")
+@user_errors
+def kill(execution_id: str) -> None:
+    """Kill an execution (the process running it stops it at once)."""
+    engine = _engine()
+    execution = engine.store.find_execution(execution_id)
+    result = asyncio.run(engine.kill(execution["id"]))
+    click.echo(f"{result['id']}  {_state(result['state'])}")
+
+
+def _mount_optional() -> None:
+    """Command groups of other parts of the hub (added here as they land)."""
+    for module_name, attr in (
+        ("hub.prompts.cli", "prompts"),
+        ("hub.service.cli", "serve"),
+        ("hub.service.cli", "worker"),
+    ):
+        try:
+            module = __import__(module_name, fromlist=[attr])
+        except ImportError:
+            continue
+        command = getattr(module, attr, None)
+        if command is not None:
+            main.add_command(command)
+
+
+_mount_optional()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
