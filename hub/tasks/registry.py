@@ -71,10 +71,10 @@ def load_entry_points(registry: Registry, group: str = ENTRY_POINT_GROUP) -> Non
 
 
 def builtin_registry() -> Registry:
-    from hub.tasks import control, core, http, python
+    from hub.tasks import control, core, http, llm, python
 
     registry = Registry()
-    for module in (control, core, http, python):
+    for module in (control, core, http, llm, python):
         module.register(registry)
     return registry
 

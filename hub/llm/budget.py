@@ -1,0 +1,65 @@
+"""The per-flow LLM budget (``max_cost`` in USD), read from the flow the execution runs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+from hub.errors import NotFound, TaskError
+
+
+class BudgetExceeded(TaskError):
+    """The execution's LLM cost reached the flow's ``max_cost``; retrying would not help."""
+
+    def __init__(self, message: str, spent: float, max_cost: float):
+        super().__init__(message, retryable=False, data={"spent": spent, "max_cost": max_cost})
+        self.spent = spent
+        self.max_cost = max_cost
+
+
+def execution_row(ctx: Any) -> dict[str, Any] | None:
+    if ctx.store is None:
+        return None
+    try:
+        return ctx.store.get_execution(ctx.execution_id)  # type: ignore[no-any-return]
+    except NotFound:
+        return None
+
+
+def max_cost_for(ctx: Any, execution: dict[str, Any] | None) -> float | None:
+    """The flow's ``max_cost``: from ``ctx.services["flow"]`` when the engine gives it, else from
+    the stored revision of the flow the execution runs."""
+    flow = ctx.services.get("flow")
+    if flow is not None and getattr(flow, "id", None) == ctx.flow_id:
+        return getattr(flow, "max_cost", None)
+    if execution is None or ctx.store is None:
+        return None
+    try:
+        _, source = ctx.store.get_flow_source(execution["namespace"], execution["flow_id"], execution["revision"])
+    except NotFound:
+        return None
+    return _max_cost_in(source)
+
+
+@lru_cache(maxsize=256)
+def _max_cost_in(source: str) -> float | None:
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError:
+        return None
+    value = data.get("max_cost") if isinstance(data, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def check_budget(spent: float, max_cost: float | None, flow_id: str, before: bool) -> None:
+    if max_cost is None:
+        return
+    if (before and spent >= max_cost) or (not before and spent > max_cost):
+        raise BudgetExceeded(
+            f"flow {flow_id!r} reached its LLM budget: this execution spent ${spent:.6f} of max_cost "
+            f"${max_cost:g}; raise max_cost in the flow or use a cheaper model",
+            spent,
+            max_cost,
+        )

@@ -1,0 +1,171 @@
+"""An OpenAI-compatible chat server for tests and offline development.
+
+It speaks ``POST /v1/chat/completions`` (with ``usage``) on 127.0.0.1, so litellm's real HTTP
+path runs against it. Replies are scripted per model, in order; when a model's script is empty
+the default reply is used::
+
+    fake = FakeOpenAI()
+    fake.enqueue(Reply(status=429, headers={"Retry-After": "0"}), Reply('{"score": 0.9}'))
+    fake.enqueue(Reply(status=500), model="primary")
+    with fake.serve() as api_base:          # "http://127.0.0.1:<port>/v1"
+        ...
+    assert fake.requests[0]["model"] == "primary"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+CONTEXT_OVERFLOW = (
+    "This model's maximum context length is 128 tokens. However, your messages resulted in "
+    "4000 tokens. Please reduce the length of the messages."
+)
+
+
+@dataclass
+class Reply:
+    """One scripted answer. A ``status`` other than 200 answers with an OpenAI error body."""
+
+    content: str = "ok"
+    status: int = 200
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+    error_code: str | None = None
+
+    @classmethod
+    def context_overflow(cls) -> Reply:
+        return cls(status=400, error=CONTEXT_OVERFLOW, error_code="context_length_exceeded")
+
+
+class FakeOpenAI:
+    """A scripted OpenAI-compatible server; ``requests`` holds every request body it received."""
+
+    def __init__(self, default: Reply | None = None):
+        self.default = default or Reply()
+        self.requests: list[dict[str, Any]] = []
+        self._scripts: dict[str | None, deque[Reply]] = {}
+        self._lock = threading.Lock()
+
+    def enqueue(self, *replies: Reply | str, model: str | None = None) -> FakeOpenAI:
+        """Queue replies for ``model`` (the name in the request body), or for any model."""
+        with self._lock:
+            queue = self._scripts.setdefault(model, deque())
+            queue.extend(Reply(r) if isinstance(r, str) else r for r in replies)
+        return self
+
+    def calls(self, model: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.requests if model is None or r.get("model") == model]
+
+    def _next(self, model: str | None) -> Reply:
+        with self._lock:
+            for key in (model, None):
+                queue = self._scripts.get(key)
+                if queue:
+                    return queue.popleft()
+        return self.default
+
+    # -- ASGI ----------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"].rstrip("/")
+        if scope["method"] == "GET" and path.endswith("/models"):
+            await _send_json(send, 200, {"object": "list", "data": []})
+            return
+        if scope["method"] != "POST" or not path.endswith("/chat/completions"):
+            await _send_json(send, 404, {"error": {"message": f"no route {path}", "type": "not_found"}})
+            return
+        request = json.loads(body or b"{}")
+        with self._lock:
+            self.requests.append(request)
+        reply = self._next(request.get("model"))
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.status != 200:
+            error = {
+                "message": reply.error or f"fake error {reply.status}",
+                "type": "rate_limit_error" if reply.status == 429 else "server_error",
+                "code": reply.error_code,
+            }
+            await _send_json(send, reply.status, {"error": error}, reply.headers)
+            return
+        prompt_tokens = reply.prompt_tokens
+        if prompt_tokens is None:
+            prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
+        completion_tokens = reply.completion_tokens
+        if completion_tokens is None:
+            completion_tokens = max(1, len(reply.content.split()))
+        payload = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.get("model", "fake"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply.content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        await _send_json(send, 200, payload, reply.headers)
+
+    # -- serving -------------------------------------------------------------------------------------
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve on a free loopback port in a thread; yields the ``api_base`` (``.../v1``)."""
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(self, log_level="warning", lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the fake OpenAI server did not start")
+            time.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+
+
+async def _send_json(send: Any, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps(payload).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

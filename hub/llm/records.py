@@ -1,0 +1,89 @@
+"""Every LLM call is a record; the response cache lives next to it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
+
+CALLS = LLMCall.__table__  # type: ignore[attr-defined]
+CACHE = LLMCacheEntry.__table__  # type: ignore[attr-defined]
+_CALL_COLUMNS = {c.name for c in CALLS.columns} - {"id"}
+
+
+class CallLog:
+    """Writes and reads ``llm_calls`` and ``llm_cache`` on the store's engine."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        ensure_tables(engine, LLMCall, LLMCacheEntry)
+
+    def record(self, **values: Any) -> int:
+        unknown = set(values) - _CALL_COLUMNS
+        if unknown:
+            raise TypeError(f"unknown call record fields: {sorted(unknown)}")
+        values.setdefault("created_at", time.time())
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(CALLS).values(**values))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def calls(self, execution_id: str, path: str | None = None) -> list[dict[str, Any]]:
+        query = select(CALLS).where(CALLS.c.execution_id == execution_id)
+        if path is not None:
+            query = query.where(CALLS.c.path == path)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.order_by(CALLS.c.id))]
+
+    def totals(self, execution_id: str) -> dict[str, Any]:
+        """Calls, tokens and cost (USD) of one execution, cache hits included at no cost."""
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(CALLS.c.input_tokens), 0),
+            func.coalesce(func.sum(CALLS.c.output_tokens), 0),
+            func.coalesce(func.sum(CALLS.c.cost), 0.0),
+        ).where(CALLS.c.execution_id == execution_id)
+        with self.engine.connect() as conn:
+            calls, tokens_in, tokens_out, cost = conn.execute(query).one()
+        return {
+            "calls": int(calls),
+            "input_tokens": int(tokens_in),
+            "output_tokens": int(tokens_out),
+            "cost": float(cost),
+        }
+
+    def spent(self, execution_id: str) -> float:
+        return float(self.totals(execution_id)["cost"])
+
+    # -- cache -----------------------------------------------------------------------------------
+
+    def cache_get(self, key: str, now: float | None = None) -> dict[str, Any] | None:
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            row = conn.execute(select(CACHE.c.response, CACHE.c.expires_at).where(CACHE.c.key == key)).first()
+        if row is None or row.expires_at <= now:
+            return None
+        return dict(row.response)
+
+    def cache_put(self, key: str, model: str, response: dict[str, Any], ttl: float) -> None:
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(delete(CACHE).where(CACHE.c.key == key))
+            conn.execute(
+                insert(CACHE).values(key=key, model=model, response=response, created_at=now, expires_at=now + ttl)
+            )
+
+    def cache_purge(self, now: float | None = None) -> int:
+        """Drop expired entries; returns how many."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            return int(conn.execute(delete(CACHE).where(CACHE.c.expires_at <= now)).rowcount or 0)
+
+
+def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    payload = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()

@@ -1,0 +1,110 @@
+"""LLM settings (``HUB_LLM_*``) and the model aliases file.
+
+Aliases are what flows and prompts name (``fast``, ``smart``, ``local``); each maps to one
+litellm model with its provider details, and may fall back to other aliases::
+
+    # models.yaml  (HUB_LLM_MODELS_FILE)
+    default: fast
+    models:
+      fast:
+        model: openai/gpt-4o-mini
+        fallbacks: [local]                 # on errors that survive the retries
+      smart:
+        model: anthropic/claude-3-5-sonnet-20240620
+        api_key_env: ANTHROPIC_API_KEY
+        context_window_fallbacks: [long]   # when the messages do not fit
+      local:
+        model: openai/llama3.1             # any OpenAI-compatible server
+        api_base: http://localhost:11434/v1
+        api_key: none
+        input_cost_per_token: 0
+        output_cost_per_token: 0
+
+``HUB_LLM_MODELS`` (JSON) adds or overrides aliases from the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ModelSpec(BaseModel):
+    """One alias: the litellm model it calls and how to reach it ("what" apart from "how")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="litellm model name, 'provider/model' (e.g. openai/gpt-4o-mini).")
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    api_key: str | None = Field(None, description="A literal key (prefer api_key_env).")
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
+    timeout: float | None = Field(None, gt=0, description="Seconds per request (default: HUB_LLM_TIMEOUT).")
+    fallbacks: list[str] = Field(default_factory=list, description="Aliases tried when this one fails.")
+    context_window_fallbacks: list[str] | None = Field(
+        None, description="Aliases tried when the messages do not fit (default: fallbacks)."
+    )
+    input_cost_per_token: float | None = Field(None, ge=0, description="USD; overrides litellm's price map.")
+    output_cost_per_token: float | None = Field(None, ge=0, description="USD; overrides litellm's price map.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Default call parameters.")
+    mock_response: str | None = Field(None, description="Answer this text without calling anything (tests).")
+
+    @property
+    def has_price(self) -> bool:
+        return self.input_cost_per_token is not None or self.output_cost_per_token is not None
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return input_tokens * (self.input_cost_per_token or 0.0) + output_tokens * (self.output_cost_per_token or 0.0)
+
+
+class ModelsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default: str | None = None
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fallbacks_exist(self) -> ModelsConfig:
+        for name, spec in self.models.items():
+            for other in [*spec.fallbacks, *(spec.context_window_fallbacks or [])]:
+                if other not in self.models:
+                    raise ValueError(f"model {name!r} falls back to {other!r}, which is not defined")
+                if other == name:
+                    raise ValueError(f"model {name!r} falls back to itself")
+        return self
+
+
+class LLMSettings(BaseSettings):
+    """LLM layer settings from ``HUB_LLM_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_LLM_", extra="ignore")
+
+    models_file: Path = Field(Path("models.yaml"), description="YAML file of model aliases (optional).")
+    models: dict[str, ModelSpec] = Field(default_factory=dict, description="Aliases as JSON (override the file).")
+    default_model: str | None = Field(None, description="Model used when neither step nor prompt names one.")
+    api_base: str | None = Field(None, description="api_base for models that are not aliases.")
+    api_key: str | None = Field(None, description="api_key for models that are not aliases.")
+    timeout: float = Field(60.0, gt=0, description="Seconds per request; always set.")
+    num_retries: int = Field(2, ge=0, description="Retries on rate limits (429), server errors and timeouts.")
+    cache_ttl: float = Field(86400.0, gt=0, description="Default lifetime of cached responses (seconds).")
+
+    def load_models(self) -> ModelsConfig:
+        """The aliases: the file (when it exists), then ``HUB_LLM_MODELS`` on top."""
+        data: dict[str, Any] = {}
+        if self.models_file and self.models_file.is_file():
+            try:
+                data = yaml.safe_load(self.models_file.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{self.models_file}: not valid YAML: {exc}") from None
+        try:
+            config = ModelsConfig.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(f"{self.models_file}: {exc}") from None
+        if self.models:
+            config = ModelsConfig(default=config.default, models={**config.models, **self.models})
+        if self.default_model:
+            config.default = self.default_model
+        return config

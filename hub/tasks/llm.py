@@ -1,0 +1,382 @@
+"""LLM task kinds: ``llm.chat`` (a versioned prompt, a validated answer) and ``langchain.invoke``.
+
+``llm.chat`` output::
+
+    {"value": <the validated JSON, or the text>, "text": <the raw reply>,
+     "prompt": {"name", "version", "hash", "reference"} | None, "model": <alias that answered>,
+     "usage": {"input_tokens", "output_tokens", "cost", "calls"}, "rounds": 1, "cached": false}
+
+The reply is data: it is never rendered as a template, and downstream steps read its validated
+fields (``outputs.triage.value.category``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from hub.errors import HubError, NotFound, TaskError, error_dict
+from hub.flow.durations import Duration
+from hub.flow.expressions import is_template
+from hub.llm.budget import check_budget, execution_row, max_cost_for
+from hub.llm.client import Completion, LLMClient, default_client
+from hub.llm.records import CallLog, cache_key
+from hub.llm.validation import OutputCheck, Rule, import_object, repair_message, schema_instructions
+from hub.prompts.registry import PromptRegistry, Resolved, prompts_dir, read_spec
+from hub.prompts.spec import Message, PromptFileError, parse_reference
+from hub.tasks.base import Params, TaskContext
+
+
+class CacheSpec(Params):
+    ttl: Duration | None = Field(None, description="Lifetime of a cached answer (default HUB_LLM_CACHE_TTL).")
+
+
+class ChatParams(Params):
+    prompt: str | None = Field(None, description="'name@label', 'name:version', or 'name' (= name@production).")
+    messages: list[Message] | None = Field(None, description="Inline messages, instead of a prompt.")
+    vars: dict[str, Any] = Field(default_factory=dict, description="Values of the prompt's variables.")
+    model: str | None = Field(None, description="Model alias or litellm model; overrides the prompt's.")
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, ge=0, le=1)
+    seed: int | None = None
+    stop: list[str] | None = None
+    output_schema: dict[str, Any] | None = Field(None, description="JSON Schema of the answer (inline prompts).")
+    output_model: str | None = Field(None, description="A pydantic model 'package.module:Class' for the answer.")
+    rules: list[Rule] = Field(default_factory=list, description="Extra checks on the answer's fields.")
+    validator: str | None = Field(None, description="A python validator 'package.module:function'.")
+    max_repairs: int = Field(2, ge=0, le=10, description="Re-asks after an invalid answer.")
+    cache: bool | CacheSpec = Field(False, description="Reuse an identical earlier answer (dev and evals).")
+    request_timeout: Duration | None = Field(None, description="Seconds per model request.")
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> ChatParams:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give either 'prompt' (a stored prompt) or 'messages' (inline)")
+        return self
+
+
+class OutputInvalid(TaskError):
+    """The model's answer failed validation after every repair round."""
+
+    def __init__(self, message: str, attempts: list[dict[str, Any]]):
+        super().__init__(message, retryable=False, data={"attempts": attempts})
+
+
+class Chat:
+    """Ask a model with a versioned prompt and return its validated answer.
+
+    Invalid JSON or a schema/rule violation is re-asked with the errors appended, up to
+    ``max_repairs`` times; every round is stored in ``llm_calls``. A flow's ``max_cost`` stops
+    the execution once its LLM spend reaches it.
+    """
+
+    type = "llm.chat"
+    Params = ChatParams
+
+    @staticmethod
+    def check(params: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+        """Flow-load checks: the prompt exists and the step passes exactly its variables."""
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        schema = params.get("output_schema")
+        if isinstance(schema, dict):
+            try:
+                OutputCheck.build(schema=schema)
+            except Exception as exc:
+                problems.append((("output_schema",), f"not a valid JSON Schema: {exc}"))
+        prompt = params.get("prompt")
+        if not isinstance(prompt, str) or is_template(prompt):
+            return problems
+        try:
+            ref = parse_reference(prompt)
+        except ValueError as exc:
+            return [*problems, (("prompt",), str(exc))]
+        directory = prompts_dir()
+        try:
+            found = read_spec(directory, ref.name)
+        except PromptFileError as exc:
+            return [*problems, (("prompt",), f"prompt {ref.name!r} does not load: {exc}")]
+        if found is None:
+            from hub.flow.loader import suggest
+            from hub.prompts.registry import prompt_files
+
+            names = [p.stem for p in prompt_files(directory)]
+            return [*problems, (("prompt",), f"there is no prompt {ref.name!r} in {directory}/{suggest(ref.name, names)}")]
+        spec, _ = found
+        given = params.get("vars", {})
+        if isinstance(given, dict):
+            for name in sorted(set(given) - set(spec.variables)):
+                declared = ", ".join(sorted(spec.variables)) or "none"
+                problems.append((("vars", name), f"prompt {spec.name!r} declares no variable {name!r} (declared: {declared})"))
+            for name, var in sorted(spec.variables.items()):
+                if var.required and name not in given:
+                    problems.append((("vars",), f"prompt {spec.name!r} needs variable {name!r}"))
+        return problems
+
+    async def run(self, ctx: TaskContext, params: ChatParams) -> Any:
+        client: LLMClient = ctx.services.get("llm") or default_client()
+        log = CallLog(ctx.store.engine) if ctx.store is not None else None
+        execution = execution_row(ctx)
+        resolved = self._resolve(ctx, params, execution)
+        if resolved is not None:
+            spec = resolved.spec
+            try:
+                messages = spec.render(params.vars)
+            except ValueError as exc:
+                raise TaskError(f"prompt {resolved.reference}: {exc}", retryable=False) from None
+            out = spec.output
+            contract = _contract(
+                out.schema_ if out else None, out.model if out else None,
+                [*(out.rules if out else []), *params.rules], out.validator if out else None,
+                params, instructions=out.instructions if out else True,
+            )
+            model = params.model or spec.model or client.default_model
+            call_params = dict(spec.parameters)
+        else:
+            messages = [m.model_dump() for m in params.messages or []]
+            contract = _contract(params.output_schema, params.output_model, params.rules, params.validator, params)
+            model = params.model or client.default_model
+            call_params = {}
+        if not model:
+            raise TaskError(
+                "no model: set 'model' on the step or the prompt, or HUB_LLM_DEFAULT_MODEL / 'default' in the models file",
+                retryable=False,
+            )
+        for key in ("temperature", "max_tokens", "top_p", "seed", "stop"):
+            if getattr(params, key) is not None:
+                call_params[key] = getattr(params, key)
+        check, instructions = contract
+        if instructions:
+            messages = _with_instructions(messages, instructions)
+        return await _Conversation(ctx, client, log, execution, resolved, model, call_params, check, params).run(messages)
+
+    @staticmethod
+    def _resolve(ctx: TaskContext, params: ChatParams, execution: dict[str, Any] | None) -> Resolved | None:
+        if params.prompt is None:
+            return None
+        if ctx.store is None:
+            raise TaskError("llm.chat with a stored prompt needs the hub store", retryable=False)
+        registry = ctx.services.get("prompts") or PromptRegistry(ctx.store.engine, ctx.settings.prompts_dir)
+        as_of = execution["created_at"] if execution else None
+        try:
+            return registry.resolve_for_step(params.prompt, ctx.execution_id, ctx.path, as_of=as_of)  # type: ignore[no-any-return]
+        except (NotFound, PromptFileError, ValueError) as exc:
+            raise TaskError(str(exc), retryable=False) from None
+
+
+def _contract(
+    schema: dict[str, Any] | None,
+    model: str | None,
+    rules: list[Rule],
+    validator: str | None,
+    params: ChatParams,
+    instructions: bool = True,
+) -> tuple[OutputCheck, str | None]:
+    try:
+        check = OutputCheck.build(
+            schema=params.output_schema or schema,
+            model=params.output_model or model,
+            rules=rules,
+            validator=params.validator or validator,
+        )
+    except Exception as exc:
+        raise TaskError(f"the output contract does not load: {exc}", retryable=False) from None
+    json_schema = check.json_schema()
+    return check, schema_instructions(json_schema) if instructions and json_schema else None
+
+
+def _with_instructions(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    out = [dict(m) for m in messages]
+    for message in out:
+        if message["role"] == "system":
+            message["content"] = f"{message['content'].rstrip()}\n\n{text}"
+            return out
+    return [{"role": "system", "content": text}, *out]
+
+
+class _Conversation:
+    """One step attempt: ask, validate, re-ask with the errors; record every round."""
+
+    def __init__(
+        self, ctx: TaskContext, client: LLMClient, log: CallLog | None, execution: dict[str, Any] | None,
+        resolved: Resolved | None, model: str, call_params: dict[str, Any], check: OutputCheck, params: ChatParams,
+    ):
+        self.ctx, self.client, self.log, self.resolved = ctx, client, log, resolved
+        self.model, self.call_params, self.check, self.params = model, call_params, check, params
+        self.max_cost = max_cost_for(ctx, execution) if log is not None else None
+        self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0, "calls": 0}
+
+    async def run(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        attempts: list[dict[str, Any]] = []
+        for round_no in range(1, self.params.max_repairs + 2):
+            self._budget(before=True)
+            completion, cached = await self._ask(messages, round_no)
+            value, errors = self.check.check(completion.text)
+            self._record(round_no, messages, completion, cached, "invalid" if errors else "ok", errors)
+            self._budget(before=False)
+            if not errors:
+                if self.params.cache and not cached:
+                    self._cache_put(messages, completion)
+                return {
+                    "value": value,
+                    "text": completion.text,
+                    "prompt": self.resolved.record() if self.resolved else None,
+                    "model": completion.model,
+                    "usage": self.usage,
+                    "rounds": round_no,
+                    "cached": cached,
+                }
+            attempts.append({"round": round_no, "raw": completion.text, "errors": errors})
+            self.ctx.log(f"llm.chat round {round_no}: answer rejected: {'; '.join(errors)[:300]}", "warning")
+            messages = [
+                *messages,
+                {"role": "assistant", "content": completion.text},
+                {"role": "user", "content": repair_message(errors)},
+            ]
+        raise OutputInvalid(
+            f"the model's answer is still invalid after {len(attempts)} attempt(s): {'; '.join(attempts[-1]['errors'])}",
+            attempts,
+        )
+
+    async def _ask(self, messages: list[dict[str, Any]], round_no: int) -> tuple[Completion, bool]:
+        if self.params.cache and self.log is not None:
+            hit = self.log.cache_get(self._cache_key(messages))
+            if hit is not None:
+                return Completion(**{**hit, "cost": 0.0, "latency_ms": 0.0, "retries": 0}), True
+        try:
+            completion = await self.client.complete(
+                self.model, messages, self.call_params, timeout=self.params.request_timeout
+            )
+        except HubError as exc:
+            self._record(round_no, messages, None, False, "error", [error_dict(exc)])
+            raise
+        return completion, False
+
+    def _cache_key(self, messages: list[dict[str, Any]]) -> str:
+        return cache_key(self.model, messages, self.call_params)
+
+    def _cache_put(self, messages: list[dict[str, Any]], completion: Completion) -> None:
+        assert self.log is not None
+        spec = self.params.cache
+        ttl = spec.ttl if isinstance(spec, CacheSpec) and spec.ttl else self.client.settings.cache_ttl
+        data = completion.to_dict()
+        self.log.cache_put(self._cache_key(messages), self.model, data, ttl)
+
+    def _budget(self, before: bool) -> None:
+        if self.log is not None and self.max_cost is not None:
+            check_budget(self.log.spent(self.ctx.execution_id), self.max_cost, self.ctx.flow_id, before)
+
+    def _record(
+        self, round_no: int, messages: list[dict[str, Any]], completion: Completion | None, cached: bool,
+        status: str, errors: list[Any],
+    ) -> None:
+        if completion is not None:
+            self.usage["input_tokens"] += 0 if cached else completion.input_tokens
+            self.usage["output_tokens"] += 0 if cached else completion.output_tokens
+            self.usage["cost"] += completion.cost
+            self.usage["calls"] += 0 if cached else 1
+        if self.log is None:
+            return
+        prompt = self.resolved
+        values: dict[str, Any] = dict(
+            execution_id=self.ctx.execution_id,
+            path=self.ctx.path,
+            task_id=self.ctx.task_id,
+            attempt=self.ctx.attempt,
+            round=round_no,
+            status=status,
+            prompt_name=prompt.name if prompt else None,
+            prompt_version=prompt.version if prompt else None,
+            prompt_hash=prompt.content_hash if prompt else None,
+            model_requested=self.model,
+            cached=cached,
+            request=self.ctx.redact({"messages": messages, "params": self.call_params}),
+            errors=errors or None,
+            created_at=time.time(),
+        )
+        if completion is not None:
+            values.update(
+                model=completion.model,
+                litellm_model=completion.litellm_model,
+                provider=completion.provider,
+                fallback_used=completion.fallback_used,
+                retries=completion.retries,
+                input_tokens=0 if cached else completion.input_tokens,
+                output_tokens=0 if cached else completion.output_tokens,
+                cost=completion.cost,
+                latency_ms=completion.latency_ms,
+                response=self.ctx.redact(completion.text),
+            )
+        self.log.record(**values)
+
+
+# -- langchain.invoke --------------------------------------------------------------------------------
+
+
+class LangchainParams(Params):
+    runnable: str = Field(description="Import path of a Runnable, or of a function that returns one.")
+    input: Any = Field(None, description="The input passed to invoke (rendered).")
+    config: dict[str, Any] | None = Field(None, description="RunnableConfig: tags, metadata, run_name, ...")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments for a factory function.")
+
+
+class LangchainInvoke:
+    """Run a LangChain Runnable (a chain, a retriever, ...) with the rendered input.
+
+    Sync and async runnables both work (``ainvoke``); messages, documents and other pydantic
+    objects in the result become plain JSON.
+    """
+
+    type = "langchain.invoke"
+    Params = LangchainParams
+
+    async def run(self, ctx: TaskContext, params: LangchainParams) -> Any:
+        from langchain_core.runnables import Runnable
+
+        try:
+            target = import_object(params.runnable)
+        except ValueError as exc:
+            raise TaskError(str(exc), retryable=False) from None
+        if not isinstance(target, Runnable):
+            if not callable(target):
+                raise TaskError(f"{params.runnable!r} is neither a Runnable nor a function returning one", retryable=False)
+            target = target(**params.kwargs)
+            if inspect.isawaitable(target):
+                target = await target
+            if not isinstance(target, Runnable):
+                raise TaskError(f"{params.runnable!r} returned {type(target).__name__}, not a Runnable", retryable=False)
+        config = dict(params.config or {})
+        config.setdefault("metadata", {}).update({"hub_execution_id": ctx.execution_id, "hub_step": ctx.path})
+        try:
+            result = await target.ainvoke(params.input, config=config)  # type: ignore[arg-type]
+        except HubError:
+            raise
+        except Exception as exc:
+            raise TaskError(f"{params.runnable}: {type(exc).__name__}: {exc}", retryable=True) from exc
+        return to_jsonable(result)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON from what a Runnable returns (messages, documents, pydantic models, ...)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, BaseModel):
+        return to_jsonable(value.model_dump(mode="json", exclude_none=True))
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def register(registry: Any) -> None:
+    for kind in (Chat, LangchainInvoke):
+        registry.add(kind)
