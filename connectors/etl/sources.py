@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from hub.errors import ConnectorError, TaskError
 from hub.flow.durations import Duration
+from hub.net import http_client, redact_url
 from hub.tasks.base import Params
 
 Row = dict[str, Any]
@@ -225,14 +226,14 @@ async def _fetch(client: httpx.AsyncClient, source: HttpSource, url: str, query:
                 source.method, url, params=query or None, json=source.json_, headers=source.headers
             )
         except httpx.TimeoutException:
-            error = ConnectorError(f"{source.method} {url} timed out", retryable=True)
+            error = ConnectorError(f"{source.method} {redact_url(url)} timed out", retryable=True)
         except httpx.HTTPError as exc:
-            error = ConnectorError(f"{source.method} {url} failed: {exc}", retryable=True)
+            error = ConnectorError(f"{source.method} {redact_url(url)} failed: {exc}", retryable=True)
         else:
             if response.status_code < 400:
                 return response
             error = ConnectorError(
-                f"{source.method} {url} answered {response.status_code}: {response.text[:300]}",
+                f"{source.method} {redact_url(url)} answered {response.status_code}: {response.text[:300]}",
                 status=response.status_code,
                 retry_after=_retry_after(response),
             )
@@ -259,14 +260,14 @@ async def http_batches(source: HttpSource, batch_size: int) -> AsyncIterator[lis
     position = page.start if page.start is not None else (1 if page.type == "page" else 0)
     if page.type in ("page", "offset"):
         query[page.param or ""] = position
-    async with httpx.AsyncClient(timeout=source.timeout, follow_redirects=True) as client:
+    async with http_client(timeout=source.timeout, follow_redirects=True) as client:
         for _ in range(page.max_pages):
             assert url is not None
             response = await _fetch(client, source, url, query)
             try:
                 body = response.json()
             except ValueError:
-                raise ConnectorError(f"{url} did not answer JSON", status=response.status_code, retryable=False) from None
+                raise ConnectorError(f"{redact_url(url)} did not answer JSON", status=response.status_code, retryable=False) from None
             records = _records(body, source.records_path)
             rows = [r if isinstance(r, dict) else {"value": r} for r in records]
             for start in range(0, len(rows), batch_size):

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.context import task_context
 from sqlalchemy import text
 
 from connectors.etl import Extract, Load, Transform
 from hub.errors import TaskError
+from tests.fakes.context import task_context
 
 
 def run(kind: Any, ctx: Any, **params: Any) -> Any:
@@ -266,14 +266,16 @@ def _api() -> Any:
     return app, state
 
 
-def test_http_extract_follows_every_kind_of_pagination(tmp_path: Path) -> None:
-    from fakes.server import serve
-
+def test_http_extract_follows_every_kind_of_pagination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hub.errors import ConnectorError
+    from tests.fakes.server import serve
 
     app, state = _api()
     ctx = task_context(tmp_path)
     with serve(app) as base:
+        with pytest.raises(ConnectorError, match="HUB_HTTP_ALLOW_HOSTS"):
+            run(Extract(), ctx, http={"url": f"{base}/linked"})  # the network guard blocks loopback
+        monkeypatch.setenv("HUB_HTTP_ALLOW_HOSTS", "127.0.0.1")
         out = run(Extract(), ctx, batch_size=2, http={
             "url": f"{base}/cursor", "headers": {"Authorization": "Bearer t0k"}, "query": {"limit": 3},
             "pagination": {"type": "cursor", "param": "after", "cursor_path": "paging.next.after"},
@@ -302,7 +304,7 @@ def test_http_extract_follows_every_kind_of_pagination(tmp_path: Path) -> None:
 _PIPELINE = """
 import asyncio, json, os, sys, threading, time
 sys.path.insert(0, sys.argv[3])
-from fakes.context import task_context
+from tests.fakes.context import task_context
 from connectors.etl import Extract, Load, Transform
 from pathlib import Path
 
@@ -370,9 +372,9 @@ def test_100k_rows_move_with_bounded_memory(tmp_path: Path) -> None:
             (n,),
         )
     engine.dispose()
-    tests_dir = str(Path(__file__).resolve().parents[1])
+    repo_dir = str(Path(__file__).resolve().parents[2])
     proc = subprocess.run(
-        [sys.executable, "-c", _PIPELINE, str(tmp_path / "home"), str(tmp_path), tests_dir],
+        [sys.executable, "-c", _PIPELINE, str(tmp_path / "home"), str(tmp_path), repo_dir],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
