@@ -25,7 +25,10 @@ def _convert(spec_type: InputType, value: Any, spec: InputSpec) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str):
-            return int(value.strip())
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise ValueError("expected an integer") from None
         raise ValueError("expected an integer")
     if spec_type is InputType.float:
         if isinstance(value, bool):
@@ -33,7 +36,10 @@ def _convert(spec_type: InputType, value: Any, spec: InputSpec) -> Any:
         if isinstance(value, int | float):
             return float(value)
         if isinstance(value, str):
-            return float(value.strip())
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise ValueError("expected a number") from None
         raise ValueError("expected a number")
     if spec_type is InputType.bool:
         if isinstance(value, bool):
@@ -52,7 +58,10 @@ def _convert(spec_type: InputType, value: Any, spec: InputSpec) -> Any:
         if isinstance(value, datetime):
             return value.isoformat()
         if isinstance(value, str):
-            return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).isoformat()
+            try:
+                return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).isoformat()
+            except ValueError:
+                raise ValueError("expected an ISO 8601 date-time such as 2026-01-31T09:00:00Z") from None
         raise ValueError("expected an ISO 8601 date-time")
     if spec_type is InputType.enum:
         values = spec.values or []

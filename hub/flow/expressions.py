@@ -178,11 +178,23 @@ FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 
+class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox, with :class:`Scope` attribute access resolved to keys only."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Scope):
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 class Expressions:
     """Compiles and renders templates; compiled forms are cached by source text."""
 
     def __init__(self) -> None:
-        env = ImmutableSandboxedEnvironment(
+        env = _Environment(
             undefined=_Undefined, autoescape=False, keep_trailing_newline=True, cache_size=2000
         )
         env.filters.update(FILTERS)

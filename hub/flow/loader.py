@@ -152,7 +152,7 @@ class FlowLoader:
         if header is None or out.items:
             # reference checks need a sound tree; report what we have
             if header is not None or tasks:
-                self._check_references(data, header, tasks, errors, final, out)
+                self._check_references(data, header, tasks, errors, final, out, set(ids))
             raise FlowError(_sorted(out.items), file)
         flow = Flow(
             id=header.id,
@@ -174,7 +174,7 @@ class FlowLoader:
             source=text,
             file=file,
         )
-        self._check_references(data, header, tasks, errors, final, out)
+        self._check_references(data, header, tasks, errors, final, out, set(ids))
         if out.items:
             raise FlowError(_sorted(out.items), file)
         return flow
@@ -294,6 +294,16 @@ class FlowLoader:
                 and not (e["loc"] and str(e["loc"][0]) in nested and e["type"] not in ("too_short", "missing"))
                 and not (e["loc"] and _field_name(model, str(e["loc"][0])) in templated)
             ]
+            # a misspelt key is one mistake, not two: no 'missing' error for the key it resembles
+            typos = {
+                m[0]
+                for e in errors if e["type"] == "extra_forbidden" and e["loc"]
+                for m in [difflib.get_close_matches(str(e["loc"][0]), names, n=1, cutoff=0.6)] if m
+            }
+            errors = [
+                e for e in errors
+                if not (e["type"] == "missing" and e["loc"] and _field_alias(model, e["loc"][0]) in typos)
+            ]
             if errors:
                 out.task_params = True
                 try:
@@ -334,6 +344,7 @@ class FlowLoader:
         errors: list[Task],
         final: list[Task],
         out: _Collector,
+        declared: set[str] | None = None,
     ) -> None:
         input_ids = {i.id for i in header.inputs} if header else {i.get("id") for i in data.get("inputs") or [] if isinstance(i, dict)}
         var_ids = set(header.variables) if header else set((data.get("variables") or {}))
@@ -351,7 +362,7 @@ class FlowLoader:
         for group in (tasks, errors, final):
             collect(group)
         env_globals = set(expressions().env.globals)
-        checker = _RefChecker(out, input_ids, var_ids, all_ids, env_globals)
+        checker = _RefChecker(out, input_ids, var_ids, all_ids, env_globals, (declared or set()) - all_ids)
 
         for key, value in (data.get("variables") or {}).items():
             checker.check(value, ("variables", key), visible=set(), roots={"inputs", "execution", "trigger", "secret", "now", "range"})
@@ -420,7 +431,11 @@ def _field_alias(model: type[BaseModel], key: Any) -> str:
 
 
 class _RefChecker:
-    def __init__(self, out: _Collector, inputs: set[str], variables: set[str], all_ids: set[str], env_globals: set[str]):
+    def __init__(
+        self, out: _Collector, inputs: set[str], variables: set[str], all_ids: set[str], env_globals: set[str],
+        broken: set[str],
+    ):
+        self.broken = broken  # ids of tasks that failed to validate: no second error about them
         self.out = out
         self.inputs = inputs
         self.variables = variables
@@ -463,10 +478,12 @@ class _RefChecker:
             self.out.add(path, f"unknown name {name!r} in expression{hint}")
         for root, key in sorted(pairs):
             if root == "outputs":
+                if key in self.broken:
+                    continue
                 if key == self_id:
                     self.out.add(path, f"task {key!r} cannot use its own output")
                 elif key not in self.all_ids:
-                    self.out.add(path, f"outputs.{key}: there is no task {key!r} in this flow{suggest(key, self.all_ids)}")
+                    self.out.add(path, f"outputs.{key}: there is no task {key!r} in this flow{suggest(key, self.all_ids | self.broken)}")
                 elif key not in visible:
                     self.out.add(path, f"outputs.{key}: task {key!r} does not run before this point, so its output is not available here")
             elif root == "inputs" and key not in self.inputs:

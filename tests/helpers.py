@@ -1,0 +1,68 @@
+"""Functions the engine tests call from flows through the ``python`` task."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+STATE: dict[str, Any] = {"calls": {}, "active": 0, "max_active": 0}
+
+
+def reset() -> None:
+    STATE.update({"calls": {}, "active": 0, "max_active": 0})
+
+
+def flaky(name: str, failures: int, ctx: Any = None) -> dict[str, Any]:
+    """Fails ``failures`` times, then succeeds."""
+    count = STATE["calls"].get(name, 0) + 1
+    STATE["calls"][name] = count
+    if count <= failures:
+        raise ConnectionError(f"{name} failed (call {count})")
+    return {"calls": count}
+
+
+def always_fails(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+async def slow(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+async def track(name: str, seconds: float = 0.01) -> str:
+    STATE["active"] += 1
+    STATE["max_active"] = max(STATE["max_active"], STATE["active"])
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        STATE["active"] -= 1
+    return name
+
+
+def record(marker_dir: str, name: str, sleep: float = 0.0, ctx: Any = None) -> dict[str, Any]:
+    """Appends a line per call to <marker_dir>/<name> (counts real runs across processes)."""
+    path = Path(marker_dir) / name
+    with path.open("a") as fh:
+        fh.write(f"{os.getpid()} {ctx.idempotency_key if ctx else ''}\n")
+    if sleep:
+        time.sleep(sleep)
+    return {"name": name, "pid": os.getpid()}
+
+
+def fail_once_then_ok(flag_file: str) -> str:
+    """Fails while ``flag_file`` exists."""
+    if Path(flag_file).exists():
+        raise RuntimeError("flag file present: failing")
+    return "ok"
+
+
+def echo(**kwargs: Any) -> dict[str, Any]:
+    return kwargs
+
+
+def big(size: int) -> str:
+    return "x" * size
