@@ -44,11 +44,17 @@ async def track(name: str, seconds: float = 0.01) -> str:
 
 
 def record(marker_dir: str, name: str, sleep: float = 0.0, ctx: Any = None) -> dict[str, Any]:
-    """Appends a line per call to <marker_dir>/<name> (counts real runs across processes)."""
+    """Appends a line per call to <marker_dir>/<name> (counts real runs across processes).
+
+    With ``sleep``, the first call ever (no ``<name>.slept`` file yet) sleeps that long, so a
+    test can kill the process while this step is in flight; later calls return at once.
+    """
     path = Path(marker_dir) / name
     with path.open("a") as fh:
         fh.write(f"{os.getpid()} {ctx.idempotency_key if ctx else ''}\n")
-    if sleep:
+    flag = Path(marker_dir) / f"{name}.slept"
+    if sleep and not flag.exists():
+        flag.touch()
         time.sleep(sleep)
     return {"name": name, "pid": os.getpid()}
 

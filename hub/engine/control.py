@@ -129,6 +129,23 @@ def _render(engine: Engine, value: Any, frame: Frame, where: str) -> Any:
     return engine.expr.render(value, frame.scope(), where)
 
 
+class InvalidParameters(HubError):
+    pass
+
+
+def _config(engine: Engine, task: Task, frame: Frame) -> Any:
+    """The container's own (non-task) parameters, rendered and validated."""
+    kind = engine.registry.get(task.type)
+    nested: dict[str, str] = getattr(kind, "nested", {})
+    rendered = {k: _render(engine, v, frame, f"{task.id}.{k}") for k, v in task.params.items() if k not in nested}
+    placeholders = {k: ({"_": [None]} if how == "map" else [None]) for k, how in nested.items() if k in task.params}
+    try:
+        return kind.Params.model_validate({**rendered, **placeholders})  # type: ignore[union-attr]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidParameters(f"parameters of {task.id} after rendering: {problems}") from None
+
+
 async def _sequential(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
     await engine.run_tasks(run, task.params["tasks"], frame)
     return None
@@ -137,7 +154,7 @@ async def _sequential(engine: Engine, run: Run, task: Task, frame: Frame, box: _
 async def _parallel(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
     from hub.engine.runner import PauseSignal, StepFailed
 
-    limit = task.params.get("concurrency")
+    limit = _config(engine, task, frame).concurrency
     children: list[Task] = task.params["tasks"]
     semaphore = asyncio.Semaphore(int(limit) if limit else len(children))
 
@@ -200,7 +217,7 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
         box.remember(count=len(items))
     children: list[Task] = task.params["tasks"]
     results: list[Any] = [None] * len(items)
-    concurrency = int(task.params.get("concurrency") or 1)
+    concurrency = int(_config(engine, task, frame).concurrency or 1)
 
     async def iteration(index: int, item: Any) -> None:
         inner = frame.iteration(index, item)

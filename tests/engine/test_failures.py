@@ -1,0 +1,244 @@
+"""Retries, timeouts, allow_failure, error handlers and finally."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hub.engine.clock import FakeClock
+from hub.testing import make_engine, run_flow
+from tests import helpers
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    helpers.reset()
+
+
+def engine_with_clock(store=None):  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    engine = make_engine(store, clock=clock)
+    engine.rng = random.Random(7)
+    return engine, clock
+
+
+def test_exponential_retry_counts_attempts_and_backs_off(store) -> None:
+    engine, clock = engine_with_clock(store)
+    result = run_flow(
+        """
+id: r
+tasks:
+  - id: call
+    type: python
+    function: tests.helpers:flaky
+    kwargs: {name: api, failures: 3}
+    retry: {type: exponential, max_attempts: 5, interval: 1s, max_interval: 3s, jitter: 0}
+""",
+        engine=engine,
+    )
+    assert result.state == "SUCCESS"
+    runs = result.runs("call")
+    assert [r["attempt"] for r in runs] == [1, 2, 3, 4]
+    assert [r["state"] for r in runs] == ["FAILED", "FAILED", "FAILED", "SUCCESS"]
+    assert clock.sleeps == [1.0, 2.0, 3.0]  # 1, 2, 4 capped at 3
+    assert runs[0]["error"]["retry_in"] == 1.0
+    assert result.output("call") == {"calls": 4}
+
+
+def test_constant_retry_with_jitter_stays_in_its_band() -> None:
+    engine, clock = engine_with_clock()
+    result = run_flow(
+        """
+id: r
+tasks:
+  - id: call
+    type: python
+    function: tests.helpers:flaky
+    kwargs: {name: api, failures: 2}
+    retry: {type: constant, max_attempts: 3, interval: 10s, jitter: 0.2}
+""",
+        engine=engine,
+    )
+    assert result.state == "SUCCESS"
+    assert len(clock.sleeps) == 2 and all(8.0 <= s <= 12.0 for s in clock.sleeps)
+
+
+def test_retries_give_up_after_max_attempts_and_max_duration() -> None:
+    engine, clock = engine_with_clock()
+    result = run_flow(
+        """
+id: r
+tasks:
+  - id: call
+    type: python
+    function: tests.helpers:flaky
+    kwargs: {name: api, failures: 10}
+    retry: {type: constant, max_attempts: 3, interval: 1s, jitter: 0}
+""",
+        engine=engine,
+    )
+    assert result.state == "FAILED"
+    assert len(result.runs("call")) == 3 and clock.sleeps == [1.0, 1.0]
+    assert result.error["message"] == "ConnectionError: api failed (call 3)"
+    helpers.reset()
+    engine, clock = engine_with_clock()
+    result = run_flow(
+        """
+id: r2
+tasks:
+  - id: call
+    type: python
+    function: tests.helpers:flaky
+    kwargs: {name: api, failures: 10}
+    retry: {type: exponential, max_attempts: 10, interval: 10s, max_duration: 1m, jitter: 0}
+""",
+        engine=engine,
+    )
+    assert clock.sleeps == [10.0, 20.0]  # the next wait (40s) would pass the 1m budget
+    assert len(result.runs("call")) == 3
+
+
+def test_non_retryable_errors_are_not_retried() -> None:
+    engine, clock = engine_with_clock()
+    result = run_flow(
+        """
+id: r
+retry: {max_attempts: 5, interval: 1s}
+tasks:
+  - {id: stop, type: fail, message: "bad order"}
+""",
+        engine=engine,
+    )
+    assert result.state == "FAILED"
+    assert len(result.runs("stop")) == 1 and clock.sleeps == []
+    assert result.error == {
+        "type": "FailTask", "message": "bad order", "retryable": False, "task_id": "stop", "path": "stop",
+    }
+
+
+def test_python_errors_keep_the_traceback() -> None:
+    result = run_flow("id: t\ntasks:\n  - {id: boom, type: python, function: 'tests.helpers:always_fails', kwargs: {message: kaput}}\n")
+    error = result.step("boom")["error"]
+    assert error["message"] == "ValueError: kaput"
+    assert 'raise ValueError(message)' in error["data"]["traceback"]
+
+
+def test_task_timeout_fails_clearly_and_is_retried() -> None:
+    engine, clock = engine_with_clock()
+    result = run_flow(
+        """
+id: t
+tasks:
+  - id: sleepy
+    type: python
+    function: tests.helpers:slow
+    kwargs: {seconds: 5}
+    timeout: 50ms
+    retry: {type: constant, max_attempts: 2, interval: 1s, jitter: 0}
+""",
+        engine=engine,
+    )
+    assert result.state == "FAILED"
+    runs = result.runs("sleepy")
+    assert len(runs) == 2
+    assert runs[-1]["error"]["type"] == "TaskTimeout"
+    assert runs[-1]["error"]["message"] == "task sleepy timed out after 50ms"
+
+
+def test_flow_timeout() -> None:
+    result = run_flow(
+        "id: t\ntimeout: 100ms\ntasks:\n  - {id: sleepy, type: python, function: 'tests.helpers:slow', kwargs: {seconds: 5}}\n"
+    )
+    assert result.state == "FAILED"
+    assert result.error["type"] == "FlowTimeout"
+    assert result.step("sleepy")["state"] == "KILLED"
+
+
+def test_allow_failure_gives_warning_and_continues(store) -> None:
+    result = run_flow(
+        """
+id: w
+tasks:
+  - {id: optional, type: fail, message: meh, allow_failure: true}
+  - {id: after, type: set, values: {ran: true}}
+""",
+        store=store,
+    )
+    assert result.state == "WARNING"
+    assert result.step("optional")["state"] == "WARNING"
+    assert result.output("after") == {"ran": True}
+
+
+def test_error_handlers_see_the_error_and_finally_always_runs(store) -> None:
+    result = run_flow(
+        """
+id: e
+tasks:
+  - {id: ok, type: set, values: {v: 1}}
+  - {id: broken, type: fail, message: "card declined"}
+  - {id: never, type: log, message: unreachable}
+errors:
+  - {id: alert, type: set, values: {text: "{{ error.task_id }}: {{ error.message }}", v: "{{ outputs.ok.v }}"}}
+finally:
+  - {id: cleanup, type: set, values: {had_error: "{{ error is defined }}"}}
+""",
+        store=store,
+    )
+    assert result.state == "FAILED"
+    assert result.output("alert") == {"text": "broken: card declined", "v": 1}
+    assert result.output("cleanup") == {"had_error": True}
+    assert not result.runs("never")
+    ok = run_flow(
+        "id: f\ntasks:\n  - {id: a, type: set, values: {v: 1}}\nerrors:\n  - {id: alert, type: log, message: x}\nfinally:\n  - {id: cleanup, type: log, message: done}\n",
+        store=store,
+    )
+    assert ok.state == "SUCCESS"
+    assert not ok.runs("alert") and ok.step("cleanup")["state"] == "SUCCESS"
+
+
+def test_runtime_expression_error_names_expression_and_missing_name() -> None:
+    result = run_flow(
+        """
+id: x
+inputs: [{id: order, type: json}]
+tasks:
+  - {id: total, type: set, values: {sum: "{{ inputs.order.amount * 2 }}"}}
+""",
+        {"order": {"id": 1}},
+    )
+    assert result.state == "FAILED"
+    message = result.error["message"]
+    assert "'dict object' has no attribute 'amount'" in message
+    assert "{{ inputs.order.amount * 2 }}" in message
+    assert message.startswith("total.values.sum:")
+    assert result.error["retryable"] is False
+
+
+def test_failed_output_of_an_earlier_task_is_named_when_missing() -> None:
+    result = run_flow(
+        """
+id: x
+tasks:
+  - {id: maybe, type: set, values: {v: 1}, if: "false"}
+  - {id: use, type: log, message: "{{ outputs.maybe.v }}"}
+""",
+    )
+    assert result.state == "FAILED"
+    assert "maybe" in result.error["message"]
+
+
+def test_invalid_parameters_after_rendering() -> None:
+    result = run_flow(
+        "id: x\ninputs: [{id: n, type: string}]\ntasks:\n  - {id: loop, type: parallel, concurrency: '{{ inputs.n }}', tasks: [{id: a, type: log, message: hi}]}\n  - {id: req, type: http.request, url: 'http://x', method: '{{ inputs.n }}'}\n",
+        {"n": "PUTT"},
+    )
+    assert result.state == "FAILED"
+    assert result.error["type"] == "InvalidParameters"
+    assert result.error["message"].startswith("parameters of loop after rendering: concurrency:")
+    result = run_flow(
+        "id: x\ninputs: [{id: n, type: string}]\ntasks:\n  - {id: req, type: http.request, url: 'http://x', method: '{{ inputs.n }}'}\n",
+        {"n": "PUTT"},
+    )
+    assert result.error["type"] == "InvalidParameters"
+    assert result.error["message"].startswith("parameters of req after rendering: method:")
