@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 
+import connectors.email.tables  # noqa: F401  (email outbox and delivery records)
 import connectors.slack.tables  # noqa: F401  (slack.post's re-run records)
 from hub.store import tables  # noqa: F401  (registers the tables on the metadata)
 

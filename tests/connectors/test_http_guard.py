@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.server import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -21,6 +20,7 @@ from hub.net import BlockedAddress, Guard, http_client, redact_headers, redact_u
 from hub.settings import HubSettings
 from hub.tasks.base import TaskContext
 from hub.tasks.http import HttpParams, HttpRequest
+from tests.fakes.server import serve
 
 pytestmark = pytest.mark.anyio
 

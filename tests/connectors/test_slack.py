@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.server import serve
-from fakes.slack_api import FakeSlack
 
 from connectors.slack.client import post_message, update_message
 from connectors.slack.tasks import SlackPost, SlackPostParams, SlackUpdate, SlackUpdateParams
@@ -16,6 +14,8 @@ from hub.net import BlockedAddress
 from hub.settings import HubSettings
 from hub.store.store import Store
 from hub.tasks.base import TaskContext
+from tests.fakes.server import serve
+from tests.fakes.slack_api import FakeSlack
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,108 @@
+"""HTTP endpoints for email: read the outbox and delivery records, receive SendGrid's event webhook.
+
+Mount with ``app.include_router(email_router())``; by default the store is taken from
+``request.app.state.store`` (pass ``get_store`` to wire it differently)::
+
+    GET  /v1/email/outbox                        messages stored, not sent (newest first)
+    GET  /v1/email/messages?status=&backend=&execution_id=&limit=&offset=
+    GET  /v1/email/messages/{id}                 one message in full (id or unambiguous prefix)
+    GET  /v1/email/messages/{id}/attachments/{n} an outbox message's attachment
+    POST /v1/email/sendgrid/events               SendGrid event webhook (signed, ECDSA)
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+
+from connectors.email import outbox
+from connectors.email.settings import EmailSettings
+from hub.errors import NotFound
+from hub.store.store import Store
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+def _app_store(request: Request) -> Store:
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise HTTPException(503, "the hub's store is not open")
+    return store  # type: ignore[no-any-return]
+
+
+def verify_sendgrid_signature(public_key: str, payload: bytes, signature: str, timestamp: str) -> bool:
+    """SendGrid's signed event webhook: ECDSA (P-256, SHA-256) over ``timestamp + body``."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
+    try:
+        verifier = EventWebhook(public_key)
+        return bool(verifier.verify_signature(payload.decode("utf-8"), signature, timestamp))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, UnsupportedAlgorithm):
+        return False
+
+
+def email_router(get_store: Callable[..., Store] | None = None) -> APIRouter:
+    store_dep = Depends(get_store or _app_store)
+    router = APIRouter(prefix="/v1/email", tags=["email"])
+
+    @router.get("/outbox")
+    def list_outbox(limit: int = 50, offset: int = 0, store: Store = store_dep) -> list[dict[str, Any]]:
+        return outbox.list_messages(store, status="outbox", limit=min(limit, 500), offset=offset)
+
+    @router.get("/messages")
+    def list_messages(
+        status: str | None = None,
+        backend: str | None = None,
+        execution_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        store: Store = store_dep,
+    ) -> list[dict[str, Any]]:
+        return outbox.list_messages(
+            store, status=status, backend=backend, execution_id=execution_id, limit=min(limit, 500), offset=offset
+        )
+
+    @router.get("/messages/{message_id}")
+    def get_message(message_id: str, store: Store = store_dep) -> dict[str, Any]:
+        try:
+            return outbox.get_message(store, message_id)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @router.get("/messages/{message_id}/attachments/{index}")
+    def get_attachment(message_id: str, index: int, store: Store = store_dep) -> Response:
+        try:
+            filename, content_type, data = outbox.attachment_content(store, message_id, index)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        safe = filename.replace('"', "").replace("\r", "").replace("\n", "")
+        return Response(data, media_type=content_type, headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+
+    @router.post("/sendgrid/events")
+    async def sendgrid_events(request: Request, store: Store = store_dep) -> dict[str, int]:
+        key = EmailSettings().sendgrid_webhook_public_key
+        if not key:
+            raise HTTPException(
+                503, "SendGrid event webhook is not configured: set HUB_EMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY"
+            )
+        body = await request.body()
+        signature = request.headers.get(SIGNATURE_HEADER)
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
+        if not signature or not timestamp or not verify_sendgrid_signature(key, body, signature, timestamp):
+            raise HTTPException(403, "invalid SendGrid event webhook signature")
+        try:
+            events = json.loads(body)
+        except ValueError:
+            raise HTTPException(400, "the body is not JSON") from None
+        if not isinstance(events, list):
+            raise HTTPException(400, "expected a JSON array of events")
+        matched = outbox.record_events(store, events)
+        return {"received": len(events), "matched": matched}
+
+    return router
