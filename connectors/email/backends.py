@@ -137,9 +137,9 @@ def sendgrid_payload(message: Message, custom_args: dict[str, str], sandbox: boo
     if "to" not in personalization:
         raise TaskError("SendGrid needs at least one 'to' recipient (cc/bcc only is not accepted)", retryable=False)
     content = []
-    if message.text is not None:
+    if message.text or (message.text is not None and not message.html):
         content.append({"type": "text/plain", "value": message.text})
-    if message.html is not None:
+    if message.html:
         content.append({"type": "text/html", "value": message.html})
     payload: dict[str, Any] = {
         "personalizations": [personalization],

@@ -54,6 +54,10 @@ class FakeSendGrid:
             )
         )
 
+    def reject(self, status: int, message: str, field_name: str | None = None) -> None:
+        """The next request gets ``status`` with one error object."""
+        self._failures.append(_error(status, message, field_name))
+
     def server_error(self, status: int = 500) -> None:
         self._failures.append(_error(status, "internal error"))
 
