@@ -115,15 +115,6 @@ class EmailSendParams(Params):
             raise ValueError("the subject may not contain line breaks")
         return value
 
-    @model_validator(mode="after")
-    def _someone(self) -> EmailSendParams:
-        if not (self.to or self.cc or self.bcc):
-            raise ValueError("give at least one recipient in to, cc or bcc")
-        if not self.template and not (self.text or self.html):
-            raise ValueError("give text, html or a template")
-        return self
-
-
 @dataclass
 class Attachment:
     filename: str
@@ -225,6 +216,11 @@ def message_id_for(idempotency_key: str, sender: str) -> str:
 
 def build_message(params: EmailSendParams, settings: EmailSettings, idempotency_key: str) -> Message:
     """Apply defaults and templates, load attachments; raises TaskError saying what to fix."""
+    # checked here, not in the model: at load time a templated 'to' or 'text' is not known yet
+    if not (params.to or params.cc or params.bcc):
+        raise TaskError("email.send needs at least one recipient in to, cc or bcc", retryable=False)
+    if not params.template and not (params.text or params.html):
+        raise TaskError("email.send needs a body: give text, html or a template", retryable=False)
     sender = params.from_ or settings.from_address
     if not sender:
         raise TaskError("email.send needs a sender: give from, or set HUB_EMAIL_FROM_ADDRESS", retryable=False)

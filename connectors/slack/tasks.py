@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from connectors.slack.client import SlackClient
 from connectors.slack.settings import SlackSettings
 from connectors.slack.tables import SlackPost as PostRecord
+from hub.errors import TaskError
 from hub.tasks.base import Params, TaskContext
 
 POSTS = PostRecord.__table__  # type: ignore[attr-defined]
@@ -23,12 +24,6 @@ class _Content(Params):
     token: str | None = Field(
         None, description="Bot token, usually \"{{ secret('SLACK_TOKEN') }}\"; default HUB_SLACK_BOT_TOKEN."
     )
-
-    @model_validator(mode="after")
-    def _some_content(self) -> _Content:
-        if not self.text and not self.blocks:
-            raise ValueError("give text, blocks or both")
-        return self
 
 
 class SlackPostParams(_Content):
@@ -63,6 +58,7 @@ class SlackPost:
         extra = params.model_dump(
             exclude={"channel", "text", "blocks", "thread_ts", "token"}, exclude_none=True
         )
+        _check_content(params)
         earlier = _earlier_post(ctx)
         async with SlackClient(params.token, SlackSettings()) as slack:
             if earlier is not None:
@@ -84,9 +80,16 @@ class SlackUpdate:
     Params = SlackUpdateParams
 
     async def run(self, ctx: TaskContext, params: SlackUpdateParams) -> Any:
+        _check_content(params)
         async with SlackClient(params.token, SlackSettings()) as slack:
             result = await slack.update(params.channel, params.ts, params.text, params.blocks)
         return _output(result)
+
+
+def _check_content(params: _Content) -> None:
+    # at run time, not in the model: at load time a templated text is not known yet
+    if not params.text and not params.blocks:
+        raise TaskError("give text, blocks or both", retryable=False)
 
 
 def _output(result: dict[str, Any]) -> dict[str, Any]:

@@ -276,8 +276,6 @@ async def test_template_problems_say_how_to_fix(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"subject": "x", "text": "y"}, "at least one recipient"),
-        ({"to": "ana@example.com", "subject": "x"}, "give text, html or a template"),
         ({"to": "not an address", "subject": "x", "text": "y"}, "is not an email address"),
         ({"to": "a@example.com", "subject": "x\nBcc: evil@example.com", "text": "y"}, "line breaks"),
         ({"to": "a@example.com", "subject": "x", "text": "y", "headers": {"Bcc": "e@example.com"}}, "own fields"),
@@ -288,6 +286,18 @@ async def test_template_problems_say_how_to_fix(tmp_path: Path) -> None:
 def test_params_validation(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EmailSendParams.model_validate(params)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"subject": "x", "text": "y"}, "at least one recipient"),
+        ({"to": "ana@example.com", "subject": "x"}, "give text, html or a template"),
+    ],
+)
+async def test_checked_when_the_step_runs(tmp_path: Path, sqlite_store: Store, params: dict, message: str) -> None:
+    with pytest.raises(TaskError, match=message):
+        await send(make_ctx(tmp_path, sqlite_store), **{"from": "hub@example.com"}, **params)
 
 
 async def test_attachment_outside_allowed_folders(tmp_path: Path, sqlite_store: Store) -> None:

@@ -134,9 +134,9 @@ async def test_missing_token_names_the_setting(tmp_path: Path, monkeypatch: pyte
     assert info.value.retryable is False
 
 
-def test_text_or_blocks_required() -> None:
-    with pytest.raises(ValueError, match="give text, blocks or both"):
-        SlackPostParams(channel="C0OPS")
+async def test_text_or_blocks_required(tmp_path: Path) -> None:
+    with pytest.raises(TaskError, match="give text, blocks or both"):
+        await SlackPost().run(make_ctx(tmp_path), SlackPostParams(channel="C0OPS"))
 
 
 async def test_loopback_slack_is_blocked_unless_allow_listed(
