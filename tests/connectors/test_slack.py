@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,3 +169,42 @@ async def test_reusable_send_functions(slack: FakeSlack) -> None:
     assert done["ts"] == msg["ts"]
     with pytest.raises(ConnectorError, match="message_not_found"):
         await update_message(channel="C0SALES", ts="1.2", text="x")
+
+
+# -- in a flow ------------------------------------------------------------------------------------------
+
+FLOW = """
+id: nightly
+namespace: ops
+tasks:
+  - id: fetch
+    type: http.request
+    url: "http://127.0.0.1:9/report?api_key={{ secret('REPORT_KEY') }}"
+errors:
+  - id: alert
+    type: slack.post
+    channel: "#ops"
+    token: "{{ secret('SLACK_TOKEN') }}"
+    text: "nightly failed: {{ error.message }}"
+"""
+
+
+def test_failed_flow_alerts_slack_with_secrets_masked(
+    slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.testing import run_flow
+
+    monkeypatch.setenv("HUB_SECRET_SLACK_TOKEN", "xoxb-secret")
+    monkeypatch.setenv("HUB_SECRET_REPORT_KEY", "rk-987")
+    # Slack (the fake) is allowed by name; the report host, 127.0.0.1 by address, is not
+    monkeypatch.setenv("HUB_HTTP_ALLOW_HOSTS", "localhost")
+    monkeypatch.setenv("HUB_SLACK_BASE_URL", os.environ["HUB_SLACK_BASE_URL"].replace("127.0.0.1", "localhost"))
+    result = run_flow(FLOW, home=tmp_path)
+    assert result.state == "FAILED"
+    assert "127.0.0.1 is a loopback address" in str(result.error)
+    [posted] = slack.posted()
+    assert slack.calls[-1].token == "xoxb-secret"
+    assert posted["text"].startswith("nightly failed: ")
+    assert "rk-987" not in posted["text"]
+    stored = repr(result.steps)
+    assert "rk-987" not in stored and "xoxb-secret" not in stored
