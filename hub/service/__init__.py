@@ -1,0 +1,1 @@
+"""The hub as a service: API server, workers, queue backends."""

@@ -1,0 +1,55 @@
+"""Wiring of one hub process: the store, the engine and the queue, built from settings.
+
+``hub serve`` and ``hub worker`` both call :func:`build_engine`; the only difference between the
+embedded and the scaled-out deployment is the queue it picks: arq on Redis when ``HUB_REDIS_URL``
+is set, the in-process asyncio queue otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hub.engine.queue import LocalQueue
+from hub.engine.runner import Engine
+from hub.service.queue_arq import DEFAULT_QUEUE, ArqQueue
+from hub.settings import HubSettings
+from hub.store.store import Store
+
+QUEUE_NAME_ENV = "HUB_QUEUE_NAME"
+
+
+def queue_name() -> str:
+    """The arq queue (Redis key) of this deployment: ``HUB_QUEUE_NAME`` or ``hub:queue``."""
+    return os.environ.get(QUEUE_NAME_ENV) or DEFAULT_QUEUE
+
+
+def open_store(settings: HubSettings) -> Store:
+    return Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+
+
+def build_engine(
+    settings: HubSettings | None = None,
+    *,
+    store: Store | None = None,
+    queue: str | None = None,
+    **engine_kwargs: Any,
+) -> Engine:
+    """The engine for this process: store from settings, arq queue when ``redis_url`` is set."""
+    settings = settings or HubSettings()
+    engine = Engine(store or open_store(settings), settings, **engine_kwargs)
+    if settings.redis_url:
+        engine.queue = ArqQueue(settings.redis_url, queue or queue_name())
+    return engine
+
+
+def is_distributed(engine: Engine) -> bool:
+    return isinstance(engine.queue, ArqQueue)
+
+
+async def close_engine(engine: Engine) -> None:
+    """Close the queue (in-process: cancel what runs) and the store."""
+    queue = engine.queue
+    if isinstance(queue, ArqQueue | LocalQueue):
+        await queue.close()
+    engine.store.close()

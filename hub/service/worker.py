@@ -1,0 +1,223 @@
+"""``hub worker``: runs executions queued on Redis, on any number of machines.
+
+Each arq job carries an execution id and is short: it waits for a free slot in this process,
+starts the execution as an asyncio task and returns. So arq never cancels an execution at a
+job timeout, a finished job leaves the queue at once, and a busy worker leaves new jobs on Redis
+for idle ones (at most ``prefetch`` jobs wait here for a slot).
+
+Nothing is lost when a worker dies: every step is committed to the store before the next
+starts, and every worker sweeps the store at start and every ``sweep_interval`` seconds for
+executions whose owner is gone (same host: by pid; other hosts: by a stale heartbeat), paused
+executions whose timer is due, and queued executions nobody picked up (a submit lost between the
+database and Redis). Those are submitted again and continue after their last committed step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from arq.worker import func
+
+from hub.engine.runner import STALE_HEARTBEAT, Engine
+from hub.engine.states import State
+from hub.service.queue_arq import JOB_FUNCTION, ArqQueue, HubWorker, redis_settings
+
+log = logging.getLogger(__name__)
+
+CTX_KEY = "hub"
+
+
+@dataclass
+class WorkerOptions:
+    concurrency: int = 64  # executions run at once by this process
+    prefetch: int = 2  # arq jobs waiting here for a free slot
+    poll_delay: float = 0.5  # fallback poll when no wake-up arrives (deferred jobs are exact)
+    sweep_interval: float = 10.0
+    orphan_age: float = 30.0  # a QUEUED execution nobody touched for this long is submitted again
+    heartbeat_interval: float = 5.0
+    grace: float = 30.0  # on SIGTERM: wait this long for running executions, then hand them over
+    burst: bool = False  # stop when the queue is empty (tests, batch jobs)
+
+
+@dataclass
+class WorkerRuntime:
+    """What the job function needs, passed in arq's ctx under :data:`CTX_KEY`."""
+
+    engine: Engine
+    options: WorkerOptions
+    active: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    again: set[str] = field(default_factory=set)
+    slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.options.concurrency)
+
+    async def admit(self, execution_id: str) -> None:
+        """Start ``execution_id`` here once a slot is free (coalesced when it already runs here)."""
+        if execution_id in self.active:
+            self.again.add(execution_id)  # run it once more when the current run returns
+            return
+        await self.slots.acquire()
+        if execution_id in self.active:
+            self.slots.release()
+            self.again.add(execution_id)
+            return
+        task = asyncio.create_task(self._run(execution_id), name=f"execution {execution_id}")
+        self.active[execution_id] = task
+
+    async def _run(self, execution_id: str) -> None:
+        try:
+            while True:
+                self.again.discard(execution_id)
+                try:
+                    await self.engine.run(execution_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("execution %s crashed in the engine", execution_id)
+                if execution_id not in self.again:
+                    return
+        finally:
+            self.active.pop(execution_id, None)
+            self.slots.release()
+
+    async def sweep(self) -> list[str]:
+        """Submit executions that nobody runs any more; returns their ids."""
+        engine = self.engine
+        now = time.time()
+        found: list[str] = []
+        for execution in engine.store.unfinished_executions():
+            execution_id = execution["id"]
+            if execution_id in self.active:
+                continue
+            owner = execution["owner"]
+            if owner is None:
+                if now - (execution["updated_at"] or 0) < self.options.orphan_age:
+                    continue  # most likely still on the queue
+            elif owner != engine.owner and not _owner_gone(execution):
+                continue
+            found.append(execution_id)
+        found.extend(engine.store.due_paused(engine.clock.time()))
+        for execution_id in found:
+            await engine.queue.submit(execution_id)
+        if found:
+            log.info("sweep: submitted %d interrupted or orphaned execution(s)", len(found))
+        return found
+
+    async def drain(self, timeout: float) -> list[str]:
+        """Wait up to ``timeout`` for running executions; returns those still running."""
+        deadline = time.monotonic() + timeout
+        while self.active and time.monotonic() < deadline:
+            await asyncio.wait(list(self.active.values()), timeout=deadline - time.monotonic())
+        return list(self.active)
+
+    def release(self, execution_ids: list[str]) -> None:
+        """Give up ownership so another worker continues these after their last committed step."""
+        for execution_id in execution_ids:
+            current = self.engine.store.get_execution(execution_id)
+            if current["owner"] == self.engine.owner and current["state"] == State.RUNNING:
+                self.engine.store.update_execution(execution_id, owner=None, updated_at=0.0)
+
+
+def _owner_gone(execution: dict[str, Any]) -> bool:
+    from hub.store.store import owner_is_alive
+
+    alive = owner_is_alive(execution["owner"])
+    if alive is None:
+        return time.time() - (execution["heartbeat_at"] or 0) > STALE_HEARTBEAT
+    return not alive
+
+
+async def run_execution(ctx: dict[str, Any], execution_id: str) -> None:
+    """The arq job: hand the execution to this worker's runtime."""
+    runtime: WorkerRuntime = ctx[CTX_KEY]
+    await runtime.admit(execution_id)
+
+
+def make_worker(runtime: WorkerRuntime) -> HubWorker:
+    queue = runtime.engine.queue
+    if not isinstance(queue, ArqQueue):
+        raise RuntimeError("hub worker needs HUB_REDIS_URL (the engine has no Redis queue)")
+    options = runtime.options
+    return HubWorker(
+        functions=[func(run_execution, name=JOB_FUNCTION, max_tries=1000)],
+        queue_name=queue.queue_name,
+        redis_settings=redis_settings(queue.redis_url),
+        max_jobs=options.prefetch,
+        job_timeout=3600,  # a job only waits for a slot; the execution runs outside it
+        keep_result=0,
+        poll_delay=options.poll_delay,
+        handle_signals=False,
+        ctx={CTX_KEY: runtime},
+        burst=options.burst,
+        log_results=False,
+    )
+
+
+async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, hard_exit: bool = False) -> None:
+    """Run a worker until SIGTERM/SIGINT (or, with ``burst``, until the queue is empty).
+
+    On a stop signal the worker takes no new jobs and waits ``grace`` seconds for what it runs.
+    Executions still running then are released in the store for other workers and, with
+    ``hard_exit``, the process ends at once (cancelling them would mark them KILLED).
+    """
+    options = options or WorkerOptions()
+    runtime = WorkerRuntime(engine, options)
+    worker = make_worker(runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(signum, stop.set)
+    await runtime.sweep()
+    main = asyncio.create_task(worker.main(), name="arq worker")
+    background = [
+        asyncio.create_task(engine.heartbeat_loop(options.heartbeat_interval), name="heartbeat"),
+        asyncio.create_task(_every(options.sweep_interval, runtime.sweep), name="sweep"),
+    ]
+    stopper = asyncio.create_task(stop.wait())
+    log.info("worker %s on queue %s (concurrency %d)", engine.owner, worker.queue_name, options.concurrency)
+    try:
+        await asyncio.wait([main, stopper], return_when=asyncio.FIRST_COMPLETED)
+        worker.allow_pick_jobs = False
+        if main.done():
+            main.result()  # burst mode ended, or the worker failed: raise its error
+        else:
+            main.cancel()
+            await asyncio.gather(main, return_exceptions=True)
+        if options.burst:
+            await runtime.drain(float("inf"))
+        left = await runtime.drain(options.grace)
+        if left:
+            log.warning("handing %d running execution(s) over to other workers", len(left))
+            runtime.release(left)
+            if hard_exit:
+                logging.shutdown()
+                os._exit(0)
+            for task in list(runtime.active.values()):
+                task.cancel()
+            await asyncio.gather(*runtime.active.values(), return_exceptions=True)
+    finally:
+        stopper.cancel()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, stopper, return_exceptions=True)
+        await worker.close()
+
+
+async def _every(interval: float, call: Any) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("periodic %s failed", getattr(call, "__name__", call))
