@@ -397,6 +397,8 @@ def _mount_optional() -> None:
         ("hub.prompts.cli", "prompts"),
         ("hub.service.cli", "serve"),
         ("hub.service.cli", "worker"),
+        ("hub.service.cli", "deploy"),
+        ("hub.service.cli", "keys"),
     ):
         try:
             module = __import__(module_name, fromlist=[attr])

@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 
 import connectors.email.tables  # noqa: F401  (email outbox and delivery records)
 import connectors.slack.tables  # noqa: F401  (slack.post's re-run records)
-from hub.store import tables  # noqa: F401  (registers the tables on the metadata)
+from hub.store import auth_tables, tables  # noqa: F401  (registers the tables on the metadata)
 
 
 def _v2_trace_columns(conn: Connection) -> None:

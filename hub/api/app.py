@@ -1,0 +1,191 @@
+"""The FastAPI application: routers under ``/v1``, errors at the edge, the service's lifespan.
+
+    app = create_app()                      # engine from HUB_* settings (arq queue if HUB_REDIS_URL)
+    app = create_app(engine, auth="open")   # tests: an engine you built
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from hub.api import enrich, errors, executions, flows, keys, webhooks
+from hub.api.context import ApiSettings, Hub, RateLimiter, Waiter
+from hub.api.models import Health
+from hub.engine.runner import Engine
+from hub.errors import FlowError
+from hub.store.api_store import ApiStore
+
+log = logging.getLogger(__name__)
+
+# routers of other parts of the hub, mounted under /v1 when they are installed
+OPTIONAL_ROUTERS = (
+    ("hub.api.prompts", "router"),
+    ("hub.api.traces", "router"),
+    ("hub.api.approvals", "router"),
+    ("connectors.email.api", "router"),
+)
+TRIGGER_SERVICE = "hub.triggers.service"
+
+
+def deploy_folder(engine: Engine, folder: Path) -> tuple[int, list[str]]:
+    """Save every valid flow in ``folder``; returns (count saved, problems of the invalid ones)."""
+    from hub.flow.loader import flow_files
+
+    saved, problems = 0, []
+    if not folder.is_dir():
+        return 0, []
+    for path in flow_files(folder):
+        try:
+            engine.deploy(engine.catalog.loader.load_file(path))
+            saved += 1
+        except FlowError as exc:
+            problems.append(str(exc))
+    return saved, problems
+
+
+def _optional_routers() -> list[APIRouter]:
+    out = []
+    for module_name, attr in OPTIONAL_ROUTERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            log.warning("router %s not mounted: %s", module_name, exc)
+            continue
+        router = getattr(module, attr, None)
+        if router is not None:
+            out.append(router)
+    return out
+
+
+async def _start_triggers(engine: Engine) -> Any:
+    """Part of the service that fires schedules, streams, files and flow triggers, if installed."""
+    try:
+        module = importlib.import_module(TRIGGER_SERVICE)
+    except ImportError:
+        return None
+    start = getattr(module, "start", None)
+    if start is None:
+        return None
+    return await start(engine)
+
+
+def create_app(
+    engine: Engine | None = None,
+    *,
+    settings: ApiSettings | None = None,
+    auth: str = "auto",
+    flows_dir: Path | None = None,
+    background: bool = True,
+) -> FastAPI:
+    """The API. Without ``engine`` one is built from the environment at start-up (and closed at the
+    end). ``auth``: ``auto`` (keys required once one exists), ``required`` or ``open``.
+    ``background``: resume interrupted executions, heartbeat and triggers in the lifespan."""
+    api_settings = settings or ApiSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        if engine is None:
+            from hub.service.runtime import build_engine
+
+            eng = build_engine()
+        else:
+            eng = engine
+        hub = Hub(
+            engine=eng, api_store=ApiStore(eng.store), settings=api_settings, waiter=Waiter(eng),
+            limiter=RateLimiter(api_settings.rate_limit, api_settings.rate_burst), auth=auth,
+        )
+        app.state.hub = hub
+        tasks: list[asyncio.Task[Any]] = []
+        closers: list[Any] = []
+        folder = flows_dir
+        if folder is not None:
+            saved, problems = deploy_folder(eng, folder)
+            log.info("deployed %d flow(s) from %s", saved, folder)
+            for problem in problems:
+                log.warning("skipped an invalid flow: %s", problem)
+        if background:
+            resumed = await eng.resume_interrupted(run_now=False)
+            if resumed:
+                log.info("picked up %d interrupted execution(s)", len(resumed))
+            tasks.append(asyncio.create_task(eng.heartbeat_loop(), name="heartbeat"))
+            stopper = await _start_triggers(eng)
+            if stopper is not None:
+                closers.append(stopper)
+        try:
+            yield
+        finally:
+            for closer in closers:
+                result = closer() if callable(closer) else None
+                if asyncio.iscoroutine(result):
+                    await result
+            for task in tasks + list(hub.background):
+                task.cancel()
+            await asyncio.gather(*tasks, *hub.background, return_exceptions=True)
+            if eng.listeners and hub.waiter._on_event in eng.listeners:
+                eng.listeners.remove(hub.waiter._on_event)
+            if owned:
+                from hub.service.runtime import close_engine
+
+                await close_engine(eng)
+
+    app = FastAPI(
+        title="hub",
+        version="1",
+        summary="YAML flows with LLM steps, approvals and connectors, run durably.",
+        description=(
+            "Every endpoint but `/health`, `/ready` and signed webhooks needs an API key "
+            "(`Authorization: Bearer <key>` or `X-API-Key`). Every error has the shape "
+            '`{"error": {"type", "message", "details": [...]}}`.'
+        ),
+        lifespan=lifespan,
+    )
+    errors.install(app)
+
+    v1 = APIRouter(prefix="/v1")
+    for router in (flows.router, executions.router, webhooks.router, enrich.router, keys.router,
+                   *_optional_routers()):
+        v1.include_router(router)
+    app.include_router(v1)
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    def health() -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok")
+
+    @app.get("/ready", response_model=Health, tags=["health"], responses={503: {"model": Health}})
+    async def ready() -> Any:
+        """Readiness: the database (and Redis, when configured) answer."""
+        hub: Hub = app.state.hub
+        checks: dict[str, str] = {}
+        try:
+            with hub.engine.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        pool = getattr(hub.engine.queue, "pool", None)
+        if pool is not None:
+            try:
+                redis = await asyncio.wait_for(pool(), 2.0)
+                await asyncio.wait_for(redis.ping(), 2.0)
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        body = Health(status="ok" if ok else "unavailable", checks=checks)
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+    return app

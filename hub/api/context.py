@@ -1,0 +1,163 @@
+"""What the routers share, built once in the app factory and reached through ``request.app.state``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.engine.runner import Engine
+from hub.engine.states import TERMINAL, State
+from hub.store.api_store import ApiStore
+
+ENDED = frozenset({*TERMINAL, State.PAUSED})
+
+
+class ApiSettings(BaseSettings):
+    """Settings of the HTTP service (``HUB_API_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_API_", extra="ignore")
+
+    admin_key: str | None = Field(
+        None, description="A bootstrap admin key accepted besides the stored keys (compose deployments)."
+    )
+    enrich_timeout: float = Field(30.0, gt=0, description="Seconds an enrichment call waits before answering 202.")
+    enrich_batch_max: int = Field(100, ge=1, description="Most items in one enrichment batch.")
+    enrich_batch_concurrency: int = Field(16, ge=1, description="Items of one batch run at once.")
+    rate_limit: float = Field(0.0, ge=0, description="Enrichment requests per second per API key (0: no limit).")
+    rate_burst: int = Field(0, ge=0, description="Bucket size of the rate limit (default: 2 x rate_limit).")
+    wait_timeout: float = Field(30.0, gt=0, description="Most seconds a webhook ?wait=true holds the request.")
+    max_body: int = Field(1_000_000, ge=1, description="Largest webhook / flow body accepted, in bytes.")
+
+
+class Waiter:
+    """Waits for executions to end (or pause): engine events when they run in this process, the
+    store when a worker elsewhere runs them."""
+
+    def __init__(self, engine: Engine, poll: float = 0.2):
+        self.engine = engine
+        self.poll = poll
+        self._futures: dict[str, list[asyncio.Future[str]]] = {}
+        engine.listeners.append(self._on_event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") != "execution" or event.get("state") not in ENDED:
+            return
+        for future in self._futures.pop(event["execution_id"], []):
+            if not future.done():
+                future.set_result(event["state"])
+
+    async def wait(self, execution_id: str, timeout: float) -> dict[str, Any] | None:
+        """The execution row once it ended, or None after ``timeout`` seconds."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._futures.setdefault(execution_id, []).append(future)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                row = self.engine.store.get_execution(execution_id)
+                if row["state"] in ENDED:
+                    return row
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                try:
+                    await asyncio.wait_for(asyncio.shield(future), min(self.poll, left))
+                except TimeoutError:
+                    continue
+        finally:
+            waiting = self._futures.get(execution_id)
+            if waiting and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    self._futures.pop(execution_id, None)
+
+
+class RateLimiter:
+    """A token bucket per API key, in this process."""
+
+    def __init__(self, rate: float, burst: int = 0):
+        self.rate = rate
+        self.burst = float(burst or max(1, int(rate * 2)))
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def check(self, who: str, cost: float = 1.0) -> float:
+        """0 when allowed (tokens taken), else the seconds to wait before trying again."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens, last = self._buckets.get(who, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= cost:
+            self._buckets[who] = (tokens - cost, now)
+            return 0.0
+        self._buckets[who] = (tokens, now)
+        return (cost - tokens) / self.rate
+
+
+class TtlCache:
+    """Enrichment responses by (flow revision, inputs hash), each kept ``ttl`` seconds."""
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: str) -> Any | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        expires, value = item
+        if expires < time.monotonic():
+            self._items.pop(key, None)
+            return None
+        self._items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: Any, ttl: float) -> None:
+        self._items[key] = (time.monotonic() + ttl, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+@dataclass
+class Hub:
+    """The service's shared objects."""
+
+    engine: Engine
+    api_store: ApiStore
+    settings: ApiSettings
+    waiter: Waiter
+    limiter: RateLimiter
+    cache: TtlCache = field(default_factory=TtlCache)
+    auth: str = "auto"  # auto: on once a key exists; required; open (localhost only)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+    _keys_seen: bool = False
+    _keys_checked: float = 0.0
+
+    def keys_configured(self) -> bool:
+        """Whether auth is on: a stored key (ever), or a bootstrap key. Rechecked every 2 s until on."""
+        if self.auth == "required" or self.settings.admin_key or self._keys_seen:
+            return True
+        if self.auth == "open":
+            return False
+        now = time.monotonic()
+        if now - self._keys_checked > 2.0:
+            self._keys_checked = now
+            self._keys_seen = self.api_store.any_keys()
+        return self._keys_seen
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]

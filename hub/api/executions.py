@@ -1,0 +1,182 @@
+"""``/v1/executions``: start, list, get with step runs, kill, restart, replay, logs, live events."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.sse import EventSourceResponse
+
+from hub.api import sse
+from hub.api.auth import require
+from hub.api.context import Hub, get_hub
+from hub.api.errors import ApiError
+from hub.api.flows import runnable
+from hub.api.models import (
+    Execution,
+    ExecutionDetail,
+    ExecutionList,
+    ExecutionRef,
+    LogLine,
+    ReplayRequest,
+    StartRequest,
+    errors,
+)
+from hub.engine.inputs import check_inputs
+from hub.engine.states import State
+from hub.errors import HubError, NotFound
+
+router = APIRouter(prefix="/executions", tags=["executions"])
+STATES = [s.value for s in State if s is not State.SKIPPED]
+
+
+def _time(value: str | None, name: str) -> float | None:
+    """Epoch seconds or ISO 8601."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise ApiError(400, f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}") from None
+
+
+@router.post(
+    "/{namespace}/{flow_id}", response_model=ExecutionRef, status_code=201, responses=errors(401, 403, 404, 409, 422)
+)
+async def start_execution(
+    namespace: str, flow_id: str, body: StartRequest | None = None,
+    hub: Hub = Depends(get_hub), _: Any = Depends(require("run")),
+) -> ExecutionRef:
+    """Start an execution of the newest revision with ``inputs``; it is queued, its id returned."""
+    body = body or StartRequest()
+    _, flow = runnable(hub, namespace, flow_id)
+    execution_id = await hub.engine.start(
+        f"{namespace}.{flow_id}", body.inputs, labels=body.labels, trigger={"type": "api"}
+    )
+    return ExecutionRef(id=execution_id, state=State.QUEUED, flow=flow.key)
+
+
+@router.get("", response_model=ExecutionList, responses=errors(400, 401, 403))
+def list_executions(
+    namespace: str | None = None,
+    flow: str | None = Query(None, description="Flow id (with namespace) or namespace.flow_id"),
+    state: list[str] | None = Query(None, description=f"Repeatable; one of {', '.join(STATES)}"),
+    label: str | None = Query(None, description="key:value (or key=value)"),
+    since: str | None = Query(None, description="Created at or after (epoch seconds or ISO 8601)"),
+    until: str | None = Query(None, description="Created before (epoch seconds or ISO 8601)"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+    hub: Hub = Depends(get_hub),
+    _: Any = Depends(require("read")),
+) -> ExecutionList:
+    """Executions, newest first, filtered."""
+    states = [s.upper() for s in state or []]
+    bad = [s for s in states if s not in STATES]
+    if bad:
+        raise ApiError(400, f"unknown state {bad[0]!r}; one of {', '.join(STATES)}")
+    pair = None
+    if label:
+        match = re.match(r"^([^:=]+)[:=](.*)$", label)
+        if not match:
+            raise ApiError(400, f"label must be key:value, got {label!r}")
+        pair = (match[1], match[2])
+    if flow and "." in flow and not namespace:
+        namespace, _, flow = flow.rpartition(".")
+    rows = hub.engine.store.list_executions(
+        namespace=namespace, flow_id=flow, states=states or None, label=pair,
+        since=_time(since, "since"), until=_time(until, "until"), limit=limit, offset=offset,
+    )
+    return ExecutionList(items=[Execution(**r) for r in rows], limit=limit, offset=offset)
+
+
+@router.get("/{execution_id}", response_model=ExecutionDetail, responses=errors(401, 403, 404))
+def get_execution(execution_id: str, hub: Hub = Depends(get_hub), _: Any = Depends(require("read"))) -> ExecutionDetail:
+    """One execution with every step run (attempts, inputs, outputs, errors, timing)."""
+    row = hub.engine.store.get_execution(execution_id)
+    return ExecutionDetail(**row, steps=hub.engine.store.step_runs(execution_id))
+
+
+@router.post("/{execution_id}/kill", response_model=Execution, responses=errors(401, 403, 404))
+async def kill_execution(execution_id: str, hub: Hub = Depends(get_hub), _: Any = Depends(require("run"))) -> Execution:
+    """Kill it: stopped at once here, or marked KILLING for the worker that runs it."""
+    return Execution(**await hub.engine.kill(execution_id))
+
+
+@router.post("/{execution_id}/restart", response_model=Execution, responses=errors(401, 403, 404, 409))
+async def restart_execution(
+    execution_id: str, hub: Hub = Depends(get_hub), _: Any = Depends(require("run"))
+) -> Execution:
+    """Run a FAILED, KILLED or CANCELLED execution again from its failed step (same id)."""
+    return Execution(**await hub.engine.restart(execution_id))
+
+
+@router.post("/{execution_id}/resume", response_model=Execution, responses=errors(401, 403, 404, 409))
+async def resume_execution(execution_id: str, hub: Hub = Depends(get_hub), _: Any = Depends(require("run"))) -> Execution:
+    """Queue a PAUSED execution again."""
+    await hub.engine.resume(execution_id)
+    return Execution(**hub.engine.store.get_execution(execution_id))
+
+
+@router.post(
+    "/{execution_id}/replay", response_model=ExecutionRef, status_code=201,
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def replay_execution(
+    execution_id: str, body: ReplayRequest, hub: Hub = Depends(get_hub), _: Any = Depends(require("run"))
+) -> ExecutionRef:
+    """A NEW execution of the same flow revision that reuses the committed steps before
+    ``from_step`` and runs ``from_step`` and everything after it again."""
+    source = hub.engine.store.get_execution(execution_id)
+    if source["state"] not in (State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED):
+        raise HubError(f"execution {execution_id} is {source['state']}; replay an ended execution")
+    _, flow = hub.engine.catalog.get(source["namespace"], source["flow_id"], source["revision"])
+    top = re.split(r"[.\[]", body.from_step, maxsplit=1)[0]
+    ids = [t.id for t in flow.tasks]
+    if top not in ids:
+        raise NotFound(f"no top-level step {top!r} in {flow.key}; steps: {', '.join(ids)}")
+    upstream = set(ids[: ids.index(top)])
+    inputs = check_inputs(flow, body.inputs) if body.inputs is not None else source["inputs"]
+    new_id = hub.engine.store.create_execution(
+        namespace=source["namespace"], flow_id=source["flow_id"], revision=source["revision"], inputs=inputs,
+        state=State.QUEUED, labels=source["labels"], trigger={"type": "replay", "from": execution_id,
+                                                              "step": body.from_step, "original": source["trigger"]},
+        restarted_from=execution_id,
+    )
+    paths = {r["path"] for r in hub.engine.store.step_runs(execution_id)
+             if re.split(r"[.\[]", r["path"], maxsplit=1)[0] in upstream}
+    hub.engine.store.copy_steps(execution_id, new_id, paths)
+    hub.engine.emit({"event": "execution", "execution_id": new_id, "state": State.QUEUED, "flow": flow.key})
+    await hub.engine.queue.submit(new_id)
+    return ExecutionRef(id=new_id, state=State.QUEUED, flow=flow.key)
+
+
+@router.get("/{execution_id}/logs", response_model=list[LogLine], responses=errors(401, 403, 404))
+def execution_logs(
+    execution_id: str, limit: int = Query(1000, ge=1, le=10_000),
+    hub: Hub = Depends(get_hub), _: Any = Depends(require("read")),
+) -> list[LogLine]:
+    hub.engine.store.get_execution(execution_id)
+    return [LogLine(**row) for row in hub.engine.store.logs(execution_id, limit)]
+
+
+def _existing(execution_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    return hub.engine.store.get_execution(execution_id)
+
+
+@router.get(
+    "/{execution_id}/events", response_class=EventSourceResponse, responses=errors(401, 403, 404),
+)
+async def execution_events(
+    execution_id: str, hub: Hub = Depends(get_hub), _: Any = Depends(require("read")),
+    __: Any = Depends(_existing),
+) -> Any:
+    """Server-sent events: ``snapshot`` (the execution and its steps now), then ``execution``,
+    ``step`` and ``log`` events as they happen; the stream ends after the execution ends."""
+    async for event in sse.execution_stream(hub, execution_id):
+        yield event

@@ -1,0 +1,166 @@
+"""``hub serve``, ``hub deploy`` and ``hub keys``: the API server and what talks to it."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.cli import user_errors
+from hub.errors import HubError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_store() -> Any:
+    from hub.service.runtime import open_store
+    from hub.settings import HubSettings
+    from hub.store.api_store import ApiStore
+
+    return ApiStore(open_store(HubSettings()))
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--flows", "flows_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of flows deployed at start-up (default HUB_FLOWS_DIR or flows/).")
+@click.option("--log-level", default="info", show_default=True)
+@user_errors
+def serve(host: str, port: int, flows_dir: Path | None, log_level: str) -> None:
+    """Run the API server (and, without HUB_REDIS_URL, the executions in this process).
+
+    Every endpoint needs an API key once one exists ('hub keys create'). Without keys the server
+    runs open, which is allowed only on a loopback address.
+    """
+    import uvicorn
+
+    from hub.api.app import create_app
+    from hub.api.context import ApiSettings
+    from hub.settings import HubSettings
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = HubSettings()
+    api_settings = ApiSettings()
+    store = _api_store()
+    has_keys = store.any_keys() or bool(api_settings.admin_key)
+    store.store.close()
+    local = is_loopback(host)
+    if not has_keys and not local:
+        raise HubError(
+            f"refusing to serve on {host} without authentication: create a key first with "
+            "'hub keys create admin --scope admin' (or set HUB_API_ADMIN_KEY), or bind to 127.0.0.1"
+        )
+    if not has_keys:
+        click.secho(
+            f"warning: no API keys exist, so the API on {host}:{port} accepts every request without "
+            "authentication (allowed only on loopback). Create one with 'hub keys create NAME --scope admin'.",
+            fg="yellow", err=True,
+        )
+    folder = flows_dir if flows_dir is not None else settings.flows_dir
+    queue = "arq on " + settings.redis_url if settings.redis_url else "in process"
+    click.echo(f"hub API on http://{host}:{port}  (state: {settings.resolved_database_url().split('@')[-1]}, "
+               f"queue: {queue}, flows: {folder})", err=True)
+    app = create_app(flows_dir=folder, auth="auto" if local else "required", settings=api_settings)
+    uvicorn.run(app, host=host, port=port, reload=False, log_level=log_level.lower(), access_log=False)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--url", envvar="HUB_URL", default="http://127.0.0.1:8080", show_default=True,
+              help="The server (env HUB_URL).")
+@click.option("--key", envvar="HUB_API_KEY", default=None, help="An admin API key (env HUB_API_KEY).")
+@user_errors
+def deploy(folder: Path, url: str, key: str | None) -> None:
+    """Push every flow in FOLDER to a running server; nothing is saved unless all are valid."""
+    import httpx
+
+    from hub.flow.loader import flow_files
+
+    files = [{"file": str(path), "source": path.read_text()} for path in flow_files(folder)]
+    if not files:
+        raise HubError(f"no .yaml or .yml flow files in {folder}")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.post(url.rstrip("/") + "/v1/flows/deploy", json={"flows": files}, headers=headers,
+                              timeout=60)
+    except httpx.HTTPError as exc:
+        raise HubError(f"cannot reach {url}: {exc}") from None
+    if response.status_code != 200:
+        _print_error(response)
+        sys.exit(1)
+    for flow in response.json()["flows"]:
+        change = "new revision" if flow["created"] else "unchanged"
+        click.echo(f"{flow['namespace']}.{flow['id']:<40} revision {flow['revision']:<4} {change}")
+
+
+def _print_error(response: Any) -> None:
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        click.secho(f"error: HTTP {response.status_code}: {response.text[:500]}", fg="red", err=True)
+        return
+    click.secho(f"error: {error['message']}", fg="red", err=True)
+    for detail in error.get("details") or []:
+        where = detail.get("file") or ""
+        if detail.get("line"):
+            where += f":{detail['line']}:{detail.get('column') or 1}"
+        click.secho(f"  {where}: {detail.get('path') or ''}: {detail['message']}", fg="red", err=True)
+
+
+@click.group()
+def keys() -> None:
+    """API keys (stored hashed): create, list, revoke."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(["admin", "run", "approve", "read"]), help="Repeatable.")
+@user_errors
+def keys_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a key; its secret is printed once (only a hash is stored)."""
+    store = _api_store()
+    row, token = store.create_key(name, list(scopes))
+    click.echo(token)
+    click.echo(f"key {row['id']} ({name}, scopes: {', '.join(row['scopes'])}); keep it now, it is not shown again",
+               err=True)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def keys_list(as_json: bool) -> None:
+    rows = _api_store().list_keys()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no keys (the server runs open, on loopback only)")
+        return
+    for row in rows:
+        status = "revoked" if row["revoked_at"] else "active"
+        click.echo(f"{row['id']:<10} {row['name']:<24} {','.join(row['scopes']):<24} {status}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@user_errors
+def keys_revoke(key_id: str) -> None:
+    row = _api_store().revoke_key(key_id)
+    click.echo(f"revoked {row['id']} ({row['name']})")
+
+
+__all__ = ["serve", "deploy", "keys", "is_loopback"]

@@ -1,0 +1,205 @@
+"""Store operations the API needs beyond the engine's: flow revisions, disable/delete, API keys and
+webhook idempotency records. Same SQLAlchemy Core on SQLite and PostgreSQL as :mod:`hub.store.store`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hub.errors import NotFound
+from hub.store.auth_tables import ApiKey, IdempotencyRecord
+from hub.store.store import FLOWS, Store
+
+KEYS = ApiKey.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+SCOPES = ("admin", "run", "approve", "read")
+KEY_PREFIX = "hub_"
+IDEMPOTENCY_TTL = 24 * 3600.0
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_key(token: str) -> tuple[str, str] | None:
+    """``hub_<id>_<secret>`` -> (id, whole token); None when the token is not shaped like a key."""
+    if not token.startswith(KEY_PREFIX):
+        return None
+    rest = token[len(KEY_PREFIX):]
+    key_id, sep, secret = rest.partition("_")
+    if not sep or not key_id or not secret:
+        return None
+    return key_id, token
+
+
+class ApiStore:
+    """The API's repository, on the engine's :class:`Store` (same database, same connection pool)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.engine = store.engine
+
+    # -- flows -------------------------------------------------------------------------------------
+
+    def flow_state(self, namespace: str, flow_id: str) -> dict[str, Any]:
+        """The newest revision row of a flow (``disabled``/``deleted`` flags included)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(FLOWS)
+                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
+                .order_by(FLOWS.c.revision.desc())
+                .limit(1)
+            ).first()
+        if row is None or row.deleted:
+            raise NotFound(f"flow {namespace}.{flow_id} not found")
+        return dict(row._mapping)
+
+    def revisions(self, namespace: str, flow_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(FLOWS.c.revision, FLOWS.c.content_hash, FLOWS.c.created_at, FLOWS.c.disabled, FLOWS.c.deleted)
+                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
+                .order_by(FLOWS.c.revision)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def set_disabled(self, namespace: str, flow_id: str, disabled: bool) -> None:
+        self.flow_state(namespace, flow_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(FLOWS)
+                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
+                .values(disabled=disabled)
+            )
+
+    def delete_flow(self, namespace: str, flow_id: str) -> None:
+        """Mark every revision deleted; executions keep reading the revision they ran."""
+        self.flow_state(namespace, flow_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(FLOWS)
+                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
+                .values(deleted=True)
+            )
+
+    # -- API keys ----------------------------------------------------------------------------------
+
+    def create_key(self, name: str, scopes: list[str]) -> tuple[dict[str, Any], str]:
+        """A new key; returns its row and the secret token, shown once and never stored."""
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown or not scopes:
+            raise ValueError(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
+        key_id = secrets.token_hex(4)
+        token = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
+        row = {
+            "id": key_id,
+            "name": name,
+            "key_hash": hash_secret(token),
+            "scopes": sorted(set(scopes)),
+            "created_at": time.time(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(KEYS).values(**row))
+        return self.get_key(key_id), token
+
+    def get_key(self, key_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).first()
+        if row is None:
+            raise NotFound(f"API key {key_id} not found")
+        return _public(dict(row._mapping))
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(KEYS).order_by(KEYS.c.created_at)).all()
+        return [_public(dict(r._mapping)) for r in rows]
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        self.get_key(key_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(KEYS).where(KEYS.c.id == key_id, KEYS.c.revoked_at.is_(None)).values(revoked_at=time.time())
+            )
+        return self.get_key(key_id)
+
+    def any_keys(self) -> bool:
+        """Whether a key was ever created (a revoked key still means "auth is on")."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(KEYS.c.id).limit(1)).first() is not None
+
+    def verify_key(self, token: str) -> dict[str, Any] | None:
+        """The active key that ``token`` is, or None. Hashes are compared in constant time."""
+        parts = split_key(token)
+        if parts is None:
+            return None
+        key_id, whole = parts
+        with self.engine.connect() as conn:
+            row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(row.key_hash, hash_secret(whole)):
+            return None
+        return _public(dict(row._mapping))
+
+    def touch_key(self, key_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(KEYS).where(KEYS.c.id == key_id).values(last_used_at=time.time()))
+
+    # -- idempotency -------------------------------------------------------------------------------
+
+    def claim_idempotency(
+        self, scope: str, key: str, body_hash: str, execution_id: str
+    ) -> dict[str, Any] | None:
+        """Record ``key`` for ``execution_id``; returns the earlier record when the key was seen
+        within 24 h (then nothing is recorded). Unique in the database, so it holds across servers."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(IDEMPOTENCY).where(
+                    and_(IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key),
+                    IDEMPOTENCY.c.created_at < now - IDEMPOTENCY_TTL,
+                )
+            )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(IDEMPOTENCY).values(
+                        scope=scope, key=key, body_hash=body_hash, execution_id=execution_id, created_at=now
+                    )
+                )
+            return None
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(IDEMPOTENCY).where(IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key)
+                ).first()
+            if row is None:  # expired and purged between the two statements: try once more
+                return self.claim_idempotency(scope, key, body_hash, execution_id)
+            return dict(row._mapping)
+
+    def release_idempotency(self, scope: str, key: str, execution_id: str) -> None:
+        """Forget a claim whose execution could not be created (bad inputs), so a fixed retry works."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(IDEMPOTENCY).where(
+                    IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key, IDEMPOTENCY.c.execution_id == execution_id
+                )
+            )
+
+    def purge_idempotency(self, now: float | None = None) -> int:
+        cutoff = (now or time.time()) - IDEMPOTENCY_TTL
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < cutoff))
+        return int(result.rowcount or 0)
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("key_hash", None)
+    return row
