@@ -27,7 +27,7 @@ import re
 import socket
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeGuard
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -270,7 +270,7 @@ def http_client(guard: Guard | None = None, **kwargs: Any) -> httpx.AsyncClient:
     return client
 
 
-def is_guarded(client: Any) -> bool:
+def is_guarded(client: Any) -> TypeGuard[httpx.AsyncClient]:
     """Whether ``client`` was built by :func:`http_client`."""
     try:
         return client in _GUARDED
@@ -289,11 +289,11 @@ def aiohttp_session(guard: Guard | None = None, **kwargs: Any) -> Any:
     import aiohttp
     from aiohttp.abc import AbstractResolver
 
-    guard = guard or Guard.from_settings()
+    checked = guard or Guard.from_settings()
 
     class _GuardedResolver(AbstractResolver):
         async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[Any]:
-            addresses = await guard.resolve(host, port)
+            addresses = await checked.resolve(host, port)
             if not addresses:
                 addresses = await system_resolver(host, port)
             out = []
@@ -316,7 +316,7 @@ def aiohttp_session(guard: Guard | None = None, **kwargs: Any) -> Any:
         # aiohttp skips the resolver for literal IPs, so check those (and the scheme) here
         url = params.url
         if url.scheme not in ("http", "https") or _parse_ip(url.host or "") is not None:
-            await guard.check_url(str(url))
+            await checked.check_url(str(url))
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(_on_start)

@@ -47,7 +47,7 @@ def claim(
     """
     now = time.time()
     status = "outbox" if backend == "outbox" else "sending"
-    values = {
+    values: dict[str, Any] = {
         "id": uuid.uuid4().hex,
         "idempotency_key": idempotency_key,
         "execution_id": execution_id,
