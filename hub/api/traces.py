@@ -1,0 +1,97 @@
+"""Trace review endpoints. Mount under ``/v1``::
+
+    from hub.api import traces
+    app.include_router(traces.router, prefix="/v1")
+
+Every route needs the ``read`` scope (``hub.api.auth.require``). The store is the app's
+``app.state.hub.engine.store`` (or ``app.state.store`` / ``app.state.engine.store`` in a bare app);
+override the :func:`get_store` dependency to supply it another way.
+
+- ``GET /executions/{id}/trace``: the span tree with timings, attributes and events, plus the
+  token and cost summary (``usage``) summed from the LLM spans.
+- ``GET /executions/{id}/usage``: only the summary.
+- ``GET /traces``: search by flow, state, time range, minimum duration, errors only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from hub.errors import NotFound
+from hub.store.store import Store
+from hub.telemetry import review, spanstore
+
+try:
+    from hub.api.auth import require
+
+    _guards = [Depends(require("read"))]
+except ImportError:  # a bare app without the service's auth (tests of this router alone)
+    _guards = []
+
+router = APIRouter(tags=["traces"], dependencies=_guards)
+
+
+def get_store(request: Request) -> Store:
+    state = request.app.state
+    hub = getattr(state, "hub", None)
+    store = hub.engine.store if hub is not None else getattr(state, "store", None)
+    if store is None and getattr(state, "engine", None) is not None:
+        store = state.engine.store
+    if store is None:
+        raise HTTPException(500, "the app has no store (set app.state.store or app.state.engine)")
+    return store  # type: ignore[no-any-return]
+
+
+def _execution_trace(store: Store, execution_id: str) -> dict[str, Any]:
+    try:
+        return review.execution_trace(store, execution_id)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/executions/{execution_id}/trace")
+def execution_trace(execution_id: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+    """The execution's trace as a span tree (404 for an unknown execution)."""
+    return _execution_trace(store, execution_id)
+
+
+@router.get("/executions/{execution_id}/usage")
+def execution_usage(execution_id: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+    """Tokens and cost of the execution's model calls, overall and by model."""
+    found = _execution_trace(store, execution_id)
+    return {"execution_id": found["execution_id"], "trace_id": found["trace_id"], **found["usage"]}
+
+
+def _time(value: str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise HTTPException(422, f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}") from None
+
+
+@router.get("/traces")
+def search_traces(
+    flow: str | None = Query(None, description="namespace.flow_id or flow_id"),
+    state: str | None = Query(None, description="Execution state, e.g. FAILED"),
+    since: str | None = Query(None, description="Traces started at or after (epoch seconds or ISO 8601)"),
+    until: str | None = Query(None, description="Traces started at or before"),
+    min_duration_ms: float | None = Query(None, ge=0),
+    errors: bool = Query(False, description="Only traces with a span in ERROR"),
+    limit: int = Query(50, ge=1, le=500),
+    store: Store = Depends(get_store),
+) -> dict[str, Any]:
+    """Executions with a stored trace, newest first."""
+    found = spanstore.search_traces(
+        store.engine, flow=flow, state=state, since=_time(since, "since"), until=_time(until, "until"),
+        min_duration_ms=min_duration_ms, errors_only=errors, limit=limit,
+    )
+    return {"traces": found, "count": len(found)}

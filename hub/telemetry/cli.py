@@ -1,0 +1,104 @@
+"""``hub trace ID``: an execution's trace as a waterfall in the terminal.
+
+    execution 0192f3...  sales.lead_enrichment  SUCCESS  1.84 s  12 spans  tokens 812/143  $0.0021
+    execution sales.lead_enrichment   ██████████████████████████████  1.84 s
+      step company                    ████                             210 ms
+        GET                           ███                              180 ms
+      step qualify                        ███████████████              920 ms  chat gpt-4o ...
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from hub.telemetry import attributes as A
+
+BAR = 40
+NAME = 38
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def _note(node: dict[str, Any]) -> str:
+    attrs = node["attributes"]
+    bits: list[str] = []
+    if attrs.get(A.STEP_ATTEMPT, 1) != 1:
+        bits.append(f"attempt {attrs[A.STEP_ATTEMPT]}")
+    if A.STEP_STATE in attrs and attrs[A.STEP_STATE] != "SUCCESS":
+        bits.append(str(attrs[A.STEP_STATE]))
+    if A.GEN_AI_USAGE_INPUT_TOKENS in attrs or A.GEN_AI_USAGE_OUTPUT_TOKENS in attrs:
+        bits.append(f"tokens {attrs.get(A.GEN_AI_USAGE_INPUT_TOKENS, 0)}/{attrs.get(A.GEN_AI_USAGE_OUTPUT_TOKENS, 0)}")
+    if attrs.get(A.LLM_COST):
+        bits.append(f"${attrs[A.LLM_COST]:.4f}")
+    if attrs.get(A.DECIDED_BY):
+        bits.append(f"decided by {attrs[A.DECIDED_BY]}")
+    if node["status"] == "ERROR" and node.get("status_message"):
+        bits.append(f"error: {node['status_message'][:60]}")
+    return "  ".join(bits)
+
+
+def waterfall(found: dict[str, Any], width: int = BAR, color: bool = False) -> list[str]:
+    """The lines of the waterfall for :func:`hub.telemetry.review.execution_trace` output."""
+    usage = found["usage"]
+    head = (
+        f"execution {found['execution_id']}  {found['flow']}  {found['state']}  {_ms(found['duration_ms'])}  "
+        f"{found['span_count']} spans"
+    )
+    if usage["calls"]:
+        head += f"  tokens {usage['input_tokens']}/{usage['output_tokens']}  ${usage['cost']:.4f}"
+    lines = [head]
+    if not found["spans"]:
+        lines.append("no spans stored for this execution (tracing off, not sampled, or past retention)")
+        return lines
+    start, total = found["start_time"], max(found["duration_ms"] or 0.0, 0.001)
+
+    def walk(node: dict[str, Any], depth: int) -> None:
+        offset = (node["start_time"] - start) * 1000.0
+        first = int(offset / total * width)
+        length = max(1, round(node["duration_ms"] / total * width))
+        first = min(first, width - 1)
+        bar = " " * first + "█" * min(length, width - first)
+        label = ("  " * depth + node["name"])[:NAME].ljust(NAME)
+        line = f"{label} {bar.ljust(width)} {_ms(node['duration_ms']).rjust(8)}  {_note(node)}".rstrip()
+        if color and node["status"] == "ERROR":
+            line = click.style(line, fg="red")
+        lines.append(line)
+        for child in node["children"]:
+            walk(child, depth + 1)
+
+    for root in found["spans"]:
+        walk(root, 0)
+    return lines
+
+
+@click.command("trace")
+@click.argument("execution_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the span tree as JSON.")
+@click.option("--width", default=BAR, show_default=True, help="Width of the bars.")
+def trace(execution_id: str, as_json: bool, width: int) -> None:
+    """Show the trace of an execution (id or unambiguous prefix) as a waterfall."""
+    from hub.errors import HubError
+    from hub.settings import HubSettings
+    from hub.store.store import Store
+    from hub.telemetry.review import execution_trace
+
+    settings = HubSettings()
+    store = Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+    try:
+        found = execution_trace(store, execution_id)
+    except HubError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    for line in waterfall(found, width, color=True):
+        click.echo(line)

@@ -1,0 +1,282 @@
+"""Tracing as engine middleware: one trace per execution, one span per step attempt.
+
+Span tree of an execution::
+
+    execution sales.lead_enrichment          root; its ids are stored on the execution row
+      step company / execute_tool http.request   one span per attempt
+        GET                                   (httpx instrumentation)
+      step qualify
+        chat gpt-4o                           (hub.telemetry.genai, from llm.chat)
+      step per_item                           containers are parents of their children
+        execute_tool email.send
+    resume sales.lead_enrichment             a later run (after a pause, on any process):
+      execute_tool approval                   child of the stored root, same trace id
+
+Nothing here runs inside a task; the runner calls :meth:`TracingMiddleware.step` around each
+attempt and :meth:`TracingMiddleware.execution` around each run of an execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from hub.engine.runner import Middleware, PauseSignal, Run, StepCall, StepFailed
+from hub.engine.states import State
+from hub.errors import HubError, Paused, Retry
+from hub.store.store import Store
+from hub.telemetry import attributes as A
+from hub.telemetry import spanstore
+from hub.telemetry.current import Telemetry, inside_execution, reset_current, set_current
+from hub.telemetry.metrics import instruments
+from hub.telemetry.processors import register_redactor
+from hub.telemetry.propagation import remote_context, trigger_context
+
+
+class TracingMiddleware(Middleware):
+    """Opens the execution and step spans; see the module docstring for the tree."""
+
+    def __init__(
+        self,
+        store: Store,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: Any = None,
+    ):
+        self.db = store.engine
+        self.tracer = trace.get_tracer(A.TRACER_NAME, tracer_provider=tracer_provider)
+        self.instruments = instruments(meter_provider)
+        self._pending: dict[str, list[tuple[str, int, str, str]]] = {}
+        self._retries: dict[tuple[str, str], dict[str, Any]] = {}
+
+    # -- events from the engine ----------------------------------------------------------------
+
+    def listener(self, event: dict[str, Any]) -> None:
+        """Engine listener: retry decisions (for the next attempt's span) and step log lines."""
+        kind = event.get("event")
+        if kind == "step":
+            error = event.get("error") or {}
+            if "retry_in" in error:
+                self._retries[(event["execution_id"], event["path"])] = error
+        elif kind == "log":
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.add_event(A.EVENT_LOG, {"level": event.get("level") or "info", "message": event.get("message") or ""})
+
+    # -- executions ----------------------------------------------------------------------------
+
+    async def execution(self, run: Run, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        row = run.execution
+        flow = run.flow
+        key = f"{flow.namespace}.{flow.id}"
+        resumed = bool(row.get("trace_id"))
+        parent = self._parent(row, resumed)
+        attrs: dict[str, Any] = {
+            A.EXECUTION_ID: run.id,
+            A.FLOW: key,
+            A.FLOW_NAMESPACE: flow.namespace,
+            A.FLOW_ID: flow.id,
+            A.FLOW_REVISION: int(row.get("revision") or 0),
+        }
+        trigger = row.get("trigger") or {}
+        if trigger.get("type"):
+            attrs[A.TRIGGER_TYPE] = str(trigger["type"])
+        if row.get("parent_id"):
+            attrs[A.EXECUTION_PARENT_ID] = row["parent_id"]
+        if resumed:
+            attrs[A.EXECUTION_RESUMED] = True
+        name = f"{'resume' if resumed else 'execution'} {key}"
+        span = self.tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL, attributes=attrs)
+        ctx = span.get_span_context()
+        register_redactor(ctx.trace_id, run.redactor)
+        if not resumed:
+            sampled = ctx.trace_flags.sampled
+            spanstore.save_execution_context(
+                self.db, run.id, spanstore.trace_hex(ctx.trace_id), spanstore.span_hex(ctx.span_id) if sampled else None
+            )
+            if row.get("started_at") and row.get("created_at"):
+                self.instruments.queue_wait.record(
+                    max(0.0, row["started_at"] - row["created_at"]), {A.FLOW: key}
+                )
+        elif span.is_recording():
+            span.add_event(A.EVENT_RESUMED)
+        token = set_current(Telemetry(self.tracer, self.instruments, run.redactor, run.id))
+        self._pending[run.id] = []
+        state = "FAILED"
+        try:
+            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                result = await call()
+            state = str(result.get("state"))
+            if state == State.FAILED:
+                message = (result.get("error") or {}).get("message") or "failed"
+                span.set_status(Status(StatusCode.ERROR, run.redactor(str(message))))
+                span.set_attribute(A.ERROR_TYPE, str((result.get("error") or {}).get("type") or "StepFailed"))
+            elif state == State.PAUSED:
+                span.add_event(A.EVENT_PAUSED)
+            return result
+        except asyncio.CancelledError:
+            state = State.KILLED
+            span.set_status(Status(StatusCode.ERROR, "the execution was killed"))
+            raise
+        except BaseException as exc:
+            _record_exception(span, exc, run.redactor)
+            raise
+        finally:
+            span.set_attribute(A.EXECUTION_STATE, state)
+            span.end()
+            reset_current(token)
+            self.instruments.executions.add(1, {A.FLOW: key, A.EXECUTION_STATE: state})
+            pending = self._pending.pop(run.id, [])
+            for attempt_key in [k for k in self._retries if k[0] == run.id]:
+                self._retries.pop(attempt_key, None)
+            spanstore.save_step_contexts(self.db, run.id, pending)
+
+    def _parent(self, row: dict[str, Any], resumed: bool) -> Context | None:
+        """Where the execution's span hangs: its stored root, the caller, the parent step, or here."""
+        if resumed:
+            return remote_context(row["trace_id"], row.get("span_id"))
+        trigger = row.get("trigger") or {}
+        from_trigger = trigger_context(trigger)
+        if from_trigger is not None:
+            return from_trigger
+        parent_id = row.get("parent_id") or trigger.get("parent_execution_id")
+        if parent_id and row.get("parent_path"):
+            trace_id, span_id = spanstore.step_context(self.db, parent_id, row["parent_path"])
+            if not trace_id:
+                trace_id, span_id = spanstore.execution_context(self.db, parent_id)
+            if trace_id:
+                return remote_context(trace_id, span_id)
+        if inside_execution():
+            return Context()  # started by another execution, not its child: a trace of its own
+        return None  # the caller's context (an API request, a queue job's carrier)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    async def step(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Any:
+        run, task = info.run, info.task
+        tool = not info.control and "." in task.type and not task.type.startswith(A.MODEL_STEP_PREFIXES)
+        attrs: dict[str, Any] = {
+            A.EXECUTION_ID: run.id,
+            A.STEP_ID: task.id,
+            A.STEP_TYPE: task.type,
+            A.STEP_PATH: info.path,
+            A.STEP_ATTEMPT: info.attempt,
+        }
+        if info.control:
+            attrs[A.STEP_CONTROL] = True
+        if tool:
+            attrs[A.GEN_AI_OPERATION_NAME] = A.OPERATION_EXECUTE_TOOL
+            attrs[A.GEN_AI_TOOL_NAME] = task.type
+        previous = run.steps.get(info.path)
+        retry = self._retries.pop((run.id, info.path), None)
+        if retry is None and previous is not None and previous.get("state") == State.FAILED and previous.get("error"):
+            retry = previous["error"]  # a failed attempt of an earlier run (e.g. Interrupted)
+        if retry is not None:
+            attrs[A.STEP_RETRY_REASON] = run.redactor(f"{retry.get('type', 'Error')}: {retry.get('message', '')}")
+            if retry.get("retry_in") is not None:
+                attrs[A.STEP_RETRY_DELAY] = float(retry["retry_in"])
+        links: list[Link] = []
+        resumed = previous is not None and previous.get("state") == State.PAUSED
+        if resumed:
+            attrs[A.STEP_RESUMED] = True
+            if previous.get("trace_id") and previous.get("span_id"):  # type: ignore[union-attr]
+                paused = trace.get_current_span(remote_context(previous["trace_id"], previous["span_id"]))  # type: ignore[index]
+                links.append(Link(paused.get_span_context(), {"hub.link": "paused attempt"}))
+        name = f"execute_tool {task.type}" if tool else f"step {task.id}"
+        span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attrs, links=links)
+        ctx = span.get_span_context()
+        entry = (info.path, info.attempt, spanstore.trace_hex(ctx.trace_id), spanstore.span_hex(ctx.span_id))
+        if ctx.trace_flags.sampled:
+            if info.control and task.type == "subflow":  # its child may start on another worker now
+                spanstore.save_step_contexts(self.db, run.id, [entry])
+            else:
+                self._pending.setdefault(run.id, []).append(entry)
+        if resumed and span.is_recording():
+            since = previous.get("ended_at") or previous.get("started_at")  # type: ignore[union-attr]
+            span.add_event(A.EVENT_RESUMED, {A.STEP_WAITED: round(max(0.0, time.time() - since), 3)} if since else {})
+        state = State.FAILED
+        started = time.perf_counter()
+        try:
+            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                output = await call()
+            state = State.SUCCESS
+            if isinstance(output, dict):
+                _decision(span, output, run.redactor)
+            return output
+        except Paused as pause:
+            state = State.PAUSED
+            event: dict[str, Any] = {"reason": run.redactor(str(pause.reason))}
+            if pause.resume_at is not None:
+                event["resume_at"] = float(pause.resume_at)
+            span.add_event(A.EVENT_PAUSED, event)
+            raise
+        except PauseSignal as pause:
+            state = State.PAUSED
+            span.add_event(A.EVENT_PAUSED, {"resume_at": float(pause.resume_at)} if pause.resume_at else {})
+            raise
+        except StepFailed as failed:  # a child failed; the child's span holds the exception
+            message = run.redactor(str(failed.error.get("message") or "a step inside failed"))
+            span.set_status(Status(StatusCode.ERROR, message))
+            span.set_attribute(A.ERROR_TYPE, str(failed.error.get("type") or "StepFailed"))
+            raise
+        except asyncio.CancelledError:
+            state = State.CANCELLED
+            span.set_status(Status(StatusCode.ERROR, "cancelled (timeout or kill)"))
+            raise
+        except Retry as signal:
+            span.add_event(A.EVENT_RETRY, {"reason": run.redactor(str(signal))})
+            span.set_status(Status(StatusCode.ERROR, run.redactor(str(signal))))
+            span.set_attribute(A.ERROR_TYPE, "Retry")
+            raise
+        except BaseException as exc:
+            _record_exception(span, exc, run.redactor)
+            raise
+        finally:
+            span.set_attribute(A.STEP_STATE, str(state))
+            span.end()
+            self.instruments.step_duration.record(
+                time.perf_counter() - started, {A.STEP_TYPE: task.type, A.STEP_STATE: str(state)}
+            )
+
+
+def _decision(span: trace.Span, output: dict[str, Any], redact: Callable[[Any], Any]) -> None:
+    """Who decided a gate (approval outputs carry ``decided_by`` and ``decision``/``approved``)."""
+    if output.get("decided_by") is not None:
+        span.set_attribute(A.DECIDED_BY, redact(str(output["decided_by"])))
+    decision = output.get("decision", output.get("approved"))
+    if decision is not None and output.get("decided_by") is not None:
+        span.set_attribute(A.DECISION, redact(str(decision)))
+
+
+def _record_exception(span: trace.Span, exc: BaseException, redact: Callable[[Any], Any]) -> None:
+    """``span.record_exception`` with every string redacted, and ERROR status."""
+    message = redact(str(exc) or type(exc).__name__)
+    attrs: dict[str, Any] = {
+        "exception.type": type(exc).__qualname__,
+        "exception.message": message,
+        "exception.stacktrace": redact("".join(traceback.format_exception(exc))),
+    }
+    span.add_event("exception", attrs)
+    span.set_status(Status(StatusCode.ERROR, message))
+    span.set_attribute(A.ERROR_TYPE, type(exc).__qualname__)
+    if isinstance(exc, HubError):
+        retryable = exc.to_dict().get("retryable")
+        if retryable is not None:
+            span.set_attribute(A.HUB_ERROR_RETRYABLE, bool(retryable))
+
+
+def install(engine: Any, tracer_provider: trace.TracerProvider | None = None, meter_provider: Any = None) -> TracingMiddleware:
+    """Add tracing to an engine (outermost middleware) and subscribe to its events."""
+    for layer in engine.middleware:
+        if isinstance(layer, TracingMiddleware):
+            return layer
+    layer = TracingMiddleware(engine.store, tracer_provider, meter_provider)
+    engine.middleware.insert(0, layer)
+    engine.listeners.append(layer.listener)
+    return layer

@@ -1,0 +1,232 @@
+"""Configure OpenTelemetry for the hub from the standard ``OTEL_*`` environment.
+
+    from hub.telemetry.setup import install
+    install(engine)          # tracing middleware + (once per process) providers and exporters
+
+What is read:
+
+- ``HUB_TRACING=off`` or ``OTEL_SDK_DISABLED=true``: no tracing at all (the middleware is not added).
+- ``OTEL_TRACES_EXPORTER``: comma list of ``otlp``, ``console``, ``none``. Default: ``otlp`` when an
+  ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` is set, otherwise none (the embedded hub needs no
+  collector). ``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL``: ``http/protobuf`` (default) or ``grpc``;
+  endpoint, headers, timeout and compression are read by the OTLP exporters themselves.
+- ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``, ``OTEL_SERVICE_NAME`` (default ``hub``),
+  ``OTEL_RESOURCE_ATTRIBUTES``: read by the SDK.
+- ``OTEL_METRICS_EXPORTER``: ``otlp``, ``console`` or ``none`` (same default rule as traces).
+- ``HUB_TRACE_STORE=off``: do not keep spans in the hub database (the trace viewer then has nothing).
+  ``HUB_TRACE_RETENTION_DAYS`` (default 7): how long the database keeps them.
+
+If the process already has an SDK tracer provider (``opentelemetry-instrument``, your own setup),
+the hub adds its database exporter to it and leaves the rest alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+
+from hub.telemetry import attributes as A
+from hub.telemetry.logs import install_log_correlation
+from hub.telemetry.processors import HubTracesOnly, RedactingProcessor
+from hub.telemetry.spanstore import DatabaseSpanExporter
+
+log = logging.getLogger(__name__)
+
+_configured: TracerProvider | None = None
+_db_engines: set[int] = set()
+
+
+def tracing_enabled() -> bool:
+    """False when ``HUB_TRACING`` is off/false/0 or ``OTEL_SDK_DISABLED`` is true."""
+    if os.environ.get(A.ENV_HUB_TRACING, "").strip().lower() in ("off", "false", "0", "no"):
+        return False
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+
+
+def retention_days() -> float:
+    raw = os.environ.get(A.ENV_RETENTION_DAYS, "7")
+    try:
+        return float(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number; keeping spans for 7 days", A.ENV_RETENTION_DAYS, raw)
+        return 7.0
+
+
+def _otlp_configured(signal: str) -> bool:
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+
+
+def _names(variable: str, signal: str) -> list[str]:
+    raw = os.environ.get(variable)
+    if raw is None:
+        return ["otlp"] if _otlp_configured(signal) else []
+    return [n.strip().lower() for n in raw.split(",") if n.strip() and n.strip().lower() != "none"]
+
+
+def _protocol(signal: str) -> str:
+    return (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip().lower()
+
+
+def span_exporters_from_env() -> list[SpanExporter]:
+    """The exporters ``OTEL_TRACES_EXPORTER`` asks for."""
+    out: list[SpanExporter] = []
+    for name in _names("OTEL_TRACES_EXPORTER", "TRACES"):
+        if name == "console":
+            out.append(ConsoleSpanExporter())
+        elif name == "otlp":
+            if _protocol("TRACES") == "grpc":
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+                out.append(Grpc())
+            else:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+                out.append(Http())
+        else:
+            log.warning("OTEL_TRACES_EXPORTER=%s is not supported by the hub (use otlp, console or none)", name)
+    return out
+
+
+def _metric_readers() -> list[Any]:
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+
+    readers: list[Any] = []
+    for name in _names("OTEL_METRICS_EXPORTER", "METRICS"):
+        if name == "console":
+            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+        elif name == "otlp":
+            if _protocol("METRICS") == "grpc":
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
+
+                readers.append(PeriodicExportingMetricReader(Grpc()))
+            else:
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
+
+                readers.append(PeriodicExportingMetricReader(Http()))
+        else:
+            log.warning("OTEL_METRICS_EXPORTER=%s is not supported by the hub (use otlp, console or none)", name)
+    return readers
+
+
+def resource() -> Resource:
+    attrs = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "hub"}
+    return Resource.create(attrs)
+
+
+def database_processor(store: Any, *, simple: bool = False) -> SpanProcessor:
+    """The processor that keeps execution traces in the hub database (batched, redacted)."""
+    exporter = DatabaseSpanExporter(store.engine, retention_days())
+    inner = SimpleSpanProcessor(exporter) if simple else BatchSpanProcessor(exporter)
+    return RedactingProcessor(HubTracesOnly(inner))
+
+
+def build_tracer_provider(
+    exporters: Sequence[SpanExporter] = (),
+    *,
+    store: Any = None,
+    simple: bool = False,
+    sampler: Any = None,
+) -> TracerProvider:
+    """A tracer provider with the hub's processors: every exporter behind redaction.
+
+    ``simple=True`` exports each span as it ends (tests); the default batches off the event loop.
+    """
+    provider = TracerProvider(sampler=sampler, resource=resource())
+    for exporter in exporters:
+        inner = SimpleSpanProcessor(exporter) if simple else BatchSpanProcessor(exporter)
+        provider.add_span_processor(RedactingProcessor(inner))
+    if store is not None and os.environ.get("HUB_TRACE_STORE", "").lower() not in ("off", "false", "0"):
+        provider.add_span_processor(database_processor(store, simple=simple))
+    return provider
+
+
+def configure(store: Any = None) -> TracerProvider | None:
+    """Set up the process-wide providers once (later calls only add a new store's exporter)."""
+    global _configured
+    if not tracing_enabled():
+        return None
+    if _configured is None:
+        existing = trace.get_tracer_provider()
+        if isinstance(existing, TracerProvider):
+            _configured = existing  # someone configured the SDK already: add to it
+        else:
+            _configured = build_tracer_provider(span_exporters_from_env())
+            trace.set_tracer_provider(_configured)
+            readers = _metric_readers()
+            if readers:
+                from opentelemetry.sdk.metrics import MeterProvider
+
+                metrics.set_meter_provider(MeterProvider(metric_readers=readers, resource=resource()))
+        install_log_correlation()
+        instrument_httpx(_configured)
+    if store is not None and id(store.engine) not in _db_engines and os.environ.get(
+        "HUB_TRACE_STORE", ""
+    ).lower() not in ("off", "false", "0"):
+        _db_engines.add(id(store.engine))
+        _configured.add_span_processor(database_processor(store))
+    return _configured
+
+
+def install(engine: Any, tracer_provider: Any = None, meter_provider: Any = None) -> Any:
+    """Trace ``engine``'s executions; returns the middleware, or None when tracing is off.
+
+    Without ``tracer_provider`` the process-wide one is configured from the environment (with the
+    database exporter for ``engine.store``).
+    """
+    from hub.telemetry.middleware import install as add_middleware
+
+    if not tracing_enabled():
+        return None
+    if tracer_provider is None:
+        tracer_provider = configure(engine.store)
+    return add_middleware(engine, tracer_provider, meter_provider)
+
+
+def instrument_httpx(tracer_provider: Any = None) -> bool:
+    """Client spans for every httpx request (connectors, http.request, litellm)."""
+    try:
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    except ImportError:  # pragma: no cover - the dependency is declared
+        return False
+    instrumentor = HTTPXClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=tracer_provider)
+    return True
+
+
+def instrument_app(app: Any, tracer_provider: Any = None) -> Any:
+    """Server spans for a FastAPI app (continues an incoming ``traceparent``). Returns ``app``."""
+    if not tracing_enabled():
+        return app
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider or configure(), excluded_urls="health,healthz,metrics"
+    )
+    return app
+
+
+def shutdown() -> None:
+    """Flush and stop the process-wide provider (at server or worker exit)."""
+    global _configured
+    if _configured is not None:
+        _configured.force_flush()
+        _configured.shutdown()
+    _configured = None
+    _db_engines.clear()

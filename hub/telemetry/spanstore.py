@@ -1,0 +1,231 @@
+"""The hub's own trace store: an exporter that writes spans to the ``spans`` table, the queries
+the trace viewer runs, and the execution's stored trace context.
+
+The exporter is an ordinary OpenTelemetry :class:`SpanExporter`; put it behind a
+``BatchSpanProcessor`` (``hub.telemetry.setup`` does) so that writes happen off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from sqlalchemy import Engine, and_, bindparam, case, delete, func, insert, select, update
+
+from hub.store.store import EXECUTIONS, STEPS
+from hub.telemetry import attributes as A
+from hub.telemetry.tables import SpanRow
+
+log = logging.getLogger(__name__)
+
+SPANS = SpanRow.__table__  # type: ignore[attr-defined]
+PURGE_EVERY = 3600.0
+
+
+def trace_hex(trace_id: int) -> str:
+    return format(trace_id, "032x")
+
+
+def span_hex(span_id: int) -> str:
+    return format(span_id, "016x")
+
+
+def _seconds(ns: int | None) -> float:
+    return (ns or 0) / 1e9
+
+
+def span_row(span: ReadableSpan) -> dict[str, Any]:
+    """The ``spans`` row of one finished span."""
+    ctx = span.context
+    assert ctx is not None
+    attrs = dict(span.attributes or {})
+    start, end = _seconds(span.start_time), _seconds(span.end_time or span.start_time)
+    return {
+        "trace_id": trace_hex(ctx.trace_id),
+        "span_id": span_hex(ctx.span_id),
+        "parent_span_id": span_hex(span.parent.span_id) if span.parent else None,
+        "name": span.name,
+        "kind": span.kind.name,
+        "service": (span.resource.attributes.get("service.name") if span.resource else None),
+        "execution_id": attrs.get(A.EXECUTION_ID),
+        "start_time": start,
+        "end_time": end,
+        "duration_ms": round((end - start) * 1000.0, 3),
+        "status": span.status.status_code.name,
+        "status_message": span.status.description,
+        "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()},
+        "events": [
+            {
+                "name": e.name,
+                "time": _seconds(e.timestamp),
+                "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in (e.attributes or {}).items()},
+            }
+            for e in span.events
+        ],
+        "links": [
+            {"trace_id": trace_hex(link.context.trace_id), "span_id": span_hex(link.context.span_id),
+             "attributes": dict(link.attributes or {})}
+            for link in span.links
+        ],
+    }
+
+
+class DatabaseSpanExporter(SpanExporter):
+    """Writes spans to the hub's database; deletes rows older than ``retention_days`` now and then."""
+
+    def __init__(self, engine: Engine, retention_days: float | None = 7.0):
+        self.engine = engine
+        self.retention_days = retention_days
+        self._last_purge = 0.0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        rows = [span_row(s) for s in spans if s.context is not None]
+        if not rows:
+            return SpanExportResult.SUCCESS
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(SPANS), rows)
+            if self.retention_days and time.time() - self._last_purge > PURGE_EVERY:
+                self._last_purge = time.time()
+                purge(self.engine, self.retention_days)
+        except Exception:
+            log.exception("could not store %d span(s) in the hub database", len(rows))
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def purge(engine: Engine, retention_days: float, now: float | None = None) -> int:
+    """Delete spans that started more than ``retention_days`` ago; returns how many."""
+    cutoff = (now or time.time()) - retention_days * 86400.0
+    with engine.begin() as conn:
+        return int(conn.execute(delete(SPANS).where(SPANS.c.start_time < cutoff)).rowcount or 0)
+
+
+# -- execution trace context ---------------------------------------------------------------------
+
+
+def save_execution_context(engine: Engine, execution_id: str, trace_id: str, span_id: str | None) -> None:
+    """Remember an execution's root span so that every later run of it joins the same trace."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(trace_id=trace_id, span_id=span_id)
+        )
+
+
+def step_context(engine: Engine, execution_id: str, path: str) -> tuple[str | None, str | None]:
+    """Trace and span id of the newest run of one step (the parent of a subflow's child)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(STEPS.c.trace_id, STEPS.c.span_id)
+            .where(STEPS.c.execution_id == execution_id, STEPS.c.path == path)
+            .order_by(STEPS.c.id.desc())
+            .limit(1)
+        ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def execution_context(engine: Engine, execution_id: str) -> tuple[str | None, str | None]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(EXECUTIONS.c.trace_id, EXECUTIONS.c.span_id).where(EXECUTIONS.c.id == execution_id)
+        ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def save_step_contexts(engine: Engine, execution_id: str, spans: Iterable[tuple[str, int, str, str]]) -> None:
+    """Write ``(path, attempt, trace_id, span_id)`` onto the step runs, in one transaction."""
+    values = [
+        {"e": execution_id, "p": path, "a": attempt, "t": trace_id, "s": span_id}
+        for path, attempt, trace_id, span_id in spans
+    ]
+    if not values:
+        return
+    statement = (
+        update(STEPS)
+        .where(and_(STEPS.c.execution_id == bindparam("e"), STEPS.c.path == bindparam("p"),
+                    STEPS.c.attempt == bindparam("a")))
+        .values(trace_id=bindparam("t"), span_id=bindparam("s"))
+    )
+    with engine.begin() as conn:
+        conn.execute(statement, values)
+
+
+# -- queries for the viewer ----------------------------------------------------------------------
+
+
+def trace_spans(engine: Engine, trace_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(SPANS).where(SPANS.c.trace_id == trace_id).order_by(SPANS.c.start_time))
+        return [dict(r._mapping) for r in rows]
+
+
+def search_traces(
+    engine: Engine,
+    *,
+    flow: str | None = None,
+    state: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    min_duration_ms: float | None = None,
+    errors_only: bool = False,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Executions that have a stored trace, newest first, with the trace's span statistics.
+
+    ``flow`` is ``namespace.flow_id`` or a bare ``flow_id``.
+    """
+    stats = (
+        select(
+            SPANS.c.trace_id,
+            func.min(SPANS.c.start_time).label("start"),
+            func.max(SPANS.c.end_time).label("end"),
+            func.count().label("spans"),
+            func.sum(case((SPANS.c.status == "ERROR", 1), else_=0)).label("errors"),
+        )
+        .group_by(SPANS.c.trace_id)
+        .subquery()
+    )
+    query = select(
+        EXECUTIONS.c.id, EXECUTIONS.c.namespace, EXECUTIONS.c.flow_id, EXECUTIONS.c.state,
+        EXECUTIONS.c.trace_id, EXECUTIONS.c.created_at, stats.c.start, stats.c.end, stats.c.spans, stats.c.errors,
+    ).join(stats, stats.c.trace_id == EXECUTIONS.c.trace_id)
+    if flow:
+        if "." in flow:
+            namespace, flow_id = flow.rsplit(".", 1)
+            query = query.where(EXECUTIONS.c.namespace == namespace, EXECUTIONS.c.flow_id == flow_id)
+        else:
+            query = query.where(EXECUTIONS.c.flow_id == flow)
+    if state:
+        query = query.where(EXECUTIONS.c.state == state.upper())
+    if since is not None:
+        query = query.where(stats.c.start >= since)
+    if until is not None:
+        query = query.where(stats.c.start <= until)
+    if min_duration_ms is not None:
+        query = query.where((stats.c.end - stats.c.start) * 1000.0 >= min_duration_ms)
+    if errors_only:
+        query = query.where(stats.c.errors > 0)
+    query = query.order_by(stats.c.start.desc()).limit(limit)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "execution_id": r.id,
+            "flow": f"{r.namespace}.{r.flow_id}",
+            "state": r.state,
+            "trace_id": r.trace_id,
+            "start_time": r.start,
+            "end_time": r.end,
+            "duration_ms": round((r.end - r.start) * 1000.0, 3),
+            "spans": int(r.spans),
+            "errors": int(r.errors or 0),
+        }
+        for r in rows
+    ]
