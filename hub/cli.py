@@ -48,7 +48,7 @@ def _engine(settings: Any = None) -> Any:
 
 
 def _state(state: str) -> str:
-    return click.style(state, fg=STATE_COLORS.get(state, None), bold=state in ("FAILED", "SUCCESS"))
+    return click.style(state, fg=STATE_COLORS.get(state), bold=state in ("FAILED", "SUCCESS"))
 
 
 def _when(ts: float | None) -> str:
@@ -395,6 +395,7 @@ def _mount_optional() -> None:
     """Command groups of other parts of the hub (added here as they land)."""
     for module_name, attr in (
         ("hub.prompts.cli", "prompts"),
+        ("connectors.email.cli", "email"),
         ("hub.service.cli", "serve"),
         ("hub.service.cli", "worker"),
         ("hub.service.cli", "deploy"),

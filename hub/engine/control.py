@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
+from hub.engine import fanout
 from hub.engine.frame import Frame
 from hub.engine.states import TERMINAL, State
 from hub.errors import ExpressionError, HubError, NotFound
@@ -85,9 +86,7 @@ def _descendants(task: Task) -> list[Task]:
 
 
 async def run_control(engine: Engine, run: Run, task: Task, frame: Frame, path: str, row: dict[str, Any] | None) -> None:
-    from hub.engine.runner import PauseSignal, StepFailed
-
-    from hub.engine.runner import StepCall
+    from hub.engine.runner import PauseSignal, StepCall, StepFailed
 
     box = _Container(engine, run, task, path, row)
     handler = HANDLERS[task.type]
@@ -215,6 +214,8 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
         raise HubError(f"{task.id}.items must be a list, got {type(items).__name__}") from None
     if box.data.get("count") != len(items):
         box.remember(count=len(items))
+    if task.params.get("distributed"):
+        return await fanout.fan_out(engine, run, task, frame, box, items)
     children: list[Task] = task.params["tasks"]
     results: list[Any] = [None] * len(items)
     concurrency = int(_config(engine, task, frame).concurrency or 1)
@@ -274,12 +275,14 @@ async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Con
         await engine.start(
             f"{namespace}.{flow_id}", parsed.inputs, labels=parsed.labels,
             parent_id=run.id if parsed.wait else None, parent_path=box.path,
-            execution_id=child_id, enqueue=not parsed.wait,
+            execution_id=child_id, enqueue=not parsed.wait or parsed.distributed,
             trigger={"type": "subflow", "parent_execution_id": run.id, "parent_flow": run.flow.key},
         )
         child = engine.store.get_execution(child_id)
     if not parsed.wait:
         return {"execution_id": child_id, "state": child["state"]}
+    if parsed.distributed and child["state"] not in TERMINAL:
+        fanout.wait(engine, box)  # the child runs on any worker; it wakes this parent when it ends
     if child["state"] not in TERMINAL and child["state"] != State.PAUSED:
         child = await engine.run(child_id)
     if child["state"] == State.PAUSED or child["state"] not in TERMINAL:

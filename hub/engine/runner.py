@@ -9,6 +9,7 @@ only the step that was in flight runs again (at-least-once; tasks get an idempot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from hub.engine import control
+from hub.engine import control, fanout
 from hub.engine.catalog import FlowCatalog
 from hub.engine.clock import Clock
 from hub.engine.frame import Frame
@@ -264,7 +265,7 @@ class Engine:
         execution = self.store.get_execution(execution_id)
         _, flow = self.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
         if execution["state"] != State.RUNNING:
-            limit = flow.concurrency.limit if flow.concurrency else None
+            limit = flow.concurrency.limit if flow.concurrency and not fanout.is_iteration(execution) else None
             if not self.store.try_start(execution_id, flow.namespace, flow.id, limit):
                 assert flow.concurrency is not None
                 return self._over_limit(execution, flow)
@@ -272,14 +273,18 @@ class Engine:
         run = Run(execution, flow, self._replayable_steps(execution, flow))
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.RUNNING, "flow": flow.key})
 
-        async def call() -> dict[str, Any]:
+        async def walk() -> dict[str, Any]:
             return await self._walk_flow(run)
+
+        call: Callable[[], Awaitable[dict[str, Any]]] = walk
 
         for layer in reversed(self.middleware):
             call = _bind_execution(layer, run, call)
         return await call()
 
     async def _walk_flow(self, run: Run) -> dict[str, Any]:
+        if fanout.is_iteration(run.execution):  # one iteration of a distributed for_each
+            return await fanout.walk_iteration(self, run)
         flow = run.flow
         execution_id = run.id
         root = Frame(outputs=Scope("outputs", {}, "task"), base=self._base_scope(run))
@@ -665,10 +670,8 @@ class Engine:
         if task is not None and not task.done():
             self.store.update_execution(execution_id, state=State.KILLING)
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
             return self.store.get_execution(execution_id)
         owner = execution["owner"]
         if execution["state"] == State.RUNNING and owner and owner != self.owner and not self._owner_gone(execution):

@@ -291,13 +291,15 @@ class Expressions:
         free = set(meta.find_undeclared_variables(ast))
         pairs: set[tuple[str, str]] = set()
         for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-            base = node.node
+            base = getattr(node, "node", None)
             if not isinstance(base, nodes.Name) or base.name not in free:
                 continue
             if isinstance(node, nodes.Getattr):
                 pairs.add((base.name, node.attr))
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                pairs.add((base.name, node.arg.value))
+            else:
+                arg = getattr(node, "arg", None)
+                if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                    pairs.add((base.name, arg.value))
         return free, pairs
 
 

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from hub.errors import FlowError, Location
 from hub.flow import yamlpos
+from hub.flow.durations import parse_duration
 from hub.flow.expressions import expressions, is_template
 from hub.flow.models import ID_PATTERN, Flow, FlowHeader, RetryPolicy, Task
-from hub.flow.durations import parse_duration
 from hub.tasks.registry import Registry, default_registry
 
 COMMON_KEYS = ("id", "type", "description", "if", "retry", "timeout", "allow_failure")
@@ -246,7 +246,7 @@ class FlowLoader:
             else:
                 common["allow_failure"] = raw["allow_failure"]
         params_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
-        params: dict[str, Any] = {}
+        params: dict[str, Any] | None = {}
         if kind is not None:
             params = self._params(kind, params_raw, path, out, ids)
             if params is None:
@@ -346,8 +346,11 @@ class FlowLoader:
         out: _Collector,
         declared: set[str] | None = None,
     ) -> None:
-        input_ids = {i.id for i in header.inputs} if header else {i.get("id") for i in data.get("inputs") or [] if isinstance(i, dict)}
-        var_ids = set(header.variables) if header else set((data.get("variables") or {}))
+        input_ids: set[str] = (
+            {i.id for i in header.inputs} if header
+            else {str(i.get("id")) for i in data.get("inputs") or [] if isinstance(i, dict)}
+        )
+        var_ids = set(header.variables) if header else set(data.get("variables") or {})
         all_ids: set[str] = set()
         loop_children: set[str] = set()
 

@@ -55,7 +55,7 @@ def migrate(conn: Connection) -> list[str]:
         return [f"created schema version {LATEST}"]
     if version is None:
         version = 1
-        SQLModel.metadata.create_all(conn, tables=[tables.SchemaVersion.__table__])  # type: ignore[list-item]
+        SQLModel.metadata.create_all(conn, tables=[tables.SchemaVersion.__table__])  # type: ignore[attr-defined]
         conn.execute(text("INSERT INTO schema_version (id, version) VALUES (1, 1)"))
     if version > LATEST:
         raise RuntimeError(

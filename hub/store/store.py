@@ -31,6 +31,7 @@ STEPS = StepRun.__table__  # type: ignore[attr-defined]
 LOGS = LogLine.__table__  # type: ignore[attr-defined]
 BLOBS = Blob.__table__  # type: ignore[attr-defined]
 FLOWS = FlowRevision.__table__  # type: ignore[attr-defined]
+_INSERT_STEP = STEPS.insert()
 
 
 def new_id() -> str:
@@ -376,20 +377,19 @@ class Store:
         started_at: float,
         data: dict[str, Any] | None = None,
     ) -> int:
+        values = {
+            "execution_id": execution_id,
+            "path": path,
+            "task_id": task_id,
+            "task_type": task_type,
+            "attempt": attempt,
+            "state": "RUNNING",
+            "params": params,
+            "data": data,
+            "started_at": started_at,
+        }
         with self.engine.begin() as conn:
-            result = conn.execute(
-                insert(STEPS).values(
-                    execution_id=execution_id,
-                    path=path,
-                    task_id=task_id,
-                    task_type=task_type,
-                    attempt=attempt,
-                    state="RUNNING",
-                    params=params,
-                    data=data,
-                    started_at=started_at,
-                )
-            )
+            result = conn.execute(_INSERT_STEP, values)
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def finish_step(
@@ -442,7 +442,7 @@ class Store:
         )
         values.update(self._output_values(output, execution_id))
         with self.engine.begin() as conn:
-            result = conn.execute(insert(STEPS).values(**values))
+            result = conn.execute(_INSERT_STEP, values)
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def update_step_data(self, step_id: int, data: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ The return value (JSON-serialisable) becomes ``outputs.<task id>``.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class TaskKind(Protocol):
     """A kind of task. ``run`` does the work; everything else wraps it."""
 
     type: ClassVar[str]
-    Params: ClassVar[type[BaseModel]]
+    Params: ClassVar[builtins.type[BaseModel]]
 
     async def run(self, ctx: TaskContext, params: Any) -> Any: ...
 

@@ -3,6 +3,7 @@ declare their parameters, which of them hold nested tasks, and their documentati
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -17,7 +18,7 @@ class ControlKind:
     """Base of control-flow kinds: ``nested`` names the parameters that hold task lists."""
 
     type: ClassVar[str]
-    Params: ClassVar[type[Params]]
+    Params: ClassVar[builtins.type[Params]]
     control: ClassVar[bool] = True
     nested: ClassVar[dict[str, NestedKind]] = {}
     sequential_children: ClassVar[bool] = True
@@ -103,6 +104,7 @@ class SubflowParams(Params):
     inputs: dict[str, Any] = Field(default_factory=dict)
     wait: bool = Field(True, description="Wait for it to end and take its outputs.")
     fail_on_error: bool = Field(True, description="Fail this step when the subflow fails (with wait).")
+    distributed: bool = Field(False, description="Queue the child for any worker; the parent pauses meanwhile.")
     labels: dict[str, str] = Field(default_factory=dict)
 
 
