@@ -398,6 +398,7 @@ def _mount_optional() -> None:
         ("connectors.email.cli", "email"),
         ("hub.service.cli", "serve"),
         ("hub.service.cli", "worker"),
+        ("hub.telemetry.cli", "trace"),
         ("hub.service.cli", "deploy"),
         ("hub.service.cli", "keys"),
     ):

@@ -19,7 +19,7 @@ from typing import Any
 
 from hub.engine.clock import Clock
 from hub.engine.runner import Engine
-from hub.flow.loader import load_file, load_text, flow_files
+from hub.flow.loader import flow_files, load_file, load_text
 from hub.flow.models import Flow
 from hub.settings import HubSettings
 from hub.store.store import Store

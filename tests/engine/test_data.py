@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from hub.engine.inputs import check_inputs
 from hub.errors import ExpressionError, InputError
 from hub.flow.expressions import Scope, expressions
 from hub.flow.loader import load_text
-from hub.engine.inputs import check_inputs
 from hub.testing import make_engine, run_flow
 
 
