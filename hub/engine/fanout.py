@@ -94,9 +94,8 @@ async def fan_out(engine: Engine, run: Run, task: Task, frame: Frame, box: _Cont
 
 def wait(engine: Engine, box: _Container) -> None:
     """Pause the parent until a child wakes it, with one re-check timer armed at a time."""
-    from hub.engine.runner import PauseSignal
-
     from hub.engine.queue import LocalQueue
+    from hub.engine.runner import PauseSignal
 
     if isinstance(engine.queue, LocalQueue):
         # in process, a child cannot end between the parent's check and its pause

@@ -56,3 +56,10 @@ def _bump(counter: str, delta: int) -> None:
 
 def pid() -> int:
     return os.getpid()
+
+
+def fail_on(value: int, bad: int, unless: str) -> int:
+    """Fails for ``value == bad`` until the file ``unless`` exists."""
+    if int(value) == int(bad) and not Path(unless).exists():
+        raise ValueError(f"item {value} is bad")
+    return int(value)
