@@ -155,7 +155,7 @@ def create_app(
     errors.install(app)
 
     v1 = APIRouter(prefix="/v1")
-    for router in (flows.router, executions.router, webhooks.router, enrich.router, keys.router,
+    for router in (flows.router, executions.starts, executions.router, webhooks.router, enrich.router, keys.router,
                    *_optional_routers()):
         v1.include_router(router)
     app.include_router(v1)

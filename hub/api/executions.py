@@ -29,6 +29,7 @@ from hub.engine.states import State
 from hub.errors import HubError, NotFound
 
 router = APIRouter(prefix="/executions", tags=["executions"])
+starts = APIRouter(prefix="/flows", tags=["executions"])
 STATES = [s.value for s in State if s is not State.SKIPPED]
 
 
@@ -46,8 +47,8 @@ def _time(value: str | None, name: str) -> float | None:
         raise ApiError(400, f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}") from None
 
 
-@router.post(
-    "/{namespace}/{flow_id}", response_model=ExecutionRef, status_code=201, responses=errors(401, 403, 404, 409, 422)
+@starts.post(
+    "/{namespace}/{flow_id}/executions", response_model=ExecutionRef, status_code=201, responses=errors(401, 403, 404, 409, 422)
 )
 async def start_execution(
     namespace: str, flow_id: str, body: StartRequest | None = None,

@@ -62,12 +62,12 @@ def test_invalid_flow_is_422_with_every_location(client: TestClient) -> None:
 def test_disable_enable_delete(client: TestClient) -> None:
     deploy(client)
     assert client.post("/v1/flows/demo/hello/disable").json()["disabled"] is True
-    assert_error(client.post("/v1/executions/demo/hello", json={}), 409, "FlowDisabled")
+    assert_error(client.post("/v1/flows/demo/hello/executions", json={}), 409, "FlowDisabled")
     assert_error(client.post("/v1/enrich/demo/hello", json={}), 409, "FlowDisabled")
     # a new revision of a disabled flow stays disabled
     assert deploy(client, HELLO.replace("hi {{", "yo {{"))["disabled"] is True
     assert client.post("/v1/flows/demo/hello/enable").json()["disabled"] is False
-    assert client.post("/v1/executions/demo/hello", json={}).status_code == 201
+    assert client.post("/v1/flows/demo/hello/executions", json={}).status_code == 201
 
     assert client.delete("/v1/flows/demo/hello").status_code == 204
     assert_error(client.get("/v1/flows/demo/hello"), 404, "NotFound")
