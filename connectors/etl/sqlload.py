@@ -190,11 +190,10 @@ def upsert_statement(table: Table, dialect: str, key: list[str], columns: list[s
     """INSERT ... ON CONFLICT / ON DUPLICATE KEY for the dialects that have one, else None."""
     updates = [c for c in columns if c not in key]
     if dialect in ("postgresql", "sqlite"):
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt: Any = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
         if not updates:
             return stmt.on_conflict_do_nothing(index_elements=key)
         return stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in updates})
