@@ -169,8 +169,27 @@ def parse_prompt(text: str, source: str = "<prompt>") -> PromptSpec:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "<root>"
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                from hub.flow.loader import suggest
+
+                msg = f"unknown key {err['loc'][-1]!r}{suggest(str(err['loc'][-1]), _keys_at(err['loc'][:-1]))}"
             lines.append(f"  {where}: {msg}")
         raise PromptFileError(f"{source}: invalid prompt:\n" + "\n".join(lines)) from None
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = PromptSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        model = getattr(field, "annotation", None) if field else None
+        model = next((a for a in getattr(model, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)), model)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return [f.alias or n for n, f in model.model_fields.items()]
 
 
 # -- references ------------------------------------------------------------------------------------

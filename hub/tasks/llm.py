@@ -96,6 +96,8 @@ class Chat:
         except ValueError as exc:
             return [*problems, (("prompt",), str(exc))]
         directory = prompts_dir()
+        if not directory.is_dir():
+            return problems  # no prompt files here (a worker fed from the store): checked when it runs
         try:
             found = read_spec(directory, ref.name)
         except PromptFileError as exc:
