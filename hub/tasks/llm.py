@@ -346,9 +346,15 @@ class LangchainInvoke:
         if not isinstance(target, Runnable):
             if not callable(target):
                 raise TaskError(f"{params.runnable!r} is neither a Runnable nor a function returning one", retryable=False)
-            target = target(**params.kwargs)
-            if inspect.isawaitable(target):
-                target = await target
+            try:
+                target = target(**params.kwargs)
+                if inspect.isawaitable(target):
+                    target = await target
+            except TypeError as exc:
+                raise TaskError(
+                    f"{params.runnable!r} is not a Runnable, and calling it as a factory failed: {exc}",
+                    retryable=False,
+                ) from None
             if not isinstance(target, Runnable):
                 raise TaskError(f"{params.runnable!r} returned {type(target).__name__}, not a Runnable", retryable=False)
         config = dict(params.config or {})

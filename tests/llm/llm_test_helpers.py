@@ -14,3 +14,46 @@ def only_low_urgency(value: dict[str, Any]) -> str | None:
 class Lead(BaseModel):
     score: float = Field(ge=0, le=1)
     segment: Literal["enterprise", "mid_market", "smb", "not_a_fit"]
+
+
+def make_classifier() -> Any:
+    """A factory: returns a small chain (prompt -> fake chat model -> parser)."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+
+    prompt = ChatPromptTemplate.from_messages([("system", "Classify."), ("user", "{text}")])
+    return prompt | FakeListChatModel(responses=["billing"]) | StrOutputParser()
+
+
+def _shout(data: dict[str, Any]) -> dict[str, Any]:
+    return {"text": str(data["text"]).upper(), "length": len(str(data["text"]))}
+
+
+async def _ashout(data: dict[str, Any]) -> dict[str, Any]:
+    return {"text": str(data["text"]).upper()}
+
+
+def _build() -> Any:
+    from langchain_core.runnables import RunnableLambda
+
+    return RunnableLambda(_shout, afunc=None)
+
+
+shout = _build()
+ashout = __import__("langchain_core.runnables", fromlist=["RunnableLambda"]).RunnableLambda(_ashout)
+
+
+def chat_model() -> Any:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    return FakeListChatModel(responses=["Hello from a chat model"])
+
+
+def broken() -> Any:
+    from langchain_core.runnables import RunnableLambda
+
+    def fail(_: Any) -> Any:
+        raise RuntimeError("retriever is down")
+
+    return RunnableLambda(fail)
