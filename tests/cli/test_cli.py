@@ -1,0 +1,87 @@
+"""The ``hub`` command as a user meets it: real subprocesses, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def hub(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {**os.environ, "HUB_HOME": str(tmp_path / ".hub"), "PYTHONPATH": str(ROOT)}
+    env.pop("HUB_DATABASE_URL", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+
+    return run
+
+
+def test_run_prints_progress_and_outputs_then_show_and_list(hub) -> None:  # type: ignore[no-untyped-def]
+    done = hub("run", str(ROOT / "flows/hello.yaml"), "-i", "name=Ada", "--flows", "none")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"greeting": "Hello, Ada!", "letters": 18, "branch": "then"}
+    assert "SUCCESS" in done.stderr and "word[2]" in done.stderr and "Hello, Ada!" in done.stderr
+    listed = hub("executions", "list", "--json")
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 1 and rows[0]["state"] == "SUCCESS"
+    shown = hub("executions", "show", rows[0]["id"][:12])
+    assert shown.returncode == 0
+    assert "examples.hello" in shown.stdout and "verdict" in shown.stdout and "Hello, Ada!" in shown.stdout
+    logs = hub("logs", rows[0]["id"])
+    assert "Hello, Ada!" in logs.stdout
+
+
+def test_run_json_and_exit_code_of_a_failed_flow(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    flow = tmp_path / "fails.yaml"
+    flow.write_text("id: fails\ntasks:\n  - {id: stop, type: fail, message: nope}\n")
+    done = hub("run", str(flow), "--json", "--flows", "none")
+    assert done.returncode == 1
+    data = json.loads(done.stdout)
+    assert data["state"] == "FAILED" and data["error"]["message"] == "nope"
+    assert data["steps"][0]["path"] == "stop"
+
+
+def test_user_errors_are_messages_not_tracebacks(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\ntasks:\n  - {id: a, type: lgo, message: hi}\n  - {id: b, type: log, mesage: hi}\n  - {id: c, type: log, message: '{{ outputs.zz }}'}\n")
+    for result in (
+        hub("validate", str(bad)),
+        hub("run", str(bad)),
+        hub("run", str(ROOT / "flows/hello.yaml"), "-i", "nope=1"),
+        hub("run", str(ROOT / "flows/hello.yaml"), "--inputs-json", "{not json"),
+        hub("executions", "show", "doesnotexist"),
+        hub("restart", "doesnotexist"),
+    ):
+        assert result.returncode in (1, 2), result
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip()
+    validated = hub("validate", str(bad))
+    assert "bad.yaml has 3 errors" in validated.stderr
+    assert "bad.yaml:3:19: tasks[0].type: unknown task type 'lgo'; did you mean 'log'?" in validated.stderr
+
+
+def test_validate_a_folder_and_schema(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ok = hub("validate", str(ROOT / "flows"))
+    assert ok.returncode == 0, ok.stderr
+    assert "examples.hello" in ok.stdout
+    out = tmp_path / "schema.json"
+    assert hub("schema", "-o", str(out)).returncode == 0
+    schema = json.loads(out.read_text())
+    assert "log" in schema["$defs"]["Task"]["properties"]["type"]["enum"]
+
+
+def test_help_texts(hub) -> None:  # type: ignore[no-untyped-def]
+    top = hub("--help")
+    for command in ("run", "validate", "executions", "resume", "restart", "kill", "schema", "logs"):
+        assert command in top.stdout
+    assert "--inputs-json" in hub("run", "--help").stdout
