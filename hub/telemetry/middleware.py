@@ -19,11 +19,13 @@ attempt and :meth:`TracingMiddleware.execution` around each run of an execution.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -48,8 +50,15 @@ class TracingMiddleware(Middleware):
         store: Store,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: Any = None,
+        *,
+        registry: Any = None,
+        pure_steps: bool | None = None,
     ):
         self.db = store.engine
+        self.registry = registry
+        if pure_steps is None:
+            pure_steps = os.environ.get(A.ENV_PURE_STEPS, "").strip().lower() not in ("off", "false", "0", "no")
+        self.pure_steps = pure_steps
         self.tracer = trace.get_tracer(A.TRACER_NAME, tracer_provider=tracer_provider)
         self.instruments = instruments(meter_provider)
         self._pending: dict[str, list[tuple[str, int, str, str]]] = {}
@@ -160,14 +169,18 @@ class TracingMiddleware(Middleware):
 
     async def step(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Any:
         run, task = info.run, info.task
+        if not self.pure_steps and self.registry is not None and not info.control:
+            kind = self.registry.get(task.type)
+            if getattr(kind, "pure", False):  # set/log/fail: no span (HUB_TRACE_PURE_STEPS=off)
+                return await call()
         tool = not info.control and "." in task.type and not task.type.startswith(A.MODEL_STEP_PREFIXES)
         attrs: dict[str, Any] = {
-            A.EXECUTION_ID: run.id,
             A.STEP_ID: task.id,
             A.STEP_TYPE: task.type,
-            A.STEP_PATH: info.path,
             A.STEP_ATTEMPT: info.attempt,
         }
+        if info.path != task.id:  # inside a loop or a nested block (``notify[3]``)
+            attrs[A.STEP_PATH] = info.path
         if info.control:
             attrs[A.STEP_CONTROL] = True
         if tool:
@@ -191,8 +204,8 @@ class TracingMiddleware(Middleware):
         name = f"execute_tool {task.type}" if tool else f"step {task.id}"
         span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attrs, links=links)
         ctx = span.get_span_context()
-        entry = (info.path, info.attempt, spanstore.trace_hex(ctx.trace_id), spanstore.span_hex(ctx.span_id))
         if ctx.trace_flags.sampled:
+            entry = (info.path, info.attempt, format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
             if info.control and task.type == "subflow":  # its child may start on another worker now
                 spanstore.save_step_contexts(self.db, run.id, [entry])
             else:
@@ -203,8 +216,11 @@ class TracingMiddleware(Middleware):
         state = State.FAILED
         started = time.perf_counter()
         try:
-            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
                 output = await call()
+            finally:
+                otel_context.detach(token)
             state = State.SUCCESS
             if isinstance(output, dict):
                 _decision(span, output, run.redactor)
@@ -276,7 +292,7 @@ def install(engine: Any, tracer_provider: trace.TracerProvider | None = None, me
     for layer in engine.middleware:
         if isinstance(layer, TracingMiddleware):
             return layer
-    layer = TracingMiddleware(engine.store, tracer_provider, meter_provider)
+    layer = TracingMiddleware(engine.store, tracer_provider, meter_provider, registry=engine.registry)
     engine.middleware.insert(0, layer)
     engine.listeners.append(layer.listener)
     return layer

@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from sqlalchemy import Engine, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Engine, case, delete, func, insert, select, update
 
 from hub.store.store import EXECUTIONS, STEPS
 from hub.telemetry import attributes as A
@@ -140,21 +140,21 @@ def execution_context(engine: Engine, execution_id: str) -> tuple[str | None, st
 
 
 def save_step_contexts(engine: Engine, execution_id: str, spans: Iterable[tuple[str, int, str, str]]) -> None:
-    """Write ``(path, attempt, trace_id, span_id)`` onto the step runs, in one transaction."""
-    values = [
-        {"e": execution_id, "p": path, "a": attempt, "t": trace_id, "s": span_id}
-        for path, attempt, trace_id, span_id in spans
-    ]
+    """Write ``(path, attempt, trace_id, span_id)`` onto the step runs, in one transaction.
+
+    One prepared statement run by the driver's ``executemany`` (a step costs microseconds here,
+    not the tens a Core statement per row would).
+    """
+    values = [(trace_id, span_id, execution_id, path, attempt) for path, attempt, trace_id, span_id in spans]
     if not values:
         return
-    statement = (
-        update(STEPS)
-        .where(and_(STEPS.c.execution_id == bindparam("e"), STEPS.c.path == bindparam("p"),
-                    STEPS.c.attempt == bindparam("a")))
-        .values(trace_id=bindparam("t"), span_id=bindparam("s"))
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"UPDATE step_runs SET trace_id = {mark}, span_id = {mark} "
+        f"WHERE execution_id = {mark} AND path = {mark} AND attempt = {mark}"
     )
     with engine.begin() as conn:
-        conn.execute(statement, values)
+        conn.exec_driver_sql(sql, values)
 
 
 # -- queries for the viewer ----------------------------------------------------------------------

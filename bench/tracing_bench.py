@@ -1,0 +1,96 @@
+"""Overhead of tracing on the engine benchmark's 100-step flow (issue 7: target under 20%).
+
+    python bench/tracing_bench.py [--repeat 7]
+
+Configurations, each measured with bench/engine_bench.py's ``measure`` (SQLite file, WAL, one
+warm-up run per engine), interleaved so that drift hits all of them alike:
+
+- off:        no tracing middleware
+- otlp-like:  middleware + a batch processor feeding an exporter that drops spans (the cost of
+              making spans; a real OTLP exporter sends from its own thread)
+- hub-db:     middleware + the hub's own span store (batched writes to the same SQLite file),
+              the embedded default
+- both:       the two above together
+- both-nopure: both, with HUB_TRACE_PURE_STEPS=off (no spans for set/log/fail steps; the
+              benchmark flow is nothing but ``set`` steps, so this shows the execution-level cost)
+
+Nothing here asserts; it prints the medians and the overhead against ``off``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult  # noqa: E402
+
+from bench.engine_bench import _timed, sequential_flow  # noqa: E402
+from hub.flow.loader import load_text  # noqa: E402
+from hub.telemetry.middleware import install  # noqa: E402
+from hub.telemetry.setup import build_tracer_provider  # noqa: E402
+from hub.testing import make_engine  # noqa: E402
+
+
+class Drop(SpanExporter):
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def traced(exporters: bool, store: bool, pure_steps: bool = True) -> Callable[[Any], Any]:
+    def setup(engine: Any) -> Any:
+        provider = build_tracer_provider([Drop()] if exporters else [], store=engine.store if store else None)
+        install(engine, provider).pure_steps = pure_steps
+        return provider
+
+    return setup
+
+
+CONFIGS: dict[str, Callable[[Any], Any] | None] = {
+    "off": None,
+    "otlp-like": traced(exporters=True, store=False),
+    "hub-db": traced(exporters=False, store=True),
+    "both": traced(exporters=True, store=True),
+    "both-nopure": traced(exporters=True, store=True, pure_steps=False),
+}
+
+
+def measure(flow: Any, setup: Callable[[Any], Any] | None, runs: int = 3) -> list[float]:
+    """``runs`` timed executions on a fresh engine and database, after one warm-up execution."""
+    with tempfile.TemporaryDirectory() as home:
+        engine = make_engine(home=home)
+        provider = setup(engine) if setup else None
+        asyncio.run(_timed(engine, flow))
+        elapsed = [asyncio.run(_timed(engine, flow)) for _ in range(runs)]
+        if provider is not None:
+            provider.shutdown()  # flush the batch before the database goes away
+        engine.store.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    flow = load_text(sequential_flow(100))
+    times: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    for _ in range(args.repeat):
+        for name, setup in CONFIGS.items():
+            times[name].extend(measure(flow, setup))
+    base = statistics.median(times["off"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:10s} 100 steps: {median * 1000:7.1f} ms  ({median / 100 * 1000:.3f} ms/step)  "
+              f"overhead {100 * (median - base) / base:+.1f}%")
+
+
+if __name__ == "__main__":
+    main()
