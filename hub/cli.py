@@ -401,6 +401,7 @@ def _mount_optional() -> None:
         ("hub.telemetry.cli", "trace"),
         ("hub.service.cli", "deploy"),
         ("hub.service.cli", "keys"),
+        ("hub.service.cli", "backfill"),
     ):
         try:
             module = __import__(module_name, fromlist=[attr])

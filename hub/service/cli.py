@@ -44,3 +44,39 @@ def worker(concurrency: int | None, queue_name: str | None, sweep_interval: floa
 
 # the API server and its clients live in hub.service.api_cli (part A); re-exported for hub.cli
 from hub.service.api_cli import deploy, keys, serve  # noqa: E402, F401
+
+
+@click.command()
+@click.argument("flow")
+@click.option("--from", "start", required=True, metavar="DATE", help="ISO date-time, e.g. 2024-05-01T00:00 (UTC unless an offset is given).")
+@click.option("--to", "end", required=True, metavar="DATE", help="ISO date-time, inclusive.")
+@click.option("--trigger", "trigger_id", default=None, help="The schedule's id, when the flow has several.")
+@click.option("--limit", default=1000, show_default=True, help="Refuse to start more executions than this.")
+@user_errors
+def backfill(flow: str, start: str, end: str, trigger_id: str | None, limit: int) -> None:
+    """Start FLOW (namespace.flow_id) once per cron time of its schedule in [--from, --to].
+
+    Times that already ran are not started again. With HUB_REDIS_URL the executions go to the
+    workers; without it they run here.
+    """
+    from datetime import datetime
+
+    from hub.service.runtime import build_engine, close_engine, is_distributed
+    from hub.triggers.schedule import backfill as run_backfill
+
+    engine = build_engine()
+
+    async def go() -> list[dict]:
+        try:
+            rows = await run_backfill(engine, flow, datetime.fromisoformat(start), datetime.fromisoformat(end),
+                                      trigger_id, limit)
+            if not is_distributed(engine):
+                await engine.queue.drain()  # type: ignore[attr-defined]
+            return rows
+        finally:
+            await close_engine(engine)
+
+    rows = asyncio.run(go())
+    for row in rows:
+        click.echo(f"{row['date']}  {row['execution_id']}  {'started' if row['created'] else 'already ran'}")
+    click.echo(f"{sum(r['created'] for r in rows)} started, {sum(not r['created'] for r in rows)} already ran")

@@ -176,6 +176,9 @@ async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, 
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(signum, stop.set)
+    from hub.triggers.flows import FlowTriggers
+
+    flow_triggers = FlowTriggers(engine).attach()  # flows that start when another one ends here
     await runtime.sweep()
     main = asyncio.create_task(worker.main(), name="arq worker")
     background = [
@@ -209,6 +212,8 @@ async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, 
         for task in background:
             task.cancel()
         await asyncio.gather(*background, stopper, return_exceptions=True)
+        flow_triggers.detach()
+        await flow_triggers.drain()
         await worker.close()
 
 
