@@ -1,0 +1,121 @@
+"""``/v1/prompts``: list, show, diff, label, promote, sync; ``/v1/executions/{id}/llm``: the LLM
+calls of one execution with their totals. Thin: the registry and the call log do the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.auth import require
+from hub.api.context import Hub, get_hub
+from hub.api.errors import ApiError
+from hub.llm.records import CallLog
+from hub.prompts.registry import PromptRegistry
+from hub.prompts.spec import PromptFileError
+
+router = APIRouter(tags=["prompts"])
+
+
+class LabelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | int = Field(description="A version number, a label, or 'latest'.", examples=[3, "staging"])
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str | int = Field("staging", alias="from", description="The version or label to promote.")
+    to: str = Field("production", description="The label that moves.")
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = Field(None, description="Stored on every new version.")
+
+
+def registry(hub: Hub = Depends(get_hub)) -> PromptRegistry:
+    engine = hub.engine
+    return PromptRegistry(engine.store.engine, engine.settings.prompts_dir)
+
+
+def _user_error(exc: Exception) -> ApiError:
+    return ApiError(422, str(exc))
+
+
+@router.get("/prompts", dependencies=[Depends(require("read"))])
+def list_prompts(reg: PromptRegistry = Depends(registry)) -> list[dict[str, Any]]:
+    """Every stored prompt with its newest version and labels."""
+    return reg.names()
+
+
+@router.post("/prompts/sync", dependencies=[Depends(require("admin"))])
+def sync_prompts(body: SyncRequest | None = None, reg: PromptRegistry = Depends(registry)) -> list[dict[str, Any]]:
+    """Store changed prompt files as new versions."""
+    try:
+        synced = reg.sync(message=body.message if body else None)
+    except PromptFileError as exc:
+        raise _user_error(exc) from None
+    return [{"name": s.name, "version": s.version, "created": s.created, "path": s.path} for s in synced]
+
+
+@router.get("/prompts/{name}", dependencies=[Depends(require("read"))])
+def show_prompt(name: str, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
+    """A prompt's versions and labels."""
+    return {"name": name, "labels": reg.labels(name), "versions": reg.versions(name)}
+
+
+@router.get("/prompts/{name}/versions/{version}", dependencies=[Depends(require("read"))])
+def show_version(name: str, version: str, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
+    """One version (a number, a label or ``latest``): its spec and source."""
+    row = reg.get(name, reg.version_of(name, version))
+    return {k: row[k] for k in ("name", "version", "content_hash", "spec", "source", "message", "created_at")}
+
+
+@router.get("/prompts/{name}/diff", dependencies=[Depends(require("read"))])
+def diff_versions(
+    name: str,
+    a: str = Query(description="Version or label"),
+    b: str = Query("latest", description="Version or label"),
+    reg: PromptRegistry = Depends(registry),
+) -> dict[str, Any]:
+    """A unified diff of two versions' sources."""
+    return {"name": name, "a": reg.version_of(name, a), "b": reg.version_of(name, b), "diff": reg.diff(name, a, b)}
+
+
+@router.get("/prompts/{name}/history", dependencies=[Depends(require("read"))])
+def label_history(name: str, reg: PromptRegistry = Depends(registry)) -> list[dict[str, Any]]:
+    """Every move of every label, oldest first."""
+    reg.versions(name)  # 404 for an unknown prompt
+    return reg.history(name)
+
+
+@router.put("/prompts/{name}/labels/{label}", dependencies=[Depends(require("admin"))])
+def set_label(name: str, label: str, body: LabelRequest, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
+    """Point a label at a version."""
+    try:
+        previous = reg.set_label(name, label, body.version)
+    except ValueError as exc:
+        raise _user_error(exc) from None
+    return {"name": name, "label": label, "version": reg.labels(name)[label], "previous": previous}
+
+
+@router.post("/prompts/{name}/promote", dependencies=[Depends(require("admin"))])
+def promote(name: str, body: PromoteRequest, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
+    """Move label ``to`` (default production) onto the version ``from`` names (default staging)."""
+    try:
+        version, previous = reg.promote(name, body.from_, body.to)
+    except ValueError as exc:
+        raise _user_error(exc) from None
+    return {"name": name, "label": body.to, "version": version, "previous": previous}
+
+
+@router.get("/executions/{execution_id}/llm", dependencies=[Depends(require("read"))])
+def execution_llm_calls(execution_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    """The LLM calls of one execution (prompt version, model, tokens, cost, latency) and totals."""
+    hub.engine.store.get_execution(execution_id)  # 404 for an unknown execution
+    log = CallLog(hub.engine.store.engine)
+    return {"execution_id": execution_id, "totals": log.totals(execution_id), "calls": log.calls(execution_id)}

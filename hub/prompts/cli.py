@@ -1,0 +1,176 @@
+"""``hub prompts``: list, show, diff, label, promote, sync, history. Thin over the registry."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.errors import HubError
+from hub.prompts.spec import PromptFileError
+
+
+def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (HubError, PromptFileError, ValueError) as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@contextmanager
+def _registry(directory: Path | None) -> Iterator[Any]:
+    from hub.prompts.registry import PromptRegistry
+    from hub.settings import HubSettings
+    from hub.store.store import Store
+
+    settings = HubSettings()
+    store = Store.open(settings.resolved_database_url())
+    try:
+        yield PromptRegistry(store.engine, directory or settings.prompts_dir)
+    finally:
+        store.close()
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).astimezone().strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+dir_option = click.option(
+    "--dir", "directory", type=click.Path(path_type=Path), default=None,
+    help="Folder of prompt files (default: HUB_PROMPTS_DIR or ./prompts).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@click.group()
+def prompts() -> None:
+    """Versioned prompts: files in prompts/ become numbered versions; labels pick which one runs."""
+
+
+@prompts.command("sync")
+@dir_option
+@click.option("-m", "--message", default=None, help="Stored on every new version.")
+@_errors
+def sync(directory: Path | None, message: str | None) -> None:
+    """Store every changed prompt file as a new version."""
+    with _registry(directory) as reg:
+        for item in reg.sync(message=message):
+            mark = click.style("new", fg="green") if item.created else "unchanged"
+            click.echo(f"{item.name}: version {item.version} ({mark})")
+
+
+@prompts.command("list")
+@dir_option
+@json_option
+@_errors
+def list_(directory: Path | None, as_json: bool) -> None:
+    """Prompts with their newest version and labels."""
+    with _registry(directory) as reg:
+        reg.sync()
+        rows = reg.names()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        labels = " ".join(f"{k}=v{v}" for k, v in row["labels"].items())
+        click.echo(f"{row['name']:<28} v{row['latest']:<4} {labels:<32} {row['description'] or ''}".rstrip())
+
+
+@prompts.command("show")
+@click.argument("name")
+@click.argument("version", required=False)
+@dir_option
+@json_option
+@_errors
+def show(name: str, version: str | None, directory: Path | None, as_json: bool) -> None:
+    """A prompt's versions, or one version's source (VERSION: a number, a label or latest)."""
+    with _registry(directory) as reg:
+        reg.sync(name)
+        if version is None:
+            rows = reg.versions(name)
+            if as_json:
+                click.echo(json.dumps(rows, indent=2))
+                return
+            for row in rows:
+                labels = ", ".join(row["labels"])
+                note = f"  {row['message']}" if row["message"] else ""
+                click.echo(f"v{row['version']:<4} {row['hash'][:12]}  {_when(row['created_at'])}  {labels}{note}")
+            return
+        row = reg.get(name, reg.version_of(name, version))
+    if as_json:
+        click.echo(json.dumps({k: row[k] for k in ("name", "version", "content_hash", "spec", "message")}, indent=2))
+        return
+    click.secho(f"# {name} v{row['version']}  {row['content_hash'][:12]}", fg="cyan")
+    click.echo(row["source"].rstrip())
+
+
+@prompts.command("diff")
+@click.argument("name")
+@click.argument("a")
+@click.argument("b", default="latest")
+@dir_option
+@_errors
+def diff(name: str, a: str, b: str, directory: Path | None) -> None:
+    """Differences between two versions (numbers or labels; B defaults to latest)."""
+    with _registry(directory) as reg:
+        reg.sync(name)
+        text = reg.diff(name, a, b)
+    if not text:
+        click.echo("no differences")
+    for line in text.splitlines():
+        color = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+        click.secho(line, fg=color)
+
+
+@prompts.command("label")
+@click.argument("name")
+@click.argument("version")
+@click.argument("label")
+@dir_option
+@_errors
+def label(name: str, version: str, label: str, directory: Path | None) -> None:
+    """Point LABEL at VERSION (a number, another label or latest)."""
+    with _registry(directory) as reg:
+        previous = reg.set_label(name, label, version)
+        now = reg.labels(name)[label]
+    was = f" (was v{previous})" if previous is not None else ""
+    click.echo(f"{name}@{label} -> v{now}{was}")
+
+
+@prompts.command("promote")
+@click.argument("name")
+@click.option("--from", "source", default="staging", show_default=True, help="Version or label to promote.")
+@click.option("--to", "target", default="production", show_default=True, help="Label that moves.")
+@dir_option
+@_errors
+def promote(name: str, source: str, target: str, directory: Path | None) -> None:
+    """Move a label (production) onto the version another label (staging) names."""
+    with _registry(directory) as reg:
+        version, previous = reg.promote(name, source, target)
+    was = f" (was v{previous})" if previous is not None else ""
+    click.echo(f"{name}@{target} -> v{version}{was}")
+
+
+@prompts.command("history")
+@click.argument("name")
+@dir_option
+@_errors
+def history(name: str, directory: Path | None) -> None:
+    """Every move of every label of a prompt."""
+    with _registry(directory) as reg:
+        reg.versions(name)
+        for move in reg.history(name):
+            was = f" (was v{move['previous']})" if move["previous"] is not None else ""
+            click.echo(f"{_when(move['moved_at'])}  {move['label']} -> v{move['version']}{was}")
