@@ -29,6 +29,7 @@ from hub.llm.validation import OutputCheck, Rule, import_object, repair_message,
 from hub.prompts.registry import PromptRegistry, Resolved, prompts_dir, read_spec
 from hub.prompts.spec import Message, PromptFileError, parse_reference
 from hub.tasks.base import Params, TaskContext
+from hub.telemetry.genai import llm_call_span
 
 
 class CacheSpec(Params):
@@ -216,7 +217,20 @@ class _Conversation:
         attempts: list[dict[str, Any]] = []
         for round_no in range(1, self.params.max_repairs + 2):
             self._budget(before=True)
-            completion, cached = await self._ask(messages, round_no)
+            prompt = self.resolved
+            with llm_call_span(
+                model=self.model, prompt_name=prompt.name if prompt else None,
+                prompt_version=prompt.version if prompt else None, prompt_hash=prompt.content_hash if prompt else None,
+                messages=messages, redact=self.ctx.redact,
+            ) as span:
+                completion, cached = await self._ask(messages, round_no)
+                span.record_response(
+                    response_model=completion.litellm_model, provider=completion.provider,
+                    input_tokens=0 if cached else completion.input_tokens,
+                    output_tokens=0 if cached else completion.output_tokens,
+                    finish_reasons=[completion.finish_reason] if completion.finish_reason else None,
+                    cost=completion.cost, repair_attempts=round_no - 1, cached=cached, output=completion.text,
+                )
             value, errors = self.check.check(completion.text)
             self._record(round_no, messages, completion, cached, "invalid" if errors else "ok", errors)
             self._budget(before=False)

@@ -70,6 +70,7 @@ class LLMCall:
         self,
         *,
         response_model: str | None = None,
+        provider: str | None = None,
         input_tokens: int | None = None,
         output_tokens: int | None = None,
         finish_reasons: Sequence[str] | None = None,
@@ -80,8 +81,14 @@ class LLMCall:
         messages: Sequence[dict[str, Any]] | None = None,
         output: Any = None,
     ) -> None:
-        """What the model answered: usage, finish reasons, cost; content only with capture on."""
+        """What the model answered: usage, finish reasons, cost; content only with capture on.
+
+        ``provider`` replaces the guess made from the requested model (an alias says nothing).
+        """
         span = self.span
+        if provider:
+            span.set_attribute(A.GEN_AI_PROVIDER_NAME, provider)
+            self.metric_attrs[A.GEN_AI_PROVIDER_NAME] = provider
         if response_model:
             span.set_attribute(A.GEN_AI_RESPONSE_MODEL, response_model)
             self.metric_attrs[A.GEN_AI_RESPONSE_MODEL] = response_model
@@ -173,4 +180,5 @@ def llm_call_span(
             if count is not None:
                 meters.token_usage.record(count, {**call.metric_attrs, A.GEN_AI_TOKEN_TYPE: kind})
         if call.cost:
-            meters.llm_cost.add(call.cost, {A.GEN_AI_REQUEST_MODEL: model, A.GEN_AI_PROVIDER_NAME: provider})
+            meters.llm_cost.add(call.cost, {A.GEN_AI_REQUEST_MODEL: model,
+                                            A.GEN_AI_PROVIDER_NAME: call.metric_attrs[A.GEN_AI_PROVIDER_NAME]})
