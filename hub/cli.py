@@ -97,7 +97,32 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose extra commands are imported the first time they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        names.update(name for name in LAZY_COMMANDS if self._lazy(name) is not None)
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._lazy(cmd_name)
+
+    @staticmethod
+    def _lazy(name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, _, attr = target.partition(":")
+        try:
+            module = __import__(module_name, fromlist=[attr])
+        except ImportError:
+            return None
+        command = getattr(module, attr, None)
+        return command if isinstance(command, click.Command) else None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="hub")
 def main() -> None:
     """hub: YAML flows with LLM steps, approvals and connectors, run durably.
@@ -391,28 +416,17 @@ def kill(execution_id: str) -> None:
     click.echo(f"{result['id']}  {_state(result['state'])}")
 
 
-def _mount_optional() -> None:
-    """Command groups of other parts of the hub (added here as they land)."""
-    for module_name, attr in (
-        ("hub.prompts.cli", "prompts"),
-        ("connectors.email.cli", "email"),
-        ("hub.service.cli", "serve"),
-        ("hub.service.cli", "worker"),
-        ("hub.telemetry.cli", "trace"),
-        ("hub.service.cli", "deploy"),
-        ("hub.service.cli", "keys"),
-        ("hub.service.cli", "backfill"),
-    ):
-        try:
-            module = __import__(module_name, fromlist=[attr])
-        except ImportError:
-            continue
-        command = getattr(module, attr, None)
-        if command is not None:
-            main.add_command(command)
-
-
-_mount_optional()
+# Commands of other parts of the hub, imported only when used (so `hub run` starts fast).
+LAZY_COMMANDS: dict[str, str] = {
+    "prompts": "hub.prompts.cli:prompts",
+    "email": "connectors.email.cli:email",
+    "serve": "hub.service.cli:serve",
+    "worker": "hub.service.cli:worker",
+    "trace": "hub.telemetry.cli:trace",
+    "deploy": "hub.service.cli:deploy",
+    "keys": "hub.service.cli:keys",
+    "backfill": "hub.service.cli:backfill",
+}
 
 
 if __name__ == "__main__":  # pragma: no cover
