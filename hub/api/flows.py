@@ -22,7 +22,7 @@ YAML_BODY = {
         "required": True,
         "content": {
             "application/x-yaml": {
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "minLength": 1},
                 "example": "id: hello\nnamespace: demo\ntasks:\n  - {id: hi, type: log, message: hi}\n",
             }
         },

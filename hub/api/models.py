@@ -40,7 +40,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid flow, inputs or parameters",
         429: "Rate limited (see Retry-After)",
     }
-    return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in statuses}
+    return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in sorted({400, *statuses})}
 
 
 # -- flows --------------------------------------------------------------------------------------

@@ -46,13 +46,13 @@ def test_start_get_list_and_logs(client: TestClient) -> None:
     wait_for(client, other)
     assert {e["id"] for e in client.get("/v1/executions").json()["items"]} == {done["id"], other}
     assert [e["id"] for e in client.get("/v1/executions", params={"label": "team:a"}).json()["items"]] == [done["id"]]
-    assert len(client.get("/v1/executions", params={"flow": "demo.hello", "state": "success"}).json()["items"]) == 2
+    assert len(client.get("/v1/executions", params={"flow": "demo.hello", "state": "SUCCESS"}).json()["items"]) == 2
     assert client.get("/v1/executions", params={"namespace": "other"}).json()["items"] == []
     assert client.get("/v1/executions", params={"state": "FAILED"}).json()["items"] == []
     assert client.get("/v1/executions", params={"since": time.time() + 60}).json()["items"] == []
     assert len(client.get("/v1/executions", params={"until": "2999-01-01T00:00:00+00:00"}).json()["items"]) == 2
     assert len(client.get("/v1/executions", params={"limit": 1}).json()["items"]) == 1
-    assert_error(client.get("/v1/executions", params={"state": "DONE"}), 400, "BadRequest")
+    assert_error(client.get("/v1/executions", params={"state": "DONE"}), 422, "Unprocessable")
     assert_error(client.get("/v1/executions", params={"label": "nolabel"}), 400)
     assert_error(client.get("/v1/executions", params={"since": "yesterday"}), 400)
 
