@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_task_kind_is_documented() -> None:
-    docs = "\n".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    docs = "\n".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
     missing = [name for name in default_registry().types() if f"`{name}`" not in docs and f"`{name.split('.')[0]}.*`" not in docs]
     assert not missing, f"task kinds missing from docs/: {missing}"
 
