@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.api.auth import require
 from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
+from hub.api.models import errors
 from hub.llm.records import CallLog
 from hub.prompts.registry import PromptRegistry
 from hub.prompts.spec import PromptFileError
@@ -46,13 +47,13 @@ def _user_error(exc: Exception) -> ApiError:
     return ApiError(422, str(exc))
 
 
-@router.get("/prompts", dependencies=[Depends(require("read"))])
+@router.get("/prompts", dependencies=[Depends(require("read"))], responses=errors(401, 403, 422))
 def list_prompts(reg: PromptRegistry = Depends(registry)) -> list[dict[str, Any]]:
     """Every stored prompt with its newest version and labels."""
     return reg.names()
 
 
-@router.post("/prompts/sync", dependencies=[Depends(require("admin"))])
+@router.post("/prompts/sync", dependencies=[Depends(require("admin"))], responses=errors(401, 403, 422))
 def sync_prompts(body: SyncRequest | None = None, reg: PromptRegistry = Depends(registry)) -> list[dict[str, Any]]:
     """Store changed prompt files as new versions."""
     try:
@@ -62,20 +63,20 @@ def sync_prompts(body: SyncRequest | None = None, reg: PromptRegistry = Depends(
     return [{"name": s.name, "version": s.version, "created": s.created, "path": s.path} for s in synced]
 
 
-@router.get("/prompts/{name}", dependencies=[Depends(require("read"))])
+@router.get("/prompts/{name}", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
 def show_prompt(name: str, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
     """A prompt's versions and labels."""
     return {"name": name, "labels": reg.labels(name), "versions": reg.versions(name)}
 
 
-@router.get("/prompts/{name}/versions/{version}", dependencies=[Depends(require("read"))])
+@router.get("/prompts/{name}/versions/{version}", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
 def show_version(name: str, version: str, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
     """One version (a number, a label or ``latest``): its spec and source."""
     row = reg.get(name, reg.version_of(name, version))
     return {k: row[k] for k in ("name", "version", "content_hash", "spec", "source", "message", "created_at")}
 
 
-@router.get("/prompts/{name}/diff", dependencies=[Depends(require("read"))])
+@router.get("/prompts/{name}/diff", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
 def diff_versions(
     name: str,
     a: str = Query(description="Version or label"),
@@ -86,14 +87,14 @@ def diff_versions(
     return {"name": name, "a": reg.version_of(name, a), "b": reg.version_of(name, b), "diff": reg.diff(name, a, b)}
 
 
-@router.get("/prompts/{name}/history", dependencies=[Depends(require("read"))])
+@router.get("/prompts/{name}/history", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
 def label_history(name: str, reg: PromptRegistry = Depends(registry)) -> list[dict[str, Any]]:
     """Every move of every label, oldest first."""
     reg.versions(name)  # 404 for an unknown prompt
     return reg.history(name)
 
 
-@router.put("/prompts/{name}/labels/{label}", dependencies=[Depends(require("admin"))])
+@router.put("/prompts/{name}/labels/{label}", dependencies=[Depends(require("admin"))], responses=errors(401, 403, 404, 422))
 def set_label(name: str, label: str, body: LabelRequest, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
     """Point a label at a version."""
     try:
@@ -103,7 +104,7 @@ def set_label(name: str, label: str, body: LabelRequest, reg: PromptRegistry = D
     return {"name": name, "label": label, "version": reg.labels(name)[label], "previous": previous}
 
 
-@router.post("/prompts/{name}/promote", dependencies=[Depends(require("admin"))])
+@router.post("/prompts/{name}/promote", dependencies=[Depends(require("admin"))], responses=errors(401, 403, 404, 422))
 def promote(name: str, body: PromoteRequest, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
     """Move label ``to`` (default production) onto the version ``from`` names (default staging)."""
     try:
@@ -113,7 +114,7 @@ def promote(name: str, body: PromoteRequest, reg: PromptRegistry = Depends(regis
     return {"name": name, "label": body.to, "version": version, "previous": previous}
 
 
-@router.get("/executions/{execution_id}/llm", dependencies=[Depends(require("read"))])
+@router.get("/executions/{execution_id}/llm", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
 def execution_llm_calls(execution_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
     """The LLM calls of one execution (prompt version, model, tokens, cost, latency) and totals."""
     hub.engine.store.get_execution(execution_id)  # 404 for an unknown execution
