@@ -15,6 +15,8 @@ from sqlmodel import SQLModel
 
 import connectors.email.tables  # noqa: F401  (email outbox and delivery records)
 import connectors.slack.tables  # noqa: F401  (slack.post's re-run records)
+import hub.llm.tables  # noqa: F401  (LLM calls and the response cache)
+import hub.prompts.tables  # noqa: F401  (prompt versions, labels, pins)
 import hub.telemetry.tables  # noqa: F401  (spans kept for the trace viewer)
 import hub.triggers.tables  # noqa: F401  (trigger state: last/next fire, errors)
 from hub.store import auth_tables, tables  # noqa: F401  (registers the tables on the metadata)
