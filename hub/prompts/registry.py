@@ -189,21 +189,20 @@ class PromptRegistry:
     def names(self) -> list[dict[str, Any]]:
         """Every stored prompt: name, newest version, description, labels."""
         with self.engine.connect() as conn:
-            newest = dict(
-                conn.execute(select(VERSIONS.c.name, func.max(VERSIONS.c.version)).group_by(VERSIONS.c.name)).all()
-            )
+            query = select(VERSIONS.c.name, func.max(VERSIONS.c.version)).group_by(VERSIONS.c.name)
+            newest: dict[str, int] = {str(n): int(v) for n, v in conn.execute(query)}
             labels: dict[str, dict[str, int]] = {}
             for row in conn.execute(select(LABELS.c.name, LABELS.c.label, LABELS.c.version)):
                 labels.setdefault(row.name, {})[row.label] = row.version
         out = []
         for name in sorted(newest):
-            row = self.get(name, newest[name])
+            spec = self.get(name, newest[name])["spec"]
             out.append(
                 {
                     "name": name,
                     "latest": newest[name],
-                    "description": row["spec"].get("description"),
-                    "tags": row["spec"].get("tags", []),
+                    "description": spec.get("description"),
+                    "tags": spec.get("tags", []),
                     "labels": dict(sorted(labels.get(name, {}).items())),
                 }
             )
