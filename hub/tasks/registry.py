@@ -115,6 +115,12 @@ def _load_llm(registry: Registry) -> None:
     llm.register(registry)
 
 
+def _load_approval(registry: Registry) -> None:
+    from hub.tasks import approval
+
+    approval.register(registry)
+
+
 def builtin_registry() -> Registry:
     from hub.tasks import control, core, http, python
 
@@ -122,6 +128,7 @@ def builtin_registry() -> Registry:
     for module in (control, core, http, python):
         module.register(registry)
     registry.add_loader(_load_llm)
+    registry.add_loader(_load_approval)
     return registry
 
 

@@ -1,0 +1,454 @@
+"""Approval gates: open, decide (atomically, once), time out, cancel, and the audit log.
+
+Every way of deciding (Slack, an email link, the web page, the API) ends in :meth:`Approvals.decide`.
+It runs in one transaction that starts by writing the gate row (a compare-and-set on
+``state = 'pending'``), so concurrent decisions queue behind each other on both SQLite and
+PostgreSQL: double clicks, the same person on two channels and racing approvers give one outcome.
+Every attempt, accepted or refused, is written to ``approval_audit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hub.approvals import forms, tokens
+from hub.approvals.identities import People, canonical, display
+from hub.approvals.settings import ApprovalSettings, signing_key
+from hub.approvals.tables import ApprovalAudit, ApprovalGate, ApprovalLink, ApprovalMessage, ApprovalVote
+from hub.engine.clock import Clock
+from hub.engine.states import TERMINAL, State
+from hub.errors import HubError, NotFound
+from hub.store.store import EXECUTIONS, Store, new_id
+
+if TYPE_CHECKING:
+    from hub.engine.runner import Engine
+
+log = logging.getLogger(__name__)
+
+GATES = ApprovalGate.__table__  # type: ignore[attr-defined]
+VOTES = ApprovalVote.__table__  # type: ignore[attr-defined]
+LINKS = ApprovalLink.__table__  # type: ignore[attr-defined]
+MESSAGES = ApprovalMessage.__table__  # type: ignore[attr-defined]
+AUDIT = ApprovalAudit.__table__  # type: ignore[attr-defined]
+
+PENDING = "pending"
+DECIDED = frozenset({"approved", "rejected", "timed_out"})
+VOTES_ALLOWED = ("approve", "reject")
+
+
+class Refused(HubError):
+    """A decision attempt that is not accepted. ``reason`` is a short code kept in the audit log."""
+
+    STATUS = {
+        "not_approver": 403, "self_approval": 403, "bad_signature": 401, "bad_link": 403, "already_decided": 409,
+        "already_voted": 409, "link_used": 409, "cancelled": 409, "expired": 410, "invalid_form": 422,
+        "bad_request": 400,
+    }
+
+    def __init__(self, reason: str, message: str, details: dict[str, str] | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.status = self.STATUS.get(reason, 400)
+        self.details = details or {}
+
+
+@dataclass
+class Decided:
+    """The gate after an accepted vote. ``decided``: this vote closed it; ``duplicate``: the same
+    vote was already counted (a double click), nothing changed."""
+
+    gate: dict[str, Any]
+    decided: bool = False
+    duplicate: bool = False
+    votes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts is not None else None
+
+
+class Approvals:
+    """The approval gates of one store. Build once per process (see :func:`hub.approvals.install`)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        home: Path,
+        clock: Clock | None = None,
+        engine: Engine | None = None,
+        settings: ApprovalSettings | None = None,
+    ):
+        self.store = store
+        self.home = home
+        self.clock = clock or Clock()
+        self.engine = engine
+        self.settings = settings or ApprovalSettings()
+        self.people = People(self.settings.people)
+        self._key: bytes | None = None
+        self.background: set[asyncio.Task[Any]] = set()
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = signing_key(self.settings, self.home)
+        return self._key
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get(self, gate_id: str) -> dict[str, Any]:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(GATES).where(GATES.c.id == gate_id)).first()
+        if row is None:
+            raise NotFound(f"approval {gate_id} not found")
+        return dict(row._mapping)
+
+    def find(self, execution_id: str, path: str) -> dict[str, Any] | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(GATES).where(GATES.c.execution_id == execution_id, GATES.c.path == path)).first()
+        return dict(row._mapping) if row else None
+
+    def gates(self, *, state: str | None = PENDING, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        query = select(GATES).order_by(GATES.c.created_at.desc(), GATES.c.id)
+        if state:
+            query = query.where(GATES.c.state == state)
+        with self.store.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query.limit(limit).offset(offset))]
+        return [self.reconcile(r) for r in rows]
+
+    def votes(self, gate_id: str) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(VOTES).where(VOTES.c.gate_id == gate_id).order_by(VOTES.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    def messages(self, gate_id: str) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(MESSAGES).where(MESSAGES.c.gate_id == gate_id).order_by(MESSAGES.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    def audit(self, gate_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        query = select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit)
+        if gate_id:
+            query = query.where(AUDIT.c.gate_id == gate_id)
+        with self.store.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def open(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Insert a gate; when the step's gate exists already (a re-run), return that one."""
+        values = {"id": new_id(), "state": PENDING, "created_at": self.clock.time(), **values}
+        try:
+            with self.store.engine.begin() as conn:
+                conn.execute(insert(GATES).values(**values))
+                self._audit(conn, values["id"], "hub", None, "created", "info")
+        except IntegrityError:
+            found = self.find(values["execution_id"], values["path"])
+            if found is None:
+                raise
+            return found
+        return self.get(values["id"])
+
+    def retire(self, gate: dict[str, Any]) -> None:
+        """Move an ended gate out of its step's slot so the step (restarted) can open a new one."""
+        with self.store.engine.begin() as conn:
+            conn.execute(update(GATES).where(GATES.c.id == gate["id"]).values(path=f"{gate['path']}#{gate['id']}"))
+
+    def update(self, gate_id: str, **values: Any) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(update(GATES).where(GATES.c.id == gate_id).values(**values))
+
+    def record(
+        self, gate_id: str | None, channel: str, actor: str | None, action: str, outcome: str,
+        reason: str | None = None, detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.store.engine.begin() as conn:
+            self._audit(conn, gate_id, channel, actor, action, outcome, reason, detail)
+
+    def _audit(
+        self, conn: Connection, gate_id: str | None, channel: str, actor: str | None, action: str, outcome: str,
+        reason: str | None = None, detail: dict[str, Any] | None = None,
+    ) -> None:
+        conn.execute(insert(AUDIT).values(
+            gate_id=gate_id, at=self.clock.time(), channel=channel, actor=actor, action=action, outcome=outcome,
+            reason=reason, detail=detail,
+        ))
+
+    def remember_message(self, gate_id: str, kind: str, purpose: str, target: str, **values: Any) -> bool:
+        """Note a notification about to go out; False when it went out already (a re-run)."""
+        try:
+            with self.store.engine.begin() as conn:
+                conn.execute(insert(MESSAGES).values(
+                    gate_id=gate_id, kind=kind, purpose=purpose, target=target, sent_at=self.clock.time(), **values
+                ))
+        except IntegrityError:
+            return False
+        return True
+
+    def update_message(self, message_id: int, **values: Any) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(**values))
+
+    def close(self, gate_id: str, state: str, *, decision: str | None = None,
+              decided_by: dict[str, Any] | None = None, comment: str | None = None,
+              form_values: dict[str, Any] | None = None, reason: str | None = None) -> bool:
+        """End a pending gate without a vote (timeout, cancel). False when it had ended already."""
+        with self.store.engine.begin() as conn:
+            done = conn.execute(
+                update(GATES).where(GATES.c.id == gate_id, GATES.c.state == PENDING).values(
+                    state=state, decision=decision, decided_at=self.clock.time(), decided_by=decided_by,
+                    comment=comment, form_values=form_values, version=GATES.c.version + 1,
+                )
+            ).rowcount
+            if done:
+                self._audit(conn, gate_id, "hub", None, state, "info", reason)
+        return bool(done)
+
+    # -- who may decide ----------------------------------------------------------------------------
+
+    def allowed(self, gate: dict[str, Any]) -> list[str]:
+        extra = gate["escalation_approvers"] if gate["escalated_at"] is not None else []
+        return [*gate["approvers"], *[a for a in extra if a not in gate["approvers"]]]
+
+    def voter_for(self, gate: dict[str, Any], identities: list[str]) -> str | None:
+        """The voter key of someone among the gate's approvers, else None."""
+        mine = self.people.expand(identities)
+        for approver in self.allowed(gate):
+            if approver in mine or self.people.voter(approver) in mine:
+                return self.people.voter(approver)
+        return None
+
+    def is_starter(self, gate: dict[str, Any], identities: list[str]) -> bool:
+        starters = self.people.expand(gate["started_by"] or [])
+        return bool(starters & self.people.expand(identities))
+
+    # -- links -------------------------------------------------------------------------------------
+
+    def link(self, gate: dict[str, Any], identity: str, channel: str) -> str:
+        """A new single-use, expiring, signed link to the gate's page for one approver."""
+        now = self.clock.time()
+        expires = gate["link_expires_at"] or now + self.settings.link_ttl
+        link_id = uuid.uuid4().hex
+        with self.store.engine.begin() as conn:
+            conn.execute(insert(LINKS).values(
+                id=link_id, gate_id=gate["id"], identity=identity, channel=channel, created_at=now, expires_at=expires,
+            ))
+        token = tokens.sign(self.key, tokens.LinkClaims(gate["id"], identity, channel, expires, link_id))
+        return f"{self.settings.public_url.rstrip('/')}/v1/approvals/links/{token}"
+
+    def read_link(self, token: str, action: str = "view") -> tuple[tokens.LinkClaims, dict[str, Any], dict[str, Any]]:
+        """The claims, gate and link row of a valid token; refused (and audited) otherwise.
+
+        A used link still opens (to show who decided); :meth:`decide` refuses it."""
+        try:
+            claims = tokens.verify(self.key, token)
+        except tokens.BadToken as exc:
+            self.record(None, "link", None, action, "refused", "bad_link", {"message": str(exc)})
+            raise Refused("bad_link", f"{exc}; ask for a new link") from None
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(LINKS).where(LINKS.c.id == claims.link_id)).first()
+        if row is None or row.gate_id != claims.gate_id or row.identity != claims.identity:
+            self.record(claims.gate_id, claims.channel, claims.identity, action, "refused", "bad_link")
+            raise Refused("bad_link", "this link is not known here; ask for a new link")
+        gate = self.reconcile(self.get(claims.gate_id))
+        if claims.expires_at <= self.clock.time() and gate["state"] == PENDING:
+            self.record(gate["id"], claims.channel, claims.identity, action, "refused", "expired")
+            raise Refused("expired", "this link has expired; ask for a new one")
+        return claims, gate, dict(row._mapping)
+
+    # -- deciding ----------------------------------------------------------------------------------
+
+    def decide(
+        self,
+        gate_id: str,
+        identities: list[str],
+        channel: str,
+        vote: str,
+        *,
+        comment: str | None = None,
+        form: dict[str, Any] | None = None,
+        from_text: bool = False,
+        link_id: str | None = None,
+    ) -> Decided:
+        """Count one vote; raises :class:`Refused` (audited) when it cannot be counted."""
+        identities = [canonical(i) for i in identities]
+        actor = identities[0] if identities else None
+        try:
+            if vote not in VOTES_ALLOWED:
+                raise Refused("bad_request", f"decision must be approve or reject, not {vote!r}")
+            result = self._decide(gate_id, identities, channel, vote, comment, form, from_text, link_id)
+        except Refused as refused:
+            self.record(gate_id, channel, actor, vote, "refused", refused.reason,
+                        {"message": str(refused), **({"problems": refused.details} if refused.details else {})})
+            if refused.reason == "cancelled":
+                self.reconcile(self.get(gate_id))
+            raise
+        return result
+
+    def _decide(
+        self, gate_id: str, identities: list[str], channel: str, vote: str, comment: str | None,
+        form: dict[str, Any] | None, from_text: bool, link_id: str | None,
+    ) -> Decided:
+        now = self.clock.time()
+        with self.store.engine.begin() as conn:
+            # the write comes first: it takes the row (PostgreSQL) or the database (SQLite) lock
+            open_ = conn.execute(
+                update(GATES).where(GATES.c.id == gate_id, GATES.c.state == PENDING).values(version=GATES.c.version + 1)
+            ).rowcount
+            row = conn.execute(select(GATES).where(GATES.c.id == gate_id)).first()
+            if row is None:
+                raise NotFound(f"approval {gate_id} not found")
+            gate = dict(row._mapping)
+            voter = self.voter_for(gate, identities)
+            prior = conn.execute(select(VOTES).where(VOTES.c.gate_id == gate_id, VOTES.c.voter == voter)).first() \
+                if voter else None
+            if prior is not None and prior.vote == vote and (open_ or gate["state"] in DECIDED):
+                return Decided(gate, duplicate=True)
+            if not open_:
+                raise Refused("already_decided" if gate["state"] in DECIDED else "cancelled", _ended(gate))
+            execution = conn.execute(select(EXECUTIONS.c.state).where(EXECUTIONS.c.id == gate["execution_id"])).first()
+            if execution is None or execution.state in TERMINAL:
+                raise Refused("cancelled", "the execution waiting for this approval has ended")
+            if gate["deadline"] is not None and now >= gate["deadline"]:
+                raise Refused("expired", "the time to decide has run out")
+            if voter is None:
+                raise Refused("not_approver", "you are not among the approvers of this request")
+            if not gate["allow_self_approval"] and self.is_starter(gate, identities):
+                raise Refused("self_approval", "whoever started the execution cannot approve it")
+            if prior is not None:
+                raise Refused("already_voted", f"you already voted {prior.vote} on this request")
+            if link_id is not None:
+                used = conn.execute(
+                    update(LINKS).where(LINKS.c.id == link_id, LINKS.c.used_at.is_(None)).values(used_at=now)
+                ).rowcount
+                if not used:
+                    raise Refused("link_used", "this link was used already; each link decides once")
+            values = None
+            if vote == "approve":
+                try:
+                    values = forms.validate(gate["form"] or {}, form, from_text=from_text)
+                except forms.FormInvalid as exc:
+                    raise Refused("invalid_form", f"the form has errors: {exc}", exc.problems) from None
+            conn.execute(insert(VOTES).values(
+                gate_id=gate_id, voter=voter, identity=identities[0], channel=channel, vote=vote,
+                comment=comment or None, form=values, at=now,
+            ))
+            approvals = conn.execute(
+                select(func.count()).select_from(VOTES).where(VOTES.c.gate_id == gate_id, VOTES.c.vote == "approve")
+            ).scalar_one()
+            decision = "rejected" if vote == "reject" else ("approved" if approvals >= gate["required"] else None)
+            self._audit(conn, gate_id, channel, identities[0], vote, "accepted", None,
+                        {"voter": voter, "decided": decision})
+            if decision is not None:
+                conn.execute(update(GATES).where(GATES.c.id == gate_id).values(
+                    state=decision, decision=decision, decided_at=now, comment=comment or None,
+                    decided_by={"who": display(voter), "identity": identities[0], "channel": channel, "at": iso(now)},
+                    form_values=values if decision == "approved" else None,
+                ))
+        return Decided(self.get(gate_id), decided=decision is not None, votes=self.votes(gate_id))
+
+    # -- the execution side ------------------------------------------------------------------------
+
+    def reconcile(self, gate: dict[str, Any]) -> dict[str, Any]:
+        """A pending gate whose execution ended (killed while nobody listened) is cancelled now."""
+        if gate["state"] != PENDING:
+            return gate
+        try:
+            state = self.store.get_execution(gate["execution_id"])["state"]
+        except NotFound:
+            state = State.KILLED
+        if state in TERMINAL:
+            self.close(gate["id"], "cancelled", reason=f"the execution is {state}")
+            self._later(self.refresh_messages(gate["id"]))
+            return self.get(gate["id"])
+        return gate
+
+    async def cancel_execution(self, execution_id: str, reason: str = "the execution was killed") -> list[str]:
+        """Cancel every pending gate of an execution and update their Slack messages."""
+        with self.store.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(
+                select(GATES.c.id).where(GATES.c.execution_id == execution_id, GATES.c.state == PENDING)
+            )]
+        closed = [i for i in ids if self.close(i, "cancelled", reason=reason)]
+        for gate_id in closed:
+            await self.refresh_messages(gate_id)
+        return closed
+
+    async def refresh_messages(self, gate_id: str) -> None:
+        """Show the gate's current state in every Slack message sent for it."""
+        from hub.approvals import notify
+
+        await notify.refresh_slack(self, self.get(gate_id))
+
+    async def after_decision(self, gate: dict[str, Any]) -> None:
+        """Update the messages, then queue the execution's continuation."""
+        try:
+            await self.refresh_messages(gate["id"])
+        except Exception:
+            log.exception("could not update the messages of approval %s", gate["id"])
+        if self.engine is not None:
+            await resume_when_paused(self.engine, gate["execution_id"])
+
+    def _later(self, coro: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # no loop here (a sync caller): the messages update on the next event
+            coro.close()
+            return
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    # -- outputs -----------------------------------------------------------------------------------
+
+    def outputs(self, gate: dict[str, Any]) -> dict[str, Any]:
+        """The approval step's output."""
+        votes = [
+            {"who": display(v["voter"]), "identity": v["identity"], "channel": v["channel"], "vote": v["vote"],
+             "comment": v["comment"], "at": iso(v["at"])}
+            for v in self.votes(gate["id"])
+        ]
+        return {
+            "gate_id": gate["id"],
+            "decision": gate["decision"],
+            "approved": gate["decision"] == "approved",
+            "timed_out": gate["state"] == "timed_out" or (gate["decided_by"] or {}).get("channel") == "timeout",
+            "decided_by": gate["decided_by"],
+            "votes": votes,
+            "comment": gate["comment"],
+            "form": gate["form_values"] if gate["form_values"] is not None else forms.defaults(gate["form"] or {}),
+        }
+
+
+def _ended(gate: dict[str, Any]) -> str:
+    if gate["state"] == "cancelled":
+        return "this request was cancelled (its execution ended)"
+    who = (gate["decided_by"] or {}).get("who")
+    return f"this request was already {gate['state'].replace('_', ' ')}" + (f" by {who}" if who else "")
+
+
+async def resume_when_paused(engine: Engine, execution_id: str, tries: int = 100) -> bool:
+    """Queue the execution's continuation. A decision can land while the step is still on its way
+    to pausing; then wait for the pause (briefly) before resuming."""
+    for _ in range(tries):
+        state = engine.store.get_execution(execution_id)["state"]
+        if state == State.PAUSED:
+            try:
+                await engine.resume(execution_id)
+                return True
+            except HubError:  # resumed by someone else in between
+                return False
+        if state in TERMINAL:
+            return False
+        await asyncio.sleep(0.05)
+    log.warning("execution %s did not pause; its approval step will see the decision when it runs", execution_id)
+    return False
+
