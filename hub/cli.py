@@ -426,6 +426,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "deploy": "hub.service.cli:deploy",
     "keys": "hub.service.cli:keys",
     "backfill": "hub.service.cli:backfill",
+    "eval": "hub.evals.cli:eval_group",
 }
 
 

@@ -50,11 +50,14 @@ def _open() -> tuple[Any, Any]:
     return settings, Store.open(settings.resolved_database_url(), settings.inline_output_limit)
 
 
-def _runner(progress: bool = False) -> Any:
+def _runner(progress: bool = False, prompts_dir: Path | None = None) -> Any:
     from hub.evals.runner import EvalRunner
+    from hub.llm.client import LLMClient
 
     settings, store = _open()
-    return EvalRunner(store, settings=settings, progress=_progress if progress else None)
+    if prompts_dir is not None:
+        settings.prompts_dir = prompts_dir
+    return EvalRunner(store, LLMClient(), settings=settings, progress=_progress if progress else None)
 
 
 def _progress(done: int, total: int, row: dict[str, Any]) -> None:
@@ -254,10 +257,10 @@ def promotions_command(name: str | None) -> None:
 eval = eval_group  # noqa: A001
 
 
-def require_eval(name: str, version: str, label: str, file: Path) -> dict[str, Any]:
+def require_eval(name: str, version: str, label: str, file: Path, prompts_dir: Path | None = None) -> dict[str, Any]:
     """For ``hub prompts promote --require-eval FILE``: run the eval, promote when it passes."""
     from hub.evals.gate import promote_gated
     from hub.evals.spec import load_file
 
-    runner = _runner(progress=True)
+    runner = _runner(progress=True, prompts_dir=prompts_dir)
     return asyncio.run(promote_gated(runner, load_file(file), name, version, label))

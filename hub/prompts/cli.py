@@ -151,16 +151,27 @@ def label(name: str, version: str, label: str, directory: Path | None) -> None:
 
 @prompts.command("promote")
 @click.argument("name")
+@click.argument("version", required=False)
 @click.option("--from", "source", default="staging", show_default=True, help="Version or label to promote.")
-@click.option("--to", "target", default="production", show_default=True, help="Label that moves.")
+@click.option("--to", "--label", "target", default="production", show_default=True, help="Label that moves.")
+@click.option("--require-eval", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Promote only if the version passes this eval file; the run is recorded with the promotion.")
 @dir_option
 @_errors
-def promote(name: str, source: str, target: str, directory: Path | None) -> None:
-    """Move a label (production) onto the version another label (staging) names."""
+def promote(
+    name: str, version: str | None, source: str, target: str, require_eval: Path | None, directory: Path | None
+) -> None:
+    """Move a label (production) onto VERSION, or the version another label (staging) names."""
+    if require_eval is not None:
+        from hub.evals.cli import require_eval as gated
+
+        done = gated(name, version or source, target, require_eval, directory)
+        click.echo(f"{name}@{target} -> v{done['version']} (eval run {done['run_id']} passed)")
+        return
     with _registry(directory) as reg:
-        version, previous = reg.promote(name, source, target)
+        moved, previous = reg.promote(name, version or source, target)
     was = f" (was v{previous})" if previous is not None else ""
-    click.echo(f"{name}@{target} -> v{version}{was}")
+    click.echo(f"{name}@{target} -> v{moved}{was}")
 
 
 @prompts.command("history")

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from hub.evals.runner import EvalRunner
 from hub.llm.client import LLMClient
-from hub.llm.fake import FakeOpenAI, _send_json
+from hub.llm.fake import FakeOpenAI, Reply, _send_json
 from hub.llm.settings import LLMSettings
 from hub.settings import HubSettings
 from hub.store.store import Store
@@ -33,21 +34,42 @@ def bag_of_words(text: str) -> list[float]:
     return [x / norm for x in vector]
 
 
+_REQUEST: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("fake_request", default=None)
+Responder = Callable[[dict[str, Any]], "Reply | str | None"]
+
+
 class FakeWithEmbeddings(FakeOpenAI):
-    """The LLM layer's fake, plus ``POST /v1/embeddings`` in the OpenAI wire format."""
+    """The LLM layer's fake, plus ``POST /v1/embeddings`` in the OpenAI wire format, and an
+    optional ``responder`` that answers from the request's content (order-free, so cases can
+    run concurrently); scripted replies are used when it returns None."""
 
     def __init__(self) -> None:
         super().__init__()
         self.embedding_requests: list[dict[str, Any]] = []
+        self.responder: Responder | None = None
+
+    def _next(self, model: str | None) -> Reply:
+        request = _REQUEST.get()
+        if self.responder is not None and request is not None:
+            answer = self.responder(request)
+            if answer is not None:
+                return Reply(answer) if isinstance(answer, str) else answer
+        return super()._next(model)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].rstrip("/").endswith("/embeddings"):
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        if scope["path"].rstrip("/").endswith("/embeddings"):
             request = json.loads(body or b"{}")
             self.embedding_requests.append(request)
             texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
@@ -59,7 +81,8 @@ class FakeWithEmbeddings(FakeOpenAI):
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             })
             return
-        await super().__call__(scope, receive, send)
+        _REQUEST.set(json.loads(body) if body else None)
+        await super().__call__(scope, replay, send)
 
 
 @pytest.fixture
