@@ -33,6 +33,7 @@ OPTIONAL_ROUTERS = (
     ("hub.api.traces", "router"),
     ("hub.api.approvals", "router"),
     ("connectors.email.api", "router"),
+    ("hub.api.evals", "router"),
 )
 TRIGGER_SERVICE = "hub.triggers.service"
 

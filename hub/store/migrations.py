@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 import connectors.email.tables  # noqa: F401  (email outbox and delivery records)
 import connectors.slack.tables  # noqa: F401  (slack.post's re-run records)
 import hub.approvals.tables  # noqa: F401  (approval gates, votes, links, messages, audit)
+import hub.evals.tables  # noqa: F401  (eval runs, results, promotions)
 import hub.llm.tables  # noqa: F401  (LLM calls and the response cache)
 import hub.prompts.tables  # noqa: F401  (prompt versions, labels, pins)
 import hub.telemetry.tables  # noqa: F401  (spans kept for the trace viewer)

@@ -1,0 +1,158 @@
+"""Eval endpoints (mounted under ``/v1``): start runs, read results, grow datasets.
+
+- ``POST /evals/runs``: run an eval file of the evals folder (``HUB_EVALS_DIR``, default
+  ``evals``); answers 202 with the run id (``"wait": true`` answers 200 once it ended).
+- ``GET /evals/runs``, ``GET /evals/runs/{id}`` (summary), ``GET /evals/runs/{id}/results``,
+  ``GET /evals/runs/{id}/report.html``.
+- ``POST /evals/cases``: add an executed LLM call to an eval as a new case.
+- ``GET /evals/promotions``: label moves an eval run justified.
+
+Starting runs and adding cases need the ``run`` scope, reading needs ``read``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.errors import HubError, NotFound
+from hub.evals.results import EvalStore, new_run_id
+
+try:
+    from hub.api.auth import require
+
+    _read: list[Any] = [Depends(require("read"))]
+    _run: list[Any] = [Depends(require("run"))]
+except ImportError:  # a bare app without the service's auth
+    _read, _run = [], []
+
+router = APIRouter(prefix="/evals", tags=["evals"])
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="Eval file, relative to the evals folder (e.g. support_triage.yaml).")
+    versions: list[str] | None = Field(None, description="Versions or labels (default: the file's).")
+    models: list[str] | None = None
+    tags: list[str] | None = Field(None, description="Only cases with one of these tags.")
+    baseline: str | None = Field(None, description="An earlier run id to compare with.")
+    wait: bool = Field(False, description="Answer once the run ended (200) instead of at once (202).")
+
+
+class CaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="Eval file, relative to the evals folder.")
+    call_id: int | None = Field(None, description="An LLM call record id.")
+    execution_id: str | None = None
+    step: str | None = Field(None, description="Step path of the LLM call (with execution_id).")
+    expected: Any = Field(None, description="The corrected expected output (default: the model's output).")
+    id: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    note: str | None = None
+
+
+class EvalRequestError(HubError):
+    """A request naming a file outside the evals folder, or one that does not exist."""
+
+
+def evals_dir() -> Path:
+    return Path(os.environ.get("HUB_EVALS_DIR", "evals"))
+
+
+def _file(name: str) -> Path:
+    root = evals_dir().resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise EvalRequestError(f"{name!r} is outside the evals folder")
+    if not path.is_file():
+        raise NotFound(f"there is no eval file {name!r} in {evals_dir()}")
+    return path
+
+
+def _parts(request: Request) -> tuple[Any, Any, Any]:
+    """(store, llm client, hub settings) from the app."""
+    from hub.llm.client import default_client
+
+    state = request.app.state
+    hub = getattr(state, "hub", None)
+    engine = hub.engine if hub is not None else getattr(state, "engine", None)
+    if engine is None:
+        raise HubError("the app has no engine (app.state.hub or app.state.engine)")
+    return engine.store, engine.services.get("llm") or default_client(), engine.settings
+
+
+@router.post("/runs", dependencies=_run, status_code=202)
+async def start_run(body: RunRequest, request: Request) -> Any:
+    """Start an eval run; 202 with its id, or 200 with its summary when ``wait`` is true."""
+    from hub.evals.runner import EvalRunner
+    from hub.evals.spec import load_file
+
+    loaded = load_file(_file(body.file))
+    store, client, settings = _parts(request)
+    runner = EvalRunner(store, client, settings)
+    baseline = runner.results.run(body.baseline)["id"] if body.baseline else None
+    run_id = new_run_id()
+    work = runner.run(loaded, versions=body.versions, models=body.models, baseline=baseline, run_id=run_id, tags=body.tags)
+    if body.wait:
+        outcome = await work
+        return JSONResponse({"run_id": run_id, "status": "done", "passed": outcome.passed, "summary": outcome.summary})
+    task = asyncio.create_task(work)
+    running: set[asyncio.Task[Any]] = request.app.state.__dict__.setdefault("eval_tasks", set())
+    running.add(task)
+    task.add_done_callback(running.discard)
+    return {"run_id": run_id, "status": "running"}
+
+
+@router.get("/runs", dependencies=_read)
+def list_runs(request: Request, name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    store, _, _ = _parts(request)
+    return [{k: v for k, v in r.items() if k not in ("summary", "spec")} for r in EvalStore(store.engine).runs(name, limit)]
+
+
+@router.get("/runs/{run_id}", dependencies=_read)
+def get_run(run_id: str, request: Request) -> dict[str, Any]:
+    store, _, _ = _parts(request)
+    return EvalStore(store.engine).run(run_id)
+
+
+@router.get("/runs/{run_id}/results", dependencies=_read)
+def get_results(run_id: str, request: Request, variant: str | None = None) -> list[dict[str, Any]]:
+    store, _, _ = _parts(request)
+    results = EvalStore(store.engine)
+    return results.results(results.run(run_id)["id"], variant)
+
+
+@router.get("/runs/{run_id}/report.html", dependencies=_read, response_class=HTMLResponse)
+def get_report(run_id: str, request: Request) -> HTMLResponse:
+    from hub.evals.export import run_document, to_html
+
+    store, _, _ = _parts(request)
+    return HTMLResponse(to_html(run_document(EvalStore(store.engine), run_id)))
+
+
+@router.post("/cases", dependencies=_run, status_code=201)
+def add_case(body: CaseRequest, request: Request) -> dict[str, Any]:
+    """Add an executed LLM call (by record id, or execution and step) as a new case."""
+    from hub.evals import dataset
+    from hub.evals.spec import load_file
+
+    path = _file(body.file)
+    store, _, _ = _parts(request)
+    call = dataset.find_call(store, body.call_id, body.execution_id, body.step)
+    case = dataset.case_from_call(store, load_file(path), call, body.expected, body.id, body.tags, body.note)
+    written = dataset.add_case(path, case)
+    return {"case": case, "file": str(written), "call_id": call["id"]}
+
+
+@router.get("/promotions", dependencies=_read)
+def promotions(request: Request, prompt: str | None = None) -> list[dict[str, Any]]:
+    store, _, _ = _parts(request)
+    return EvalStore(store.engine).promotions(prompt)
