@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 OPTIONAL_ROUTERS = (
     ("hub.api.prompts", "router"),
     ("hub.api.traces", "router"),
-    ("hub.api.approvals", "router"),
+    ("hub.approvals.api", "router"),
     ("connectors.email.api", "router"),
     ("hub.api.evals", "router"),
 )

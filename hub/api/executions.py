@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.sse import EventSourceResponse
 
 from hub.api import sse
-from hub.api.auth import require
+from hub.api.auth import Principal, require
 from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
 from hub.api.flows import runnable
@@ -53,13 +53,16 @@ def _time(value: str | None, name: str) -> float | None:
 )
 async def start_execution(
     namespace: str, flow_id: str, body: StartRequest | None = None,
-    hub: Hub = Depends(get_hub), _: Any = Depends(require("run")),
+    hub: Hub = Depends(get_hub), principal: Principal = Depends(require("run")),
 ) -> ExecutionRef:
     """Start an execution of the newest revision with ``inputs``; it is queued, its id returned."""
     body = body or StartRequest()
     _, flow = runnable(hub, namespace, flow_id)
+    trigger: dict[str, Any] = {"type": "api"}
+    if principal.key_id:  # who started it (an approval gate keeps them from approving it)
+        trigger["started_by"] = f"key:{principal.key_id}"
     execution_id = await hub.engine.start(
-        f"{namespace}.{flow_id}", body.inputs, labels=body.labels, trigger={"type": "api"}
+        f"{namespace}.{flow_id}", body.inputs, labels=body.labels, trigger=trigger
     )
     return ExecutionRef(id=execution_id, state=State.QUEUED, flow=flow.key)
 
