@@ -24,8 +24,10 @@ from hub.approvals import notify
 from hub.approvals.forms import FormField
 from hub.approvals.identities import canonical, expand_groups, split_list
 from hub.approvals.service import DECIDED, PENDING, Approvals
+from hub.engine.catalog import FlowCatalog
 from hub.errors import Paused, TaskError
 from hub.flow.durations import Duration, format_duration
+from hub.flow.models import Flow, Task
 from hub.tasks.base import Params, TaskContext
 
 GROUP_LABEL = "approvers."
@@ -61,9 +63,10 @@ class ApprovalParams(Params):
     )
     required: int = Field(1, ge=1, description="Approvals needed; one rejection rejects.")
     allow_self_approval: bool = Field(False, description="May whoever started the execution approve it?")
-    timeout: Duration | None = Field(None, description="How long approvers have.")
     on_timeout: Literal["approve", "reject", "fail"] = Field(
-        "reject", description="After the timeout: approve, reject (decision timed_out) or fail the step."
+        "reject",
+        description="After the step's timeout (how long approvers have): approve, reject (decision "
+        "timed_out) or fail the step.",
     )
     remind_every: Duration | None = Field(None, description="Remind approvers who have not decided.")
     escalate_after: Duration | None = Field(None, description="When to escalate (needs 'escalation').")
@@ -112,7 +115,8 @@ class Approval:
 
     def _gate_values(self, service: Approvals, ctx: TaskContext, params: ApprovalParams) -> dict[str, Any]:
         execution = service.store.get_execution(ctx.execution_id)
-        groups = {**service.settings.groups, **_label_groups(service, execution)}
+        flow = _flow(service, execution)
+        groups = {**service.settings.groups, **_label_groups(flow)}
         approvers = expand_groups(params.approvers, groups)
         escalation_approvers = expand_groups(params.escalation.approvers, groups) if params.escalation else []
         if params.required > len(approvers) + len(escalation_approvers):
@@ -121,8 +125,11 @@ class Approval:
                 "name more approvers or lower required",
                 retryable=False,
             )
+        # the step's own timeout (a key every task has) is how long approvers have
+        task = _find_task([*flow.tasks, *flow.errors, *flow.finally_], ctx.task_id) if flow is not None else None
+        timeout = task.timeout if task is not None else None
         now = service.clock.time()
-        deadline = now + params.timeout if params.timeout is not None else None
+        deadline = now + timeout if timeout is not None else None
         return {
             "execution_id": ctx.execution_id,
             "path": ctx.path,
@@ -221,19 +228,29 @@ def _started_by(execution: dict[str, Any]) -> list[str]:
     return found
 
 
-def _label_groups(service: Approvals, execution: dict[str, Any]) -> dict[str, list[str]]:
+def _flow(service: Approvals, execution: dict[str, Any]) -> Flow | None:
+    catalog = service.engine.catalog if service.engine is not None else FlowCatalog(service.store)
+    try:
+        return catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])[1]
+    except Exception:
+        return None
+
+
+def _find_task(tasks: list[Task], task_id: str) -> Task | None:
+    for task in tasks:
+        if task.id == task_id:
+            return task
+        for _, kids in task.children():
+            found = _find_task(kids, task_id)
+            if found is not None:
+                return found
+    return None
+
+
+def _label_groups(flow: Flow | None) -> dict[str, list[str]]:
     """Groups from the flow's own labels (``approvers.<group>: "a@x, U1"``), not from the labels a
     starter may add to an execution."""
-    try:
-        _, source = service.store.get_flow_source(execution["namespace"], execution["flow_id"], execution["revision"])
-    except Exception:
-        return {}
-    import yaml
-
-    try:
-        labels = (yaml.safe_load(source) or {}).get("labels") or {}
-    except yaml.YAMLError:
-        return {}
+    labels = flow.labels if flow is not None else {}
     return {k[len(GROUP_LABEL):]: split_list(str(v)) for k, v in labels.items() if k.startswith(GROUP_LABEL)}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -92,7 +92,13 @@ def client(engine: Engine, keys: dict[str, str]) -> Iterator[TestClient]:
     app = create_app(engine, settings=ApiSettings(), auth="auto", background=False)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
-        c.portal.call(engine.queue.close)  # type: ignore[union-attr, attr-defined]
+        call_in_app(c, engine.queue.close)  # type: ignore[attr-defined]
+
+
+def call_in_app(client: TestClient, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run ``fn`` in the app's event loop (where its executions run)."""
+    assert client.portal is not None
+    return client.portal.call(fn, *args)
 
 
 def bearer(key: str) -> dict[str, str]:
