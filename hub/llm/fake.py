@@ -66,6 +66,13 @@ class FakeOpenAI:
             queue.extend(Reply(r) if isinstance(r, str) else r for r in replies)
         return self
 
+    def reset(self, default: Reply | None = None) -> None:
+        """Forget scripts and requests (to share one server between tests)."""
+        with self._lock:
+            self._scripts.clear()
+            self.requests.clear()
+            self.default = default or Reply()
+
     def calls(self, model: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.requests if model is None or r.get("model") == model]
 

@@ -48,12 +48,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
+@pytest.fixture(scope="session")
+def _fake_server() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI()
     with server.serve() as api_base:
         server.api_base = api_base  # type: ignore[attr-defined]
         yield server
+
+
+@pytest.fixture
+def fake(_fake_server: FakeOpenAI) -> FakeOpenAI:
+    """The scripted OpenAI-compatible server, emptied for this test."""
+    _fake_server.reset()
+    return _fake_server
 
 
 def models_for(api_base: str, **overrides: Any) -> ModelsConfig:
