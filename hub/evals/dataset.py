@@ -23,6 +23,8 @@ from hub.llm.records import CALLS, CallLog
 from hub.llm.validation import extract_json
 from hub.store.store import Store
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the parser eval files are read with
+
 
 class DatasetError(HubError):
     """The call cannot become a case of this eval (says why and what to do)."""
@@ -130,7 +132,7 @@ def _item(case: dict[str, Any], indent: int) -> str:
 
 
 def _insert_case(text: str, case: dict[str, Any]) -> str:
-    root = yaml.compose(text)
+    root = yaml.compose(text, Loader=_LOADER)
     cases = None
     if isinstance(root, yaml.MappingNode):
         cases = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "cases"), None)
@@ -143,7 +145,7 @@ def _insert_case(text: str, case: dict[str, Any]) -> str:
         raise DatasetError("'cases' is not a list")
     if cases.flow_style or not cases.value:
         start, end = cases.start_mark, cases.end_mark
-        existing = yaml.safe_load(text).get("cases") or []
+        existing = yaml.load(text, Loader=_LOADER).get("cases") or []
         block = "\n" + "".join(_item(c, 2) for c in [*existing, case])
         flat = "".join(lines)
         return flat[: start.index] + block.rstrip("\n") + flat[end.index :]

@@ -58,7 +58,7 @@ thresholds:
   metrics: {category.accuracy: 0.8}
 cases:
   - {id: charged-twice, vars: {body: I was charged twice this month}, expected: {category: billing}, tags: [billing]}
-  - {id: invoice, vars: {body: Where is my invoice?}, expected: {category: billing}, tags: [billing]}
+  - {id: invoice, vars: {body: "Where is my invoice?"}, expected: {category: billing}, tags: [billing]}
   - {id: crash, vars: {body: The app crash on start}, expected: {category: bug}, tags: [bug]}
   - {id: error-500, vars: {body: I get an error 500 when saving}, expected: {category: bug}, tags: [bug]}
   - {id: hello, vars: {body: Just saying hello}, expected: {category: other}}
