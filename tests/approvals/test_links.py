@@ -9,7 +9,17 @@ from fastapi.testclient import TestClient
 
 from hub.engine.clock import FakeClock
 from hub.engine.runner import Engine
-from tests.approvals.conftest import PUBLIC_URL, bearer, deploy, emails, gate_of, link_in, service, start, wait_state
+from tests.approvals.conftest import (
+    PUBLIC_URL,
+    bearer,
+    deploy,
+    emails,
+    gate_of,
+    link_in,
+    service,
+    start,
+    wait_state,
+)
 
 REPLY = """\
 id: reply
