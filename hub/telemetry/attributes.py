@@ -33,6 +33,7 @@ STEP_RESUMED: Final = "hub.step.resumed"
 STEP_WAITED: Final = "hub.step.waited_seconds"
 DECIDED_BY: Final = "hub.approval.decided_by"
 DECISION: Final = "hub.approval.decision"
+DECISION_CHANNEL: Final = "hub.approval.channel"
 
 ERROR_TYPE: Final = "error.type"
 HUB_ERROR_RETRYABLE: Final = "hub.error.retryable"

@@ -262,11 +262,19 @@ class TracingMiddleware(Middleware):
 
 
 def _decision(span: trace.Span, output: dict[str, Any], redact: Callable[[Any], Any]) -> None:
-    """Who decided a gate (approval outputs carry ``decided_by`` and ``decision``/``approved``)."""
-    if output.get("decided_by") is not None:
-        span.set_attribute(A.DECIDED_BY, redact(str(output["decided_by"])))
+    """Who decided a gate. Approval outputs carry ``decided_by`` (a name, or a mapping with
+    ``identity``/``who`` and ``channel``) and ``decision``."""
+    by = output.get("decided_by")
+    if by is None:
+        return
+    if isinstance(by, dict):
+        if by.get("channel"):
+            span.set_attribute(A.DECISION_CHANNEL, redact(str(by["channel"])))
+        by = by.get("identity") or by.get("who")
+    if by is not None:
+        span.set_attribute(A.DECIDED_BY, redact(str(by)))
     decision = output.get("decision", output.get("approved"))
-    if decision is not None and output.get("decided_by") is not None:
+    if decision is not None:
         span.set_attribute(A.DECISION, redact(str(decision)))
 
 

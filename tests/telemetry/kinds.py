@@ -24,7 +24,8 @@ class Gate:
     async def run(self, ctx: TaskContext, params: GateParams) -> Any:
         if not ctx.state:
             raise Paused("waiting for a decision", data={"asked": params.message})
-        return {"decision": "approved", "decided_by": "ana@example.com", "asked": ctx.state["asked"]}
+        by = {"who": "Ana", "identity": "ana@example.com", "channel": "slack", "at": "2026-01-01T00:00:00Z"}
+        return {"decision": "approved", "decided_by": by, "asked": ctx.state["asked"]}
 
 
 class ToolParams(Params):

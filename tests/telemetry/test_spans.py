@@ -33,7 +33,7 @@ tasks:
     type: test_gate
     message: approve the lead
 outputs:
-  decided_by: "{{ outputs.gate.decided_by }}"
+  decided_by: "{{ outputs.gate.decided_by.identity }}"
 """
 
 
@@ -81,6 +81,7 @@ async def test_span_tree_across_a_pause_resumed_by_another_engine(traced) -> Non
     assert decided.attributes[A.STEP_RESUMED] is True
     assert decided.attributes[A.DECIDED_BY] == "ana@example.com"
     assert decided.attributes[A.DECISION] == "approved"
+    assert decided.attributes[A.DECISION_CHANNEL] == "slack"
     assert decided.events[0].name == A.EVENT_RESUMED
     assert [lk.context.span_id for lk in decided.links] == [paused.context.span_id]
     assert named(spans_a, "execution tests.traced")[0].attributes[A.EXECUTION_STATE] == "PAUSED"
