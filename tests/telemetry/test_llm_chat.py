@@ -12,13 +12,18 @@ from hub.telemetry import attributes as A
 from hub.telemetry.current import Telemetry, reset_current, set_current
 from hub.telemetry.metrics import instruments
 from hub.telemetry.setup import build_tracer_provider
-from tests.llm.conftest import client, contexts, fake, prompts  # noqa: F401  (fixtures)
+from tests.llm import conftest as llm_fixtures
+
+# the LLM tests' fixtures (fake OpenAI-compatible server, client, prompts, contexts), reused here
+globals().update(
+    {name: value for name, value in vars(llm_fixtures).items() if type(value).__name__ == "FixtureFunctionDefinition"}
+)
 
 pytestmark = pytest.mark.anyio
 GOOD = '{"category": "billing", "urgency": "high"}'
 
 
-async def test_llm_chat_spans_follow_the_genai_conventions(contexts, fake) -> None:  # noqa: F811
+async def test_llm_chat_spans_follow_the_genai_conventions(contexts, fake) -> None:
     exporter = InMemorySpanExporter()
     provider = build_tracer_provider([exporter], simple=True)
     token = set_current(Telemetry(trace.get_tracer("hub", tracer_provider=provider), instruments(None), str))
