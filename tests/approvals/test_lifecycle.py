@@ -107,8 +107,7 @@ async def test_reminders_and_escalation_on_schedule(engine: Engine, clock: FakeC
     clock.now = start + 7200
     await engine.resume_interrupted()
     assert engine.store.get_execution(result.id)["resume_at"] == pytest.approx(start + 9000)  # the escalation
-    boss_mail = [m for m in emails(engine) if m["recipients"] == ["boss@example.com"]]
-    assert boss_mail == []
+    assert [m for m in emails(engine) if m["recipients"] == ["boss@example.com"]] == []
 
     clock.now = start + 9000
     await engine.resume_interrupted()
