@@ -44,7 +44,22 @@ def _engine(settings: Any = None) -> Any:
 
     settings = settings or _settings()
     store = Store.open(settings.resolved_database_url(), settings.inline_output_limit)
-    return Engine(store, settings)
+    engine = Engine(store, settings)
+    if _tracing_asked():
+        from hub.telemetry.setup import install, instrument_httpx
+
+        install(engine)
+        instrument_httpx()
+    return engine
+
+
+def _tracing_asked() -> bool:
+    """The CLI traces when asked (HUB_TRACING=on, or an OTEL exporter configured); the server and
+    workers trace unless HUB_TRACING=off."""
+    if os.environ.get("HUB_TRACING", "").lower() in ("on", "true", "1", "yes"):
+        return True
+    return bool(os.environ.get("OTEL_TRACES_EXPORTER") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 def _state(state: str) -> str:

@@ -154,6 +154,10 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    from hub.telemetry.setup import instrument_app, tracing_enabled
+
+    if tracing_enabled():
+        instrument_app(app)
 
     v1 = APIRouter(prefix="/v1")
     for router in (flows.router, executions.starts, executions.router, webhooks.router, enrich.router, keys.router,

@@ -103,13 +103,16 @@ def _body(request: Request, raw: bytes) -> Any:
 
 
 def trigger_data(request: Request, trigger_id: str, body: Any) -> dict[str, Any]:
-    return {
+    from hub.telemetry.propagation import trace_trigger
+
+    data = {
         "type": "webhook",
         "id": trigger_id,
         "body": body,
         "headers": {k: v for k, v in request.headers.items() if k not in HIDDEN_HEADERS},
         "query": {k: v for k, v in request.query_params.items() if k not in ("key", "wait")},
     }
+    return trace_trigger(data, request.headers)  # an incoming traceparent is continued
 
 
 def trigger_inputs(hub: Hub, flow: Flow, trigger: WebhookTrigger, data: dict[str, Any]) -> dict[str, Any]:

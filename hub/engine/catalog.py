@@ -13,12 +13,21 @@ class FlowCatalog:
         self.store = store
         self.loader = FlowLoader(registry)
         self._parsed: dict[tuple[str, str, int], Flow] = {}
+        self._saved: dict[tuple[str, str, str], int] = {}
 
     def save(self, flow: Flow) -> int:
         """Store ``flow``'s source; a changed definition becomes a new revision."""
+        key = (flow.namespace, flow.id, flow.content_hash)
+        known = self._saved.get(key)
+        if known is not None:
+            return known
         revision, _ = self.store.save_flow(flow.namespace, flow.id, flow.source, flow.content_hash)
         self._parsed[(flow.namespace, flow.id, revision)] = flow
+        self._saved[key] = revision
         return revision
+
+    def cached(self, namespace: str, flow_id: str, revision: int) -> Flow | None:
+        return self._parsed.get((namespace, flow_id, revision))
 
     def get(self, namespace: str, flow_id: str, revision: int | None = None) -> tuple[int, Flow]:
         if revision is not None and (namespace, flow_id, revision) in self._parsed:

@@ -167,6 +167,7 @@ class Engine:
         self.middleware: list[Middleware] = []
         self.queue: Queue = LocalQueue(self, self.settings.max_concurrency)
         self._running: dict[str, asyncio.Task[Any]] = {}
+        self._last_started: tuple[str, str, int] | None = None
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -215,6 +216,7 @@ class Engine:
             parent_path=parent_path,
             execution_id=execution_id,
         )
+        self._last_started = (flow.namespace, flow.id, revision)
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.QUEUED, "flow": flow.key})
         if enqueue:
             await self.queue.submit(execution_id)
@@ -223,12 +225,15 @@ class Engine:
     async def execute(self, flow: Flow | str, inputs: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         """Start an execution and run it here, to its end (or pause); returns the execution row."""
         execution_id = await self.start(flow, inputs, enqueue=False, **kw)
-        return await self.run(execution_id)
+        return await self.run(execution_id, self._last_started)
 
     # -- running -----------------------------------------------------------------------------------
 
-    async def run(self, execution_id: str) -> dict[str, Any]:
+    async def run(self, execution_id: str, flow_hint: tuple[str, str, int] | None = None) -> dict[str, Any]:
         """Run (or continue) one execution in this process until it ends or pauses."""
+        claimed = self._claim_fast(execution_id, flow_hint)
+        if claimed is not None:
+            return await self._run_owned(execution_id, claimed)
         execution = self.store.get_execution(execution_id)
         if execution["state"] in TERMINAL:
             return execution
@@ -241,11 +246,25 @@ class Engine:
         if not self.store.claim_execution(execution_id, self.owner, expected):
             log.info("execution %s is owned by %s; not running it here", execution_id, previous)
             return self.store.get_execution(execution_id)
+        return await self._run_owned(execution_id, None)
+
+    def _claim_fast(
+        self, execution_id: str, flow_hint: tuple[str, str, int] | None
+    ) -> tuple[dict[str, Any], bool] | None:
+        """Claim (and start, when the flow has no concurrency limit) in one statement."""
+        if flow_hint is None:
+            return None
+        flow = self.catalog.cached(*flow_hint)
+        if flow is None or flow.concurrency is not None:
+            return None
+        return self.store.claim_fresh(execution_id, self.owner, start=True)
+
+    async def _run_owned(self, execution_id: str, claimed: tuple[dict[str, Any], bool] | None) -> dict[str, Any]:
         task = asyncio.current_task()
         if task is not None:
             self._running[execution_id] = task
         try:
-            return await self._run_claimed(execution_id)
+            return await self._run_claimed(execution_id, claimed)
         except asyncio.CancelledError:
             current = self.store.get_execution(execution_id)
             if current["state"] in (State.KILLING, State.RUNNING, State.QUEUED):
@@ -261,8 +280,13 @@ class Engine:
             return time.time() - beat > STALE_HEARTBEAT
         return not alive
 
-    async def _run_claimed(self, execution_id: str) -> dict[str, Any]:
-        execution = self.store.get_execution(execution_id)
+    async def _run_claimed(
+        self, execution_id: str, claimed: tuple[dict[str, Any], bool] | None = None
+    ) -> dict[str, Any]:
+        if claimed is not None:
+            execution, first_run = claimed
+        else:
+            execution, first_run = self.store.get_execution(execution_id), False
         _, flow = self.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
         if execution["state"] != State.RUNNING:
             limit = flow.concurrency.limit if flow.concurrency and not fanout.is_iteration(execution) else None
@@ -270,7 +294,7 @@ class Engine:
                 assert flow.concurrency is not None
                 return self._over_limit(execution, flow)
             execution = self.store.get_execution(execution_id)
-        run = Run(execution, flow, self._replayable_steps(execution, flow))
+        run = Run(execution, flow, {} if first_run else self._replayable_steps(execution, flow))
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.RUNNING, "flow": flow.key})
 
         async def walk() -> dict[str, Any]:
@@ -356,14 +380,14 @@ class Engine:
     async def _finish(
         self, run: Run, state: State, outputs: Any, error: dict[str, Any] | None
     ) -> dict[str, Any]:
-        self.store.update_execution(
+        row = self.store.finish_execution(
             run.id, state=state, outputs=outputs, error=error, ended_at=time.time(), owner=None, resume_at=None
         )
         self.emit(
             {"event": "execution", "execution_id": run.id, "state": state, "flow": run.flow.key, "error": error}
         )
         await self._after_end(run.execution, run.flow)
-        return self.store.get_execution(run.id)
+        return row
 
     async def _after_end(self, execution: dict[str, Any], flow: Flow) -> None:
         if flow.concurrency:

@@ -293,6 +293,7 @@ class FlowLoader:
                 if not (e["type"] == "missing" and e["loc"] and _field_alias(model, e["loc"][0]) in raw)
                 and not (e["loc"] and str(e["loc"][0]) in nested and e["type"] not in ("too_short", "missing"))
                 and not (e["loc"] and _field_name(model, str(e["loc"][0])) in templated)
+                and not _at_template(raw, _field_alias_path(model, e["loc"]))
             ]
             # a misspelt key is one mistake, not two: no 'missing' error for the key it resembles
             typos = {
@@ -415,6 +416,41 @@ class FlowLoader:
                     added |= self._walk_refs(value, (*tpath, key), seen, inner_roots, checker, data, child_seq)
             added.add(task.id)
         return added
+
+
+def _field_alias_path(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (_field_alias(model, loc[0]), *loc[1:]) if loc else loc
+
+
+def _at_template(raw: Any, loc: tuple[Any, ...]) -> bool:
+    """Does an error location point at (or into) a template string inside ``raw``?
+
+    Location parts that are not keys or indexes of the data (pydantic's union member tags such as
+    ``list[str]``) are skipped over.
+    """
+    node = raw
+    for part in loc:
+        if isinstance(node, str):
+            break
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+    if isinstance(node, str):
+        return is_template(node)
+    # a field-level check on a list or map with templates inside can only be judged once rendered
+    return bool(loc) and node is not raw and contains_template(node)
+
+
+def contains_template(value: Any) -> bool:
+    """A template anywhere in ``value`` (its type is known only after rendering)."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(contains_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_template(v) for v in value)
+    return False
 
 
 def _sorted(items: list[Location]) -> list[Location]:

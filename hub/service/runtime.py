@@ -40,6 +40,11 @@ def build_engine(
     engine = Engine(store or open_store(settings), settings, **engine_kwargs)
     if settings.redis_url:
         engine.queue = ArqQueue(settings.redis_url, queue or queue_name())
+    from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
+
+    if tracing_enabled():
+        install(engine)
+        instrument_httpx()
     return engine
 
 
@@ -52,4 +57,7 @@ async def close_engine(engine: Engine) -> None:
     queue = engine.queue
     if isinstance(queue, ArqQueue | LocalQueue):
         await queue.close()
+    from hub.telemetry.setup import shutdown
+
+    shutdown()  # flush spans still buffered
     engine.store.close()

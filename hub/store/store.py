@@ -83,8 +83,11 @@ def this_owner() -> str:
 class Store:
     """Persistence for the engine and the API. Create with :meth:`open`."""
 
-    def __init__(self, engine: Engine, inline_limit: int = 64 * 1024):
+    def __init__(self, engine: Engine, inline_limit: int = 64 * 1024, auto: Engine | None = None):
         self.engine = engine
+        # single-statement writes need no explicit transaction: one round trip each, on a pool
+        # of connections that stay in autocommit mode (switching per checkout costs more)
+        self.auto = auto or engine
         self.inline_limit = inline_limit
         self.is_sqlite = engine.dialect.name == "sqlite"
 
@@ -101,9 +104,15 @@ class Store:
                 kwargs["poolclass"] = StaticPool
             engine = create_engine(url, **kwargs)
             event.listen(engine, "connect", _sqlite_pragmas)
+            auto = None
+            if path not in ("", ":memory:"):
+                auto = create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
+                event.listen(auto, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-        store = cls(engine, inline_limit)
+            # no pre-ping (a round trip per checkout); connections are recycled instead
+            engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
+            auto = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20, isolation_level="AUTOCOMMIT")
+        store = cls(engine, inline_limit, auto)
         if migrate:
             store.migrate()
         return store
@@ -120,6 +129,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.auto is not self.engine:
+            self.auto.dispose()
 
     # -- flows -------------------------------------------------------------------------------------
 
@@ -197,7 +208,7 @@ class Store:
     ) -> str:
         now = time.time()
         execution_id = execution_id or new_id()
-        with self.engine.begin() as conn:
+        with self.auto.connect() as conn:
             conn.execute(
                 insert(EXECUTIONS).values(
                     id=execution_id,
@@ -236,8 +247,46 @@ class Store:
 
     def update_execution(self, execution_id: str, **values: Any) -> None:
         values["updated_at"] = time.time()
-        with self.engine.begin() as conn:
+        with self.auto.connect() as conn:
             conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values))
+
+    def finish_execution(self, execution_id: str, **values: Any) -> dict[str, Any]:
+        """Update an execution and return the row as it now is (one statement)."""
+        values["updated_at"] = time.time()
+        with self.auto.connect() as conn:
+            row = conn.execute(
+                update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values).returning(*EXECUTIONS.c)
+            ).first()
+        if row is None:
+            raise NotFound(f"execution {execution_id} not found")
+        return dict(row._mapping)
+
+    def claim_fresh(self, execution_id: str, owner: str, start: bool) -> tuple[dict[str, Any], bool] | None:
+        """The fast path of taking an execution: one conditional UPDATE ... RETURNING.
+
+        Succeeds when nobody else owns it and it has not ended; with ``start`` it also moves it
+        to RUNNING. Returns ``(row, first_run)`` — ``first_run`` when it had never started, so
+        it has no step runs to replay — or None (then take the careful path).
+        """
+        now = time.time()
+        values: dict[str, Any] = {"owner": owner, "heartbeat_at": now, "updated_at": now}
+        if start:
+            values.update(state="RUNNING", started_at=func.coalesce(EXECUTIONS.c.started_at, now))
+        with self.auto.connect() as conn:
+            row = conn.execute(
+                update(EXECUTIONS)
+                .where(
+                    EXECUTIONS.c.id == execution_id,
+                    or_(EXECUTIONS.c.owner.is_(None), EXECUTIONS.c.owner == owner),
+                    EXECUTIONS.c.state.in_(("CREATED", "QUEUED", "RUNNING")),
+                )
+                .values(**values)
+                .returning(*EXECUTIONS.c)
+            ).first()
+        if row is None:
+            return None
+        data = dict(row._mapping)
+        return data, bool(start and data["started_at"] == now)
 
     def claim_execution(self, execution_id: str, owner: str, expected: Iterable[str | None]) -> bool:
         """Take ownership if the current owner is one of ``expected`` (compare-and-set)."""
@@ -388,7 +437,7 @@ class Store:
             "data": data,
             "started_at": started_at,
         }
-        with self.engine.begin() as conn:
+        with self.auto.connect() as conn:
             result = conn.execute(_INSERT_STEP, values)
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
@@ -407,7 +456,7 @@ class Store:
         values.update(self._output_values(output, execution_id))
         if data is not None:
             values["data"] = data
-        with self.engine.begin() as conn:
+        with self.auto.connect() as conn:
             conn.execute(update(STEPS).where(STEPS.c.id == step_id).values(**values))
 
     def record_step(
@@ -441,12 +490,12 @@ class Store:
             ended_at=ended_at or time.time(),
         )
         values.update(self._output_values(output, execution_id))
-        with self.engine.begin() as conn:
+        with self.auto.connect() as conn:
             result = conn.execute(_INSERT_STEP, values)
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def update_step_data(self, step_id: int, data: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with self.auto.connect() as conn:
             conn.execute(update(STEPS).where(STEPS.c.id == step_id).values(data=data))
 
     def _output_values(self, output: Any, execution_id: str | None) -> dict[str, Any]:
@@ -498,7 +547,7 @@ class Store:
     # -- logs ----------------------------------------------------------------------------------------
 
     def add_log(self, execution_id: str, level: str, message: str, path: str | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self.auto.connect() as conn:
             conn.execute(
                 insert(LOGS).values(execution_id=execution_id, path=path, level=level, message=message, ts=time.time())
             )
