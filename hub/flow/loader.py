@@ -432,9 +432,7 @@ def _at_template(raw: Any, loc: tuple[Any, ...]) -> bool:
     for part in loc:
         if isinstance(node, str):
             break
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
     if isinstance(node, str):
         return is_template(node)
