@@ -205,8 +205,11 @@ def instrument_httpx(tracer_provider: Any = None) -> bool:
     except ImportError:  # pragma: no cover - the dependency is declared
         return False
     instrumentor = HTTPXClientInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(tracer_provider=tracer_provider)
+    if instrumentor.is_instrumented_by_opentelemetry:
+        if tracer_provider is None:
+            return True
+        instrumentor.uninstrument()  # re-bind to the provider asked for (tests, embedded setups)
+    instrumentor.instrument(tracer_provider=tracer_provider)
     return True
 
 
