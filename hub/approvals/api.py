@@ -286,7 +286,7 @@ def personal_link(
 # -- Slack -----------------------------------------------------------------------------------------
 
 
-@router.post("/slack/interactions", status_code=200, responses={401: {}, 503: {}})
+@router.post("/slack/interactions", status_code=200, responses={401: {}, 403: {}})
 async def slack_interactions(
     request: Request, background: BackgroundTasks, service: Approvals = Depends(get_approvals)
 ) -> Response:
@@ -296,7 +296,8 @@ async def slack_interactions(
     secret = service.settings.slack_signing_secret
     if secret is None:
         service.record(None, "slack", None, "interaction", "refused", "not_configured")
-        raise ApiError(503, "Slack interactivity is not configured: set HUB_SLACK_SIGNING_SECRET")
+        raise ApiError(403, "Slack requests cannot be verified here: set HUB_SLACK_SIGNING_SECRET to the Slack "
+                            "app's signing secret", type="NotConfigured")
     try:
         slack.verify(secret.get_secret_value(), request.headers, body, time.time(), service.settings.slack_max_age)
         action = slack.parse(body)
