@@ -251,13 +251,9 @@ class Engine:
     def _claim_fast(
         self, execution_id: str, flow_hint: tuple[str, str, int] | None
     ) -> tuple[dict[str, Any], bool] | None:
-        """Claim (and start, when the flow has no concurrency limit) in one statement."""
-        if flow_hint is None:
-            return None
-        flow = self.catalog.cached(*flow_hint)
-        if flow is None or flow.concurrency is not None:
-            return None
-        return self.store.claim_fresh(execution_id, self.owner, start=True)
+        """Claim (and start, when the flow is known to have no concurrency limit) in one statement."""
+        flow = self.catalog.cached(*flow_hint) if flow_hint is not None else None
+        return self.store.claim_fresh(execution_id, self.owner, start=flow is not None and flow.concurrency is None)
 
     async def _run_owned(self, execution_id: str, claimed: tuple[dict[str, Any], bool] | None) -> dict[str, Any]:
         task = asyncio.current_task()
@@ -290,10 +286,11 @@ class Engine:
         _, flow = self.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
         if execution["state"] != State.RUNNING:
             limit = flow.concurrency.limit if flow.concurrency and not fanout.is_iteration(execution) else None
-            if not self.store.try_start(execution_id, flow.namespace, flow.id, limit):
+            started = self.store.try_start(execution_id, flow.namespace, flow.id, limit)
+            if started is None:
                 assert flow.concurrency is not None
                 return self._over_limit(execution, flow)
-            execution = self.store.get_execution(execution_id)
+            execution = started
         run = Run(execution, flow, {} if first_run else self._replayable_steps(execution, flow))
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.RUNNING, "flow": flow.key})
 

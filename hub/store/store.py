@@ -286,7 +286,9 @@ class Store:
         if row is None:
             return None
         data = dict(row._mapping)
-        return data, bool(start and data["started_at"] == now)
+        if start:
+            return data, data["started_at"] == now
+        return data, data["started_at"] is None
 
     def claim_execution(self, execution_id: str, owner: str, expected: Iterable[str | None]) -> bool:
         """Take ownership if the current owner is one of ``expected`` (compare-and-set)."""
@@ -356,11 +358,14 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def try_start(self, execution_id: str, namespace: str, flow_id: str, limit: int | None) -> bool:
+    def try_start(
+        self, execution_id: str, namespace: str, flow_id: str, limit: int | None
+    ) -> dict[str, Any] | None:
         """Move an execution to RUNNING if its flow has fewer than ``limit`` running (atomic across
-        processes: one statement under SQLite's writer lock, an advisory lock on PostgreSQL)."""
+        processes: one statement under SQLite's writer lock, an advisory lock on PostgreSQL).
+        Returns the execution row, or None when the limit is reached."""
         now = time.time()
-        with self.engine.begin() as conn:
+        with (self.engine.begin() if limit is not None else self.auto.connect()) as conn:
             if limit is not None and not self.is_sqlite:
                 conn.execute(
                     select(func.pg_advisory_xact_lock(func.hashtext(namespace + "." + flow_id)))
@@ -375,10 +380,11 @@ class Store:
                     .scalar_subquery()
                 )
                 stmt = stmt.where(running < limit)
-            result = conn.execute(
+            row = conn.execute(
                 stmt.values(state="RUNNING", started_at=func.coalesce(EXECUTIONS.c.started_at, now), updated_at=now)
-            )
-        return bool(result.rowcount)
+                .returning(*EXECUTIONS.c)
+            ).first()
+        return dict(row._mapping) if row is not None else None
 
     def next_queued(self, namespace: str, flow_id: str, limit: int = 10) -> list[str]:
         with self.engine.connect() as conn:
