@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -112,7 +112,9 @@ async def start_run(body: RunRequest, request: Request) -> Any:
 
 
 @router.get("/runs", dependencies=_read)
-def list_runs(request: Request, name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def list_runs(
+    request: Request, name: str | None = Query(None, max_length=200), limit: int = Query(20, ge=1, le=500)
+) -> list[dict[str, Any]]:
     store, _, _ = _parts(request)
     return [{k: v for k, v in r.items() if k not in ("summary", "spec")} for r in EvalStore(store.engine).runs(name, limit)]
 

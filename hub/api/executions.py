@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.sse import EventSourceResponse
@@ -31,7 +31,6 @@ from hub.errors import HubError, NotFound
 router = APIRouter(prefix="/executions", tags=["executions"])
 starts = APIRouter(prefix="/flows", tags=["executions"])
 STATES = [s.value for s in State if s is not State.SKIPPED]
-StateName = Literal[tuple(STATES)]  # type: ignore[valid-type]
 
 
 def _time(value: str | None, name: str) -> float | None:
@@ -71,7 +70,7 @@ async def start_execution(
 def list_executions(
     namespace: str | None = None,
     flow: str | None = Query(None, description="Flow id (with namespace) or namespace.flow_id"),
-    state: list[StateName] | None = Query(None, description="Repeatable"),
+    state: list[State] | None = Query(None, description="Repeatable"),
     label: str | None = Query(None, description="key:value (or key=value)"),
     since: str | None = Query(None, description="Created at or after (epoch seconds or ISO 8601)"),
     until: str | None = Query(None, description="Created before (epoch seconds or ISO 8601)"),

@@ -33,6 +33,7 @@ def install(engine: Engine) -> Approvals:
             service._later(service.cancel_execution(str(event["execution_id"])))
 
     engine.listeners.append(on_event)
+    engine.sweepers.append(service.sweep)
     return service
 
 

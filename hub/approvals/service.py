@@ -398,6 +398,28 @@ class Approvals:
         if self.engine is not None:
             await resume_when_paused(self.engine, gate["execution_id"])
 
+    def decided_but_paused(self) -> list[str]:
+        """Executions still PAUSED on a gate that was already decided (the process died between
+        the decision and the resume): the sweep queues them again."""
+        from hub.store.store import EXECUTIONS, STEPS
+
+        query = (
+            select(GATES.c.execution_id)
+            .join(EXECUTIONS, EXECUTIONS.c.id == GATES.c.execution_id)
+            .join(STEPS, (STEPS.c.execution_id == GATES.c.execution_id) & (STEPS.c.path == GATES.c.path))
+            .where(GATES.c.state.in_(sorted(DECIDED)), EXECUTIONS.c.state == "PAUSED", STEPS.c.state == "PAUSED")
+            .distinct()
+        )
+        with self.store.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    async def sweep(self) -> list[str]:
+        resumed = []
+        for execution_id in self.decided_but_paused():
+            if self.engine is not None and await resume_when_paused(self.engine, execution_id, tries=1):
+                resumed.append(execution_id)
+        return resumed
+
     def _later(self, coro: Any) -> None:
         try:
             task = asyncio.get_running_loop().create_task(coro)

@@ -167,7 +167,7 @@ async def _parallel(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
         raise failures[0]
     pauses = [r for r in results if isinstance(r, PauseSignal)]
     if pauses:
-        raise pauses[0]
+        raise _earliest(pauses)
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -234,7 +234,8 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
 
     async def guarded(index: int, item: Any) -> None:
         async with semaphore:
-            if failed:
+            # a failure stops new iterations; a pause (e.g. an approval per item) does not
+            if any(isinstance(f, StepFailed) for f in failed):
                 return
             try:
                 await iteration(index, item)
@@ -246,7 +247,7 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
     if steps:
         raise steps[0]
     if failed:
-        raise failed[0]
+        raise _earliest([f for f in failed if isinstance(f, PauseSignal)])
     return results
 
 
@@ -292,6 +293,12 @@ async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Con
         message = (child.get("error") or {}).get("message", "")
         raise HubError(f"subflow execution {child_id} ended {child['state']}: {message}")
     return output
+
+
+def _earliest(pauses: list[Any]) -> Any:
+    """Several branches paused: wake the execution for the first timer any of them set."""
+    timed = [p for p in pauses if p.resume_at is not None]
+    return min(timed, key=lambda p: p.resume_at) if timed else pauses[0]
 
 
 def task_kind_params(engine: Engine, task: Task, rendered: dict[str, Any]) -> Any:

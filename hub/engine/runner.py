@@ -165,6 +165,9 @@ class Engine:
         self.secrets = Secrets(self.settings.resolved_secrets_file())
         self.listeners: list[Listener] = []
         self.middleware: list[Middleware] = []
+        # run by resume_interrupted: parts of the hub that can find executions to continue
+        # (e.g. approvals decided while no process was there to resume them)
+        self.sweepers: list[Callable[[], Awaitable[list[str]]]] = []
         self.queue: Queue = LocalQueue(self, self.settings.max_concurrency)
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._last_started: tuple[str, str, int] | None = None
@@ -655,6 +658,11 @@ class Engine:
                 await self.run(execution_id)
             else:
                 await self.queue.submit(execution_id)
+        for sweeper in self.sweepers:
+            try:
+                resumed.extend(await sweeper())
+            except Exception:
+                log.exception("sweeper %r failed", sweeper)
         return resumed
 
     async def resume(self, execution_id: str) -> None:

@@ -11,6 +11,32 @@ from hub.tasks.registry import Registry, default_registry
 TEMPLATE = {"type": "string", "pattern": r"\{\{|\{%", "description": "An expression"}
 
 
+_NESTED_KEYS = ("properties", "patternProperties", "$defs")
+_LIST_KEYS = ("anyOf", "oneOf", "allOf", "prefixItems")
+
+
+def templatable(node: Any) -> Any:
+    """Allow an expression string wherever a non-string value is expected, at any depth
+    (a value is only known once rendered)."""
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    for key in _NESTED_KEYS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: templatable(v) for k, v in out[key].items()}
+    for key in _LIST_KEYS:
+        if isinstance(out.get(key), list):
+            out[key] = [templatable(v) for v in out[key]]
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = templatable(out[key])
+    kind = out.get("type")
+    needs = (kind is not None and kind != "string") or "$ref" in out or "const" in out or "enum" in out
+    if needs:
+        return {"anyOf": [out, TEMPLATE]}
+    return out
+
+
 def _lift_defs(schema: dict[str, Any], defs: dict[str, Any], prefix: str) -> dict[str, Any]:
     """Move a sub-schema's $defs into the shared $defs under a prefix, rewriting $refs."""
     local = schema.pop("$defs", {})
@@ -31,7 +57,7 @@ def _lift_defs(schema: dict[str, Any], defs: dict[str, Any], prefix: str) -> dic
         return node
 
     for name, sub in local.items():
-        defs[renames[name]] = rewrite(sub)
+        defs[renames[name]] = templatable(rewrite(sub))
     return rewrite(schema)  # type: ignore[no-any-return]
 
 
@@ -55,7 +81,7 @@ def _task_schema(name: str, kind: Any, defs: dict[str, Any]) -> dict[str, Any]:
                 task_list if nested[key] == "list" else {"type": "object", "additionalProperties": task_list}
             )
         else:
-            properties[key] = {"anyOf": [prop, TEMPLATE], **({"description": prop["description"]} if "description" in prop else {})}
+            properties[key] = templatable(prop)
     required = ["id", "type", *[r for r in params.get("required", []) if r not in ("id", "type")]]
     doc = (kind.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
     return {

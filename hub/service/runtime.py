@@ -40,7 +40,10 @@ def build_engine(
     engine = Engine(store or open_store(settings), settings, **engine_kwargs)
     if settings.redis_url:
         engine.queue = ArqQueue(settings.redis_url, queue or queue_name())
+    from hub.approvals import install as install_approvals
     from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
+
+    install_approvals(engine)  # gates use this engine's clock, hear kills, and are swept on resume
 
     if tracing_enabled():
         install(engine)

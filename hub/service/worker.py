@@ -107,6 +107,11 @@ class WorkerRuntime:
         found.extend(engine.store.due_paused(engine.clock.time()))
         for execution_id in found:
             await engine.queue.submit(execution_id)
+        for sweeper in engine.sweepers:  # e.g. approvals decided while nobody could resume them
+            try:
+                found.extend(await sweeper())
+            except Exception:
+                log.exception("sweeper %r failed", sweeper)
         if found:
             log.info("sweep: submitted %d interrupted or orphaned execution(s)", len(found))
         return found

@@ -286,9 +286,11 @@ class Store:
         if row is None:
             return None
         data = dict(row._mapping)
+        # a replay copies step runs into a new execution: it has something to replay
+        fresh = data["restarted_from"] is None
         if start:
-            return data, data["started_at"] == now
-        return data, data["started_at"] is None
+            return data, fresh and data["started_at"] == now
+        return data, fresh and data["started_at"] is None
 
     def claim_execution(self, execution_id: str, owner: str, expected: Iterable[str | None]) -> bool:
         """Take ownership if the current owner is one of ``expected`` (compare-and-set)."""

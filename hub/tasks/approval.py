@@ -15,9 +15,9 @@ Output::
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from hub import approvals
 from hub.approvals import notify
@@ -33,9 +33,16 @@ from hub.tasks.base import Params, TaskContext
 GROUP_LABEL = "approvers."
 
 
+# one string ("a@x, b@y") or a list; editors are told both are fine
+StrList = Annotated[
+    list[str],
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
 class ChannelSpec(Params):
-    email: list[str] | None = Field(None, description="Addresses to email (approvers among them get personal links).")
-    slack: list[str] | None = Field(None, description="Slack channels (#name or C...) or user IDs (U..., a DM).")
+    email: StrList | None = Field(None, description="Addresses to email (approvers among them get personal links).")
+    slack: StrList | None = Field(None, description="Slack channels (#name or C...) or user IDs (U..., a DM).")
 
     @field_validator("email", "slack", mode="before")
     @classmethod

@@ -78,7 +78,7 @@ def execution_trace(store: Store, execution_id: str) -> dict[str, Any]:
         "trace_id": trace_id,
         "start_time": start,
         "end_time": end,
-        "duration_ms": round((end - start) * 1000.0, 3) if rows else None,
+        "duration_ms": round((end - start) * 1000.0, 3) if start is not None and end is not None else None,
         "span_count": len(rows),
         "errors": sum(1 for r in rows if r["status"] == "ERROR"),
         "usage": usage_summary(rows),

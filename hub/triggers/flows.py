@@ -31,7 +31,7 @@ class FlowTriggers:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.states = TriggerStates(engine.store)
-        self.pending: set[asyncio.Task[None]] = set()
+        self.pending: set[asyncio.Task[Any]] = set()
         self._index: list[Bound] = []
         self._read_at = 0.0
 

@@ -231,3 +231,50 @@ def test_skipped_step_with_if(store) -> None:
     )
     assert result.step("a")["state"] == "SKIPPED"
     assert result.step("b")["state"] == "SUCCESS"
+
+
+class _Gate:
+    """A test kind that pauses until its item is in ``OPEN`` (like an approval per item)."""
+
+    type = "test.gate"
+    OPEN: set[int] = set()
+
+    from hub.tasks.core import SetParams as Params  # values: {n: ...}
+
+    async def run(self, ctx, params):  # type: ignore[no-untyped-def]
+        from hub.errors import Paused
+
+        n = params.values["n"]
+        if n not in self.OPEN:
+            raise Paused(f"waiting for {n}", resume_at=None)
+        return {"n": n}
+
+
+def test_pauses_in_concurrent_iterations_do_not_stop_the_others(sqlite_store) -> None:  # type: ignore[no-untyped-def]
+    from hub.tasks.registry import builtin_registry
+
+    registry = builtin_registry()
+    registry.add(_Gate)
+    engine = make_engine(sqlite_store)
+    engine.registry = registry
+    engine.catalog.loader.registry = registry
+    from hub.flow.loader import FlowLoader
+
+    flow = FlowLoader(registry).load_text(
+        "id: g\ntasks:\n  - id: each\n    type: for_each\n    items: [1, 2, 3]\n    concurrency: 3\n"
+        "    tasks:\n      - {id: gate, type: test.gate, values: {n: '{{ item }}'}}\n"
+    )
+
+    async def go() -> tuple[str, list[str], str]:
+        _Gate.OPEN.clear()
+        first = await engine.execute(flow)
+        paused = sorted(r["path"] for r in engine.store.step_runs(first["id"]) if r["state"] == "PAUSED")
+        _Gate.OPEN.update({1, 2, 3})
+        await engine.resume(first["id"])
+        await engine.queue.drain()
+        return first["state"], paused, engine.store.get_execution(first["id"])["state"]
+
+    state, paused, final = asyncio.run(go())
+    assert state == "PAUSED"
+    assert paused == ["gate[0]", "gate[1]", "gate[2]"]
+    assert final == "SUCCESS"
