@@ -6,15 +6,16 @@ import base64
 import json
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field, model_validator
 
 from hub.errors import ConnectorError
 from hub.flow.durations import Duration
-from hub.net import Guard, NetSettings, http_client, is_guarded, redact_headers, redact_url
 from hub.tasks.base import Params, TaskContext
+
+if TYPE_CHECKING:  # httpx and the guard are imported when a request runs, not when flows load
+    import httpx
 
 
 class BasicAuth(Params):
@@ -103,6 +104,10 @@ class HttpRequest:
     Params = HttpParams
 
     async def run(self, ctx: TaskContext, params: HttpParams) -> Any:
+        import httpx
+
+        from hub.net import Guard, NetSettings, http_client, is_guarded, redact_headers, redact_url
+
         net_settings = NetSettings()
         headers = dict(params.headers)
         headers.setdefault("Idempotency-Key", ctx.idempotency_key)
@@ -162,6 +167,8 @@ class HttpRequest:
         auth: Any,
         limit: int,
     ) -> tuple[httpx.Response, Any]:
+        from hub.net import redact_url
+
         request = client.build_request(
             params.method,
             params.url,
