@@ -16,7 +16,6 @@ from sqlmodel import SQLModel
 
 from hub.store import tables
 
-
 # Modules that define tables. They are imported only when the schema is created or moved forward
 # (importing ~30 SQLModel classes costs ~100 ms, which `hub run` should not pay on every start).
 # A change that adds a table must also add a migration step (``_create_new_tables`` will do).
