@@ -41,24 +41,26 @@ class _Container:
             self.data: dict[str, Any] = dict(row.get("data") or {})
             self.attempt = row["attempt"]
             if row["state"] != State.RUNNING:
-                engine.store.finish_step(self.step_id, State.RUNNING, data=self.data)
+                engine.flush(run).finish_step(self.step_id, State.RUNNING, data=self.data)
         else:
             self.attempt = 1
             self.data = {}
-            self.step_id = engine.store.start_step(run.id, path, task.id, task.type, 1, None, self.started)
+            self.step_id = engine.flush(run).start_step(run.id, path, task.id, task.type, 1, None, self.started)
         engine.emit(_event(run, task, path, State.RUNNING, self.attempt))
 
     def remember(self, **values: Any) -> None:
         self.data.update(values)
-        self.engine.store.update_step_data(self.step_id, self.data)
+        self.engine.flush(self.run).update_step_data(self.step_id, self.data)
 
     def done(self, output: Any, state: State = State.SUCCESS) -> None:
         value = self.run.redactor(to_jsonable_python(output, fallback=str))
-        self.engine.store.finish_step(self.step_id, state, output=value, data=self.data, execution_id=self.run.id)
+        self.engine.flush(self.run).finish_step(
+            self.step_id, state, output=value, data=self.data, execution_id=self.run.id
+        )
         self.engine.emit(_event(self.run, self.task, self.path, state, self.attempt, time.time() - self.started))
 
     def failed(self, error: dict[str, Any]) -> None:
-        self.engine.store.finish_step(self.step_id, State.FAILED, error=error, data=self.data)
+        self.engine.flush(self.run).finish_step(self.step_id, State.FAILED, error=error, data=self.data)
         self.engine.emit(_event(self.run, self.task, self.path, State.FAILED, self.attempt, time.time() - self.started, error))
 
 

@@ -185,7 +185,7 @@ async def walk_iteration(engine: Engine, run: Run) -> dict[str, Any]:
     except StepFailed as failed:
         state, error = State.FAILED, failed.error
     except PauseSignal as pause:
-        engine.store.update_execution(run.id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
+        engine.flush(run).update_execution(run.id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
         engine.emit({"event": "execution", "execution_id": run.id, "state": State.PAUSED, "flow": run.flow.key})
         if pause.resume_at is not None:
             await engine.queue.submit(run.id, delay=max(0.0, pause.resume_at - engine.clock.time()))

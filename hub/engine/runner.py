@@ -79,21 +79,32 @@ class Run:
         self.redactor = Redactor()
         self.warning = False
         self.id: str = execution["id"]
+        # Runs of pure steps (set, log, fail, skips) and their log lines wait here and are written
+        # together, before the next write of anything else: they have no side effect, so one lost
+        # in a crash is simply computed again, and a flow of them costs one commit, not one each.
+        self.pending_steps: list[dict[str, Any]] = []
+        self.pending_logs: list[dict[str, Any]] = []
 
 
 class StepLog:
     """The ``logger`` a task gets: lines go to the execution log (redacted) and the listeners."""
 
-    def __init__(self, engine: Engine, run: Run, path: str | None):
+    def __init__(self, engine: Engine, run: Run, path: str | None, buffered: bool = False):
         self.engine = engine
         self.run = run
         self.path = path
+        self.buffered = buffered
 
     def log(self, level: int, message: Any, *args: Any, extra: Any = None, **_: Any) -> None:
         text = str(message) % args if args else str(message)
         text = self.run.redactor(text)
         name = logging.getLevelName(level).lower()
-        self.engine.store.add_log(self.run.id, name, text, self.path)
+        if self.buffered:
+            self.run.pending_logs.append(
+                {"execution_id": self.run.id, "path": self.path, "level": name, "message": text, "ts": time.time()}
+            )
+        else:
+            self.engine.flush(self.run).add_log(self.run.id, name, text, self.path)
         self.engine.emit({"event": "log", "execution_id": self.run.id, "path": self.path, "level": name, "message": text})
 
     def debug(self, msg: Any, *a: Any, **k: Any) -> None:
@@ -342,7 +353,7 @@ class Engine:
                     if state != State.FAILED:
                         state, error = State.FAILED, failed.error
         except PauseSignal as pause:
-            self.store.update_execution(execution_id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
+            self.flush(run).update_execution(execution_id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
             self.emit({"event": "execution", "execution_id": execution_id, "state": State.PAUSED, "flow": flow.key})
             if pause.resume_at is not None:
                 await self.queue.submit(execution_id, delay=max(0.0, pause.resume_at - self.clock.time()))
@@ -380,9 +391,11 @@ class Engine:
     async def _finish(
         self, run: Run, state: State, outputs: Any, error: dict[str, Any] | None
     ) -> dict[str, Any]:
-        row = self.store.finish_execution(
-            run.id, state=state, outputs=outputs, error=error, ended_at=time.time(), owner=None, resume_at=None
-        )
+        end = {"state": state, "outputs": outputs, "error": error, "ended_at": time.time(), "owner": None,
+               "resume_at": None}
+        row = self.store.write_batch(run.pending_steps, run.pending_logs, (run.id, end))
+        run.pending_steps, run.pending_logs = [], []
+        assert row is not None
         self.emit(
             {"event": "execution", "execution_id": run.id, "state": state, "flow": run.flow.key, "error": error}
         )
@@ -471,8 +484,8 @@ class Engine:
                 self._fail_record(run, task, path, exc.to_dict())
             if not go:
                 now = time.time()
-                self.store.record_step(
-                    run.id, path, task.id, task.type, run.attempts.get(path, 0) + 1, State.SKIPPED,
+                self._hold(
+                    run, run.id, path, task.id, task.type, run.attempts.get(path, 0) + 1, State.SKIPPED,
                     started_at=now, ended_at=now,
                 )
                 frame.outputs[task.id] = None
@@ -492,9 +505,7 @@ class Engine:
         attempt = run.attempts.get(path, 0) + 1
         run.attempts[path] = attempt
         state = State.WARNING if task.allow_failure else State.FAILED
-        self.store.record_step(
-            run.id, path, task.id, task.type, attempt, state, error=error, started_at=now, ended_at=now
-        )
+        self._hold(run, run.id, path, task.id, task.type, attempt, state, error=error, started_at=now, ended_at=now)
         self.emit(_step_event(run, task, path, state, attempt, 0.0, error))
         if not task.allow_failure:
             raise StepFailed(error, path, task.id)
@@ -534,7 +545,7 @@ class Engine:
             stored_params = run.redactor(to_jsonable_python(rendered, fallback=str))
             step_id = None
             if not pure:
-                step_id = self.store.start_step(
+                step_id = self.flush(run).start_step(
                     run.id, path, task.id, task.type, attempt, stored_params, started
                 )
                 self.emit(_step_event(run, task, path, State.RUNNING, attempt, None))
@@ -547,7 +558,7 @@ class Engine:
                 attempt=attempt,
                 settings=self.settings,
                 store=self.store,
-                logger=StepLog(self, run, path),  # type: ignore[arg-type]
+                logger=StepLog(self, run, path, buffered=pure),  # type: ignore[arg-type]
                 redact=run.redactor,
                 state=dict((run.steps.get(path) or {}).get("data") or {}),
                 services=self.services,
@@ -569,7 +580,9 @@ class Engine:
             except Paused as pause:
                 data = {**(pause.data or {}), "reason": pause.reason}
                 if step_id is None:
-                    step_id = self.store.start_step(run.id, path, task.id, task.type, attempt, stored_params, started)
+                    step_id = self.flush(run).start_step(
+                        run.id, path, task.id, task.type, attempt, stored_params, started
+                    )
                 self.store.finish_step(step_id, State.PAUSED, data=data)
                 self.emit(_step_event(run, task, path, State.PAUSED, attempt, None))
                 raise PauseSignal(path, pause.resume_at) from None
@@ -592,8 +605,8 @@ class Engine:
                 value = run.redactor(to_jsonable_python(output, fallback=str))
                 ended = time.time()
                 if step_id is None:
-                    self.store.record_step(
-                        run.id, path, task.id, task.type, attempt, State.SUCCESS,
+                    self._hold(
+                        run, run.id, path, task.id, task.type, attempt, State.SUCCESS,
                         params=stored_params, output=value, started_at=started, ended_at=ended,
                         data=ctx.state or None,
                     )
@@ -614,8 +627,8 @@ class Engine:
                 error = {**error, "retry_in": round(delay, 3)}
             ended = time.time()
             if step_id is None:
-                self.store.record_step(
-                    run.id, path, task.id, task.type, attempt, state,
+                self._hold(
+                    run, run.id, path, task.id, task.type, attempt, state,
                     params=stored_params, error=error, started_at=started, ended_at=ended,
                 )
             else:
@@ -629,6 +642,22 @@ class Engine:
                 frame.outputs[task.id] = None
                 return
             raise StepFailed(error, path, task.id)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def flush(self, run: Run) -> Store:
+        """Write what the run holds back; returns the store for the write that follows."""
+        if run.pending_steps or run.pending_logs:
+            self.store.write_batch(run.pending_steps, run.pending_logs)
+            run.pending_steps = []
+            run.pending_logs = []
+        return self.store
+
+    def _hold(self, run: Run, *args: Any, **values: Any) -> None:
+        """A finished run of a pure step, written with the next write (see :class:`Run`)."""
+        run.pending_steps.append(self.store.step_values(*args, **values))
+        if len(run.pending_steps) >= 500:
+            self.flush(run)
 
     def _wrap_step(self, info: StepCall, instance: Any) -> Callable[[], Awaitable[Any]]:
         async def call() -> Any:

@@ -32,6 +32,7 @@ LOGS = LogLine.__table__  # type: ignore[attr-defined]
 BLOBS = Blob.__table__  # type: ignore[attr-defined]
 FLOWS = FlowRevision.__table__  # type: ignore[attr-defined]
 _INSERT_STEP = STEPS.insert()
+_INSERT_LOG = LOGS.insert()
 
 
 def new_id() -> str:
@@ -466,6 +467,64 @@ class Store:
             values["data"] = data
         with self.auto.connect() as conn:
             conn.execute(update(STEPS).where(STEPS.c.id == step_id).values(**values))
+
+    def step_values(
+        self,
+        execution_id: str,
+        path: str,
+        task_id: str,
+        task_type: str,
+        attempt: int,
+        state: str,
+        *,
+        params: Any = None,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        started_at: float,
+        ended_at: float | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A finished step run as a row, for :meth:`write_batch` (large outputs become blobs now)."""
+        values = dict(
+            execution_id=execution_id,
+            path=path,
+            task_id=task_id,
+            task_type=task_type,
+            attempt=attempt,
+            state=state,
+            params=params,
+            error=error,
+            data=data,
+            started_at=started_at,
+            ended_at=ended_at or time.time(),
+        )
+        values.update(self._output_values(output, execution_id))
+        return values
+
+    def write_batch(
+        self,
+        steps: list[dict[str, Any]],
+        logs: list[dict[str, Any]],
+        execution: tuple[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | None:
+        """Step runs and log lines in one transaction, optionally with an execution update
+        (returned as it now is)."""
+        row = None
+        with self.engine.begin() as conn:
+            if steps:
+                conn.execute(_INSERT_STEP, steps)
+            if logs:
+                conn.execute(_INSERT_LOG, logs)
+            if execution is not None:
+                execution_id, values = execution
+                values = {**values, "updated_at": time.time()}
+                found = conn.execute(
+                    update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values).returning(*EXECUTIONS.c)
+                ).first()
+                if found is None:
+                    raise NotFound(f"execution {execution_id} not found")
+                row = dict(found._mapping)
+        return row
 
     def record_step(
         self,
