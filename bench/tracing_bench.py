@@ -10,9 +10,11 @@ warm-up run per engine), interleaved so that drift hits all of them alike:
               making spans; a real OTLP exporter sends from its own thread)
 - hub-db:     middleware + the hub's own span store (batched writes to the same SQLite file),
               the embedded default
-- both:       the two above together
-- both-nopure: both, with HUB_TRACE_PURE_STEPS=off (no spans for set/log/fail steps; the
-              benchmark flow is nothing but ``set`` steps, so this shows the execution-level cost)
+- both:       the two above together (the default: pure steps such as ``set`` are events on
+              their parent span, HUB_TRACE_PURE_STEPS=events)
+- both-spans: both, with a span for every pure step too (HUB_TRACE_PURE_STEPS=spans)
+- both-nopure: both, pure steps not traced at all (HUB_TRACE_PURE_STEPS=off; the benchmark flow
+              is nothing but ``set`` steps, so this shows the execution-level cost)
 
 Nothing here asserts; it prints the medians and the overhead against ``off``.
 """
@@ -45,7 +47,7 @@ class Drop(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def traced(exporters: bool, store: bool, pure_steps: bool = True) -> Callable[[Any], Any]:
+def traced(exporters: bool, store: bool, pure_steps: str = "events") -> Callable[[Any], Any]:
     def setup(engine: Any) -> Any:
         provider = build_tracer_provider([Drop()] if exporters else [], store=engine.store if store else None)
         install(engine, provider).pure_steps = pure_steps
@@ -59,7 +61,8 @@ CONFIGS: dict[str, Callable[[Any], Any] | None] = {
     "otlp-like": traced(exporters=True, store=False),
     "hub-db": traced(exporters=False, store=True),
     "both": traced(exporters=True, store=True),
-    "both-nopure": traced(exporters=True, store=True, pure_steps=False),
+    "both-spans": traced(exporters=True, store=True, pure_steps="spans"),
+    "both-nopure": traced(exporters=True, store=True, pure_steps="off"),
 }
 
 

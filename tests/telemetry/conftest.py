@@ -44,6 +44,9 @@ def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
     monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
     monkeypatch.delenv("HUB_TRACING", raising=False)
     monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    # the exact span trees below trace every step as a span; the default (pure steps as events on
+    # their parent span) has a test of its own
+    monkeypatch.setenv("HUB_TRACE_PURE_STEPS", "spans")
     kinds.CALLS.clear()
     store = Store.open(f"sqlite:///{tmp_path / 'hub.db'}")
     made: list[Traced] = []

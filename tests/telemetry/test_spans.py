@@ -212,3 +212,33 @@ tasks:
     for span in spans:
         for text in every_string(span):
             assert SECRET not in text
+
+
+@sync
+async def test_by_default_pure_steps_are_events_on_their_parent_span(traced, monkeypatch) -> None:
+    monkeypatch.setenv("HUB_TRACE_PURE_STEPS", "events")
+    one = traced()
+    flow = """
+id: light
+tasks:
+  - id: fan
+    type: parallel
+    tasks:
+      - {id: a, type: set, values: {x: 1}}
+      - {id: b, type: log, message: "hello {{ secret('API_TOKEN') }}"}
+  - {id: bad, type: fail, message: "no {{ secret('API_TOKEN') }}", allow_failure: true}
+"""
+    row = await one.engine.execute(one.flow(flow))
+    assert row["state"] == "WARNING"
+    spans = one.spans()
+    assert tree(spans) == [("execution default.light", [("step fan", [])])]
+    fan = named(spans, "step fan")[0]
+    root = named(spans, "execution default.light")[0]
+    fan_events = {e.name: dict(e.attributes) for e in fan.events if e.name.startswith("step ")}
+    assert set(fan_events) == {"step a", "step b"}
+    assert fan_events["step a"][A.STEP_STATE] == "SUCCESS" and fan_events["step a"][A.STEP_TYPE] == "set"
+    bad = next(dict(e.attributes) for e in root.events if e.name == "step bad")
+    assert bad[A.STEP_STATE] == "FAILED" and bad["hub.step.error"] == "no ******"
+    for span in spans:
+        for text in every_string(span):
+            assert SECRET not in text
