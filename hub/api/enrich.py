@@ -92,7 +92,7 @@ async def enrich_one(
         hit = hub.cache.get(key)
         if hit is not None:
             return Outcome(200, hit["id"], hit["state"], hit["outputs"], cached=True)
-    execution_id = await hub.engine.start(flow.key, checked, enqueue=False, trigger={"type": "enrich"})
+    execution_id = await hub.engine.start(flow, checked, enqueue=False, trigger={"type": "enrich"})
     task = hub.spawn(hub.engine.run(execution_id))
     done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
     if not done:

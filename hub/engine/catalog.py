@@ -38,6 +38,7 @@ class FlowCatalog:
         if flow is None:
             flow = self.loader.load_text(source, f"{namespace}.{flow_id}@{revision}")
             self._parsed[key] = flow
+            self._saved.setdefault((namespace, flow_id, flow.content_hash), revision)
         return revision, flow
 
     def resolve_ref(self, ref: str, current_namespace: str) -> tuple[str, str]:

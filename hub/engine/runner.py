@@ -181,7 +181,9 @@ class Engine:
         self.sweepers: list[Callable[[], Awaitable[list[str]]]] = []
         self.queue: Queue = LocalQueue(self, self.settings.max_concurrency)
         self._running: dict[str, asyncio.Task[Any]] = {}
-        self._last_started: tuple[str, str, int] | None = None
+        # executions started by this engine: which flow revision they run (saves a read when they
+        # are run here)
+        self._hints: dict[str, tuple[str, str, int]] = {}
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -230,7 +232,9 @@ class Engine:
             parent_path=parent_path,
             execution_id=execution_id,
         )
-        self._last_started = (flow.namespace, flow.id, revision)
+        if len(self._hints) > 10_000:  # started here but never run here (another process took them)
+            self._hints.clear()
+        self._hints[execution_id] = (flow.namespace, flow.id, revision)
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.QUEUED, "flow": flow.key})
         if enqueue:
             await self.queue.submit(execution_id)
@@ -239,13 +243,13 @@ class Engine:
     async def execute(self, flow: Flow | str, inputs: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         """Start an execution and run it here, to its end (or pause); returns the execution row."""
         execution_id = await self.start(flow, inputs, enqueue=False, **kw)
-        return await self.run(execution_id, self._last_started)
+        return await self.run(execution_id)
 
     # -- running -----------------------------------------------------------------------------------
 
     async def run(self, execution_id: str, flow_hint: tuple[str, str, int] | None = None) -> dict[str, Any]:
         """Run (or continue) one execution in this process until it ends or pauses."""
-        claimed = self._claim_fast(execution_id, flow_hint)
+        claimed = self._claim_fast(execution_id, flow_hint or self._hints.pop(execution_id, None))
         if claimed is not None:
             return await self._run_owned(execution_id, claimed)
         execution = self.store.get_execution(execution_id)
