@@ -139,3 +139,20 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+def parse_time(value: str | None, name: str) -> float | None:
+    """A query parameter given as epoch seconds or ISO 8601 (``Z`` allowed); 400 otherwise (an
+    HTTPException, so routers mounted without the hub's handlers answer it too)."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise StarletteHTTPException(400, f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}") from None

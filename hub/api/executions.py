@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -12,7 +11,10 @@ from fastapi.sse import EventSourceResponse
 from hub.api import sse
 from hub.api.auth import Principal, require
 from hub.api.context import Hub, get_hub
-from hub.api.errors import ApiError
+from hub.api.errors import (
+    ApiError,
+    parse_time,
+)
 from hub.api.flows import runnable
 from hub.api.models import (
     Execution,
@@ -33,18 +35,6 @@ starts = APIRouter(prefix="/flows", tags=["executions"])
 STATES = [s.value for s in State if s is not State.SKIPPED]
 
 
-def _time(value: str | None, name: str) -> float | None:
-    """Epoch seconds or ISO 8601."""
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        raise ApiError(400, f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}") from None
 
 
 @starts.post(
@@ -91,7 +81,7 @@ def list_executions(
         namespace, _, flow = flow.rpartition(".")
     rows = hub.engine.store.list_executions(
         namespace=namespace, flow_id=flow, states=states or None, label=pair,
-        since=_time(since, "since"), until=_time(until, "until"), limit=limit, offset=offset,
+        since=parse_time(since, "since"), until=parse_time(until, "until"), limit=limit, offset=offset,
     )
     return ExecutionList(items=[Execution(**r) for r in rows], limit=limit, offset=offset)
 

@@ -15,7 +15,6 @@ override the :func:`get_store` dependency to supply it another way.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -30,6 +29,8 @@ try:
     _guards = [Depends(require("read"))]
 except ImportError:  # a bare app without the service's auth (tests of this router alone)
     _guards = []
+
+from hub.api.errors import parse_time
 
 router = APIRouter(tags=["traces"], dependencies=_guards)
 
@@ -65,17 +66,6 @@ def execution_usage(execution_id: str, store: Store = Depends(get_store)) -> dic
     return {"execution_id": found["execution_id"], "trace_id": found["trace_id"], **found["usage"]}
 
 
-def _time(value: str | None, name: str) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise HTTPException(422, f"{name} must be epoch seconds or an ISO 8601 time, got {value!r}") from None
 
 
 @router.get("/traces")
@@ -91,7 +81,7 @@ def search_traces(
 ) -> dict[str, Any]:
     """Executions with a stored trace, newest first."""
     found = spanstore.search_traces(
-        store.engine, flow=flow, state=state, since=_time(since, "since"), until=_time(until, "until"),
+        store.engine, flow=flow, state=state, since=parse_time(since, "since"), until=parse_time(until, "until"),
         min_duration_ms=min_duration_ms, errors_only=errors, limit=limit,
     )
     return {"traces": found, "count": len(found)}

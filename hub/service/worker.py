@@ -37,7 +37,7 @@ CTX_KEY = "hub"
 @dataclass
 class WorkerOptions:
     concurrency: int = 64  # executions run at once by this process
-    prefetch: int = 16  # arq jobs handled at once (each only waits for a free execution slot)
+    prefetch: int = 2  # arq jobs waiting here for a free slot (a busy worker leaves the rest to others)
     poll_delay: float = 0.5  # fallback poll when no wake-up arrives (deferred jobs are exact)
     sweep_interval: float = 10.0
     orphan_age: float = 30.0  # a QUEUED execution nobody touched for this long is submitted again

@@ -542,21 +542,11 @@ class Store:
         ended_at: float | None = None,
         data: dict[str, Any] | None = None,
     ) -> int:
-        """Insert a finished step run in one write (for steps with no side effects)."""
-        values = dict(
-            execution_id=execution_id,
-            path=path,
-            task_id=task_id,
-            task_type=task_type,
-            attempt=attempt,
-            state=state,
-            params=params,
-            error=error,
-            data=data,
-            started_at=started_at,
-            ended_at=ended_at or time.time(),
+        """Insert a finished step run in one write."""
+        values = self.step_values(
+            execution_id, path, task_id, task_type, attempt, state, params=params, output=output, error=error,
+            started_at=started_at, ended_at=ended_at, data=data,
         )
-        values.update(self._output_values(output, execution_id))
         with self.auto.connect() as conn:
             result = conn.execute(_INSERT_STEP, values)
             return int(result.inserted_primary_key[0])  # type: ignore[index]
