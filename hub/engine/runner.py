@@ -558,8 +558,8 @@ class Engine:
             stored_params = run.redactor(to_jsonable_python(rendered, fallback=str))
             step_id = None
             if not pure:
-                step_id = self.flush(run).start_step(
-                    run.id, path, task.id, task.type, attempt, stored_params, started
+                step_id = await self.write(
+                    run, self.store.start_step, run.id, path, task.id, task.type, attempt, stored_params, started
                 )
                 self.emit(_step_event(run, task, path, State.RUNNING, attempt, None))
             ctx = TaskContext(
@@ -624,8 +624,9 @@ class Engine:
                         data=ctx.state or None,
                     )
                 else:
-                    self.store.finish_step(
-                        step_id, State.SUCCESS, output=value, ended_at=ended, execution_id=run.id,
+                    await self.write(
+                        run, self.store.finish_step, step_id, State.SUCCESS, output=value, ended_at=ended,
+                        execution_id=run.id,
                     )
                 frame.outputs[task.id] = value
                 self.emit(_step_event(run, task, path, State.SUCCESS, attempt, ended - started))
@@ -645,7 +646,7 @@ class Engine:
                     params=stored_params, error=error, started_at=started, ended_at=ended,
                 )
             else:
-                self.store.finish_step(step_id, state, error=error, ended_at=ended)
+                await self.write(run, self.store.finish_step, step_id, state, error=error, ended_at=ended)
             self.emit(_step_event(run, task, path, state, attempt, ended - started, error))
             if again:
                 await self.clock.sleep(delay)
@@ -665,6 +666,20 @@ class Engine:
             run.pending_steps = []
             run.pending_logs = []
         return self.store
+
+    async def write(self, run: Run, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """What the run holds back, then one store write — in a thread on a server database (see
+        :meth:`db`). The held-back rows are taken here, on the loop, so a parallel branch adding
+        one meanwhile is not lost."""
+        steps, logs = run.pending_steps, run.pending_logs
+        run.pending_steps, run.pending_logs = [], []
+
+        def both() -> Any:
+            if steps or logs:
+                self.store.write_batch(steps, logs)
+            return fn(*args, **kwargs)
+
+        return await self.db(both)
 
     def _hold(self, run: Run, *args: Any, **values: Any) -> None:
         """A finished run of a pure step, written with the next write (see :class:`Run`)."""
