@@ -249,8 +249,8 @@ def delete_flow(
 
 def runnable(hub: Hub, namespace: str, flow_id: str) -> tuple[int, Flow]:
     """The newest revision of a flow that may start executions (exists, not disabled)."""
-    state = hub.api_store.flow_state(namespace, flow_id)
-    revision, flow = hub.engine.catalog.get(namespace, flow_id)
+    state = hub.api_store.flow_head(namespace, flow_id)
+    revision, flow = hub.engine.catalog.get(namespace, flow_id, state["revision"])
     if state["disabled"] or flow.disabled:
         raise ApiError(409, f"flow {namespace}.{flow_id} is disabled; enable it with "
                        f"POST /v1/flows/{namespace}/{flow_id}/enable", type="FlowDisabled")

@@ -61,6 +61,20 @@ class ApiStore:
             raise NotFound(f"flow {namespace}.{flow_id} not found")
         return dict(row._mapping)
 
+    def flow_head(self, namespace: str, flow_id: str) -> dict[str, Any]:
+        """Revision number and flags of a flow's newest revision (no source: the hot path of
+        starting executions reads the parsed flow from the catalog's cache)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(FLOWS.c.revision, FLOWS.c.disabled, FLOWS.c.deleted)
+                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
+                .order_by(FLOWS.c.revision.desc())
+                .limit(1)
+            ).first()
+        if row is None or row.deleted:
+            raise NotFound(f"flow {namespace}.{flow_id} not found")
+        return dict(row._mapping)
+
     def revisions(self, namespace: str, flow_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -220,7 +220,12 @@ def instrument_app(app: Any, tracer_provider: Any = None) -> Any:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tracer_provider or configure(), excluded_urls="health,healthz,metrics"
+        app,
+        tracer_provider=tracer_provider or configure(),
+        excluded_urls="health,healthz,ready,metrics",
+        # one server span per request; a span per ASGI receive/send message costs more than the
+        # request itself on the enrichment path and tells nothing
+        exclude_spans=["receive", "send"],
     )
     return app
 
