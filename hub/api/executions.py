@@ -32,7 +32,6 @@ from hub.errors import HubError, NotFound
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 starts = APIRouter(prefix="/flows", tags=["executions"])
-STATES = [s.value for s in State if s is not State.SKIPPED]
 
 
 
