@@ -3,6 +3,8 @@ outputs flow downstream; quorum, self-approval, rejection with a reason, the inb
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 
 from hub.engine.runner import Engine
@@ -47,6 +49,11 @@ def test_pause_holds_nothing_and_api_decision_resumes(engine: Engine, client: Te
     execution_id = start(client, keys["starter"], flow, {"amount": 120})
     paused = wait_state(engine, execution_id, "PAUSED")
     assert paused["owner"] is None
+    # the state is written just before the run returns: give its task a moment to end
+    deadline = time.monotonic() + 5
+    queue_tasks = engine.queue.tasks.values  # type: ignore[attr-defined]
+    while (execution_id in engine._running or not all(t.done() for t in queue_tasks())) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert execution_id not in engine._running
     assert all(t.done() for t in engine.queue.tasks.values())  # type: ignore[attr-defined]
 
