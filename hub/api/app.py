@@ -34,6 +34,7 @@ OPTIONAL_ROUTERS = (
     ("hub.approvals.api", "router"),
     ("connectors.email.api", "router"),
     ("hub.api.evals", "router"),
+    ("hub.api.triggers", "router"),
 )
 TRIGGER_SERVICE = "hub.triggers.service"
 
