@@ -14,6 +14,7 @@ from pydantic_core import to_jsonable_python
 
 from hub.engine import fanout
 from hub.engine.frame import Frame
+from hub.engine.run import PauseSignal, Run, StepCall, StepFailed
 from hub.engine.states import TERMINAL, State
 from hub.errors import ExpressionError, HubError, NotFound
 from hub.flow.durations import format_duration
@@ -22,7 +23,7 @@ from hub.flow.models import Task
 from hub.store.store import new_id
 
 if TYPE_CHECKING:
-    from hub.engine.runner import Engine, Run
+    from hub.engine.runner import Engine
 
 SHORT_WAIT = 30.0  # waits up to this long sleep in process; longer ones pause the execution
 
@@ -88,8 +89,6 @@ def _descendants(task: Task) -> list[Task]:
 
 
 async def run_control(engine: Engine, run: Run, task: Task, frame: Frame, path: str, row: dict[str, Any] | None) -> None:
-    from hub.engine.runner import PauseSignal, StepCall, StepFailed
-
     box = _Container(engine, run, task, path, row)
     handler = HANDLERS[task.type]
 
@@ -153,8 +152,6 @@ async def _sequential(engine: Engine, run: Run, task: Task, frame: Frame, box: _
 
 
 async def _parallel(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
-    from hub.engine.runner import PauseSignal, StepFailed
-
     limit = _config(engine, task, frame).concurrency
     children: list[Task] = task.params["tasks"]
     semaphore = asyncio.Semaphore(int(limit) if limit else len(children))
@@ -203,8 +200,6 @@ async def _switch(engine: Engine, run: Run, task: Task, frame: Frame, box: _Cont
 
 
 async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
-    from hub.engine.runner import PauseSignal, StepFailed
-
     items = _render(engine, task.params["items"], frame, f"{task.id}.items")
     if isinstance(items, dict):
         items = [{"key": k, "value": v} for k, v in items.items()]
@@ -254,8 +249,6 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
 
 
 async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
-    from hub.engine.runner import PauseSignal
-
     params = _render(engine, task.params, frame, task.id)
     try:
         parsed = task_kind_params(engine, task, params)
@@ -309,8 +302,6 @@ def task_kind_params(engine: Engine, task: Task, rendered: dict[str, Any]) -> An
 
 
 async def _wait(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
-    from hub.engine.runner import PauseSignal
-
     if "until" not in box.data:
         params = task_kind_params(engine, task, _render(engine, task.params, frame, task.id))
         if params.until:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_jsonable_python
 
 from hub.engine.frame import _NO_ITEM, Frame
+from hub.engine.run import PauseSignal, Run, StepFailed
 from hub.engine.states import TERMINAL, State
 from hub.errors import HubError, NotFound
 from hub.flow.expressions import Scope
@@ -32,7 +33,7 @@ from hub.store.store import new_id
 
 if TYPE_CHECKING:
     from hub.engine.control import _Container
-    from hub.engine.runner import Engine, Run
+    from hub.engine.runner import Engine
 
 ITERATION = "for_each_iteration"
 RECHECK = 2.0  # seconds: a waiting parent looks at its children at least this often
@@ -46,8 +47,6 @@ def is_iteration(execution: dict[str, Any]) -> bool:
 
 async def fan_out(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container, items: list[Any]) -> Any:
     """The parent side: create and queue the children, collect them when all have ended."""
-    from hub.engine.runner import StepFailed
-
     if box.data.get("failed"):  # the parent was restarted: run the failed iterations again
         for child_id in box.data.get("children", []):
             child = _get(engine, child_id)
@@ -95,8 +94,6 @@ async def fan_out(engine: Engine, run: Run, task: Task, frame: Frame, box: _Cont
 def wait(engine: Engine, box: _Container) -> None:
     """Pause the parent until a child wakes it, with one re-check timer armed at a time."""
     from hub.engine.queue import LocalQueue
-    from hub.engine.runner import PauseSignal
-
     if isinstance(engine.queue, LocalQueue):
         # in process, a child cannot end between the parent's check and its pause
         raise PauseSignal(box.path, None)
@@ -160,8 +157,6 @@ async def _start_child(engine: Engine, run: Run, task: Task, box: _Container, in
 
 async def walk_iteration(engine: Engine, run: Run) -> dict[str, Any]:
     """The child side: run one iteration's tasks; the execution's outputs are their outputs."""
-    from hub.engine.runner import PauseSignal, StepFailed
-
     trigger = run.execution["trigger"]
     loop = _find(run.flow, trigger["task_id"])
     scope = json.loads(engine.store.get_blob(trigger["scope"]))

@@ -14,137 +14,46 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from hub.engine import control, fanout
+from hub.engine import control, fanout, leaf
 from hub.engine.catalog import FlowCatalog
 from hub.engine.clock import Clock
 from hub.engine.frame import Frame
 from hub.engine.inputs import check_inputs
 from hub.engine.queue import LocalQueue, Queue
-from hub.engine.retry import backoff, should_retry
+from hub.engine.run import (
+    Middleware,
+    PauseSignal,
+    Run,
+    StepCall,
+    StepFailed,
+    StepLog,
+    bind_execution,
+    bind_step,
+    step_event,
+)
 from hub.engine.states import COMMITTED, TERMINAL, State
 from hub.errors import (
     ExpressionError,
     HubError,
     NotFound,
-    Paused,
-    Retry,
     TaskError,
-    TaskTimeout,
-    error_dict,
 )
 from hub.flow.durations import format_duration
 from hub.flow.expressions import Expressions, Scope, expressions
 from hub.flow.models import Flow, Task
-from hub.flow.secrets import Redactor, Secrets
+from hub.flow.secrets import Secrets
 from hub.settings import HubSettings
 from hub.store.store import Store, owner_is_alive, this_owner
-from hub.tasks.base import TaskContext
 from hub.tasks.registry import Registry, default_registry
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
 STALE_HEARTBEAT = 60.0
-
-
-class StepFailed(Exception):
-    """A step failed for good (no retry left, failure not allowed)."""
-
-    def __init__(self, error: dict[str, Any], path: str, task_id: str):
-        super().__init__(error.get("message"))
-        self.error = {**error, "task_id": task_id, "path": path}
-
-
-class PauseSignal(Exception):
-    def __init__(self, path: str, resume_at: float | None):
-        super().__init__(path)
-        self.path = path
-        self.resume_at = resume_at
-
-
-class Run:
-    """The state of one execution while it is being walked."""
-
-    def __init__(self, execution: dict[str, Any], flow: Flow, steps: dict[str, dict[str, Any]]):
-        self.execution = execution
-        self.flow = flow
-        self.steps = steps
-        self.attempts: dict[str, int] = {}
-        self.redactor = Redactor()
-        self.warning = False
-        self.id: str = execution["id"]
-        # Runs of pure steps (set, log, fail, skips) and their log lines wait here and are written
-        # together, before the next write of anything else: they have no side effect, so one lost
-        # in a crash is simply computed again, and a flow of them costs one commit, not one each.
-        self.pending_steps: list[dict[str, Any]] = []
-        self.pending_logs: list[dict[str, Any]] = []
-
-
-class StepLog:
-    """The ``logger`` a task gets: lines go to the execution log (redacted) and the listeners."""
-
-    def __init__(self, engine: Engine, run: Run, path: str | None, buffered: bool = False):
-        self.engine = engine
-        self.run = run
-        self.path = path
-        self.buffered = buffered
-
-    def log(self, level: int, message: Any, *args: Any, extra: Any = None, **_: Any) -> None:
-        text = str(message) % args if args else str(message)
-        text = self.run.redactor(text)
-        name = logging.getLevelName(level).lower()
-        if self.buffered:
-            self.run.pending_logs.append(
-                {"execution_id": self.run.id, "path": self.path, "level": name, "message": text, "ts": time.time()}
-            )
-        else:
-            self.engine.flush(self.run).add_log(self.run.id, name, text, self.path)
-        self.engine.emit({"event": "log", "execution_id": self.run.id, "path": self.path, "level": name, "message": text})
-
-    def debug(self, msg: Any, *a: Any, **k: Any) -> None:
-        self.log(logging.DEBUG, msg, *a, **k)
-
-    def info(self, msg: Any, *a: Any, **k: Any) -> None:
-        self.log(logging.INFO, msg, *a, **k)
-
-    def warning(self, msg: Any, *a: Any, **k: Any) -> None:
-        self.log(logging.WARNING, msg, *a, **k)
-
-    def error(self, msg: Any, *a: Any, **k: Any) -> None:
-        self.log(logging.ERROR, msg, *a, **k)
-
-
-@dataclass
-class StepCall:
-    """What a step middleware sees about the call it wraps."""
-
-    run: Run
-    task: Task
-    path: str
-    attempt: int
-    params: Any
-    ctx: TaskContext | None
-    control: bool = False
-
-
-class Middleware:
-    """Wraps every step attempt and every execution run, like Starlette middleware.
-
-    Override either method and ``await call()`` to continue; tracing, metrics and cost limits
-    are middleware, not code inside tasks. The base class passes everything through.
-    """
-
-    async def step(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Any:
-        return await call()
-
-    async def execution(self, run: Run, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        return await call()
 
 
 class Engine:
@@ -327,7 +236,7 @@ class Engine:
         call: Callable[[], Awaitable[dict[str, Any]]] = walk
 
         for layer in reversed(self.middleware):
-            call = _bind_execution(layer, run, call)
+            call = bind_execution(layer, run, call)
         return await call()
 
     async def _walk_flow(self, run: Run) -> dict[str, Any]:
@@ -502,7 +411,7 @@ class Engine:
                     started_at=now, ended_at=now,
                 )
                 frame.outputs[task.id] = None
-                self.emit(_step_event(run, task, path, State.SKIPPED, 1, 0.0))
+                self.emit(step_event(run, task, path, State.SKIPPED, 1, 0.0))
                 return
         kind = self.registry.get(task.type)
         if kind is None:  # the flow validated against another registry
@@ -519,143 +428,13 @@ class Engine:
         run.attempts[path] = attempt
         state = State.WARNING if task.allow_failure else State.FAILED
         self._hold(run, run.id, path, task.id, task.type, attempt, state, error=error, started_at=now, ended_at=now)
-        self.emit(_step_event(run, task, path, state, attempt, 0.0, error))
+        self.emit(step_event(run, task, path, state, attempt, 0.0, error))
         if not task.allow_failure:
             raise StepFailed(error, path, task.id)
         run.warning = True
 
     async def _run_leaf(self, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:
-        policy = task.retry or run.flow.retry
-        first_start = self.clock.time()
-        local = 0
-        instance = self.registry.instance(task.type)
-        pure = getattr(kind, "pure", False)
-        while True:
-            local += 1
-            attempt = run.attempts.get(path, 0) + 1
-            run.attempts[path] = attempt
-            started = time.time()
-            try:
-                rendered = self.expr.render(task.params, frame.scope(), task.id)
-                params = kind.Params.model_validate(rendered)
-            except ExpressionError as exc:
-                run.attempts[path] -= 1
-                self._fail_record(run, task, path, exc.to_dict())
-                frame.outputs[task.id] = None
-                return
-            except ValidationError as exc:
-                run.attempts[path] -= 1
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors()
-                )
-                self._fail_record(
-                    run, task, path,
-                    {"type": "InvalidParameters", "message": f"parameters of {task.id} after rendering: {problems}",
-                     "retryable": False},
-                )
-                frame.outputs[task.id] = None
-                return
-            stored_params = run.redactor(to_jsonable_python(rendered, fallback=str))
-            step_id = None
-            if not pure:
-                step_id = await self.write(
-                    run, self.store.start_step, run.id, path, task.id, task.type, attempt, stored_params, started
-                )
-                self.emit(_step_event(run, task, path, State.RUNNING, attempt, None))
-            ctx = TaskContext(
-                execution_id=run.id,
-                namespace=run.flow.namespace,
-                flow_id=run.flow.id,
-                task_id=task.id,
-                path=path,
-                attempt=attempt,
-                settings=self.settings,
-                store=self.store,
-                logger=StepLog(self, run, path, buffered=pure),  # type: ignore[arg-type]
-                redact=run.redactor,
-                state=dict((run.steps.get(path) or {}).get("data") or {}),
-                services=self.services,
-            )
-            error: dict[str, Any]
-            retry_after: float | None = None
-            try:
-                call = self._wrap_step(StepCall(run, task, path, attempt, params, ctx), instance)
-                if task.timeout:
-                    try:
-                        async with asyncio.timeout(task.timeout):
-                            output = await call()
-                    except TimeoutError:
-                        raise TaskTimeout(
-                            f"task {task.id} timed out after {format_duration(task.timeout)}"
-                        ) from None
-                else:
-                    output = await call()
-            except Paused as pause:
-                data = {**(pause.data or {}), "reason": pause.reason}
-                if step_id is None:
-                    step_id = self.flush(run).start_step(
-                        run.id, path, task.id, task.type, attempt, stored_params, started
-                    )
-                self.store.finish_step(step_id, State.PAUSED, data=data)
-                self.emit(_step_event(run, task, path, State.PAUSED, attempt, None))
-                raise PauseSignal(path, pause.resume_at) from None
-            except Retry as retry_signal:
-                error = {"type": "Retry", "message": str(retry_signal), "retryable": True}
-                retry_after = retry_signal.after
-            except HubError as exc:
-                error = exc.to_dict()
-                retry_after = getattr(exc, "retry_after", None)
-            except asyncio.CancelledError:
-                if step_id is not None:
-                    self.store.finish_step(
-                        step_id, State.KILLED,
-                        error={"type": "Killed", "message": "the execution was killed", "retryable": False},
-                    )
-                raise
-            except Exception as exc:
-                error = error_dict(exc)
-            else:
-                value = run.redactor(to_jsonable_python(output, fallback=str))
-                ended = time.time()
-                if step_id is None:
-                    self._hold(
-                        run, run.id, path, task.id, task.type, attempt, State.SUCCESS,
-                        params=stored_params, output=value, started_at=started, ended_at=ended,
-                        data=ctx.state or None,
-                    )
-                else:
-                    await self.write(
-                        run, self.store.finish_step, step_id, State.SUCCESS, output=value, ended_at=ended,
-                        execution_id=run.id,
-                    )
-                frame.outputs[task.id] = value
-                self.emit(_step_event(run, task, path, State.SUCCESS, attempt, ended - started))
-                return
-            error = run.redactor(to_jsonable_python(error, fallback=str))
-            delay = backoff(policy, local, self.rng) if policy else 0.0
-            if retry_after is not None:
-                delay = max(delay, retry_after)
-            again = should_retry(policy, error, local, self.clock.time() - first_start, delay)
-            state = State.WARNING if (not again and task.allow_failure) else State.FAILED
-            if again:
-                error = {**error, "retry_in": round(delay, 3)}
-            ended = time.time()
-            if step_id is None:
-                self._hold(
-                    run, run.id, path, task.id, task.type, attempt, state,
-                    params=stored_params, error=error, started_at=started, ended_at=ended,
-                )
-            else:
-                await self.write(run, self.store.finish_step, step_id, state, error=error, ended_at=ended)
-            self.emit(_step_event(run, task, path, state, attempt, ended - started, error))
-            if again:
-                await self.clock.sleep(delay)
-                continue
-            if task.allow_failure:
-                run.warning = True
-                frame.outputs[task.id] = None
-                return
-            raise StepFailed(error, path, task.id)
+        await leaf.run_leaf(self, run, task, kind, frame, path)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -696,7 +475,7 @@ class Engine:
     def wrap(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
         """``call`` wrapped in every middleware's ``step`` (outermost first)."""
         for layer in reversed(self.middleware):
-            call = _bind_step(layer, info, call)
+            call = bind_step(layer, info, call)
         return call
 
     # -- resume / restart / kill -------------------------------------------------------------------
@@ -789,22 +568,6 @@ class Engine:
                 log.exception("heartbeat failed")
 
 
-def _bind_execution(
-    layer: Middleware, run: Run, inner: Callable[[], Awaitable[dict[str, Any]]]
-) -> Callable[[], Awaitable[dict[str, Any]]]:
-    async def call() -> dict[str, Any]:
-        return await layer.execution(run, inner)
-
-    return call
-
-
-def _bind_step(layer: Middleware, info: StepCall, inner: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
-    async def call() -> Any:
-        return await layer.step(info, inner)
-
-    return call
-
-
 def _walk(tasks: list[Task]) -> list[Task]:
     out: list[Task] = []
     for task in tasks:
@@ -822,21 +585,6 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def _step_event(
-    run: Run, task: Task, path: str, state: State, attempt: int, duration: float | None,
-    error: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "event": "step",
-        "execution_id": run.id,
-        "path": path,
-        "task_id": task.id,
-        "type": task.type,
-        "state": state,
-        "attempt": attempt,
-        "duration": duration,
-        "error": error,
-    }
-
-
-__all__ = ["Engine", "Middleware", "StepCall", "StepFailed", "PauseSignal", "Run", "TaskError"]
+__all__ = [
+    "Engine", "Middleware", "PauseSignal", "Run", "StepCall", "StepFailed", "StepLog", "TaskError",
+]
