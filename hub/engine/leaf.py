@@ -78,7 +78,7 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
         error: dict[str, Any]
         retry_after: float | None = None
         try:
-            call = engine._wrap_step(StepCall(run, task, path, attempt, params, ctx), instance)
+            call = engine._wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
             if task.timeout:
                 try:
                     async with asyncio.timeout(task.timeout):

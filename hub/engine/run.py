@@ -105,6 +105,10 @@ class Middleware:
     are middleware, not code inside tasks. The base class passes everything through.
     """
 
+    wraps_pure_steps: bool = True
+    """False: pure steps (``set``, ``log``, ``fail``) run without this middleware's ``step`` (it
+    can still see them through the engine's step events)."""
+
     async def step(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Any:
         return await call()
 

@@ -466,15 +466,20 @@ class Engine:
         if len(run.pending_steps) >= 500:
             self.flush(run)
 
-    def _wrap_step(self, info: StepCall, instance: Any) -> Callable[[], Awaitable[Any]]:
+    def _wrap_step(self, info: StepCall, instance: Any, pure: bool = False) -> Callable[[], Awaitable[Any]]:
         async def call() -> Any:
             return await instance.run(info.ctx, info.params)
 
-        return self.wrap(info, call)
+        return self.wrap(info, call, pure)
 
-    def wrap(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
-        """``call`` wrapped in every middleware's ``step`` (outermost first)."""
+    def wrap(
+        self, info: StepCall, call: Callable[[], Awaitable[Any]], pure: bool = False
+    ) -> Callable[[], Awaitable[Any]]:
+        """``call`` wrapped in every middleware's ``step`` (outermost first). A pure step skips
+        the middleware that says it need not see them (``wraps_pure_steps = False``)."""
         for layer in reversed(self.middleware):
+            if pure and not layer.wraps_pure_steps:
+                continue
             call = bind_step(layer, info, call)
         return call
 

@@ -238,7 +238,7 @@ tasks:
     assert set(fan_events) == {"step a", "step b"}
     assert fan_events["step a"][A.STEP_STATE] == "SUCCESS" and fan_events["step a"][A.STEP_TYPE] == "set"
     bad = next(dict(e.attributes) for e in root.events if e.name == "step bad")
-    assert bad[A.STEP_STATE] == "FAILED" and bad["hub.step.error"] == "no ******"
+    assert bad[A.STEP_STATE] == "WARNING" and bad["hub.step.error"] == "no ******"  # allowed failure
     for span in spans:
         for text in every_string(span):
             assert SECRET not in text
