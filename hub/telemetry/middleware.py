@@ -41,7 +41,6 @@ from hub.telemetry.metrics import instruments
 from hub.telemetry.processors import register_redactor
 from hub.telemetry.propagation import remote_context, trigger_context
 
-
 _ENDED = frozenset({State.SUCCESS, State.FAILED, State.WARNING, State.SKIPPED})
 
 
