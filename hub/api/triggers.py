@@ -65,12 +65,13 @@ def _info(flow: Flow, trigger: Any, state: dict[str, Any] | None) -> TriggerInfo
 
     state = state or {}
     switched_off = bool(state.get("disabled"))
-    next_fire = state.get("next_fire_at")
-    if next_fire is None and isinstance(trigger, ScheduleTrigger) and not (trigger.disabled or switched_off):
+    off = trigger.disabled or switched_off or flow.disabled
+    next_fire = None if off else state.get("next_fire_at")
+    if next_fire is None and isinstance(trigger, ScheduleTrigger) and not off:
         next_fire = next_time(trigger, time.time())
     return TriggerInfo(
         namespace=flow.namespace, flow_id=flow.id, trigger_id=trigger.id, type=trigger.type,
-        disabled=trigger.disabled or switched_off or flow.disabled, disabled_in_flow=trigger.disabled,
+        disabled=off, disabled_in_flow=trigger.disabled,
         last_fire_at=state.get("last_fire_at"), next_fire_at=next_fire,
         last_execution_id=state.get("last_execution_id"), fire_count=state.get("fire_count") or 0,
         last_error=state.get("last_error"), error_at=state.get("error_at"),
