@@ -1,8 +1,9 @@
 """An OpenAI-compatible chat server for tests and offline development.
 
-It speaks ``POST /v1/chat/completions`` (with ``usage``) on 127.0.0.1, so litellm's real HTTP
-path runs against it. Replies are scripted per model, in order; when a model's script is empty
-the default reply is used::
+It speaks ``POST /v1/chat/completions`` (with ``usage``) and ``POST /v1/embeddings`` on 127.0.0.1,
+so litellm's real HTTP path runs against it. Replies are scripted per model, in order; when a
+model's script is empty the default reply is used. A ``responder`` (request -> reply or None)
+answers from the request's content instead, which concurrent callers need::
 
     fake = FakeOpenAI()
     fake.enqueue(Reply(status=429, headers={"Retry-After": "0"}), Reply('{"score": 0.9}'))
@@ -15,12 +16,15 @@ the default reply is used::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
+import re
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +33,18 @@ CONTEXT_OVERFLOW = (
     "This model's maximum context length is 128 tokens. However, your messages resulted in "
     "4000 tokens. Please reduce the length of the messages."
 )
+
+
+EMBEDDING_DIMENSIONS = 64
+
+
+def bag_of_words(text: str) -> list[float]:
+    """The fake's embeddings: hashed word counts, normalised, so texts sharing words are similar."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % EMBEDDING_DIMENSIONS] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
 
 
 @dataclass
@@ -55,6 +71,8 @@ class FakeOpenAI:
     def __init__(self, default: Reply | None = None):
         self.default = default or Reply()
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.responder: Callable[[dict[str, Any]], Reply | str | None] | None = None
         self._scripts: dict[str | None, deque[Reply]] = {}
         self._lock = threading.Lock()
 
@@ -74,6 +92,13 @@ class FakeOpenAI:
 
     def calls(self, model: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.requests if model is None or r.get("model") == model]
+
+    def _reply(self, request: dict[str, Any]) -> Reply:
+        if self.responder is not None:
+            answer = self.responder(request)
+            if answer is not None:
+                return Reply(answer) if isinstance(answer, str) else answer
+        return self._next(request.get("model"))
 
     def _next(self, model: str | None) -> Reply:
         with self._lock:
@@ -98,13 +123,16 @@ class FakeOpenAI:
         if scope["method"] == "GET" and path.endswith("/models"):
             await _send_json(send, 200, {"object": "list", "data": []})
             return
+        if scope["method"] == "POST" and path.endswith("/embeddings"):
+            await self._embeddings(json.loads(body or b"{}"), send)
+            return
         if scope["method"] != "POST" or not path.endswith("/chat/completions"):
             await _send_json(send, 404, {"error": {"message": f"no route {path}", "type": "not_found"}})
             return
         request = json.loads(body or b"{}")
         with self._lock:
             self.requests.append(request)
-        reply = self._next(request.get("model"))
+        reply = self._reply(request)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:
@@ -140,6 +168,19 @@ class FakeOpenAI:
             },
         }
         await _send_json(send, 200, payload, reply.headers)
+
+    async def _embeddings(self, request: dict[str, Any], send: Any) -> None:
+        with self._lock:
+            self.embedding_requests.append(request)
+        texts = request.get("input") or []
+        texts = texts if isinstance(texts, list) else [texts]
+        tokens = sum(len(str(t).split()) for t in texts)
+        await _send_json(send, 200, {
+            "object": "list",
+            "model": request.get("model"),
+            "data": [{"object": "embedding", "index": i, "embedding": bag_of_words(str(t))} for i, t in enumerate(texts)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
 
     # -- serving -------------------------------------------------------------------------------------
 
