@@ -120,7 +120,7 @@ def coercers(table: Table) -> dict[str, Callable[[Any], Any]]:
             continue
         try:
             python_type = column.type.python_type
-        except NotImplementedError:
+        except NotImplementedError:  # SQLAlchemy's answer for types with no Python counterpart
             out[column.name] = _json
             continue
         out[column.name] = COERCE.get(python_type, _json)

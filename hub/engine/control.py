@@ -137,10 +137,12 @@ def _config(engine: Engine, task: Task, frame: Frame) -> Any:
     """The container's own (non-task) parameters, rendered and validated."""
     kind = engine.registry.get(task.type)
     nested: dict[str, str] = getattr(kind, "nested", {})
-    rendered = {k: _render(engine, v, frame, f"{task.id}.{k}") for k, v in task.params.items() if k not in nested}
-    placeholders = {k: ({"_": [None]} if how == "map" else [None]) for k, how in nested.items() if k in task.params}
+    values = {
+        k: v if k in nested else _render(engine, v, frame, f"{task.id}.{k}")  # nested task lists as they are
+        for k, v in task.params.items()
+    }
     try:
-        return kind.Params.model_validate({**rendered, **placeholders})  # type: ignore[union-attr]
+        return kind.Params.model_validate(values)  # type: ignore[union-attr]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidParameters(f"parameters of {task.id} after rendering: {problems}") from None

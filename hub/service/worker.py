@@ -179,7 +179,9 @@ async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+        # NotImplementedError: no signal handlers on this platform's loop (Windows);
+        # RuntimeError: not the main thread (tests); SIGTERM then ends the process as usual
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     from hub.triggers.flows import FlowTriggers
 

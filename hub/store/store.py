@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.pool import StaticPool
 
 from hub.errors import NotFound
@@ -251,17 +251,6 @@ class Store:
         with self.auto.connect() as conn:
             conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values))
 
-    def finish_execution(self, execution_id: str, **values: Any) -> dict[str, Any]:
-        """Update an execution and return the row as it now is (one statement)."""
-        values["updated_at"] = time.time()
-        with self.auto.connect() as conn:
-            row = conn.execute(
-                update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values).returning(*EXECUTIONS.c)
-            ).first()
-        if row is None:
-            raise NotFound(f"execution {execution_id} not found")
-        return dict(row._mapping)
-
     def claim_fresh(self, execution_id: str, owner: str, start: bool) -> tuple[dict[str, Any], bool] | None:
         """The fast path of taking an execution: one conditional UPDATE ... RETURNING.
 
@@ -349,17 +338,6 @@ class Store:
             key, value = label
             rows = [r for r in rows if str((r.get("labels") or {}).get(key)) == value][:limit]
         return rows
-
-    def count_running(self, namespace: str, flow_id: str, exclude: str | None = None) -> int:
-        query = select(func.count()).select_from(EXECUTIONS).where(
-            EXECUTIONS.c.namespace == namespace,
-            EXECUTIONS.c.flow_id == flow_id,
-            EXECUTIONS.c.state.in_(("RUNNING",)),
-        )
-        if exclude:
-            query = query.where(EXECUTIONS.c.id != exclude)
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
 
     def try_start(
         self, execution_id: str, namespace: str, flow_id: str, limit: int | None
@@ -526,31 +504,6 @@ class Store:
                 row = dict(found._mapping)
         return row
 
-    def record_step(
-        self,
-        execution_id: str,
-        path: str,
-        task_id: str,
-        task_type: str,
-        attempt: int,
-        state: str,
-        *,
-        params: Any = None,
-        output: Any = None,
-        error: dict[str, Any] | None = None,
-        started_at: float,
-        ended_at: float | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> int:
-        """Insert a finished step run in one write."""
-        values = self.step_values(
-            execution_id, path, task_id, task_type, attempt, state, params=params, output=output, error=error,
-            started_at=started_at, ended_at=ended_at, data=data,
-        )
-        with self.auto.connect() as conn:
-            result = conn.execute(_INSERT_STEP, values)
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-
     def update_step_data(self, step_id: int, data: dict[str, Any]) -> None:
         with self.auto.connect() as conn:
             conn.execute(update(STEPS).where(STEPS.c.id == step_id).values(data=data))
@@ -582,13 +535,6 @@ class Store:
         if row.get("output_ref"):
             return json.loads(self.get_blob(row["output_ref"]))
         return row.get("output")
-
-    def delete_steps_from(self, execution_id: str, step_ids: Iterable[int]) -> None:
-        ids = list(step_ids)
-        if not ids:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(delete(STEPS).where(STEPS.c.execution_id == execution_id, STEPS.c.id.in_(ids)))
 
     def copy_steps(self, source_id: str, target_id: str, paths: set[str]) -> None:
         """Copy the successful step runs at ``paths`` into another execution (for restart/replay)."""
