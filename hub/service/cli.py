@@ -64,12 +64,18 @@ def backfill(flow: str, start: str, end: str, trigger_id: str | None, limit: int
     from hub.service.runtime import build_engine, close_engine, is_distributed
     from hub.triggers.schedule import backfill as run_backfill
 
+    def moment(value: str, option: str) -> datetime:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an ISO date-time such as 2024-05-01T00:00", param_hint=option) from None
+
+    first, last = moment(start, "--from"), moment(end, "--to")
     engine = build_engine()
 
     async def go() -> list[dict]:
         try:
-            rows = await run_backfill(engine, flow, datetime.fromisoformat(start), datetime.fromisoformat(end),
-                                      trigger_id, limit)
+            rows = await run_backfill(engine, flow, first, last, trigger_id, limit)
             if not is_distributed(engine):
                 await engine.queue.drain()  # type: ignore[attr-defined]
             return rows

@@ -85,3 +85,9 @@ def test_help_texts(hub) -> None:  # type: ignore[no-untyped-def]
     for command in ("run", "validate", "executions", "resume", "restart", "kill", "schema", "logs"):
         assert command in top.stdout
     assert "--inputs-json" in hub("run", "--help").stdout
+
+
+def test_bad_backfill_dates_are_a_usage_error(hub) -> None:  # type: ignore[no-untyped-def]
+    result = hub("backfill", "ops.nightly", "--from", "yesterday", "--to", "2026-01-02")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Invalid value for --from: 'yesterday' is not an ISO date-time" in result.stderr
