@@ -45,13 +45,11 @@ async def start_execution(
 ) -> ExecutionRef:
     """Start an execution of the newest revision with ``inputs``; it is queued, its id returned."""
     body = body or StartRequest()
-    _, flow = runnable(hub, namespace, flow_id)
+    revision, flow = runnable(hub, namespace, flow_id)
     trigger: dict[str, Any] = {"type": "api"}
     if principal.key_id:  # who started it (an approval gate keeps them from approving it)
         trigger["started_by"] = f"key:{principal.key_id}"
-    execution_id = await hub.engine.start(
-        f"{namespace}.{flow_id}", body.inputs, labels=body.labels, trigger=trigger
-    )
+    execution_id = await hub.engine.start(flow, body.inputs, labels=body.labels, trigger=trigger, revision=revision)
     return ExecutionRef(id=execution_id, state=State.QUEUED, flow=flow.key)
 
 

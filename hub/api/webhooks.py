@@ -8,6 +8,7 @@ neither needs an API key with the ``run`` scope. ``Idempotency-Key`` deduplicate
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,6 +24,7 @@ from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
 from hub.api.flows import runnable
 from hub.api.models import WebhookAccepted, errors
+from hub.engine.states import State
 from hub.errors import ExpressionError, HubError, NotFound
 from hub.flow.models import Flow, WebhookTrigger
 from hub.store.store import new_id
@@ -146,7 +148,7 @@ async def webhook(
     raw = await request.body()
     if len(raw) > hub.settings.max_body:
         raise ApiError(413, f"the body is larger than {hub.settings.max_body} bytes")
-    _, flow = runnable(hub, namespace, flow_id)
+    revision, flow = runnable(hub, namespace, flow_id)
     trigger = _trigger(flow, trigger_id)
     check_request(hub, request, raw, flow, trigger)
     data = trigger_data(request, trigger_id, _body(request, raw))
@@ -168,7 +170,7 @@ async def webhook(
             execution_id, replayed = earlier["execution_id"], True
     if not replayed:
         try:
-            await hub.engine.start(flow.key, inputs, trigger=data, execution_id=execution_id)
+            await hub.engine.start(flow, inputs, trigger=data, execution_id=execution_id, revision=revision)
         except HubError:
             if idem_key:
                 hub.api_store.release_idempotency(scope, idem_key, execution_id)
@@ -182,9 +184,9 @@ async def _answer(hub: Hub, execution_id: str, replayed: bool, wait: bool) -> JS
         if row is not None:
             body = WebhookAccepted(id=execution_id, state=row["state"], replayed=replayed, outputs=row["outputs"])
             return JSONResponse(body.model_dump(mode="json"), status_code=200)
-    try:
-        state = hub.engine.store.get_execution(execution_id)["state"]
-    except NotFound:  # a concurrent first request with this key is still creating it
-        state = "QUEUED"
+    state = str(State.QUEUED)  # just created and queued: no need to read it back
+    if replayed or wait:  # an earlier execution, or one that ran past the wait: say where it is
+        with contextlib.suppress(NotFound):  # a concurrent first request with this key is still creating it
+            state = hub.engine.store.get_execution(execution_id)["state"]
     body = WebhookAccepted(id=execution_id, state=state, replayed=replayed)
     return JSONResponse(body.model_dump(mode="json"), status_code=202)

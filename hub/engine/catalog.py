@@ -41,6 +41,14 @@ class FlowCatalog:
             self._saved.setdefault((namespace, flow_id, flow.content_hash), revision)
         return revision, flow
 
+    def latest(self, namespace: str, flow_id: str) -> tuple[int, Flow, bool]:
+        """The newest revision, parsed (from the cache when known), and whether the flow is
+        disabled (in its file or through the API). One small query: the source is read only for a
+        revision this process has not parsed yet."""
+        head = self.store.flow_head(namespace, flow_id)
+        revision, flow = self.get(namespace, flow_id, int(head["revision"]))
+        return revision, flow, bool(head["disabled"]) or flow.disabled
+
     def resolve_ref(self, ref: str, current_namespace: str) -> tuple[str, str]:
         """``ns.flow`` or ``flow`` (same namespace) -> (namespace, flow id)."""
         if "." in ref:

@@ -119,14 +119,21 @@ class Engine:
         parent_path: str | None = None,
         execution_id: str | None = None,
         enqueue: bool = True,
+        revision: int | None = None,
     ) -> str:
-        """Create an execution (inputs checked) and queue it; returns its id."""
+        """Create an execution (inputs checked) and queue it; returns its id.
+
+        ``flow`` is a reference (``namespace.id``: its newest revision, refused when disabled in
+        its file or through the API) or a parsed flow: saved as a revision unless ``revision`` says
+        which stored revision it already is (the API resolved it, so no lookup is repeated)."""
         if isinstance(flow, str):
             namespace, flow_id = self.catalog.resolve_ref(flow, "default")
-            revision, flow = self.catalog.get(namespace, flow_id)
+            revision, flow, disabled = self.catalog.latest(namespace, flow_id)
         else:
-            revision = self.catalog.save(flow)
-        if flow.disabled:
+            if revision is None:
+                revision = self.catalog.save(flow)
+            disabled = flow.disabled
+        if disabled:
             raise HubError(f"flow {flow.key} is disabled; enable it before starting executions")
         checked = check_inputs(flow, inputs or {})
         execution_id = self.store.create_execution(

@@ -45,12 +45,13 @@ class ApiStore:
     def __init__(self, store: Store):
         self.store = store
         self.engine = store.engine
+        self.auto = store.auto  # single-statement reads and writes: no BEGIN/ROLLBACK round trips
 
     # -- flows -------------------------------------------------------------------------------------
 
     def flow_state(self, namespace: str, flow_id: str) -> dict[str, Any]:
         """The newest revision row of a flow (``disabled``/``deleted`` flags included)."""
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             row = conn.execute(
                 select(FLOWS)
                 .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
@@ -62,21 +63,11 @@ class ApiStore:
         return dict(row._mapping)
 
     def flow_head(self, namespace: str, flow_id: str) -> dict[str, Any]:
-        """Revision number and flags of a flow's newest revision (no source: the hot path of
-        starting executions reads the parsed flow from the catalog's cache)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(FLOWS.c.revision, FLOWS.c.disabled, FLOWS.c.deleted)
-                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
-                .order_by(FLOWS.c.revision.desc())
-                .limit(1)
-            ).first()
-        if row is None or row.deleted:
-            raise NotFound(f"flow {namespace}.{flow_id} not found")
-        return dict(row._mapping)
+        """Revision number and flags of a flow's newest revision (see :meth:`Store.flow_head`)."""
+        return self.store.flow_head(namespace, flow_id)
 
     def revisions(self, namespace: str, flow_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = conn.execute(
                 select(FLOWS.c.revision, FLOWS.c.content_hash, FLOWS.c.created_at, FLOWS.c.disabled, FLOWS.c.deleted)
                 .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
@@ -124,14 +115,14 @@ class ApiStore:
         return self.get_key(key_id), token
 
     def get_key(self, key_id: str) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).first()
         if row is None:
             raise NotFound(f"API key {key_id} not found")
         return _public(dict(row._mapping))
 
     def list_keys(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = conn.execute(select(KEYS).order_by(KEYS.c.created_at)).all()
         return [_public(dict(r._mapping)) for r in rows]
 
@@ -145,7 +136,7 @@ class ApiStore:
 
     def any_keys(self) -> bool:
         """Whether a key was ever created (a revoked key still means "auth is on")."""
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             return conn.execute(select(KEYS.c.id).limit(1)).first() is not None
 
     def verify_key(self, token: str) -> dict[str, Any] | None:
@@ -154,7 +145,7 @@ class ApiStore:
         if parts is None:
             return None
         key_id, whole = parts
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).first()
         if row is None or row.revoked_at is not None:
             return None
@@ -190,7 +181,7 @@ class ApiStore:
                 )
             return None
         except IntegrityError:
-            with self.engine.connect() as conn:
+            with self.auto.connect() as conn:
                 row = conn.execute(
                     select(IDEMPOTENCY).where(IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key)
                 ).first()

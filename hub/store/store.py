@@ -161,13 +161,27 @@ class Store:
             )
             return revision, True
 
+    def flow_head(self, namespace: str, flow_id: str) -> dict[str, Any]:
+        """Revision number and flags of a flow's newest revision, without its source: the hot path
+        of starting executions reads the parsed flow from the catalog's cache."""
+        with self.auto.connect() as conn:
+            row = conn.execute(
+                select(FLOWS.c.revision, FLOWS.c.disabled, FLOWS.c.deleted)
+                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
+                .order_by(FLOWS.c.revision.desc())
+                .limit(1)
+            ).first()
+        if row is None or row.deleted:
+            raise NotFound(f"flow {namespace}.{flow_id} not found")
+        return dict(row._mapping)
+
     def get_flow_source(self, namespace: str, flow_id: str, revision: int | None = None) -> tuple[int, str]:
         query = select(FLOWS.c.revision, FLOWS.c.source, FLOWS.c.deleted).where(
             FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id
         )
         if revision is not None:
             query = query.where(FLOWS.c.revision == revision)
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             row = conn.execute(query.order_by(FLOWS.c.revision.desc()).limit(1)).first()
         if row is None or (revision is None and row.deleted):
             raise NotFound(f"flow {namespace}.{flow_id} not found" + (f" at revision {revision}" if revision else ""))
@@ -187,7 +201,7 @@ class Store:
                 FLOWS.c.revision == latest.c.revision,
             ),
         ).where(FLOWS.c.deleted.is_(False)).order_by(FLOWS.c.namespace, FLOWS.c.flow_id)
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     # -- executions ----------------------------------------------------------------------------------
@@ -230,7 +244,7 @@ class Store:
         return execution_id
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             row = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).first()
         if row is None:
             raise NotFound(f"execution {execution_id} not found")
@@ -238,7 +252,7 @@ class Store:
 
     def find_execution(self, prefix: str) -> dict[str, Any]:
         """An execution by id or by an unambiguous id prefix (as the CLI accepts)."""
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id.startswith(prefix)).limit(2)).all()
         if not rows:
             raise NotFound(f"execution {prefix} not found")
@@ -332,7 +346,7 @@ class Store:
         if parent_id:
             query = query.where(EXECUTIONS.c.parent_id == parent_id)
         query = query.order_by(EXECUTIONS.c.created_at.desc(), EXECUTIONS.c.id.desc())
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query.limit(limit * 4 if label else limit).offset(offset))]
         if label:
             key, value = label
@@ -368,7 +382,7 @@ class Store:
         return dict(row._mapping) if row is not None else None
 
     def next_queued(self, namespace: str, flow_id: str, limit: int = 10) -> list[str]:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = conn.execute(
                 select(EXECUTIONS.c.id)
                 .where(
@@ -382,7 +396,7 @@ class Store:
             return [r[0] for r in rows]
 
     def due_paused(self, now: float) -> list[str]:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = conn.execute(
                 select(EXECUTIONS.c.id).where(
                     EXECUTIONS.c.state == "PAUSED", EXECUTIONS.c.resume_at.is_not(None), EXECUTIONS.c.resume_at <= now
@@ -392,7 +406,7 @@ class Store:
 
     def unfinished_executions(self) -> list[dict[str, Any]]:
         """Executions that were QUEUED or RUNNING (candidates for resume)."""
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = conn.execute(
                 select(EXECUTIONS)
                 .where(EXECUTIONS.c.state.in_(("CREATED", "QUEUED", "RUNNING")))
@@ -518,7 +532,7 @@ class Store:
         return {"output": {"$blob": ref, "size": len(encoded)}, "output_ref": ref}
 
     def step_runs(self, execution_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = conn.execute(
                 select(STEPS).where(STEPS.c.execution_id == execution_id).order_by(STEPS.c.id)
             )
@@ -556,7 +570,7 @@ class Store:
             )
 
     def logs(self, execution_id: str, limit: int = 1000) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             rows = conn.execute(
                 select(LOGS).where(LOGS.c.execution_id == execution_id).order_by(LOGS.c.id).limit(limit)
             )
@@ -580,7 +594,7 @@ class Store:
         return blob_id
 
     def get_blob(self, blob_id: str) -> bytes:
-        with self.engine.connect() as conn:
+        with self.auto.connect() as conn:
             row = conn.execute(select(BLOBS.c.data).where(BLOBS.c.id == blob_id)).first()
         if row is None:
             raise NotFound(f"blob {blob_id} not found")

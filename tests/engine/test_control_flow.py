@@ -203,6 +203,26 @@ def test_subflow_bad_inputs_fail_the_step_with_the_reason(store) -> None:
     assert "n:" in result.error["message"] and "integer" in result.error["message"]
 
 
+def test_a_flow_disabled_through_the_api_starts_no_subflow_and_no_reference_start(store) -> None:
+    """The API's disable switch is stored in the database, so it holds for every way of starting
+    the flow by name: a subflow step, a trigger, another process."""
+    from hub.errors import HubError
+    from hub.flow.loader import load_text
+    from hub.store.api_store import ApiStore
+
+    engine = make_engine(store)
+    engine.deploy(load_text(SUB))
+    ApiStore(store).set_disabled("team", "child", True)
+    result = run_flow("id: p\nnamespace: team\ntasks:\n  - {id: go, type: subflow, flow: child, inputs: {n: 1}}\n", engine=engine)
+    assert result.state == "FAILED"
+    assert "team.child is disabled" in result.error["message"]
+    with pytest.raises(HubError, match="disabled"):
+        asyncio.run(engine.start("team.child", {"n": 1}))
+    ApiStore(store).set_disabled("team", "child", False)
+    again = run_flow("id: p\nnamespace: team\ntasks:\n  - {id: go, type: subflow, flow: child, inputs: {n: 1}}\n", engine=engine)
+    assert again.state == "SUCCESS" and again.output("go")["outputs"] == {"v": 2}
+
+
 def test_wait_sleeps_on_the_clock_and_long_waits_pause() -> None:
     clock = FakeClock()
     engine = make_engine(clock=clock)
