@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from hub.api import enrich, errors, executions, flows, keys, webhooks
-from hub.api.context import ApiSettings, Hub, RateLimiter, Waiter
+from hub.api.context import ApiSettings, Hub, Waiter
+from hub.api.limits import build_limits
 from hub.api.models import Health
 from hub.engine.runner import Engine
 from hub.errors import FlowError
@@ -105,9 +106,10 @@ def create_app(
             eng = build_engine()
         else:
             eng = engine
+        limiter, cache = build_limits(api_settings, eng)
         hub = Hub(
             engine=eng, api_store=ApiStore(eng.store), settings=api_settings, waiter=Waiter(eng),
-            limiter=RateLimiter(api_settings.rate_limit, api_settings.rate_burst), auth=auth,
+            limiter=limiter, cache=cache, auth=auth,
         )
         app.state.hub = hub
         tasks: list[asyncio.Task[Any]] = []
@@ -138,6 +140,7 @@ def create_app(
             await asyncio.gather(*tasks, *hub.background, return_exceptions=True)
             if eng.listeners and hub.waiter._on_event in eng.listeners:
                 eng.listeners.remove(hub.waiter._on_event)
+            await hub.close()
             if owned:
                 from hub.service.runtime import close_engine
 

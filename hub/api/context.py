@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +11,7 @@ from fastapi import Request
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.api.limits import Limiter, MemoryCache, ResponseCache
 from hub.engine.runner import Engine
 from hub.engine.states import TERMINAL, State
 from hub.store.api_store import ApiStore
@@ -32,6 +32,9 @@ class ApiSettings(BaseSettings):
     enrich_batch_concurrency: int = Field(16, ge=1, description="Items of one batch run at once.")
     rate_limit: float = Field(0.0, ge=0, description="Enrichment requests per second per API key (0: no limit).")
     rate_burst: int = Field(0, ge=0, description="Bucket size of the rate limit (default: 2 x rate_limit).")
+    redis_timeout: float = Field(
+        0.5, gt=0, description="Seconds a rate-limit or cache call to Redis may take before Redis counts as down."
+    )
     wait_timeout: float = Field(30.0, gt=0, description="Most seconds a webhook ?wait=true holds the request.")
     max_body: int = Field(1_000_000, ge=1, description="Largest webhook / flow body accepted, in bytes.")
 
@@ -78,53 +81,6 @@ class Waiter:
                     self._futures.pop(execution_id, None)
 
 
-class RateLimiter:
-    """A token bucket per API key, in this process."""
-
-    def __init__(self, rate: float, burst: int = 0):
-        self.rate = rate
-        self.burst = float(burst or max(1, int(rate * 2)))
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def check(self, who: str, cost: float = 1.0) -> float:
-        """0 when allowed (tokens taken), else the seconds to wait before trying again."""
-        if self.rate <= 0:
-            return 0.0
-        now = time.monotonic()
-        tokens, last = self._buckets.get(who, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens >= cost:
-            self._buckets[who] = (tokens - cost, now)
-            return 0.0
-        self._buckets[who] = (tokens, now)
-        return (cost - tokens) / self.rate
-
-
-class TtlCache:
-    """Enrichment responses by (flow revision, inputs hash), each kept ``ttl`` seconds."""
-
-    def __init__(self, size: int = 10_000):
-        self.size = size
-        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-
-    def get(self, key: str) -> Any | None:
-        item = self._items.get(key)
-        if item is None:
-            return None
-        expires, value = item
-        if expires < time.monotonic():
-            self._items.pop(key, None)
-            return None
-        self._items.move_to_end(key)
-        return value
-
-    def put(self, key: str, value: Any, ttl: float) -> None:
-        self._items[key] = (time.monotonic() + ttl, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-
 @dataclass
 class Hub:
     """The service's shared objects."""
@@ -133,8 +89,8 @@ class Hub:
     api_store: ApiStore
     settings: ApiSettings
     waiter: Waiter
-    limiter: RateLimiter
-    cache: TtlCache = field(default_factory=TtlCache)
+    limiter: Limiter
+    cache: ResponseCache = field(default_factory=MemoryCache)
     auth: str = "auto"  # auto: on once a key exists; required; open (localhost only)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     _keys_seen: bool = False
@@ -151,6 +107,11 @@ class Hub:
             self._keys_checked = now
             self._keys_seen = self.api_store.any_keys()
         return self._keys_seen
+
+    async def close(self) -> None:
+        """Release the limiter's and cache's connections (Redis), if any."""
+        await self.limiter.close()
+        await self.cache.close()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)

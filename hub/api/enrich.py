@@ -5,6 +5,8 @@ persisted execution: 200 with its outputs when it ends within the request's time
 with its id (it goes on running). A flow opts into a response cache with the label
 ``enrich_cache_ttl`` (a duration, e.g. ``"5m"``): the same inputs within the TTL get the stored
 outputs. Calls are rate limited per API key (``HUB_API_RATE_LIMIT``), 429 with Retry-After.
+Both are shared by every API replica through Redis when ``HUB_REDIS_URL`` is set (see
+:mod:`hub.api.limits`).
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def cache_ttl(flow: Flow) -> float:
         return 0.0
 
 
-def _limit(hub: Hub, principal: Principal) -> None:
-    wait = hub.limiter.check(principal.name)
+async def _limit(hub: Hub, principal: Principal) -> None:
+    wait = await hub.limiter.check(principal.name)
     if wait > 0:
         raise ApiError(
             429, f"rate limit of {hub.limiter.rate:g} requests/s for key {principal.name} reached; retry in {wait:.2f}s",
@@ -89,8 +91,8 @@ async def enrich_one(
     if ttl > 0:
         digest = hashlib.sha256(json.dumps(checked, sort_keys=True, default=str).encode()).hexdigest()
         key = f"{flow.key}@{revision}:{digest}"
-        hit = hub.cache.get(key)
-        if hit is not None:
+        hit = await hub.cache.get(key)
+        if isinstance(hit, dict) and {"id", "state", "outputs"} <= hit.keys():
             return Outcome(200, hit["id"], hit["state"], hit["outputs"], cached=True)
     execution_id = await hub.engine.start(flow, checked, enqueue=False, trigger={"type": "enrich"})
     task = hub.spawn(hub.engine.run(execution_id))
@@ -101,7 +103,7 @@ async def enrich_one(
     state = row["state"]
     if state in (State.SUCCESS, State.WARNING):
         if key:
-            hub.cache.put(key, {"id": execution_id, "state": state, "outputs": row["outputs"]}, ttl)
+            await hub.cache.put(key, {"id": execution_id, "state": state, "outputs": row["outputs"]}, ttl)
         return Outcome(200, execution_id, state, row["outputs"])
     if state in (State.FAILED, State.KILLED, State.CANCELLED):
         err = row["error"] or {}
@@ -131,7 +133,7 @@ async def enrich(
     hub: Hub = Depends(get_hub), principal: Principal = Depends(require("run")),
 ) -> JSONResponse:
     """Run the flow with ``inputs`` (the body) and answer its outputs."""
-    _limit(hub, principal)
+    await _limit(hub, principal)
     revision, flow = runnable(hub, namespace, flow_id)
     out = await enrich_one(hub, revision, flow, inputs, _deadline(hub, timeout), cache)
     headers = {EXECUTION_HEADER: out.execution_id} if out.execution_id else None
@@ -155,7 +157,7 @@ async def enrich_batch(
 ) -> BatchResult:
     """Run the flow once per item, up to ``HUB_API_ENRICH_BATCH_CONCURRENCY`` at once; results come
     in the items' order, each with its outputs or its own error."""
-    _limit(hub, principal)
+    await _limit(hub, principal)
     if len(body.items) > hub.settings.enrich_batch_max:
         raise ApiError(422, f"a batch holds at most {hub.settings.enrich_batch_max} items; got {len(body.items)}",
                        details=[{"path": "body.items", "message": "too many items"}])
