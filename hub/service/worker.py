@@ -3,7 +3,8 @@
 Each arq job carries an execution id and is short: it waits for a free slot in this process,
 starts the execution as an asyncio task and returns. So arq never cancels an execution at a
 job timeout, a finished job leaves the queue at once, and a busy worker leaves new jobs on Redis
-for idle ones (at most ``prefetch`` jobs wait here for a slot).
+for idle ones: a worker takes as many jobs as it has free slots, plus ``prefetch`` that wait here
+for one, all claimed in one round trip.
 
 Nothing is lost when a worker dies: every step is committed to the store before the next
 starts, and every worker sweeps the store at start and every ``sweep_interval`` seconds for
@@ -20,6 +21,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +57,7 @@ class WorkerRuntime:
     active: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     again: set[str] = field(default_factory=set)
     slots: asyncio.Semaphore = field(init=False)
+    on_free: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.options.concurrency)
@@ -87,6 +90,12 @@ class WorkerRuntime:
         finally:
             self.active.pop(execution_id, None)
             self.slots.release()
+            if self.on_free is not None:
+                self.on_free()  # a slot is free: the worker may take another job now
+
+    def room(self) -> int:
+        """Jobs this process should hold now: its free slots plus ``prefetch`` waiting for one."""
+        return self.options.concurrency - len(self.active) + self.options.prefetch
 
     async def sweep(self) -> list[str]:
         """Submit executions that nobody runs any more; returns their ids."""
@@ -151,11 +160,12 @@ def make_worker(runtime: WorkerRuntime) -> HubWorker:
     if not isinstance(queue, ArqQueue):
         raise RuntimeError("hub worker needs HUB_REDIS_URL (the engine has no Redis queue)")
     options = runtime.options
-    return HubWorker(
+    worker = HubWorker(
         functions=[func(run_execution, name=JOB_FUNCTION, max_tries=1000)],
         queue_name=queue.queue_name,
         redis_settings=redis_settings(queue.redis_url),
-        max_jobs=options.prefetch,
+        max_jobs=options.concurrency + options.prefetch,
+        capacity=runtime.room,
         job_timeout=3600,  # a job only waits for a slot; the execution runs outside it
         keep_result=0,
         poll_delay=options.poll_delay,
@@ -164,6 +174,8 @@ def make_worker(runtime: WorkerRuntime) -> HubWorker:
         burst=options.burst,
         log_results=False,
     )
+    runtime.on_free = worker.wake
+    return worker
 
 
 async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, hard_exit: bool = False) -> None:
