@@ -35,6 +35,7 @@ from hub.engine.run import (
     bind_step,
     step_event,
 )
+from hub.engine.starts import Starts
 from hub.engine.states import COMMITTED, TERMINAL, State
 from hub.errors import (
     ExpressionError,
@@ -89,6 +90,7 @@ class Engine:
         # (e.g. approvals decided while no process was there to resume them)
         self.sweepers: list[Callable[[], Awaitable[list[str]]]] = []
         self.queue: Queue = LocalQueue(self, self.settings.max_concurrency)
+        self.starts = Starts(store, self._submit_all)
         self._running: dict[str, asyncio.Task[Any]] = {}
         # executions started by this engine: which flow revision they run (saves a read when they
         # are run here)
@@ -136,7 +138,7 @@ class Engine:
         if disabled:
             raise HubError(f"flow {flow.key} is disabled; enable it before starting executions")
         checked = check_inputs(flow, inputs or {})
-        execution_id = self.store.create_execution(
+        row = self.store.execution_row(
             namespace=flow.namespace,
             flow_id=flow.id,
             revision=revision,
@@ -148,13 +150,22 @@ class Engine:
             parent_path=parent_path,
             execution_id=execution_id,
         )
+        execution_id = str(row["id"])
+        # durable (and queued) when this returns; concurrent starts share one commit
+        await self.starts.create(row, enqueue)
         if len(self._hints) > 10_000:  # started here but never run here (another process took them)
             self._hints.clear()
         self._hints[execution_id] = (flow.namespace, flow.id, revision)
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.QUEUED, "flow": flow.key})
-        if enqueue:
-            await self.queue.submit(execution_id)
         return execution_id
+
+    async def _submit_all(self, execution_ids: list[str]) -> None:
+        many = getattr(self.queue, "submit_many", None)
+        if many is not None:
+            await many(execution_ids)
+            return
+        for execution_id in execution_ids:
+            await self.queue.submit(execution_id)
 
     async def execute(self, flow: Flow | str, inputs: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         """Start an execution and run it here, to its end (or pause); returns the execution row."""

@@ -221,27 +221,46 @@ class Store:
         restarted_from: str | None = None,
         execution_id: str | None = None,
     ) -> str:
+        row = self.execution_row(
+            namespace=namespace, flow_id=flow_id, revision=revision, inputs=inputs, state=state,
+            labels=labels, trigger=trigger, parent_id=parent_id, parent_path=parent_path,
+            restarted_from=restarted_from, execution_id=execution_id,
+        )
+        self.insert_executions([row])
+        return str(row["id"])
+
+    @staticmethod
+    def execution_row(
+        *,
+        namespace: str,
+        flow_id: str,
+        revision: int,
+        inputs: dict[str, Any],
+        state: str,
+        labels: dict[str, Any] | None = None,
+        trigger: dict[str, Any] | None = None,
+        parent_id: str | None = None,
+        parent_path: str | None = None,
+        restarted_from: str | None = None,
+        execution_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A new execution's row, for :meth:`insert_executions`."""
         now = time.time()
-        execution_id = execution_id or new_id()
-        with self.auto.connect() as conn:
-            conn.execute(
-                insert(EXECUTIONS).values(
-                    id=execution_id,
-                    namespace=namespace,
-                    flow_id=flow_id,
-                    revision=revision,
-                    state=state,
-                    inputs=inputs,
-                    labels=labels or {},
-                    trigger=trigger,
-                    parent_id=parent_id,
-                    parent_path=parent_path,
-                    restarted_from=restarted_from,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        return execution_id
+        return {
+            "id": execution_id or new_id(), "namespace": namespace, "flow_id": flow_id,
+            "revision": revision, "state": state, "inputs": inputs, "labels": labels or {},
+            "trigger": trigger, "parent_id": parent_id, "parent_path": parent_path,
+            "restarted_from": restarted_from, "created_at": now, "updated_at": now,
+        }
+
+    def insert_executions(self, rows: list[dict[str, Any]]) -> None:
+        """Insert execution rows in one transaction (all or none)."""
+        if len(rows) == 1:  # one statement: autocommit, one round trip
+            with self.auto.connect() as conn:
+                conn.execute(insert(EXECUTIONS), rows[0])
+            return
+        with self.engine.begin() as conn:
+            conn.execute(insert(EXECUTIONS), rows)
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:
         with self.auto.connect() as conn:
