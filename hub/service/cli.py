@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import click
 
@@ -39,7 +40,17 @@ def worker(concurrency: int | None, queue_name: str | None, sweep_interval: floa
         concurrency=concurrency or settings.max_concurrency, sweep_interval=sweep_interval,
         poll_delay=poll_delay, grace=grace, burst=burst,
     )
-    asyncio.run(serve_worker(engine, options, hard_exit=True))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(serve_worker(engine, options, hard_exit=True))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (as uvicorn picks it for ``hub serve``), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 # the API server and its clients live in hub.service.api_cli (part A); re-exported for hub.cli
