@@ -1,18 +1,24 @@
 """Load generator for the API on loopback, bounded in count and time.
 
     python bench/api_bench.py enrich  [--requests 2000] [--concurrency 16]
-    python bench/api_bench.py webhook [--requests 2000] [--concurrency 32]
+    python bench/api_bench.py webhook [--requests 2000] [--concurrency 32] [--rate 200 --rate-seconds 10]
         [--database-url postgresql+psycopg://...] [--redis-url redis://... --workers 1]
 
 ``enrich``: the enrichment API over a one-step flow. The overhead is the enrichment latency
 minus that of ``GET /health`` on the same server (the HTTP floor), so it is what the hub adds:
 auth, flow lookup, the persisted execution (row, step run, outputs) and the answer.
 
-``webhook``: a signed webhook starting a two-step flow; executions/s from the first accepted
-request to the last execution ended, latency = created -> ended of each execution (from the store).
+``webhook``: a signed webhook (HMAC over timestamp and body) starting a two-step flow.
+(a) throughput: ``--requests`` calls, ``--concurrency`` at once, as fast as the server takes them;
+executions/s from the first created to the last ended. (b) latency at a fixed offered rate:
+``--rate`` calls per second for ``--rate-seconds`` (open loop: a call is sent on schedule whether
+or not earlier ones were answered); latency = created -> ended of each execution, from the store.
 
 The server runs as ``hub serve`` in a subprocess (and ``hub worker`` processes with Redis), so the
-load generator does not share its event loop. Every run stops after ``--max-seconds``.
+load generator does not share its event loop. Everything shares the machine's cores, the load
+generator included; it speaks HTTP/1.1 over keep-alive sockets itself (a full HTTP client costs
+several times more CPU per request, taken from the server on a 2-core machine). Every run stops
+after ``--max-seconds``.
 """
 
 from __future__ import annotations
@@ -67,6 +73,74 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: requests written whole, answers read by Content-Length."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def call(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        self.writer.write(head.encode() + b"\r\n" + body)
+        status = int((await self.reader.readline()).split()[1])
+        length, chunked, close = 0, False, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif name == b"connection":
+                close = b"close" in value.lower()
+        if chunked:
+            parts = []
+            while size := int((await self.reader.readline()).strip(), 16):
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readline()
+            await self.reader.readline()
+            data = b"".join(parts)
+        else:
+            data = await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return status, data
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+class Pool:
+    """Connections handed out one per call in flight."""
+
+    def __init__(self, url: str):
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.idle: list[Connection] = []
+
+    async def call(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        conn = self.idle.pop() if self.idle else Connection(self.host, self.port)
+        try:
+            answer = await conn.call(method, path, body, headers)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            conn.close()
+            return 0, b""
+        self.idle.append(conn)
+        return answer
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
 
 
 class Server:
@@ -147,20 +221,21 @@ def _ms(values: list[float]) -> str:
 
 
 async def bench_enrich(args: argparse.Namespace, server: Server) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
-        for _ in range(50):  # warm up
-            await client.post("/v1/enrich/bench/echo", json={"text": "warm"})
+    pool = Pool(server.url)
+    json_header = {"content-type": "application/json"}
 
-        async def health(i: int) -> bool:
-            return (await client.get("/health")).status_code == 200
+    async def health(i: int) -> bool:
+        return (await pool.call("GET", "/health"))[0] == 200
 
-        async def serial_enrich(i: int) -> bool:
-            return (await client.post("/v1/enrich/bench/echo", json={"text": f"t{i}"})).status_code == 200
+    async def enrich(i: int) -> bool:
+        body = json.dumps({"text": f"t{i}"}).encode()
+        return (await pool.call("POST", "/v1/enrich/bench/echo", body, json_header))[0] == 200
 
-        floor, _, _ = await _drive(args.serial, 1, args.max_seconds, health)
-        alone, _, errors0 = await _drive(args.serial, 1, args.max_seconds, serial_enrich)
-        loaded, wall, errors = await _drive(args.requests, args.concurrency, args.max_seconds, serial_enrich)
+    await _drive(50, 1, args.max_seconds, enrich)  # warm up
+    floor, _, _ = await _drive(args.serial, 1, args.max_seconds, health)
+    alone, _, errors0 = await _drive(args.serial, 1, args.max_seconds, enrich)
+    loaded, wall, errors = await _drive(args.requests, args.concurrency, args.max_seconds, enrich)
+    pool.close()
     overhead = [a - pct(floor, 0.5) for a in alone]
     return {
         "health_floor": _ms(floor),
@@ -173,53 +248,104 @@ async def bench_enrich(args: argparse.Namespace, server: Server) -> dict[str, An
     }
 
 
-async def bench_webhook(args: argparse.Namespace, server: Server) -> dict[str, Any]:
+def _ended(args: argparse.Namespace, server: Server, ids: list[str]) -> list[dict[str, Any]]:
+    """The rows of ``ids`` once all have ended (or the time is up)."""
     sys.path.insert(0, str(ROOT))
-    from hub.api.webhooks import sign
+    from sqlalchemy import select
+
     from hub.settings import HubSettings
-    from hub.store.store import Store
-
-    ids: list[str] = []
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
-
-        async def fire(i: int) -> bool:
-            raw = json.dumps({"n": i}).encode()
-            stamp = str(int(time.time()))
-            response = await client.post(
-                "/v1/webhooks/bench/hook/in", content=raw,
-                headers={"content-type": "application/json", "X-Hub-Timestamp": stamp,
-                         "X-Hub-Signature": sign("bench-secret", stamp, raw)},
-            )
-            if response.status_code != 202:
-                return False
-            ids.append(response.json()["id"])
-            return True
-
-        accepted, wall_accept, errors = await _drive(args.requests, args.concurrency, args.max_seconds, fire)
+    from hub.store.store import EXECUTIONS, Store
 
     settings = HubSettings(home=server.home, database_url=args.database_url)
     store = Store.open(settings.resolved_database_url(), migrate=False)
+    columns = (EXECUTIONS.c.id, EXECUTIONS.c.state, EXECUTIONS.c.created_at, EXECUTIONS.c.started_at, EXECUTIONS.c.ended_at)
     deadline = time.monotonic() + args.max_seconds
     rows: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        rows = store.list_executions(namespace="bench", flow_id="hook", limit=len(ids) + 10)
-        if sum(r["state"] == "SUCCESS" for r in rows) >= len(ids):
+    while True:
+        rows = []
+        with store.auto.connect() as conn:
+            for at in range(0, len(ids), 500):
+                chunk = ids[at:at + 500]
+                rows += [dict(r._mapping) for r in conn.execute(select(*columns).where(EXECUTIONS.c.id.in_(chunk)))]
+        if all(r["ended_at"] for r in rows) or time.monotonic() > deadline:
             break
-        await asyncio.sleep(0.2)
+        time.sleep(0.2)
     store.close()
+    return rows
+
+
+def _executions(rows: list[dict[str, Any]]) -> dict[str, Any]:
     done = [r for r in rows if r["state"] == "SUCCESS" and r["ended_at"]]
-    latency = [r["ended_at"] - r["created_at"] for r in done]
-    span = (max(r["ended_at"] for r in done) - min(r["created_at"] for r in done)) if done else float("nan")
+    if not done:
+        return {"executions_succeeded": 0}
+    span = max(r["ended_at"] for r in done) - min(r["created_at"] for r in done)
     return {
-        "accepted": len(ids),
-        "http_accept": _ms(accepted) + f" at concurrency {args.concurrency}",
         "executions_succeeded": len(done),
-        "executions_per_s": round(len(done) / span, 1) if done else 0,
-        "execution_latency": _ms(latency) + " (created -> ended)",
-        "accept_rps": round(len(accepted) / wall_accept, 1),
-        "errors": errors,
+        "executions_per_s": round(len(done) / span, 1),
+        "execution_latency": _ms([r["ended_at"] - r["created_at"] for r in done]) + " (created -> ended)",
+        "queue_wait": _ms([r["started_at"] - r["created_at"] for r in done if r["started_at"]]) + " (created -> started)",
     }
+
+
+async def bench_webhook(args: argparse.Namespace, server: Server) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from hub.api.webhooks import sign
+
+    pool = Pool(server.url)
+    ids: list[str] = []
+
+    async def fire(i: int) -> bool:
+        raw = json.dumps({"n": i}).encode()
+        stamp = str(int(time.time()))
+        status, body = await pool.call("POST", "/v1/webhooks/bench/hook/in", raw, {
+            "content-type": "application/json", "X-Hub-Timestamp": stamp,
+            "X-Hub-Signature": sign("bench-secret", stamp, raw),
+        })
+        if status != 202:
+            return False
+        ids.append(json.loads(body)["id"])
+        return True
+
+    await _drive(50, 4, args.max_seconds, fire)  # warm up
+    ids.clear()
+    accepted, wall_accept, errors = await _drive(args.requests, args.concurrency, args.max_seconds, fire)
+    result: dict[str, Any] = {
+        "throughput": {
+            "accepted": len(ids),
+            "http_accept": _ms(accepted) + f" at concurrency {args.concurrency}",
+            "accept_rps": round(len(accepted) / wall_accept, 1),
+            **_executions(_ended(args, server, ids)),
+            "errors": errors,
+        }
+    }
+    if args.rate:
+        ids.clear()
+        calls: list[float] = []
+        failed = 0
+
+        async def timed(i: int) -> None:
+            nonlocal failed
+            started = time.perf_counter()
+            failed += 0 if await fire(i) else 1
+            calls.append(time.perf_counter() - started)
+
+        count = int(args.rate * args.rate_seconds)
+        begin = time.perf_counter()
+        tasks = []
+        for i in range(count):
+            delay = begin + i / args.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(timed(i)))
+        await asyncio.gather(*tasks)
+        result[f"at_{args.rate:g}_per_s"] = {
+            "offered": count,
+            "http_accept": _ms(calls),
+            **_executions(_ended(args, server, ids)),
+            "errors": failed,
+        }
+    pool.close()
+    return result
 
 
 def main() -> None:
@@ -232,6 +358,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=200.0, help="webhook: offered calls/s of the latency phase (0: skip)")
+    parser.add_argument("--rate-seconds", type=float, default=10.0, help="webhook: length of the latency phase")
     args = parser.parse_args()
     with Server(args) as server:
         run = bench_enrich if args.which == "enrich" else bench_webhook
