@@ -44,6 +44,28 @@ def _note(node: dict[str, Any]) -> str:
     return "  ".join(bits)
 
 
+def _step_events(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pure steps recorded as ``step {id}`` events on a span, as rows of the waterfall (they
+    end at the event's time and last ``hub.step.duration_ms``)."""
+    rows: list[dict[str, Any]] = []
+    for event in node.get("events") or []:
+        attrs = event.get("attributes") or {}
+        if not str(event.get("name", "")).startswith("step ") or A.STEP_STATE not in attrs:
+            continue
+        duration = float(attrs.get(A.STEP_DURATION_MS) or 0.0)
+        error = attrs.get(A.STEP_ERROR)
+        rows.append({
+            "name": event["name"],
+            "start_time": event["time"] - duration / 1000.0,
+            "duration_ms": duration,
+            "status": "ERROR" if error is not None else "UNSET",
+            "status_message": error,
+            "attributes": attrs,
+            "children": [],
+        })
+    return rows
+
+
 def waterfall(found: dict[str, Any], width: int = BAR, color: bool = False) -> list[str]:
     """The lines of the waterfall for :func:`hub.telemetry.review.execution_trace` output."""
     usage = found["usage"]
@@ -70,7 +92,7 @@ def waterfall(found: dict[str, Any], width: int = BAR, color: bool = False) -> l
         if color and node["status"] == "ERROR":
             line = click.style(line, fg="red")
         lines.append(line)
-        for child in node["children"]:
+        for child in sorted(node["children"] + _step_events(node), key=lambda n: n["start_time"]):
             walk(child, depth + 1)
 
     for root in found["spans"]:

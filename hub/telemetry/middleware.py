@@ -37,6 +37,7 @@ from hub.store.store import Store
 from hub.telemetry import attributes as A
 from hub.telemetry import spanstore
 from hub.telemetry.current import Telemetry, inside_execution, reset_current, set_current
+from hub.telemetry.events import PureStep, add_step_events
 from hub.telemetry.metrics import instruments
 from hub.telemetry.processors import register_redactor
 from hub.telemetry.propagation import remote_context, trigger_context
@@ -78,6 +79,9 @@ class TracingMiddleware(Middleware):
         self.instruments = instruments(meter_provider)
         self._pending: dict[str, list[tuple[str, int, str, str]]] = {}
         self._retries: dict[tuple[str, str], dict[str, Any]] = {}
+        # open spans of ours -> pure steps that ran under them, not yet events (see _pure_event)
+        self._buffers: dict[trace.Span, list[PureStep]] = {}
+        self._pure_types: dict[Any, bool] = {}
 
     # -- events from the engine ----------------------------------------------------------------
 
@@ -94,40 +98,61 @@ class TracingMiddleware(Middleware):
 
     def listener(self, event: dict[str, Any]) -> None:
         """Engine listener: retry decisions (for the next attempt's span), pure steps as events on
-        the current (parent) span, and step log lines."""
+        the current (parent) span, and step log lines.
+
+        This runs for every step, so a pure step costs a tuple appended to its parent span's
+        buffer here; the events are made once the parent's children are done (:meth:`_flush`)."""
         kind = event.get("event")
         if kind == "step":
-            error = event.get("error") or {}
-            if "retry_in" in error:
+            error = event.get("error")
+            if error and "retry_in" in error:
                 self._retries[(event["execution_id"], event["path"])] = error
-            if self.pure_steps == "events" and event.get("state") in _ENDED and self._is_pure(event.get("type")):
-                self._pure_event(event, error)
+            if self._pure_steps == "events" and self._is_pure(event.get("type")):
+                state = event.get("state")
+                if state is State.SUCCESS or state in _ENDED:
+                    self._pure_event(event, state, error)
         elif kind == "log":
             span = trace.get_current_span()
             if span.is_recording():
+                self._flush(span)  # the steps before this line come before it
                 span.add_event(A.EVENT_LOG, {"level": event.get("level") or "info", "message": event.get("message") or ""})
 
     def _is_pure(self, task_type: Any) -> bool:
-        kind = self.registry.get(task_type) if self.registry is not None else None
-        return bool(getattr(kind, "pure", False))
+        pure = self._pure_types.get(task_type)
+        if pure is None:
+            kind = self.registry.get(task_type) if self.registry is not None else None
+            pure = self._pure_types[task_type] = bool(getattr(kind, "pure", False))
+        return pure
 
-    @staticmethod
-    def _pure_event(event: dict[str, Any], error: dict[str, Any]) -> None:
+    def _pure_event(self, event: dict[str, Any], state: Any, error: dict[str, Any] | None) -> None:
         """A pure step (no I/O, microseconds) as an event on its parent span: visible in the trace
         at a fraction of a span's cost. The event carries the (already redacted) error."""
         parent = trace.get_current_span()
-        if not parent.is_recording():
-            return
-        attrs: dict[str, Any] = {A.STEP_TYPE: event["type"], A.STEP_STATE: str(event["state"])}
-        if event.get("attempt", 1) > 1:
-            attrs[A.STEP_ATTEMPT] = event["attempt"]
-        if event.get("path") != event.get("task_id"):
-            attrs[A.STEP_PATH] = event["path"]
-        if event.get("duration") is not None:
-            attrs["hub.step.duration_ms"] = round(event["duration"] * 1000, 3)
-        if error:
-            attrs["hub.step.error"] = str(error.get("message") or "")
-        parent.add_event(f"step {event['task_id']}", attrs)
+        entry: PureStep = (
+            event["task_id"], event["type"], str(state), event.get("attempt", 1), event["path"],
+            event.get("duration"),
+            None if not error else str(error.get("message") or ""),
+            None if not error or not error.get("type") else str(error["type"]),
+            time.time_ns(),
+        )
+        buffered = self._buffers.get(parent)
+        if buffered is not None:
+            buffered.append(entry)
+        elif parent.is_recording():  # a parent span the hub did not open
+            add_step_events(parent, [entry])
+
+    def _open(self, span: trace.Span) -> None:
+        """Buffer the pure steps that run under ``span`` (one of ours) until :meth:`_flush`."""
+        if span.is_recording():
+            self._buffers[span] = []
+
+    def _flush(self, span: trace.Span, close: bool = False) -> None:
+        """The buffered pure steps of ``span`` as its events, before any later event of its own."""
+        buffered = self._buffers.pop(span, None) if close else self._buffers.get(span)
+        if buffered:
+            add_step_events(span, buffered)
+            if not close:
+                buffered.clear()
 
     # -- executions ----------------------------------------------------------------------------
 
@@ -168,10 +193,14 @@ class TracingMiddleware(Middleware):
             span.add_event(A.EVENT_RESUMED)
         token = set_current(Telemetry(self.tracer, self.instruments, run.redactor, run.id))
         self._pending[run.id] = []
+        self._open(span)
         state = "FAILED"
         try:
             with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                result = await call()
+                try:
+                    result = await call()
+                finally:
+                    self._flush(span)
             state = str(result.get("state"))
             if state == State.FAILED:
                 message = (result.get("error") or {}).get("message") or "failed"
@@ -188,6 +217,7 @@ class TracingMiddleware(Middleware):
             _record_exception(span, exc, run.redactor)
             raise
         finally:
+            self._flush(span, close=True)
             span.set_attribute(A.EXECUTION_STATE, state)
             span.end()
             reset_current(token)
@@ -218,40 +248,11 @@ class TracingMiddleware(Middleware):
 
     # -- steps ---------------------------------------------------------------------------------
 
-    async def _pure_step_event(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Any:
-        """A pure step (no I/O, microseconds) as an event on its parent span: it stays visible in
-        the trace at a fraction of a span's cost."""
-        parent = trace.get_current_span()
-        started = time.perf_counter()
-        # few attributes: the SDK checks each one, and this runs for every set/log step
-        attrs: dict[str, Any] = {A.STEP_TYPE: info.task.type}
-        if info.attempt > 1:
-            attrs[A.STEP_ATTEMPT] = info.attempt
-        if info.path != info.task.id:
-            attrs[A.STEP_PATH] = info.path
-        try:
-            output = await call()
-        except Exception as exc:
-            if parent.is_recording():
-                attrs[A.STEP_STATE] = State.FAILED.value
-                attrs["hub.step.error"] = info.run.redactor(str(exc))
-                attrs["hub.step.duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-                parent.add_event(f"step {info.task.id}", attrs)
-            raise
-        if parent.is_recording():
-            attrs[A.STEP_STATE] = State.SUCCESS.value
-            attrs["hub.step.duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            parent.add_event(f"step {info.task.id}", attrs)
-        return output
-
     async def step(self, info: StepCall, call: Callable[[], Awaitable[Any]]) -> Any:
         run, task = info.run, info.task
-        if self.pure_steps != "spans" and self.registry is not None and not info.control:
-            kind = self.registry.get(task.type)
-            if getattr(kind, "pure", False):  # set/log/fail: an event on the parent span, or nothing
-                if self.pure_steps == "off":
-                    return await call()
-                return await self._pure_step_event(info, call)
+        pure = not info.control and self._is_pure(task.type)
+        if pure and self._pure_steps != "spans":  # set/log/fail: an event on the parent span (made
+            return await call()  # by the listener from the engine's step event), or nothing
         tool = not info.control and "." in task.type and not task.type.startswith(A.MODEL_STEP_PREFIXES)
         attrs: dict[str, Any] = {
             A.STEP_ID: task.id,
@@ -292,6 +293,8 @@ class TracingMiddleware(Middleware):
         if resumed and span.is_recording():
             since = previous.get("ended_at") or previous.get("started_at")  # type: ignore[union-attr]
             span.add_event(A.EVENT_RESUMED, {A.STEP_WAITED: round(max(0.0, time.time() - since), 3)} if since else {})
+        if info.control:
+            self._open(span)  # a block: its pure children become events on this span
         state = State.FAILED
         started = time.perf_counter()
         try:
@@ -300,6 +303,8 @@ class TracingMiddleware(Middleware):
                 output = await call()
             finally:
                 otel_context.detach(token)
+                if info.control:
+                    self._flush(span)
             state = State.SUCCESS
             if isinstance(output, dict):
                 _decision(span, output, run.redactor)
@@ -333,6 +338,8 @@ class TracingMiddleware(Middleware):
             _record_exception(span, exc, run.redactor)
             raise
         finally:
+            if info.control:
+                self._flush(span, close=True)
             span.set_attribute(A.STEP_STATE, str(state))
             span.end()
             self.instruments.step_duration.record(

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, Status
 
 from hub.telemetry import attributes as A
+from hub.telemetry.events import StepEvent
 
 Redact = Callable[[Any], Any]
 
@@ -70,7 +71,10 @@ def redacted_span(span: ReadableSpan, redact: Redact) -> ReadableSpan:
         parent=span.parent,
         resource=span.resource,
         attributes=clean(span.attributes),
-        events=[Event(e.name, clean(e.attributes), e.timestamp) for e in span.events],
+        events=[
+            e.redacted(redact) if isinstance(e, StepEvent) else Event(e.name, clean(e.attributes), e.timestamp)
+            for e in span.events
+        ],
         links=[Link(link.context, clean(link.attributes)) for link in span.links],
         kind=span.kind,
         status=status,

@@ -12,12 +12,13 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy import Engine, case, delete, func, insert, select, update
 
 from hub.store.store import EXECUTIONS, STEPS
 from hub.telemetry import attributes as A
+from hub.telemetry.events import StepEvent
 from hub.telemetry.tables import SpanRow
 
 log = logging.getLogger(__name__)
@@ -58,20 +59,21 @@ def span_row(span: ReadableSpan) -> dict[str, Any]:
         "status": span.status.status_code.name,
         "status_message": span.status.description,
         "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()},
-        "events": [
-            {
-                "name": e.name,
-                "time": _seconds(e.timestamp),
-                "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in (e.attributes or {}).items()},
-            }
-            for e in span.events
-        ],
+        "events": [_event_row(e) for e in span.events],
         "links": [
             {"trace_id": trace_hex(link.context.trace_id), "span_id": span_hex(link.context.span_id),
              "attributes": dict(link.attributes or {})}
             for link in span.links
         ],
     }
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    if isinstance(event, StepEvent):  # a pure step's: strings and numbers, no sequences
+        attributes = dict(event.attributes)
+    else:
+        attributes = {k: list(v) if isinstance(v, tuple) else v for k, v in (event.attributes or {}).items()}
+    return {"name": event.name, "time": _seconds(event.timestamp), "attributes": attributes}
 
 
 class DatabaseSpanExporter(SpanExporter):
