@@ -39,6 +39,7 @@ from hub.engine.starts import Starts
 from hub.engine.states import COMMITTED, TERMINAL, State
 from hub.errors import (
     ExpressionError,
+    FlowError,
     HubError,
     NotFound,
     TaskError,
@@ -237,7 +238,10 @@ class Engine:
             execution, first_run = claimed
         else:
             execution, first_run = self.store.get_execution(execution_id), False
-        _, flow = self.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
+        try:
+            _, flow = self.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
+        except (NotFound, FlowError) as exc:  # its revision is gone, or no longer loads here
+            return self._unrunnable(execution, exc)
         if execution["state"] != State.RUNNING:
             limit = flow.concurrency.limit if flow.concurrency and not fanout.is_iteration(execution) else None
             started = await self.db(self.store.try_start, execution_id, flow.namespace, flow.id, limit)
@@ -566,6 +570,15 @@ class Engine:
             self.store.update_execution(execution_id, state=State.KILLING)
             return self.store.get_execution(execution_id)
         return self._killed(execution_id)
+
+    def _unrunnable(self, execution: dict[str, Any], exc: HubError) -> dict[str, Any]:
+        """End an execution whose flow cannot be had: FAILED, saying why (not retried forever)."""
+        key = f"{execution['namespace']}.{execution['flow_id']}@{execution['revision']}"
+        log.error("execution %s cannot run: flow %s: %s", execution["id"], key, exc)
+        error = {"type": "FlowUnavailable", "message": f"flow {key} cannot be loaded: {exc}", "retryable": False}
+        self.store.update_execution(execution["id"], state=State.FAILED, ended_at=time.time(), owner=None, error=error)
+        self.emit({"event": "execution", "execution_id": execution["id"], "state": State.FAILED, "error": error})
+        return self.store.get_execution(execution["id"])
 
     def _killed(self, execution_id: str) -> dict[str, Any]:
         self.store.update_execution(

@@ -242,3 +242,18 @@ def test_invalid_parameters_after_rendering() -> None:
     )
     assert result.error["type"] == "InvalidParameters"
     assert result.error["message"].startswith("parameters of req after rendering: method:")
+
+
+def test_an_execution_whose_flow_revision_is_gone_fails_once_with_the_reason(store) -> None:
+    """A queued execution of a flow revision this store does not have (a restored backup, rows
+    copied by hand): FAILED, saying which flow, instead of crashing every time a worker sweeps."""
+    import asyncio
+
+    engine = make_engine(store)
+    execution_id = store.create_execution(namespace="gone", flow_id="nowhere", revision=3, inputs={}, state="QUEUED")
+    row = asyncio.run(engine.run(execution_id))
+    assert row["state"] == "FAILED"
+    assert row["error"]["type"] == "FlowUnavailable"
+    assert "gone.nowhere@3" in row["error"]["message"] and row["ended_at"] is not None
+    assert asyncio.run(engine.run(execution_id))["state"] == "FAILED"  # ended: nothing runs again
+    assert execution_id not in {e["id"] for e in store.unfinished_executions()}
