@@ -49,6 +49,9 @@ class Run:
         # in a crash is simply computed again, and a flow of them costs one commit, not one each.
         self.pending_steps: list[dict[str, Any]] = []
         self.pending_logs: list[dict[str, Any]] = []
+        # Columns of the execution row a middleware wants written with the run's final update of
+        # it (its end), instead of a transaction of their own; the row it returns shows them.
+        self.row_values: dict[str, Any] = {}
 
 
 class StepLog:

@@ -336,7 +336,7 @@ class Engine:
         self, run: Run, state: State, outputs: Any, error: dict[str, Any] | None
     ) -> dict[str, Any]:
         end = {"state": state, "outputs": outputs, "error": error, "ended_at": time.time(), "owner": None,
-               "resume_at": None}
+               "resume_at": None, **run.row_values}
         row = await self.db(self.store.write_batch, run.pending_steps, run.pending_logs, (run.id, end))
         run.pending_steps, run.pending_logs = [], []
         assert row is not None

@@ -43,6 +43,7 @@ from hub.telemetry.processors import register_redactor
 from hub.telemetry.propagation import remote_context, trigger_context
 
 _ENDED = frozenset({State.SUCCESS, State.FAILED, State.WARNING, State.SKIPPED})
+_TRACE_ID, _SPAN_ID = "trace_id", "span_id"  # the execution row's columns
 
 
 def pure_step_mode(value: bool | str | None = None) -> str:
@@ -182,8 +183,8 @@ class TracingMiddleware(Middleware):
         register_redactor(ctx.trace_id, run.redactor)
         if not resumed:
             sampled = ctx.trace_flags.sampled
-            spanstore.save_execution_context(
-                self.db, run.id, spanstore.trace_hex(ctx.trace_id), spanstore.span_hex(ctx.span_id) if sampled else None
+            self._remember_context(
+                run, spanstore.trace_hex(ctx.trace_id), spanstore.span_hex(ctx.span_id) if sampled else None
             )
             if row.get("started_at") and row.get("created_at"):
                 self.instruments.queue_wait.record(
@@ -195,6 +196,7 @@ class TracingMiddleware(Middleware):
         self._pending[run.id] = []
         self._open(span)
         state = "FAILED"
+        result: Any = None
         try:
             with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                 try:
@@ -217,6 +219,7 @@ class TracingMiddleware(Middleware):
             _record_exception(span, exc, run.redactor)
             raise
         finally:
+            self._save_context(run, result)
             self._flush(span, close=True)
             span.set_attribute(A.EXECUTION_STATE, state)
             span.end()
@@ -226,6 +229,31 @@ class TracingMiddleware(Middleware):
             for attempt_key in [k for k in self._retries if k[0] == run.id]:
                 self._retries.pop(attempt_key, None)
             spanstore.save_step_contexts(self.db, run.id, pending)
+
+    def _remember_context(self, run: Run, trace_id: str, span_id: str | None) -> None:
+        """Put the execution's trace context on its row, so that every later run of it (after a
+        pause, a crash, on any process) and its subflows join the same trace.
+
+        It goes with the run's final write of the row (no transaction of its own) unless a step
+        with a span of its own starts first (:meth:`_save_context`): an execution of nothing but
+        pure steps lasts milliseconds; anything else may pause, start children or crash midway.
+        """
+        values = getattr(run, "row_values", None)
+        if values is None:
+            spanstore.save_execution_context(self.db, run.id, trace_id, span_id)
+        else:
+            values.update({_TRACE_ID: trace_id, _SPAN_ID: span_id})
+
+    def _save_context(self, run: Run, row: Any = None) -> None:
+        """Write the trace context now if the run has not written it yet (``row``: the execution
+        row as the run left it, if it returned one)."""
+        values = getattr(run, "row_values", None)
+        if not values or _TRACE_ID not in values:
+            return
+        trace_id, span_id = values.pop(_TRACE_ID), values.pop(_SPAN_ID, None)
+        if isinstance(row, dict) and row.get(_TRACE_ID) == trace_id:
+            return  # the final write carried it
+        spanstore.save_execution_context(self.db, run.id, trace_id, span_id)
 
     def _parent(self, row: dict[str, Any], resumed: bool) -> Context | None:
         """Where the execution's span hangs: its stored root, the caller, the parent step, or here."""
@@ -253,6 +281,8 @@ class TracingMiddleware(Middleware):
         pure = not info.control and self._is_pure(task.type)
         if pure and self._pure_steps != "spans":  # set/log/fail: an event on the parent span (made
             return await call()  # by the listener from the engine's step event), or nothing
+        if not pure:
+            self._save_context(run)  # before anything that may take long, pause or start children
         tool = not info.control and "." in task.type and not task.type.startswith(A.MODEL_STEP_PREFIXES)
         attrs: dict[str, Any] = {
             A.STEP_ID: task.id,

@@ -1,12 +1,16 @@
 """Pure steps (set, log, fail) by default: ``step {id}`` events on their parent span, in order with
-the span's other events, stored and shown by the viewer."""
+the span's other events, stored and shown by the viewer; and the execution's trace context on
+its row however the run ends."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from hub.engine.run import Middleware
+from hub.tasks.base import Params, TaskContext
 from hub.telemetry import attributes as A
 from hub.telemetry.cli import waterfall
 from hub.telemetry.events import StepEvent, add_step_events, step_event_attributes
@@ -138,3 +142,83 @@ def test_a_step_event_reads_like_any_event_and_redacts_its_error() -> None:
     assert clean.events[0] is fast.events[0]  # nothing in it to redact
     assert clean.events[1].attributes[A.STEP_ERROR] == "token ****** refused"
     assert fast.events[1].attributes[A.STEP_ERROR] == "token abc123 refused"
+
+
+class _StoreWatch:
+    """Statements that write the execution row's trace context."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self.writes: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        text = " ".join(statement.split()).lower()
+        if text.startswith("update executions") and "trace_id" in text.split(" where ")[0]:
+            self.writes.append(text)
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+class SeeTraceParams(Params):
+    pass
+
+
+class SeeTrace:
+    """Reads its execution's row while it runs: what a crash at this point would leave."""
+
+    type = "test.see_trace"
+    Params = SeeTraceParams
+    seen: list[Any] = []
+
+    async def run(self, ctx: TaskContext, params: SeeTraceParams) -> Any:
+        SeeTrace.seen.append(ctx.store.get_execution(ctx.execution_id)["trace_id"])
+        return {}
+
+
+@sync
+async def test_the_trace_context_goes_with_the_final_write_unless_a_step_with_a_span_comes_first(
+    traced, default_mode
+) -> None:
+    one = traced()
+    one.engine.registry.add(SeeTrace)
+    watch = _StoreWatch(one.engine.store.engine)
+    try:
+        # nothing but pure steps: no write of its own; the final update of the row carries it
+        row = await one.engine.execute(one.flow("id: quick\ntasks:\n  - {id: a, type: set, values: {x: 1}}\n"))
+        [root] = one.spans()
+        assert row["trace_id"] == f"{root.context.trace_id:032x}" and row["span_id"] == f"{root.context.span_id:016x}"
+        assert one.engine.store.get_execution(row["id"])["trace_id"] == row["trace_id"]
+        [final] = watch.writes
+        assert "state" in final.split(" where ")[0]
+
+        # a step that may take long (or crash midway) finds it on the row already
+        watch.writes.clear()
+        SeeTrace.seen.clear()
+        flow = "id: slow\ntasks:\n  - {id: a, type: set, values: {x: 1}}\n  - {id: b, type: test.see_trace}\n"
+        row = await one.engine.execute(one.flow(flow))
+        assert row["state"] == "SUCCESS" and SeeTrace.seen == [row["trace_id"]]
+        assert len(watch.writes) == 1 and "state" not in watch.writes[0].split(" where ")[0]
+    finally:
+        watch.close()
+
+
+class Broken(Middleware):
+    """A run that ends without the engine's final write of the row."""
+
+    async def execution(self, run: Any, call: Any) -> Any:
+        raise RuntimeError("the run broke")
+
+
+@sync
+async def test_a_run_that_ends_without_its_final_write_still_stores_its_trace_context(traced, default_mode) -> None:
+    one = traced()
+    one.engine.middleware.append(Broken())  # inside the tracing middleware
+    flow = one.flow("id: broken\ntasks:\n  - {id: a, type: set, values: {x: 1}}\n")
+    execution_id = await one.engine.start(flow, enqueue=False)
+    with pytest.raises(RuntimeError):
+        await one.engine.run(execution_id)
+    [root] = one.spans()
+    assert one.engine.store.get_execution(execution_id)["trace_id"] == f"{root.context.trace_id:032x}"
+    assert root.attributes[A.EXECUTION_STATE] == "FAILED" and root.events[0].name == "exception"
