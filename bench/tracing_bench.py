@@ -16,6 +16,11 @@ warm-up run per engine), interleaved so that drift hits all of them alike:
 - both-nopure: both, pure steps not traced at all (HUB_TRACE_PURE_STEPS=off; the benchmark flow
               is nothing but ``set`` steps, so this shows the execution-level cost)
 
+Two figures per configuration, medians over every run: the wall time of an execution (what the
+issue's target is about: the exporters' batch threads write the spans later, as in production),
+and the CPU time of the whole process per execution with those exports included (every thread,
+the spans flushed before the clock stops) — what tracing costs a busy worker in total.
+
 Nothing here asserts; it prints the medians and the overhead against ``off``.
 """
 
@@ -26,6 +31,7 @@ import asyncio
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,17 +72,24 @@ CONFIGS: dict[str, Callable[[Any], Any] | None] = {
 }
 
 
-def measure(flow: Any, setup: Callable[[Any], Any] | None, runs: int = 3) -> list[float]:
-    """``runs`` timed executions on a fresh engine and database, after one warm-up execution."""
+def measure(flow: Any, setup: Callable[[Any], Any] | None, runs: int = 3) -> tuple[list[float], float]:
+    """``runs`` timed executions on a fresh engine and database, after one warm-up execution:
+    their wall times, and the process CPU time per execution with their spans exported."""
     with tempfile.TemporaryDirectory() as home:
         engine = make_engine(home=home)
         provider = setup(engine) if setup else None
         asyncio.run(_timed(engine, flow))
+        if provider is not None:
+            provider.force_flush()
+        cpu = time.process_time()
         elapsed = [asyncio.run(_timed(engine, flow)) for _ in range(runs)]
+        if provider is not None:
+            provider.force_flush()
+        cpu = (time.process_time() - cpu) / runs
         if provider is not None:
             provider.shutdown()  # flush the batch before the database goes away
         engine.store.close()
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -85,14 +98,18 @@ def main() -> None:
     args = parser.parse_args()
     flow = load_text(sequential_flow(100))
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
     for _ in range(args.repeat):
         for name, setup in CONFIGS.items():
-            times[name].extend(measure(flow, setup))
-    base = statistics.median(times["off"])
+            elapsed, per_execution = measure(flow, setup)
+            times[name].extend(elapsed)
+            cpu[name].append(per_execution)
+    base, base_cpu = statistics.median(times["off"]), statistics.median(cpu["off"])
     for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:10s} 100 steps: {median * 1000:7.1f} ms  ({median / 100 * 1000:.3f} ms/step)  "
-              f"overhead {100 * (median - base) / base:+.1f}%")
+        median, median_cpu = statistics.median(values), statistics.median(cpu[name])
+        print(f"{name:11s} 100 steps: {median * 1000:6.2f} ms  ({median / 100 * 1000:.3f} ms/step)  "
+              f"overhead {100 * (median - base) / base:+6.1f}%   "
+              f"cpu with export {median_cpu * 1000:6.2f} ms  {100 * (median_cpu - base_cpu) / base_cpu:+6.1f}%")
 
 
 if __name__ == "__main__":
