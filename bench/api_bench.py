@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ class Connection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = time.monotonic()
 
     async def call(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         if self.writer is None:
@@ -129,12 +131,19 @@ class Pool:
         self.idle: list[Connection] = []
 
     async def call(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        conn = self.idle.pop() if self.idle else Connection(self.host, self.port)
+        conn = None
+        while self.idle and conn is None:
+            conn = self.idle.pop()
+            if time.monotonic() - conn.used > 2.0:  # the server closes idle keep-alives after 5 s
+                conn.close()
+                conn = None
+        conn = conn or Connection(self.host, self.port)
         try:
             answer = await conn.call(method, path, body, headers)
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
             conn.close()
             return 0, b""
+        conn.used = time.monotonic()
         self.idle.append(conn)
         return answer
 
@@ -157,7 +166,17 @@ class Server:
         (flows / "echo.yaml").write_text(ENRICH_FLOW)
         (flows / "hook.yaml").write_text(WEBHOOK_FLOW)
         self.env = {**os.environ, "HUB_HOME": str(self.home), "HUB_FLOWS_DIR": str(flows)}
-        if args.database_url:
+        self.schema: str | None = None
+        if args.database_url:  # a schema of its own, dropped at the end
+            from sqlalchemy import create_engine, text
+
+            self.schema = f"bench_{os.getpid()}_{int(time.time())}"
+            admin = create_engine(args.database_url)
+            with admin.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA {self.schema}"))
+            admin.dispose()
+            sep = "&" if "?" in args.database_url else "?"
+            args.database_url = f"{args.database_url}{sep}options=-csearch_path%3D{self.schema}"
             self.env["HUB_DATABASE_URL"] = args.database_url
         if args.redis_url:
             self.env["HUB_REDIS_URL"] = args.redis_url
@@ -192,6 +211,13 @@ class Server:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if self.schema:
+            from sqlalchemy import create_engine, text
+
+            admin = create_engine(self.args.database_url)
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
+            admin.dispose()
 
 
 async def _drive(count: int, concurrency: int, max_seconds: float, call: Any) -> tuple[list[float], float, int]:
@@ -271,16 +297,21 @@ def _ended(args: argparse.Namespace, server: Server, ids: list[str]) -> list[dic
             break
         time.sleep(0.2)
     store.close()
+    missing = set(ids) - {r["id"] for r in rows}
+    if missing:  # accepted (202) but not in the store: that would be lost work
+        print(f"warning: {len(missing)} accepted executions not found: {sorted(missing)[:5]}", file=sys.stderr)
     return rows
 
 
 def _executions(rows: list[dict[str, Any]]) -> dict[str, Any]:
     done = [r for r in rows if r["state"] == "SUCCESS" and r["ended_at"]]
+    others = Counter(r["state"] for r in rows if r["state"] != "SUCCESS")
     if not done:
-        return {"executions_succeeded": 0}
+        return {"executions_succeeded": 0, "not_succeeded": dict(others)}
     span = max(r["ended_at"] for r in done) - min(r["created_at"] for r in done)
     return {
         "executions_succeeded": len(done),
+        **({"not_succeeded": dict(others)} if others else {}),
         "executions_per_s": round(len(done) / span, 1),
         "execution_latency": _ms([r["ended_at"] - r["created_at"] for r in done]) + " (created -> ended)",
         "queue_wait": _ms([r["started_at"] - r["created_at"] for r in done if r["started_at"]]) + " (created -> started)",
@@ -293,6 +324,7 @@ async def bench_webhook(args: argparse.Namespace, server: Server) -> dict[str, A
 
     pool = Pool(server.url)
     ids: list[str] = []
+    refused: Counter[tuple[int, bytes]] = Counter()
 
     async def fire(i: int) -> bool:
         raw = json.dumps({"n": i}).encode()
@@ -302,6 +334,7 @@ async def bench_webhook(args: argparse.Namespace, server: Server) -> dict[str, A
             "X-Hub-Signature": sign("bench-secret", stamp, raw),
         })
         if status != 202:
+            refused[(status, body[:200])] += 1
             return False
         ids.append(json.loads(body)["id"])
         return True
@@ -326,7 +359,8 @@ async def bench_webhook(args: argparse.Namespace, server: Server) -> dict[str, A
         async def timed(i: int) -> None:
             nonlocal failed
             started = time.perf_counter()
-            failed += 0 if await fire(i) else 1
+            ok = await fire(i)  # (not `failed += ... await ...`: that reads `failed` before the await)
+            failed += 0 if ok else 1
             calls.append(time.perf_counter() - started)
 
         count = int(args.rate * args.rate_seconds)
@@ -345,6 +379,8 @@ async def bench_webhook(args: argparse.Namespace, server: Server) -> dict[str, A
             "errors": failed,
         }
     pool.close()
+    if refused:
+        result["refused"] = {f"{status} {body.decode(errors='replace')}": n for (status, body), n in refused.items()}
     return result
 
 
