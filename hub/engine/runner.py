@@ -152,18 +152,18 @@ class Engine:
             execution_id=execution_id,
         )
         execution_id = str(row["id"])
-        # durable (and queued) when this returns; concurrent starts share one commit
-        await self.starts.create(row, enqueue)
         if len(self._hints) > 10_000:  # started here but never run here (another process took them)
             self._hints.clear()
         self._hints[execution_id] = (flow.namespace, flow.id, revision)
+        # durable (and queued) when this returns; concurrent starts share one commit
+        await self.starts.create(row, enqueue)
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.QUEUED, "flow": flow.key})
         return execution_id
 
     async def _submit_all(self, execution_ids: list[str]) -> None:
         many = getattr(self.queue, "submit_many", None)
         if many is not None:
-            await many(execution_ids)
+            await many(execution_ids, hints={i: self._hints[i] for i in execution_ids if i in self._hints})
             return
         for execution_id in execution_ids:
             await self.queue.submit(execution_id)

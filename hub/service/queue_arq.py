@@ -10,9 +10,10 @@ within milliseconds without busy polling, every submit also publishes on a wake-
 workers subscribe and poll as soon as a message arrives (:class:`HubWorker`).
 
 Jobs are arq's own (same keys, same serialised form, so arq's tools read them), but both ends
-spend fewer round trips than arq's generic code: a submit is one MULTI/EXEC (job, queue entry
-and wake-up together; a fresh job id needs no existence check), and a worker claims every job it
-takes in one poll with one script instead of four round trips per job.
+spend fewer round trips than arq's generic code: a submit is one MULTI/EXEC (jobs, queue entries
+and the wake-up together; a fresh job id needs no existence check), and a worker takes every job
+it has room for, and learns when the next deferred one is due, with one script per poll instead
+of six round trips per job.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix
-from arq.jobs import serialize_job
+from arq.jobs import deserialize_job, serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
@@ -66,15 +67,20 @@ class ArqQueue:
     async def submit(self, execution_id: str, delay: float = 0.0) -> None:
         await self.submit_many([execution_id], delay)
 
-    async def submit_many(self, execution_ids: list[str], delay: float = 0.0) -> None:
-        """One job per execution, all in one MULTI/EXEC with one wake-up."""
+    async def submit_many(
+        self, execution_ids: list[str], delay: float = 0.0, hints: dict[str, tuple[str, str, int]] | None = None
+    ) -> None:
+        """One job per execution, all in one MULTI/EXEC with one wake-up. ``hints``: the flow
+        revision of an execution, when known, so the worker need not look it up."""
         pool = await self.pool()
         now = timestamp_ms()
         delay_ms = int(delay * 1000) if delay > 0 else 0
         async with pool.pipeline(transaction=True) as pipe:
             for execution_id in execution_ids:
                 job_id = f"{execution_id}:{uuid.uuid4().hex[:12]}"
-                job = serialize_job(JOB_FUNCTION, (execution_id,), {}, None, now, serializer=pool.job_serializer)
+                hint = (hints or {}).get(execution_id)
+                kwargs = {"flow": list(hint)} if hint else {}
+                job = serialize_job(JOB_FUNCTION, (execution_id,), kwargs, None, now, serializer=pool.job_serializer)
                 pipe.psetex(job_key_prefix + job_id, delay_ms + pool.expires_extra_ms, job)
                 pipe.zadd(self.queue_name, {job_id: now + delay_ms})
             if not delay_ms:
@@ -93,10 +99,16 @@ class ArqQueue:
 
 
 class HubWorker(Worker):
-    """arq's worker, woken by the submit channel instead of sleeping a fixed ``poll_delay``.
+    """arq's worker, with a poll made for short jobs and a wake-up channel.
 
-    Between wake-ups it sleeps until the next deferred job is due, or ``poll_delay`` at most, so
-    delayed continuations (timers, retries) still start on time.
+    One script per poll takes every due job this process has room for off the queue (job id,
+    queue entry and payload; a job marked in progress by another arq consumer is left alone) and
+    answers when the next deferred job is due. Between wake-ups the worker sleeps until then, or
+    ``poll_delay`` at most, so delayed continuations (timers, retries) still start on time.
+
+    A job here only hands an execution id to this process (:func:`hub.service.worker.run_execution`);
+    the execution's state lives in the database, so a job taken by a worker that dies before it
+    claims the execution is not lost: the sweep of any worker submits the execution again.
     """
 
     def __init__(self, *args: Any, capacity: Callable[[], int] | None = None, **kwargs: Any):
@@ -105,7 +117,8 @@ class HubWorker(Worker):
         self._listener: asyncio.Task[None] | None = None
         # how many more jobs this process should take now (None: up to max_jobs)
         self._capacity = capacity
-        self._claim: Any = None
+        self._take: Any = None
+        self._next_due_ms: float | None = None
 
     async def main(self) -> None:
         if self._pool is None:
@@ -126,46 +139,57 @@ class HubWorker(Worker):
                 if self.burst and not self.tasks and not await self.pool.zcard(self.queue_name):
                     return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), await self._idle_time())
+                    await asyncio.wait_for(self._wake.wait(), self._idle_time())
         finally:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
             await pubsub.aclose()
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """Claim as many of ``job_ids`` as this worker has room for, in one round trip.
-
-        The same claim as arq's (a job is taken when no worker holds it and it is due, marked
-        in progress with arq's timeout), made atomic by a script rather than WATCH/MULTI per job.
-        A busy worker takes fewer jobs, leaving the rest on the queue for idle ones."""
-        room = self.max_jobs - self.job_counter
+    def room(self) -> int:
+        """Jobs to take now: a busy worker takes fewer, leaving the rest for idle ones."""
+        held = sum(not t.done() for t in self.tasks.values())
+        room = self.max_jobs - held
         if self._capacity is not None:
-            room = min(room, self._capacity() - self.job_counter)
-        if room <= 0 or not job_ids:
-            return
-        if self._claim is None:
-            self._claim = self.pool.register_script(CLAIM_SCRIPT)
-        claimed = await self._claim(
-            keys=[self.queue_name],
-            args=[timestamp_ms(), int(self.in_progress_timeout_s * 1000), in_progress_key_prefix, *job_ids[:room]],
-        )
-        for job_id_b, score in zip(claimed[::2], claimed[1::2], strict=True):
-            await self.sem.acquire()  # never waits: room was counted against max_jobs
-            self.job_counter += 1
-            job_id = job_id_b.decode()
-            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
-            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
-            self.tasks[job_id] = task
+            room = min(room, self._capacity() - held)
+        return room
 
-    async def _idle_time(self) -> float:
+    async def _poll_iteration(self) -> None:
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()  # a job function's error surfaces here, as in arq
+        room = self.room() if self.allow_pick_jobs else 0
+        if self._take is None:
+            self._take = self.pool.register_script(TAKE_SCRIPT)
+        taken = await self._take(
+            keys=[self.queue_name], args=[timestamp_ms(), max(room, 0), job_key_prefix, in_progress_key_prefix]
+        )
+        *jobs, next_due = taken
+        self._next_due_ms = float(next_due) if next_due else None
+        for job_id, payload in zip(jobs[::2], jobs[1::2], strict=True):
+            self._dispatch(job_id.decode(), payload)
+        await self.heart_beat()
+
+    def _dispatch(self, job_id: str, payload: bytes) -> None:
+        try:
+            job = deserialize_job(payload, deserializer=self.job_deserializer)
+        except Exception:
+            log.exception("job %s cannot be read; dropped", job_id)
+            return
+        function = self.functions.get(job.function)
+        if function is None:
+            log.error("job %s asks for %r, which this worker does not run; dropped", job_id, job.function)
+            return
+        self.jobs_complete += 1
+        task = asyncio.create_task(function.coroutine(self.ctx, *job.args, **job.kwargs), name=f"job {job_id}")
+        task.add_done_callback(lambda _: self._wake.set())  # room again: look at the queue
+        self.tasks[job_id] = task
+
+    def _idle_time(self) -> float:
         """Until the next deferred job is due, capped at ``poll_delay``."""
-        if self.job_counter >= self.max_jobs:
-            return self.poll_delay_s  # a finishing job wakes the loop
-        nxt = await self.pool.zrange(self.queue_name, 0, 0, withscores=True)
-        if not nxt:
+        if self._next_due_ms is None:
             return self.poll_delay_s
-        loop_now_ms = _now_ms()
-        return max(0.0, min(self.poll_delay_s, (nxt[0][1] - loop_now_ms) / 1000))
+        return max(0.0, min(self.poll_delay_s, (self._next_due_ms - _now_ms()) / 1000))
 
     async def _listen(self, pubsub: Any) -> None:
         while True:
@@ -184,26 +208,25 @@ class HubWorker(Worker):
         """Look at the queue again now (this process has room for more)."""
         self._wake.set()
 
-    def _release_sem_dec_counter_on_complete(self) -> None:
-        super()._release_sem_dec_counter_on_complete()
-        self._wake.set()  # a slot is free: look at the queue again
 
 
-CLAIM_SCRIPT = """
-local claimed = {}
-for i = 4, #ARGV do
-  local id = ARGV[i]
-  local held = ARGV[3] .. id
-  if redis.call('EXISTS', held) == 0 then
-    local score = redis.call('ZSCORE', KEYS[1], id)
-    if score and tonumber(score) <= tonumber(ARGV[1]) then
-      redis.call('PSETEX', held, ARGV[2], '1')
-      claimed[#claimed + 1] = id
-      claimed[#claimed + 1] = score
+TAKE_SCRIPT = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local taken = {}
+for _, id in ipairs(due) do
+  if redis.call('EXISTS', ARGV[4] .. id) == 0 then
+    local job = redis.call('GET', ARGV[3] .. id)
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('DEL', ARGV[3] .. id)
+    if job then
+      taken[#taken + 1] = id
+      taken[#taken + 1] = job
     end
   end
 end
-return claimed
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+taken[#taken + 1] = first[2] or ''
+return taken
 """
 
 

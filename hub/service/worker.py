@@ -62,8 +62,9 @@ class WorkerRuntime:
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.options.concurrency)
 
-    async def admit(self, execution_id: str) -> None:
-        """Start ``execution_id`` here once a slot is free (coalesced when it already runs here)."""
+    async def admit(self, execution_id: str, flow: tuple[str, str, int] | None = None) -> None:
+        """Start ``execution_id`` here once a slot is free (coalesced when it already runs here).
+        ``flow``: the revision it runs, when the submitter knew it (saves a statement)."""
         if execution_id in self.active:
             self.again.add(execution_id)  # run it once more when the current run returns
             return
@@ -72,15 +73,16 @@ class WorkerRuntime:
             self.slots.release()
             self.again.add(execution_id)
             return
-        task = asyncio.create_task(self._run(execution_id), name=f"execution {execution_id}")
+        task = asyncio.create_task(self._run(execution_id, flow), name=f"execution {execution_id}")
         self.active[execution_id] = task
 
-    async def _run(self, execution_id: str) -> None:
+    async def _run(self, execution_id: str, flow: tuple[str, str, int] | None) -> None:
         try:
             while True:
                 self.again.discard(execution_id)
                 try:
-                    await self.engine.run(execution_id)
+                    await self.engine.run(execution_id, flow)
+                    flow = None  # a second run (coalesced) reads the row afresh
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -149,10 +151,11 @@ def _owner_gone(execution: dict[str, Any]) -> bool:
     return not alive
 
 
-async def run_execution(ctx: dict[str, Any], execution_id: str) -> None:
+async def run_execution(ctx: dict[str, Any], execution_id: str, flow: list[Any] | None = None) -> None:
     """The arq job: hand the execution to this worker's runtime."""
     runtime: WorkerRuntime = ctx[CTX_KEY]
-    await runtime.admit(execution_id)
+    hint = (str(flow[0]), str(flow[1]), int(flow[2])) if flow and len(flow) == 3 else None
+    await runtime.admit(execution_id, hint)
 
 
 def make_worker(runtime: WorkerRuntime) -> HubWorker:
