@@ -50,20 +50,27 @@ class TriggerService:
         self.consumers: dict[tuple[str, str, str], tuple[Any, asyncio.Task[None]]] = {}
         self.fired = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self._file_checked: dict[tuple[str, str, str], float] = {}
 
     async def start(self) -> None:
+        self._stopping.clear()
         self.flow_triggers.attach()
         self._tasks = [
             asyncio.create_task(self._loop(self.tick_interval, self.lead_once), name="triggers: leader"),
             asyncio.create_task(self._loop(self.refresh_interval, self.sync_streams), name="triggers: streams"),
         ]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop after the current round (a fire under way completes, so its count and its
+        execution agree), cancelling what is still busy after ``grace`` seconds."""
         self.flow_triggers.detach()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._stopping.set()
+        if self._tasks:
+            _, busy = await asyncio.wait(self._tasks, timeout=grace)
+            for task in busy:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         for consumer, task in self.consumers.values():
             task.cancel()
             with contextlib.suppress(BaseException):
@@ -113,14 +120,15 @@ class TriggerService:
             self.consumers[key] = (consumer, asyncio.create_task(consumer.run(), name=f"stream {bound.name}"))
 
     async def _loop(self, interval: float, call: Callable[[], Awaitable[Any]]) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await call()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("trigger loop failed")
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
 
 
 async def start(engine: Engine) -> Callable[[], Awaitable[None]]:
