@@ -108,7 +108,7 @@ def create_app(
             eng = engine
         limiter, cache = build_limits(api_settings, eng)
         hub = Hub(
-            engine=eng, api_store=ApiStore(eng.store), settings=api_settings, waiter=Waiter(eng),
+            engine=eng, api_store=ApiStore(eng.store, api_settings.flow_cache_ttl), settings=api_settings, waiter=Waiter(eng),
             limiter=limiter, cache=cache, auth=auth,
         )
         app.state.hub = hub

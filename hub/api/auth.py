@@ -7,7 +7,7 @@ server is open, which :func:`hub.service.cli.serve` allows only on a loopback ad
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
@@ -66,10 +66,10 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def require(scope: str) -> Callable[..., Principal]:
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller must hold ``scope`` (or one that implies it)."""
 
-    def dependency(
+    async def dependency(  # async: no thread hop per request (a stored key is one indexed read)
         request: Request,
         hub: Hub = Depends(get_hub),
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),

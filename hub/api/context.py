@@ -37,6 +37,10 @@ class ApiSettings(BaseSettings):
     )
     wait_timeout: float = Field(30.0, gt=0, description="Most seconds a webhook ?wait=true holds the request.")
     max_body: int = Field(1_000_000, ge=1, description="Largest webhook / flow body accepted, in bytes.")
+    flow_cache_ttl: float = Field(
+        1.0, ge=0, description="Seconds a server reuses a flow's newest revision and disabled flag when starting "
+        "executions; changes made through this server apply at once, through another within this time (0: always read)."
+    )
 
 
 class Waiter:
@@ -120,5 +124,5 @@ class Hub:
         return task
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:  # async: FastAPI would run a plain def in a thread
     return request.app.state.hub  # type: ignore[no-any-return]

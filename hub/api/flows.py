@@ -98,6 +98,7 @@ def save(hub: Hub, flow: Flow) -> tuple[int, bool]:
     except NotFound:
         was_disabled = False
     revision, created = hub.engine.store.save_flow(flow.namespace, flow.id, flow.source, flow.content_hash)
+    hub.api_store.forget_flows()
     if created and was_disabled:
         hub.api_store.set_disabled(flow.namespace, flow.id, True)
     return revision, created

@@ -42,10 +42,14 @@ def split_key(token: str) -> tuple[str, str] | None:
 class ApiStore:
     """The API's repository, on the engine's :class:`Store` (same database, same connection pool)."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, head_ttl: float = 0.0):
         self.store = store
         self.engine = store.engine
         self.auto = store.auto  # single-statement reads and writes: no BEGIN/ROLLBACK round trips
+        # flow heads read on every start (webhooks, enrichment, API), kept ``head_ttl`` seconds;
+        # a change made here clears them at once, one made by another process shows within the TTL
+        self.head_ttl = head_ttl
+        self._heads: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     # -- flows -------------------------------------------------------------------------------------
 
@@ -63,8 +67,23 @@ class ApiStore:
         return dict(row._mapping)
 
     def flow_head(self, namespace: str, flow_id: str) -> dict[str, Any]:
-        """Revision number and flags of a flow's newest revision (see :meth:`Store.flow_head`)."""
-        return self.store.flow_head(namespace, flow_id)
+        """Revision number and flags of a flow's newest revision (see :meth:`Store.flow_head`),
+        at most ``head_ttl`` seconds old."""
+        if self.head_ttl <= 0:
+            return self.store.flow_head(namespace, flow_id)
+        now = time.monotonic()
+        hit = self._heads.get((namespace, flow_id))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        head = self.store.flow_head(namespace, flow_id)
+        if len(self._heads) > 10_000:
+            self._heads.clear()
+        self._heads[(namespace, flow_id)] = (now + self.head_ttl, head)
+        return head
+
+    def forget_flows(self) -> None:
+        """Drop the cached flow heads (a flow was saved, disabled, enabled or deleted here)."""
+        self._heads.clear()
 
     def revisions(self, namespace: str, flow_id: str) -> list[dict[str, Any]]:
         with self.auto.connect() as conn:
@@ -77,6 +96,7 @@ class ApiStore:
 
     def set_disabled(self, namespace: str, flow_id: str, disabled: bool) -> None:
         self.flow_state(namespace, flow_id)
+        self.forget_flows()
         with self.engine.begin() as conn:
             conn.execute(
                 update(FLOWS)
@@ -87,6 +107,7 @@ class ApiStore:
     def delete_flow(self, namespace: str, flow_id: str) -> None:
         """Mark every revision deleted; executions keep reading the revision they ran."""
         self.flow_state(namespace, flow_id)
+        self.forget_flows()
         with self.engine.begin() as conn:
             conn.execute(
                 update(FLOWS)
