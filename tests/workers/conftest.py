@@ -83,6 +83,16 @@ class Workers:
         self.procs.append(proc)
         return proc
 
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until every spawned worker polls its queue (its start-up line is in its log)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(" on queue " in (self.tmp / f"worker{i}.log").read_text(errors="replace")
+                   for i in range(len(self.procs))):
+                return
+            time.sleep(0.05)
+        raise AssertionError("the workers did not start\n" + self.logs())
+
     def by_pid(self, pid: int) -> subprocess.Popen[bytes]:
         return next(p for p in self.procs if p.pid == pid)
 

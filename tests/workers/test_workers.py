@@ -61,6 +61,7 @@ outputs: {{done: "{{{{ outputs.two.done }}}}"}}
 """
     workers.spawn("--concurrency", "2")
     workers.spawn("--concurrency", "2")
+    workers.wait_ready()  # both polling: neither can take every job before the other starts
     engine = engine_for(pg_url, redis_url, queue_name, tmp_path)
     try:
         ids = start(engine, flow, count=8)
