@@ -74,6 +74,8 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
             redact=run.redactor,
             state=dict((run.steps.get(path) or {}).get("data") or {}),
             services=engine.services,
+            flow=run.flow,
+            execution=run.execution,
         )
         error: dict[str, Any]
         retry_after: float | None = None

@@ -20,6 +20,9 @@ class BudgetExceeded(TaskError):
 
 
 def execution_row(ctx: Any) -> dict[str, Any] | None:
+    known = getattr(ctx, "execution", None)
+    if known is not None:  # the engine passed the row it runs: no read
+        return known  # type: ignore[no-any-return]
     if ctx.store is None:
         return None
     try:
@@ -31,7 +34,7 @@ def execution_row(ctx: Any) -> dict[str, Any] | None:
 def max_cost_for(ctx: Any, execution: dict[str, Any] | None) -> float | None:
     """The flow's ``max_cost``: from ``ctx.services["flow"]`` when the engine gives it, else from
     the stored revision of the flow the execution runs."""
-    flow = ctx.services.get("flow")
+    flow = getattr(ctx, "flow", None) or ctx.services.get("flow")
     if flow is not None and getattr(flow, "id", None) == ctx.flow_id:
         return getattr(flow, "max_cost", None)
     if execution is None or ctx.store is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -121,6 +122,10 @@ class LLMClient:
                 params["api_key"] = key
             if spec.mock_response is not None:
                 params["mock_response"] = spec.mock_response
+            if spec.input_cost_per_token is not None or spec.output_cost_per_token is not None:
+                # litellm's own cost tracking then agrees with ours (and skips its unknown-price checks)
+                params["input_cost_per_token"] = spec.input_cost_per_token or 0.0
+                params["output_cost_per_token"] = spec.output_cost_per_token or 0.0
             entries.append({"model_name": name, "litellm_params": params, "model_info": {"id": name}})
         return entries
 
@@ -143,7 +148,8 @@ class LLMClient:
         )
 
     async def router(self, model: str) -> Any:
-        await asyncio.to_thread(litellm_module)  # the slow first import stays off the event loop
+        if self._router is None and "litellm" not in sys.modules:
+            await asyncio.to_thread(litellm_module)  # the slow first import stays off the event loop
         with self._lock:
             known = model in self.config.models or model in self._extra
             self.spec(model)
