@@ -49,6 +49,18 @@ tasks:
   - {id: upper, type: set, values: {text: "{{ inputs.text | upper }}"}}
 outputs: {text: "{{ outputs.upper.text }}"}
 """
+LLM_FLOW = """\
+id: classify
+namespace: bench
+inputs:
+  - {id: text, type: string, required: true}
+tasks:
+  - id: label
+    type: llm.chat
+    model: stub
+    messages: [{role: user, content: "Label this text: {{ inputs.text }}"}]
+outputs: {label: "{{ outputs.label.text }}"}
+"""
 WEBHOOK_FLOW = """\
 id: hook
 namespace: bench
@@ -60,6 +72,13 @@ tasks:
   - {id: first, type: set, values: {n: "{{ inputs.n }}"}}
   - {id: second, type: set, values: {double: "{{ outputs.first.n * 2 }}"}}
 outputs: {double: "{{ outputs.second.double }}"}
+"""
+
+
+STUB = """
+import uvicorn
+from hub.llm.fake import FakeOpenAI
+uvicorn.run(FakeOpenAI(), host="127.0.0.1", port={port}, log_level="warning", access_log=False, lifespan="off")
 """
 
 
@@ -164,6 +183,7 @@ class Server:
         flows = self.home / "flows"
         flows.mkdir()
         (flows / "echo.yaml").write_text(ENRICH_FLOW)
+        (flows / "classify.yaml").write_text(LLM_FLOW)
         (flows / "hook.yaml").write_text(WEBHOOK_FLOW)
         self.env = {**os.environ, "HUB_HOME": str(self.home), "HUB_FLOWS_DIR": str(flows)}
         self.schema: str | None = None
@@ -184,6 +204,14 @@ class Server:
 
     def __enter__(self) -> Server:
         hub = [sys.executable, "-m", "hub.cli"]
+        if self.args.which == "enrich-llm":  # an OpenAI-compatible stub that answers at once
+            self.stub_port = _port()
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-c", STUB.format(port=self.stub_port)], cwd=ROOT, stderr=subprocess.DEVNULL,
+            ))
+            stub = {"model": "openai/bench-stub", "api_base": f"http://127.0.0.1:{self.stub_port}/v1",
+                    "api_key": "bench", "input_cost_per_token": 1e-7, "output_cost_per_token": 4e-7}
+            self.env.update(HUB_LLM_MODELS=json.dumps({"stub": stub}), LITELLM_LOCAL_MODEL_COST_MAP="True")
         self.procs.append(subprocess.Popen(
             [*hub, "serve", "--port", str(self.port), "--log-level", "warning"], env=self.env, cwd=ROOT,
             stderr=subprocess.DEVNULL,
@@ -265,6 +293,40 @@ async def bench_enrich(args: argparse.Namespace, server: Server) -> dict[str, An
     overhead = [a - pct(floor, 0.5) for a in alone]
     return {
         "health_floor": _ms(floor),
+        "enrich_serial": _ms(alone),
+        "overhead_serial": _ms(overhead),
+        "enrich_loaded": _ms(loaded) + f" at concurrency {args.concurrency}",
+        "throughput_rps": round(len(loaded) / wall, 1),
+        "requests": len(loaded) + len(alone),
+        "errors": errors + errors0,
+    }
+
+
+async def bench_enrich_llm(args: argparse.Namespace, server: Server) -> dict[str, Any]:
+    """The enrichment API over a flow with one LLM step whose provider answers at once: the
+    overhead is what the hub adds (API, execution, prompt, litellm, validation) over the provider."""
+    pool = Pool(server.url)
+    stub = Pool(f"http://127.0.0.1:{server.stub_port}")
+    json_header = {"content-type": "application/json"}
+
+    async def provider(i: int) -> bool:
+        body = json.dumps({"model": "bench-stub", "messages": [{"role": "user", "content": f"Label this text: t{i}"}]})
+        return (await stub.call("POST", "/v1/chat/completions", body.encode(), json_header))[0] == 200
+
+    async def enrich(i: int) -> bool:
+        body = json.dumps({"text": f"t{i}"}).encode()
+        return (await pool.call("POST", "/v1/enrich/bench/classify?cache=false", body, json_header))[0] == 200
+
+    await _drive(50, 1, args.max_seconds, enrich)  # warm up (imports litellm in the server)
+    await _drive(50, 1, args.max_seconds, provider)
+    floor, _, _ = await _drive(args.serial, 1, args.max_seconds, provider)
+    alone, _, errors0 = await _drive(args.serial, 1, args.max_seconds, enrich)
+    loaded, wall, errors = await _drive(args.requests, args.concurrency, args.max_seconds, enrich)
+    pool.close()
+    stub.close()
+    overhead = [a - pct(floor, 0.5) for a in alone]
+    return {
+        "provider_direct": _ms(floor),
         "enrich_serial": _ms(alone),
         "overhead_serial": _ms(overhead),
         "enrich_loaded": _ms(loaded) + f" at concurrency {args.concurrency}",
@@ -386,7 +448,7 @@ async def bench_webhook(args: argparse.Namespace, server: Server) -> dict[str, A
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["enrich", "webhook"])
+    parser.add_argument("which", choices=["enrich", "enrich-llm", "webhook"])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--serial", type=int, default=300, help="Sequential calls for the overhead figure.")
     parser.add_argument("--concurrency", type=int, default=16)
@@ -398,7 +460,7 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=10.0, help="webhook: length of the latency phase")
     args = parser.parse_args()
     with Server(args) as server:
-        run = bench_enrich if args.which == "enrich" else bench_webhook
+        run = {"enrich": bench_enrich, "enrich-llm": bench_enrich_llm, "webhook": bench_webhook}[args.which]
         result = asyncio.run(run(args, server))
     setup = {"database": args.database_url or "sqlite", "queue": "arq/redis" if args.redis_url else "in process",
              "workers": args.workers if args.redis_url else 0, "cpus": os.cpu_count()}
