@@ -1,0 +1,320 @@
+"""Starting executions (``hub.engine.starts.Starts`` behind ``Engine.start``): on PostgreSQL,
+concurrent starts share one INSERT transaction and one queue submit; a failed batch is retried
+row by row so each caller gets its own answer; on SQLite each start is written inline."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from hub.engine import starts as starts_module
+from hub.engine.runner import Engine
+from hub.errors import NotFound
+from hub.flow.loader import load_text
+from hub.store.store import Store
+from hub.testing import make_engine
+from tests.conftest import _postgres_store
+
+pytestmark = pytest.mark.anyio
+
+FLOW = """
+id: greet
+namespace: st
+inputs: [{id: n, type: int}]
+tasks:
+  - {id: echo, type: set, values: {n: "{{ inputs.n }}"}}
+"""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def pg_store() -> Iterator[Store]:
+    yield from _postgres_store()
+
+
+class RecordingQueue:
+    """A queue with ``submit_many`` that records each call (nothing runs)."""
+
+    def __init__(self, fail: BaseException | None = None):
+        self.fail = fail
+        self.many: list[tuple[list[str], dict[str, tuple[str, str, int]]]] = []
+        self.single: list[str] = []
+
+    async def submit(self, execution_id: str, delay: float = 0.0) -> None:
+        self.single.append(execution_id)
+
+    async def submit_many(self, execution_ids: list[str], delay: float = 0.0,
+                          hints: dict[str, tuple[str, str, int]] | None = None) -> None:
+        self.many.append((list(execution_ids), dict(hints or {})))
+        if self.fail is not None:
+            raise self.fail
+
+    def submitted(self) -> list[str]:
+        return [i for ids, _ in self.many for i in ids]
+
+
+class InsertSpy:
+    """Wraps ``store.insert_executions`` (delegating to the real method) and records each call."""
+
+    def __init__(self, store: Store):
+        self.real = store.insert_executions
+        self.calls: list[list[str]] = []  # the ids of each call
+        self.failed: list[bool] = []
+
+    def __call__(self, rows: list[dict[str, Any]]) -> None:
+        self.calls.append([str(r["id"]) for r in rows])
+        try:
+            self.real(rows)
+        except BaseException:
+            self.failed.append(True)
+            raise
+        self.failed.append(False)
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(c) for c in self.calls]
+
+
+def engine_on(store: Store, queue: RecordingQueue) -> tuple[Engine, InsertSpy]:
+    engine = make_engine(store)
+    engine.queue = queue
+    spy = InsertSpy(store)
+    store.insert_executions = spy  # type: ignore[method-assign]
+    return engine, spy
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+# -- PostgreSQL: gathered starts ------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+async def test_concurrent_starts_share_insert_calls_and_one_submit(pg_store: Store) -> None:
+    queue = RecordingQueue()
+    engine, spy = engine_on(pg_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+
+    ids = await asyncio.gather(*(engine.start(flow, {"n": i}, revision=revision) for i in range(50)))
+
+    assert len(set(ids)) == 50
+    for i, execution_id in enumerate(ids):
+        row = pg_store.get_execution(execution_id)
+        assert row["state"] == "QUEUED"
+        assert row["inputs"] == {"n": i}
+        assert (row["namespace"], row["flow_id"], row["revision"]) == ("st", "greet", revision)
+    # written in fewer INSERT calls than starts, each id exactly once, none of them failed
+    assert len(spy.calls) < 50
+    assert max(spy.sizes) > 1
+    assert sorted(i for call in spy.calls for i in call) == sorted(ids)
+    assert not any(spy.failed)
+    # and submitted through submit_many (fewer calls than starts), each id once, with its flow revision
+    assert 1 <= len(queue.many) < 50
+    assert queue.single == []
+    assert sorted(queue.submitted()) == sorted(ids)
+    for submitted, hints in queue.many:
+        assert hints == {i: ("st", "greet", revision) for i in submitted}
+    # the batching task finished with the last batch
+    writer = engine.starts._writer
+    assert writer is not None and writer.done() and engine.starts._pending == []
+
+
+@pytest.mark.postgres
+async def test_batches_are_capped_at_max_batch(pg_store: Store) -> None:
+    queue = RecordingQueue()
+    engine, spy = engine_on(pg_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+    count = starts_module.MAX_BATCH * 2 + 10
+
+    ids = await asyncio.gather(*(engine.start(flow, {"n": i}, revision=revision) for i in range(count)))
+
+    assert max(spy.sizes) <= starts_module.MAX_BATCH
+    assert len(spy.calls) >= 3
+    assert sorted(i for call in spy.calls for i in call) == sorted(ids)
+    assert sorted(queue.submitted()) == sorted(ids)
+    assert all(len(submitted) <= starts_module.MAX_BATCH for submitted, _ in queue.many)
+    assert len(pg_store.list_executions(flow_id="greet", limit=count + 10)) == count
+    for execution_id in ids:
+        assert pg_store.get_execution(execution_id)["state"] == "QUEUED"
+
+
+@pytest.mark.postgres
+async def test_duplicate_id_in_a_batch_fails_only_its_caller(pg_store: Store) -> None:
+    queue = RecordingQueue()
+    engine, spy = engine_on(pg_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+    taken = new_id()
+    assert await engine.start(flow, {"n": -1}, revision=revision, execution_id=taken) == taken
+    spy.calls.clear()
+    spy.failed.clear()
+    queue.many.clear()
+
+    others = [new_id() for _ in range(9)]
+    wanted = others[:4] + [taken] + others[4:]
+    results = await asyncio.gather(
+        *(engine.start(flow, {"n": i}, revision=revision, execution_id=eid) for i, eid in enumerate(wanted)),
+        return_exceptions=True,
+    )
+
+    duplicate = results[4]
+    assert isinstance(duplicate, IntegrityError), results
+    assert [r for i, r in enumerate(results) if i != 4] == others
+    for i, eid in enumerate(wanted):
+        if eid != taken:
+            row = pg_store.get_execution(eid)
+            assert row["state"] == "QUEUED" and row["inputs"] == {"n": i}
+    assert pg_store.get_execution(taken)["inputs"] == {"n": -1}  # the first start's row is untouched
+    # one batch that failed, then one row at a time: only the duplicate's row failed again
+    assert spy.sizes[0] == 10 and spy.failed[0]
+    retried = dict(zip((c[0] for c in spy.calls[1:]), spy.failed[1:], strict=True))
+    assert spy.sizes[1:] == [1] * 10
+    assert retried == {eid: eid == taken for eid in wanted}
+    # only the executions that were created are submitted, in one call
+    assert len(queue.many) == 1
+    assert sorted(queue.submitted()) == sorted(others)
+
+
+@pytest.mark.postgres
+async def test_only_enqueued_starts_of_a_batch_are_submitted(pg_store: Store) -> None:
+    queue = RecordingQueue()
+    engine, spy = engine_on(pg_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+
+    ids = await asyncio.gather(
+        *(engine.start(flow, {"n": i}, revision=revision, enqueue=i % 2 == 0) for i in range(10))
+    )
+
+    assert sorted(queue.submitted()) == sorted(ids[0::2])
+    for execution_id in ids:
+        assert pg_store.get_execution(execution_id)["state"] == "QUEUED"
+    assert len(spy.calls) < 10
+
+
+@pytest.mark.postgres
+async def test_queue_failure_reaches_every_caller_of_the_batch_and_rows_stay(pg_store: Store) -> None:
+    queue = RecordingQueue(fail=ConnectionError("redis is down"))
+    engine, spy = engine_on(pg_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+    wanted = [new_id() for _ in range(20)]
+
+    results = await asyncio.gather(
+        *(engine.start(flow, {"n": i}, revision=revision, execution_id=eid) for i, eid in enumerate(wanted)),
+        return_exceptions=True,
+    )
+
+    assert all(isinstance(r, ConnectionError) for r in results), results
+    assert len(queue.many) < 20  # the batch was submitted together (and failed together)
+    assert sorted(queue.submitted()) == sorted(wanted)
+    # the executions were committed before the submit: durable, QUEUED and unowned (a worker's
+    # sweep submits such orphans again)
+    for i, eid in enumerate(wanted):
+        row = pg_store.get_execution(eid)
+        assert row["state"] == "QUEUED" and row["inputs"] == {"n": i} and row["owner"] is None
+    assert not any(spy.failed)
+
+    # the writer is not stuck: once the queue is back, the next starts go through
+    queue.fail = None
+    later = await asyncio.gather(*(engine.start(flow, {"n": 100 + i}, revision=revision) for i in range(3)))
+    assert [pg_store.get_execution(i)["inputs"] for i in later] == [{"n": 100}, {"n": 101}, {"n": 102}]
+    assert set(later) <= set(queue.submitted())
+
+
+@pytest.mark.postgres
+async def test_failed_batch_does_not_affect_the_next_batch(pg_store: Store) -> None:
+    """Starts that arrive while a failing batch is written go in the next batch, with their own answer."""
+    queue = RecordingQueue()
+    engine, spy = engine_on(pg_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+    taken = await engine.start(flow, {"n": 0}, revision=revision)
+    spy.calls.clear()
+    spy.failed.clear()
+
+    first = [asyncio.create_task(engine.start(flow, {"n": 1}, revision=revision, execution_id=taken))]
+    await asyncio.sleep(0)  # the writer starts on the first batch (a lone duplicate)
+    second = [asyncio.create_task(engine.start(flow, {"n": i}, revision=revision)) for i in range(2, 6)]
+    results = await asyncio.gather(*first, *second, return_exceptions=True)
+
+    assert isinstance(results[0], IntegrityError)
+    for i, execution_id in enumerate(results[1:], start=2):
+        assert isinstance(execution_id, str)
+        assert pg_store.get_execution(execution_id)["inputs"] == {"n": i}
+    # the lone duplicate was written (and failed) alone; the four that came meanwhile went together
+    assert spy.sizes == [1, 4] and spy.failed == [True, False]
+
+
+# -- SQLite: inline writes --------------------------------------------------------------------------
+
+
+async def test_sqlite_start_is_written_inline(sqlite_store: Store) -> None:
+    queue = RecordingQueue()
+    engine, spy = engine_on(sqlite_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+
+    execution_id = await engine.start(flow, {"n": 7}, revision=revision)
+
+    row = sqlite_store.get_execution(execution_id)  # visible as soon as start returns
+    assert row["state"] == "QUEUED" and row["inputs"] == {"n": 7}
+    assert engine.starts._writer is None and engine.starts._pending == []
+    assert spy.calls == [[execution_id]]
+    assert queue.submitted() == [execution_id]
+
+
+async def test_sqlite_concurrent_starts_are_each_written_alone(sqlite_store: Store) -> None:
+    queue = RecordingQueue()
+    engine, spy = engine_on(sqlite_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+
+    ids = await asyncio.gather(*(engine.start(flow, {"n": i}, revision=revision) for i in range(10)))
+
+    assert engine.starts._writer is None
+    assert spy.sizes == [1] * 10
+    assert sorted(i for call in spy.calls for i in call) == sorted(ids)
+    assert [len(submitted) for submitted, _ in queue.many] == [1] * 10
+    assert [sqlite_store.get_execution(i)["inputs"] for i in ids] == [{"n": i} for i in range(10)]
+
+
+async def test_sqlite_duplicate_id_fails_that_start(sqlite_store: Store) -> None:
+    queue = RecordingQueue()
+    engine, _ = engine_on(sqlite_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+    taken = await engine.start(flow, {"n": 1}, revision=revision)
+
+    with pytest.raises(IntegrityError):
+        await engine.start(flow, {"n": 2}, revision=revision, execution_id=taken)
+
+    assert sqlite_store.get_execution(taken)["inputs"] == {"n": 1}
+    assert queue.submitted() == [taken]
+
+
+async def test_sqlite_queue_failure_after_the_row_is_written(sqlite_store: Store) -> None:
+    queue = RecordingQueue(fail=ConnectionError("redis is down"))
+    engine, _ = engine_on(sqlite_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+    wanted = new_id()
+
+    with pytest.raises(ConnectionError):
+        await engine.start(flow, {"n": 3}, revision=revision, execution_id=wanted)
+
+    assert sqlite_store.get_execution(wanted)["state"] == "QUEUED"
+    with pytest.raises(NotFound):
+        sqlite_store.get_execution(new_id())
