@@ -154,9 +154,16 @@ class Engine:
         execution_id = str(row["id"])
         if len(self._hints) > 10_000:  # started here but never run here (another process took them)
             self._hints.clear()
-        self._hints[execution_id] = (flow.namespace, flow.id, revision)
-        # durable (and queued) when this returns; concurrent starts share one commit
-        await self.starts.create(row, enqueue)
+        hinted = execution_id not in self._hints  # (a duplicate id must not change another's hint)
+        if hinted:
+            self._hints[execution_id] = (flow.namespace, flow.id, revision)
+        try:
+            # durable (and queued) when this returns; concurrent starts share one commit
+            await self.starts.create(row, enqueue)
+        except BaseException:
+            if hinted:
+                self._hints.pop(execution_id, None)
+            raise
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.QUEUED, "flow": flow.key})
         return execution_id
 

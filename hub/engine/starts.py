@@ -51,16 +51,17 @@ class Starts:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                failed = await self._insert([row for row, _, _ in batch])
+                failed: list[BaseException | None] = list(await self._insert([row for row, _, _ in batch]))
                 submitted = [row["id"] for (row, enqueue, _), error in zip(batch, failed, strict=True)
                              if enqueue and error is None]
                 if submitted:
-                    await self.submit(submitted)
-            except Exception as exc:  # the queue is down: every caller of the batch hears it
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
+                    try:
+                        await self.submit(submitted)
+                    except Exception as exc:  # the queue is down: every start it left unqueued hears it
+                        failed = [exc if error is None and enqueue else error
+                                  for (_, enqueue, _), error in zip(batch, failed, strict=True)]
+            except Exception as exc:  # the database is down: every caller of the batch hears it
+                failed = [exc] * len(batch)
             except BaseException:  # cancelled (the loop is closing): nobody is left to answer
                 for _, _, done in batch + self._pending:
                     done.cancel()

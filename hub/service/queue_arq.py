@@ -103,7 +103,8 @@ class HubWorker(Worker):
 
     One script per poll takes every due job this process has room for off the queue (job id,
     queue entry and payload; a job marked in progress by another arq consumer is left alone) and
-    answers when the next deferred job is due. Between wake-ups the worker sleeps until then, or
+    answers when the next deferred job is due. Due jobs it had no room for wait for a wake-up (a
+    submit, a slot freeing here) rather than a busy loop. Between wake-ups the worker sleeps until then, or
     ``poll_delay`` at most, so delayed continuations (timers, retries) still start on time.
 
     A job here only hands an execution id to this process (:func:`hub.service.worker.run_execution`);
@@ -224,8 +225,8 @@ for _, id in ipairs(due) do
     end
   end
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-taken[#taken + 1] = first[2] or ''
+local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+taken[#taken + 1] = later[2] or ''
 return taken
 """
 

@@ -235,6 +235,31 @@ async def test_queue_failure_reaches_every_caller_of_the_batch_and_rows_stay(pg_
 
 
 @pytest.mark.postgres
+async def test_when_the_queue_fails_a_duplicate_still_hears_its_own_error(pg_store: Store) -> None:
+    queue = RecordingQueue()
+    engine, _ = engine_on(pg_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+    taken = await engine.start(flow, {"n": -1}, revision=revision)
+    hint = engine._hints.get(taken)
+    other = load_text(FLOW.replace("id: greet", "id: greet_other"))
+    other_revision = engine.deploy(other)
+    queue.fail = ConnectionError("redis is down")
+    wanted = [new_id(), taken, new_id()]
+
+    results = await asyncio.gather(
+        engine.start(flow, {"n": 0}, revision=revision, execution_id=wanted[0]),
+        engine.start(other, {"n": 1}, revision=other_revision, execution_id=taken),  # a duplicate id
+        engine.start(flow, {"n": 2}, revision=revision, execution_id=wanted[2]),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[1], IntegrityError), results  # its own insert failed: that is its answer
+    assert isinstance(results[0], ConnectionError) and isinstance(results[2], ConnectionError)
+    assert engine._hints.get(taken) == hint  # the failed duplicate did not touch the first one's hint
+
+
+@pytest.mark.postgres
 async def test_failed_batch_does_not_affect_the_next_batch(pg_store: Store) -> None:
     """Starts that arrive while a failing batch is written go in the next batch, with their own answer."""
     queue = RecordingQueue()

@@ -389,8 +389,6 @@ async def test_worker_that_may_not_pick_jobs_takes_none(redis_url: str, queue: s
         await worker.close()
 
 
-@pytest.mark.xfail(strict=True, reason="hub/service/queue_arq.py HubWorker._idle_time: the next due job is one "
-                   "it had no room for, already due, so the idle time is 0 and main() polls without pause")
 async def test_full_worker_does_not_poll_again_at_once(redis_url: str, queue: str) -> None:
     """A full worker with due jobs left on the queue (for idle workers) waits for room or a
     wake-up; its idle time must not be 0, or ``main()`` polls Redis in a tight loop."""
