@@ -239,6 +239,13 @@ class Server:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if self.args.redis_url:
+            import redis
+
+            client = redis.Redis.from_url(self.args.redis_url)
+            queue = self.env["HUB_QUEUE_NAME"]
+            client.delete(queue, queue + ":wake", queue + ":health-check")
+            client.close()
         if self.schema:
             from sqlalchemy import create_engine, text
 

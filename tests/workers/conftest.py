@@ -35,7 +35,7 @@ def queue_name(redis_url: str) -> Iterator[str]:
     name = f"hubtest:{uuid.uuid4().hex[:10]}"
     yield name
     client = redis.Redis.from_url(redis_url)
-    client.delete(name, name + ":wake")
+    client.delete(name, name + ":wake", name + ":health-check")
     client.close()
 
 
