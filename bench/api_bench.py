@@ -293,13 +293,20 @@ async def bench_enrich(args: argparse.Namespace, server: Server) -> dict[str, An
         return (await pool.call("POST", "/v1/enrich/bench/echo", body, json_header))[0] == 200
 
     await _drive(50, 1, args.max_seconds, enrich)  # warm up
-    floor, _, _ = await _drive(args.serial, 1, args.max_seconds, health)
+    result = await _overhead(args, "health_floor", health, enrich)
+    pool.close()
+    return result
+
+
+async def _overhead(args: argparse.Namespace, floor_name: str, floor_call: Any, enrich: Any) -> dict[str, Any]:
+    """Serial calls of ``floor_call`` and of ``enrich`` (overhead = the difference of the two),
+    then ``enrich`` under load."""
+    floor, _, _ = await _drive(args.serial, 1, args.max_seconds, floor_call)
     alone, _, errors0 = await _drive(args.serial, 1, args.max_seconds, enrich)
     loaded, wall, errors = await _drive(args.requests, args.concurrency, args.max_seconds, enrich)
-    pool.close()
     overhead = [a - pct(floor, 0.5) for a in alone]
     return {
-        "health_floor": _ms(floor),
+        floor_name: _ms(floor),
         "enrich_serial": _ms(alone),
         "overhead_serial": _ms(overhead),
         "enrich_loaded": _ms(loaded) + f" at concurrency {args.concurrency}",
@@ -326,21 +333,10 @@ async def bench_enrich_llm(args: argparse.Namespace, server: Server) -> dict[str
 
     await _drive(50, 1, args.max_seconds, enrich)  # warm up (imports litellm in the server)
     await _drive(50, 1, args.max_seconds, provider)
-    floor, _, _ = await _drive(args.serial, 1, args.max_seconds, provider)
-    alone, _, errors0 = await _drive(args.serial, 1, args.max_seconds, enrich)
-    loaded, wall, errors = await _drive(args.requests, args.concurrency, args.max_seconds, enrich)
+    result = await _overhead(args, "provider_direct", provider, enrich)
     pool.close()
     stub.close()
-    overhead = [a - pct(floor, 0.5) for a in alone]
-    return {
-        "provider_direct": _ms(floor),
-        "enrich_serial": _ms(alone),
-        "overhead_serial": _ms(overhead),
-        "enrich_loaded": _ms(loaded) + f" at concurrency {args.concurrency}",
-        "throughput_rps": round(len(loaded) / wall, 1),
-        "requests": len(loaded) + len(alone),
-        "errors": errors + errors0,
-    }
+    return result
 
 
 def _ended(args: argparse.Namespace, server: Server, ids: list[str]) -> list[dict[str, Any]]:

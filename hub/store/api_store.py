@@ -55,16 +55,7 @@ class ApiStore:
 
     def flow_state(self, namespace: str, flow_id: str) -> dict[str, Any]:
         """The newest revision row of a flow (``disabled``/``deleted`` flags included)."""
-        with self.auto.connect() as conn:
-            row = conn.execute(
-                select(FLOWS)
-                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
-                .order_by(FLOWS.c.revision.desc())
-                .limit(1)
-            ).first()
-        if row is None or row.deleted:
-            raise NotFound(f"flow {namespace}.{flow_id} not found")
-        return dict(row._mapping)
+        return self.store.newest_flow_row(namespace, flow_id)
 
     def flow_head(self, namespace: str, flow_id: str) -> dict[str, Any]:
         """Revision number and flags of a flow's newest revision (see :meth:`Store.flow_head`),

@@ -164,9 +164,13 @@ class Store:
     def flow_head(self, namespace: str, flow_id: str) -> dict[str, Any]:
         """Revision number and flags of a flow's newest revision, without its source: the hot path
         of starting executions reads the parsed flow from the catalog's cache."""
+        return self.newest_flow_row(namespace, flow_id, FLOWS.c.revision, FLOWS.c.disabled, FLOWS.c.deleted)
+
+    def newest_flow_row(self, namespace: str, flow_id: str, *columns: Any) -> dict[str, Any]:
+        """``columns`` (default: all) of a flow's newest revision; NotFound when deleted or absent."""
         with self.auto.connect() as conn:
             row = conn.execute(
-                select(FLOWS.c.revision, FLOWS.c.disabled, FLOWS.c.deleted)
+                select(*(columns or (FLOWS,)))
                 .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
                 .order_by(FLOWS.c.revision.desc())
                 .limit(1)
@@ -206,26 +210,9 @@ class Store:
 
     # -- executions ----------------------------------------------------------------------------------
 
-    def create_execution(
-        self,
-        *,
-        namespace: str,
-        flow_id: str,
-        revision: int,
-        inputs: dict[str, Any],
-        state: str,
-        labels: dict[str, Any] | None = None,
-        trigger: dict[str, Any] | None = None,
-        parent_id: str | None = None,
-        parent_path: str | None = None,
-        restarted_from: str | None = None,
-        execution_id: str | None = None,
-    ) -> str:
-        row = self.execution_row(
-            namespace=namespace, flow_id=flow_id, revision=revision, inputs=inputs, state=state,
-            labels=labels, trigger=trigger, parent_id=parent_id, parent_path=parent_path,
-            restarted_from=restarted_from, execution_id=execution_id,
-        )
+    def create_execution(self, **fields: Any) -> str:
+        """Insert one new execution (the keywords of :meth:`execution_row`); returns its id."""
+        row = self.execution_row(**fields)
         self.insert_executions([row])
         return str(row["id"])
 
