@@ -7,8 +7,13 @@ them. A lone start is written at once, so batching adds no latency when there is
 
 On SQLite (one writer, commits in microseconds) each start is written inline.
 
-A batch that fails is retried one row at a time, so every caller gets its own answer (a duplicate
-execution id fails only the start that repeated it).
+A batch that breaks a constraint is retried one row at a time, so every caller gets its own
+answer (a duplicate execution id fails only the start that repeated it); any other database error
+reaches every caller of the batch at once.
+
+Once an execution is committed it is accepted: if the queue cannot take it (Redis down), the start
+still succeeds and a warning says so; the execution waits QUEUED in the store, where the sweep of
+any worker finds it and submits it again (``hub.service.worker``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from sqlalchemy.exc import IntegrityError
 
 from hub.store.store import Store
 
@@ -39,7 +46,7 @@ class Starts:
         if self.store.is_sqlite:  # one local writer and microsecond commits: nothing to gather
             self.store.insert_executions([row])
             if enqueue:
-                await self.submit([row["id"]])
+                await self._submit([row["id"]])
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, enqueue, done))
@@ -55,11 +62,7 @@ class Starts:
                 submitted = [row["id"] for (row, enqueue, _), error in zip(batch, failed, strict=True)
                              if enqueue and error is None]
                 if submitted:
-                    try:
-                        await self.submit(submitted)
-                    except Exception as exc:  # the queue is down: every start it left unqueued hears it
-                        failed = [exc if error is None and enqueue else error
-                                  for (_, enqueue, _), error in zip(batch, failed, strict=True)]
+                    await self._submit(submitted)
             except Exception as exc:  # the database is down: every caller of the batch hears it
                 failed = [exc] * len(batch)
             except BaseException:  # cancelled (the loop is closing): nobody is left to answer
@@ -75,12 +78,20 @@ class Starts:
                 else:
                     done.set_exception(error)
 
+    async def _submit(self, execution_ids: list[str]) -> None:
+        """Queue committed executions; a queue that fails loses nothing (see the module doc)."""
+        try:
+            await self.submit(execution_ids)
+        except Exception as exc:
+            log.warning("%d execution(s) stay QUEUED in the store, the queue refused them (%s: %s); "
+                        "a worker's sweep will submit them", len(execution_ids), type(exc).__name__, exc)
+
     async def _insert(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
         """Insert ``rows``; per row, None or the error that row alone met."""
         try:
             await self._call(self.store.insert_executions, rows)
             return [None] * len(rows)
-        except Exception:
+        except IntegrityError:  # one row's fault (a duplicate id): find it, keep the others
             if len(rows) == 1:
                 raise
         errors: list[Exception | None] = []

@@ -30,6 +30,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import deserialize_job, serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class HubWorker(Worker):
         self._capacity = capacity
         self._take: Any = None
         self._next_due_ms: float | None = None
+        self._redis_down = False
 
     async def main(self) -> None:
         if self._pool is None:
@@ -136,7 +138,9 @@ class HubWorker(Worker):
         try:
             while True:
                 self._wake.clear()
-                await self._poll_iteration()
+                if not await self._poll_safely():
+                    await asyncio.sleep(self.poll_delay_s)  # Redis is away: retry at the poll delay
+                    continue
                 if self.burst and not self.tasks and not await self.pool.zcard(self.queue_name):
                     return
                 with contextlib.suppress(TimeoutError):
@@ -145,6 +149,22 @@ class HubWorker(Worker):
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
             await pubsub.aclose()
+
+    async def _poll_safely(self) -> bool:
+        """One poll; False when Redis did not answer (logged once per outage: the worker keeps
+        running what it has and polls again, instead of dying with the connection)."""
+        try:
+            await self._poll_iteration()
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self._redis_down:
+                log.warning("the queue on Redis does not answer (%s: %s); retrying every %.1fs",
+                            type(exc).__name__, exc, self.poll_delay_s)
+            self._redis_down = True
+            return False
+        if self._redis_down:
+            log.warning("the queue on Redis answers again")
+            self._redis_down = False
+        return True
 
     def room(self) -> int:
         """Jobs to take now: a busy worker takes fewer, leaving the rest for idle ones."""

@@ -205,29 +205,32 @@ async def test_only_enqueued_starts_of_a_batch_are_submitted(pg_store: Store) ->
 
 
 @pytest.mark.postgres
-async def test_queue_failure_reaches_every_caller_of_the_batch_and_rows_stay(pg_store: Store) -> None:
+async def test_a_queue_that_fails_loses_nothing_the_starts_are_accepted(
+    pg_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Committed is accepted: with the queue down, the starts succeed, the executions wait QUEUED
+    and unowned in the store (where a worker's sweep submits them), and a warning says so."""
     queue = RecordingQueue(fail=ConnectionError("redis is down"))
     engine, spy = engine_on(pg_store, queue)
     flow = load_text(FLOW)
     revision = engine.deploy(flow)
     wanted = [new_id() for _ in range(20)]
 
-    results = await asyncio.gather(
-        *(engine.start(flow, {"n": i}, revision=revision, execution_id=eid) for i, eid in enumerate(wanted)),
-        return_exceptions=True,
-    )
+    with caplog.at_level("WARNING", logger="hub.engine.starts"):
+        results = await asyncio.gather(
+            *(engine.start(flow, {"n": i}, revision=revision, execution_id=eid) for i, eid in enumerate(wanted))
+        )
 
-    assert all(isinstance(r, ConnectionError) for r in results), results
+    assert results == wanted
     assert len(queue.many) < 20  # the batch was submitted together (and failed together)
     assert sorted(queue.submitted()) == sorted(wanted)
-    # the executions were committed before the submit: durable, QUEUED and unowned (a worker's
-    # sweep submits such orphans again)
     for i, eid in enumerate(wanted):
         row = pg_store.get_execution(eid)
         assert row["state"] == "QUEUED" and row["inputs"] == {"n": i} and row["owner"] is None
     assert not any(spy.failed)
+    assert "stay QUEUED in the store" in caplog.text and "redis is down" in caplog.text
 
-    # the writer is not stuck: once the queue is back, the next starts go through
+    # the writer is not stuck: once the queue is back, the next starts are queued
     queue.fail = None
     later = await asyncio.gather(*(engine.start(flow, {"n": 100 + i}, revision=revision) for i in range(3)))
     assert [pg_store.get_execution(i)["inputs"] for i in later] == [{"n": 100}, {"n": 101}, {"n": 102}]
@@ -235,7 +238,7 @@ async def test_queue_failure_reaches_every_caller_of_the_batch_and_rows_stay(pg_
 
 
 @pytest.mark.postgres
-async def test_when_the_queue_fails_a_duplicate_still_hears_its_own_error(pg_store: Store) -> None:
+async def test_a_duplicate_fails_alone_even_when_the_queue_fails_too(pg_store: Store) -> None:
     queue = RecordingQueue()
     engine, _ = engine_on(pg_store, queue)
     flow = load_text(FLOW)
@@ -255,8 +258,32 @@ async def test_when_the_queue_fails_a_duplicate_still_hears_its_own_error(pg_sto
     )
 
     assert isinstance(results[1], IntegrityError), results  # its own insert failed: that is its answer
-    assert isinstance(results[0], ConnectionError) and isinstance(results[2], ConnectionError)
+    assert results[0] == wanted[0] and results[2] == wanted[2]  # committed: accepted
     assert engine._hints.get(taken) == hint  # the failed duplicate did not touch the first one's hint
+
+
+@pytest.mark.postgres
+async def test_a_database_error_other_than_a_constraint_reaches_the_whole_batch_at_once(pg_store: Store) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    queue = RecordingQueue()
+    engine, spy = engine_on(pg_store, queue)
+    flow = load_text(FLOW)
+    revision = engine.deploy(flow)
+
+    def down(rows: list[dict[str, Any]]) -> None:
+        spy.calls.append([str(r["id"]) for r in rows])
+        raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
+
+    pg_store.insert_executions = down  # type: ignore[method-assign]
+    first = asyncio.create_task(engine.start(flow, {"n": 0}, revision=revision))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(engine.start(flow, {"n": i}, revision=revision)) for i in range(1, 6)]
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
+
+    assert all(isinstance(r, OperationalError) for r in results), results
+    assert [len(c) for c in spy.calls] == [1, 5]  # no row-by-row retries against a database that is down
+    assert queue.many == []
 
 
 @pytest.mark.postgres
@@ -330,16 +357,15 @@ async def test_sqlite_duplicate_id_fails_that_start(sqlite_store: Store) -> None
     assert queue.submitted() == [taken]
 
 
-async def test_sqlite_queue_failure_after_the_row_is_written(sqlite_store: Store) -> None:
+async def test_sqlite_queue_failure_keeps_the_accepted_row(sqlite_store: Store) -> None:
     queue = RecordingQueue(fail=ConnectionError("redis is down"))
     engine, _ = engine_on(sqlite_store, queue)
     flow = load_text(FLOW)
     revision = engine.deploy(flow)
     wanted = new_id()
 
-    with pytest.raises(ConnectionError):
-        await engine.start(flow, {"n": 3}, revision=revision, execution_id=wanted)
+    assert await engine.start(flow, {"n": 3}, revision=revision, execution_id=wanted) == wanted
 
-    assert sqlite_store.get_execution(wanted)["state"] == "QUEUED"
+    assert sqlite_store.get_execution(wanted)["state"] == "QUEUED"  # committed: accepted, swept later
     with pytest.raises(NotFound):
         sqlite_store.get_execution(new_id())

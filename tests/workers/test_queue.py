@@ -405,3 +405,45 @@ async def test_full_worker_does_not_poll_again_at_once(redis_url: str, queue: st
         gate.set()
         await producer.close()
         await worker.close()
+
+
+# -- Redis going away -----------------------------------------------------------------------------
+
+
+async def test_a_worker_outlives_redis_not_answering(redis_url: str, queue: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Polls that fail (the connection dropped, Redis restarting) are logged once and retried at
+    the poll delay; the worker goes on and takes the job once Redis answers again."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from hub.service.queue_arq import TAKE_SCRIPT
+
+    recorder = Recorder()
+    worker = await fake_worker(redis_url, queue, recorder, poll_delay=0.05)
+    real = worker.pool.register_script(TAKE_SCRIPT)
+    failures = 3
+
+    async def flaky(**kwargs: Any) -> Any:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise RedisConnectionError("Connection closed by server.")
+        return await real(**kwargs)
+
+    worker._take = flaky
+    submitter = ArqQueue(redis_url, queue)
+    await submitter.submit("exec-after-outage")
+    await submitter.close()
+    with caplog.at_level("WARNING", logger="hub.service.queue_arq"):
+        main = asyncio.create_task(worker.main())
+        try:
+            deadline = time.monotonic() + 10
+            while not recorder.received and time.monotonic() < deadline and not main.done():
+                await asyncio.sleep(0.02)
+            assert not main.done(), main.exception() if main.done() else None
+        finally:
+            main.cancel()
+            await asyncio.gather(main, return_exceptions=True)
+            await worker.pool.aclose()
+    assert [r[0] for r in recorder.received] == ["exec-after-outage"]
+    assert failures == 0
+    assert caplog.text.count("does not answer") == 1 and caplog.text.count("answers again") == 1
