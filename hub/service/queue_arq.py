@@ -178,7 +178,8 @@ class HubWorker(Worker):
         for job_id, task in list(self.tasks.items()):
             if task.done():
                 del self.tasks[job_id]
-                task.result()  # a job function's error surfaces here, as in arq
+                if not task.cancelled() and task.exception() is not None:  # logged, as arq's run_job does
+                    log.error("job %s failed", job_id, exc_info=task.exception())
         room = self.room() if self.allow_pick_jobs else 0
         if self._take is None:
             self._take = self.pool.register_script(TAKE_SCRIPT)
@@ -228,7 +229,6 @@ class HubWorker(Worker):
     def wake(self) -> None:
         """Look at the queue again now (this process has room for more)."""
         self._wake.set()
-
 
 
 TAKE_SCRIPT = """

@@ -447,3 +447,31 @@ async def test_a_worker_outlives_redis_not_answering(redis_url: str, queue: str,
     assert [r[0] for r in recorder.received] == ["exec-after-outage"]
     assert failures == 0
     assert caplog.text.count("does not answer") == 1 and caplog.text.count("answers again") == 1
+
+
+async def test_a_job_that_raises_is_logged_and_the_worker_goes_on(
+    redis_url: str, queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    async def job(ctx: dict[str, Any], execution_id: str, **kwargs: Any) -> None:
+        seen.append(execution_id)
+        if execution_id == "bad":
+            raise RuntimeError("job body broke")
+
+    worker = await fake_worker(redis_url, queue, job, poll_delay=0.05)
+    submitter = ArqQueue(redis_url, queue)
+    try:
+        await submitter.submit_many(["bad", "good"])
+        with caplog.at_level("ERROR", logger="hub.service.queue_arq"):
+            await worker._poll_iteration()
+            await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+            await worker._poll_iteration()  # collects the finished jobs: must not raise
+        await submitter.submit("later")
+        await worker._poll_iteration()
+        await settle(worker)
+    finally:
+        await submitter.close()
+        await worker.pool.aclose()
+    assert sorted(seen) == ["bad", "good", "later"]
+    assert "job bad" in caplog.text and "job body broke" in caplog.text
