@@ -16,6 +16,7 @@ from hub.engine import starts as starts_module
 from hub.engine.runner import Engine
 from hub.errors import NotFound
 from hub.flow.loader import load_text
+from hub.flow.models import Flow
 from hub.store.store import Store
 from hub.testing import make_engine
 from tests.conftest import _postgres_store
@@ -84,12 +85,14 @@ class InsertSpy:
         return [len(c) for c in self.calls]
 
 
-def engine_on(store: Store, queue: RecordingQueue) -> tuple[Engine, InsertSpy]:
+def engine_on(store: Store, queue: RecordingQueue) -> tuple[Engine, InsertSpy, Flow, int]:
+    """An engine on ``store`` with ``queue``, a spy on its inserts, and FLOW deployed (flow, revision)."""
     engine = make_engine(store)
     engine.queue = queue
     spy = InsertSpy(store)
     store.insert_executions = spy  # type: ignore[method-assign]
-    return engine, spy
+    flow = load_text(FLOW)
+    return engine, spy, flow, engine.deploy(flow)
 
 
 def new_id() -> str:
@@ -102,9 +105,7 @@ def new_id() -> str:
 @pytest.mark.postgres
 async def test_concurrent_starts_share_insert_calls_and_one_submit(pg_store: Store) -> None:
     queue = RecordingQueue()
-    engine, spy = engine_on(pg_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(pg_store, queue)
 
     ids = await asyncio.gather(*(engine.start(flow, {"n": i}, revision=revision) for i in range(50)))
 
@@ -133,9 +134,7 @@ async def test_concurrent_starts_share_insert_calls_and_one_submit(pg_store: Sto
 @pytest.mark.postgres
 async def test_batches_are_capped_at_max_batch(pg_store: Store) -> None:
     queue = RecordingQueue()
-    engine, spy = engine_on(pg_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(pg_store, queue)
     count = starts_module.MAX_BATCH * 2 + 10
 
     ids = await asyncio.gather(*(engine.start(flow, {"n": i}, revision=revision) for i in range(count)))
@@ -153,9 +152,7 @@ async def test_batches_are_capped_at_max_batch(pg_store: Store) -> None:
 @pytest.mark.postgres
 async def test_duplicate_id_in_a_batch_fails_only_its_caller(pg_store: Store) -> None:
     queue = RecordingQueue()
-    engine, spy = engine_on(pg_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(pg_store, queue)
     taken = new_id()
     assert await engine.start(flow, {"n": -1}, revision=revision, execution_id=taken) == taken
     spy.calls.clear()
@@ -190,9 +187,7 @@ async def test_duplicate_id_in_a_batch_fails_only_its_caller(pg_store: Store) ->
 @pytest.mark.postgres
 async def test_only_enqueued_starts_of_a_batch_are_submitted(pg_store: Store) -> None:
     queue = RecordingQueue()
-    engine, spy = engine_on(pg_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(pg_store, queue)
 
     ids = await asyncio.gather(
         *(engine.start(flow, {"n": i}, revision=revision, enqueue=i % 2 == 0) for i in range(10))
@@ -211,9 +206,7 @@ async def test_a_queue_that_fails_loses_nothing_the_starts_are_accepted(
     """Committed is accepted: with the queue down, the starts succeed, the executions wait QUEUED
     and unowned in the store (where a worker's sweep submits them), and a warning says so."""
     queue = RecordingQueue(fail=ConnectionError("redis is down"))
-    engine, spy = engine_on(pg_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(pg_store, queue)
     wanted = [new_id() for _ in range(20)]
 
     with caplog.at_level("WARNING", logger="hub.engine.starts"):
@@ -240,9 +233,7 @@ async def test_a_queue_that_fails_loses_nothing_the_starts_are_accepted(
 @pytest.mark.postgres
 async def test_a_duplicate_fails_alone_even_when_the_queue_fails_too(pg_store: Store) -> None:
     queue = RecordingQueue()
-    engine, _ = engine_on(pg_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, _, flow, revision = engine_on(pg_store, queue)
     taken = await engine.start(flow, {"n": -1}, revision=revision)
     hint = engine._hints.get(taken)
     other = load_text(FLOW.replace("id: greet", "id: greet_other"))
@@ -267,9 +258,7 @@ async def test_a_database_error_other_than_a_constraint_reaches_the_whole_batch_
     from sqlalchemy.exc import OperationalError
 
     queue = RecordingQueue()
-    engine, spy = engine_on(pg_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(pg_store, queue)
 
     def down(rows: list[dict[str, Any]]) -> None:
         spy.calls.append([str(r["id"]) for r in rows])
@@ -290,9 +279,7 @@ async def test_a_database_error_other_than_a_constraint_reaches_the_whole_batch_
 async def test_failed_batch_does_not_affect_the_next_batch(pg_store: Store) -> None:
     """Starts that arrive while a failing batch is written go in the next batch, with their own answer."""
     queue = RecordingQueue()
-    engine, spy = engine_on(pg_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(pg_store, queue)
     taken = await engine.start(flow, {"n": 0}, revision=revision)
     spy.calls.clear()
     spy.failed.clear()
@@ -315,9 +302,7 @@ async def test_failed_batch_does_not_affect_the_next_batch(pg_store: Store) -> N
 
 async def test_sqlite_start_is_written_inline(sqlite_store: Store) -> None:
     queue = RecordingQueue()
-    engine, spy = engine_on(sqlite_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(sqlite_store, queue)
 
     execution_id = await engine.start(flow, {"n": 7}, revision=revision)
 
@@ -330,9 +315,7 @@ async def test_sqlite_start_is_written_inline(sqlite_store: Store) -> None:
 
 async def test_sqlite_concurrent_starts_are_each_written_alone(sqlite_store: Store) -> None:
     queue = RecordingQueue()
-    engine, spy = engine_on(sqlite_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, spy, flow, revision = engine_on(sqlite_store, queue)
 
     ids = await asyncio.gather(*(engine.start(flow, {"n": i}, revision=revision) for i in range(10)))
 
@@ -345,9 +328,7 @@ async def test_sqlite_concurrent_starts_are_each_written_alone(sqlite_store: Sto
 
 async def test_sqlite_duplicate_id_fails_that_start(sqlite_store: Store) -> None:
     queue = RecordingQueue()
-    engine, _ = engine_on(sqlite_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, _, flow, revision = engine_on(sqlite_store, queue)
     taken = await engine.start(flow, {"n": 1}, revision=revision)
 
     with pytest.raises(IntegrityError):
@@ -359,9 +340,7 @@ async def test_sqlite_duplicate_id_fails_that_start(sqlite_store: Store) -> None
 
 async def test_sqlite_queue_failure_keeps_the_accepted_row(sqlite_store: Store) -> None:
     queue = RecordingQueue(fail=ConnectionError("redis is down"))
-    engine, _ = engine_on(sqlite_store, queue)
-    flow = load_text(FLOW)
-    revision = engine.deploy(flow)
+    engine, _, flow, revision = engine_on(sqlite_store, queue)
     wanted = new_id()
 
     assert await engine.start(flow, {"n": 3}, revision=revision, execution_id=wanted) == wanted
