@@ -11,8 +11,8 @@ A batch that breaks a constraint is retried one row at a time, so every caller g
 answer (a duplicate execution id fails only the start that repeated it); any other database error
 reaches every caller of the batch at once.
 
-Once an execution is committed it is accepted: if the queue cannot take it (Redis down), the start
-still succeeds and a warning says so; the execution waits QUEUED in the store, where the sweep of
+Once an execution is committed it is accepted: if the queue cannot take it (Redis refuses, or does
+not answer within ``SUBMIT_TIMEOUT``), the start still succeeds and a warning says so; the execution waits QUEUED in the store, where the sweep of
 any worker finds it and submits it again (``hub.service.worker``).
 """
 
@@ -30,6 +30,7 @@ from hub.store.store import Store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
+SUBMIT_TIMEOUT = 5.0  # seconds a queue may take to accept a batch before the starts go on without it
 
 Submit = Callable[[list[str]], Awaitable[None]]
 
@@ -81,8 +82,8 @@ class Starts:
     async def _submit(self, execution_ids: list[str]) -> None:
         """Queue committed executions; a queue that fails loses nothing (see the module doc)."""
         try:
-            await self.submit(execution_ids)
-        except Exception as exc:
+            await asyncio.wait_for(self.submit(execution_ids), SUBMIT_TIMEOUT)
+        except Exception as exc:  # refused, or no answer (TimeoutError)
             log.warning("%d execution(s) stay QUEUED in the store, the queue refused them (%s: %s); "
                         "a worker's sweep will submit them", len(execution_ids), type(exc).__name__, exc)
 

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "hub:queue"
 JOB_FUNCTION = "run_execution"
 WAKE_SUFFIX = ":wake"
+POLL_TIMEOUT = 10.0  # seconds one poll of the queue may take before Redis counts as not answering
 
 
 def wake_channel(queue_name: str) -> str:
@@ -154,7 +155,9 @@ class HubWorker(Worker):
         """One poll; False when Redis did not answer (logged once per outage: the worker keeps
         running what it has and polls again, instead of dying with the connection)."""
         try:
-            await self._poll_iteration()
+            # a Redis that accepts and never answers must not stall the worker either (jobs a
+            # cut-off poll took are found again by the sweep: their executions are still QUEUED)
+            await asyncio.wait_for(self._poll_iteration(), POLL_TIMEOUT)
         except (RedisError, OSError, TimeoutError) as exc:
             if not self._redis_down:
                 log.warning("the queue on Redis does not answer (%s: %s); retrying every %.1fs",

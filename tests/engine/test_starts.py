@@ -348,3 +348,20 @@ async def test_sqlite_queue_failure_keeps_the_accepted_row(sqlite_store: Store) 
     assert sqlite_store.get_execution(wanted)["state"] == "QUEUED"  # committed: accepted, swept later
     with pytest.raises(NotFound):
         sqlite_store.get_execution(new_id())
+
+
+async def test_a_queue_that_does_not_answer_does_not_hold_the_start(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class HungQueue(RecordingQueue):
+        async def submit_many(self, execution_ids: list[str], delay: float = 0.0,
+                              hints: dict[str, tuple[str, str, int]] | None = None) -> None:
+            await super().submit_many(execution_ids, delay, hints)
+            await asyncio.Event().wait()  # Redis accepted the connection and says nothing
+
+    monkeypatch.setattr(starts_module, "SUBMIT_TIMEOUT", 0.2)
+    engine, _, flow, revision = engine_on(sqlite_store, HungQueue())
+    with caplog.at_level("WARNING", logger="hub.engine.starts"):
+        execution_id = await asyncio.wait_for(engine.start(flow, {"n": 1}, revision=revision), 10)
+    assert sqlite_store.get_execution(execution_id)["state"] == "QUEUED"
+    assert "stay QUEUED in the store" in caplog.text and "TimeoutError" in caplog.text

@@ -475,3 +475,41 @@ async def test_a_job_that_raises_is_logged_and_the_worker_goes_on(
         await worker.pool.aclose()
     assert sorted(seen) == ["bad", "good", "later"]
     assert "job bad" in caplog.text and "job body broke" in caplog.text
+
+
+async def test_a_poll_that_gets_no_answer_is_cut_off_and_retried(
+    redis_url: str, queue: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hub.service import queue_arq
+    from hub.service.queue_arq import TAKE_SCRIPT
+
+    monkeypatch.setattr(queue_arq, "POLL_TIMEOUT", 0.2)
+    recorder = Recorder()
+    worker = await fake_worker(redis_url, queue, recorder, poll_delay=0.05)
+    real = worker.pool.register_script(TAKE_SCRIPT)
+    hangs = 1
+
+    async def silent_once(**kwargs: Any) -> Any:
+        nonlocal hangs
+        if hangs:
+            hangs -= 1
+            await asyncio.Event().wait()  # connected, never answered
+        return await real(**kwargs)
+
+    worker._take = silent_once
+    submitter = ArqQueue(redis_url, queue)
+    await submitter.submit("exec-after-silence")
+    await submitter.close()
+    with caplog.at_level("WARNING", logger="hub.service.queue_arq"):
+        main = asyncio.create_task(worker.main())
+        try:
+            deadline = time.monotonic() + 10
+            while not recorder.received and time.monotonic() < deadline and not main.done():
+                await asyncio.sleep(0.02)
+            assert not main.done()
+        finally:
+            main.cancel()
+            await asyncio.gather(main, return_exceptions=True)
+            await worker.pool.aclose()
+    assert [r[0] for r in recorder.received] == ["exec-after-silence"]
+    assert "does not answer" in caplog.text and "TimeoutError" in caplog.text
