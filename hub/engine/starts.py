@@ -82,7 +82,8 @@ class Starts:
     async def _submit(self, execution_ids: list[str]) -> None:
         """Queue committed executions; a queue that fails loses nothing (see the module doc)."""
         try:
-            await asyncio.wait_for(self.submit(execution_ids), SUBMIT_TIMEOUT)
+            async with asyncio.timeout(SUBMIT_TIMEOUT):  # (inline, unlike wait_for: a local queue
+                await self.submit(execution_ids)        # hands over before the caller goes on)
         except Exception as exc:  # refused, or no answer (TimeoutError)
             log.warning("%d execution(s) stay QUEUED in the store, the queue refused them (%s: %s); "
                         "a worker's sweep will submit them", len(execution_ids), type(exc).__name__, exc)
