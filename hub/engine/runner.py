@@ -432,7 +432,9 @@ class Engine:
             try:
                 go = self.expr.condition(task.if_, frame.scope(), f"{task.id}.if")
             except ExpressionError as exc:
-                self._fail_record(run, task, path, exc.to_dict())
+                self._fail_record(run, task, path, exc.to_dict())  # raises unless allow_failure
+                frame.outputs[task.id] = None
+                return
             if not go:
                 now = time.time()
                 self._hold(
@@ -445,6 +447,8 @@ class Engine:
         kind = self.registry.get(task.type)
         if kind is None:  # the flow validated against another registry
             self._fail_record(run, task, path, {"type": "UnknownTaskType", "message": f"no task type {task.type!r} here"})
+            frame.outputs[task.id] = None
+            return
         if getattr(kind, "control", False):
             await control.run_control(self, run, task, frame, path, row)
         else:

@@ -257,3 +257,42 @@ def test_an_execution_whose_flow_revision_is_gone_fails_once_with_the_reason(sto
     assert "gone.nowhere@3" in row["error"]["message"] and row["ended_at"] is not None
     assert asyncio.run(engine.run(execution_id))["state"] == "FAILED"  # ended: nothing runs again
     assert execution_id not in {e["id"] for e in store.unfinished_executions()}
+
+
+def test_a_failing_if_condition_with_allow_failure_warns_and_goes_on(store) -> None:
+    result = run_flow(
+        """
+id: x
+inputs: [{id: order, type: json}]
+tasks:
+  - {id: maybe, type: log, message: hi, if: "{{ inputs.order.missing.deeper }}", allow_failure: true}
+  - {id: after, type: set, values: {ran: true}}
+""",
+        {"order": {}},
+        store=store,
+    )
+    assert result.state == "WARNING"
+    assert result.step("maybe")["state"] == "WARNING"
+    assert result.step("maybe")["error"]["message"].startswith("maybe.if:")
+    assert result.output("after") == {"ran": True}
+
+
+def test_a_task_type_this_engine_lacks_fails_the_step_or_warns_with_allow_failure(store) -> None:
+    """A flow validated against another registry (a plugin missing here)."""
+    from hub.engine.runner import Engine
+    from hub.flow.loader import load_text
+    from hub.tasks import core
+    from hub.tasks.registry import Registry
+
+    flow = load_text(
+        "id: x\ntasks:\n  - {id: note, type: log, message: hi, allow_failure: true}\n"
+        "  - {id: after, type: set, values: {ran: true}}\n"
+    )
+    registry = Registry()
+    core.register(registry)
+    registry._kinds.pop("log")
+    engine = Engine(store, registry=registry)
+    result = run_flow(flow, engine=engine)
+    assert result.state == "WARNING"
+    assert result.step("note")["error"]["type"] == "UnknownTaskType"
+    assert result.output("after") == {"ran": True}
