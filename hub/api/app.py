@@ -40,8 +40,9 @@ OPTIONAL_ROUTERS = (
 TRIGGER_SERVICE = "hub.triggers.service"
 
 
-def deploy_folder(engine: Engine, folder: Path) -> tuple[int, list[str]]:
-    """Save every valid flow in ``folder``; returns (count saved, problems of the invalid ones)."""
+def deploy_folder(hub: Hub, folder: Path) -> tuple[int, list[str]]:
+    """Save every valid flow in ``folder`` as the API saves one (a flow disabled through the API
+    stays disabled on a new revision); returns (count saved, problems of the invalid ones)."""
     from hub.flow.loader import flow_files
 
     saved, problems = 0, []
@@ -49,7 +50,7 @@ def deploy_folder(engine: Engine, folder: Path) -> tuple[int, list[str]]:
         return 0, []
     for path in flow_files(folder):
         try:
-            engine.deploy(engine.catalog.loader.load_file(path))
+            flows.save(hub, hub.engine.catalog.loader.load_file(path))
             saved += 1
         except FlowError as exc:
             problems.append(str(exc))
@@ -116,7 +117,7 @@ def create_app(
         closers: list[Any] = []
         folder = flows_dir
         if folder is not None:
-            saved, problems = deploy_folder(eng, folder)
+            saved, problems = deploy_folder(hub, folder)
             log.info("deployed %d flow(s) from %s", saved, folder)
             for problem in problems:
                 log.warning("skipped an invalid flow: %s", problem)

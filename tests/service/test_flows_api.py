@@ -3,9 +3,12 @@ disable, delete, deploy a folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
-from tests.service.conftest import HELLO, YAML, assert_error, deploy
+from hub.engine.runner import Engine
+from tests.service.conftest import HELLO, YAML, assert_error, deploy, make_client
 
 
 def test_create_update_get_and_diff(client: TestClient) -> None:
@@ -94,3 +97,18 @@ def test_deploy_folder_is_all_or_nothing(client: TestClient) -> None:
     dup = client.post("/v1/flows/deploy", json={"flows": [
         {"file": "a.yaml", "source": HELLO}, {"file": "b.yaml", "source": HELLO}]})
     assert "also defined in a.yaml" in assert_error(dup, 422)["details"][0]["message"]
+
+
+def test_a_flow_disabled_through_the_api_stays_disabled_when_serve_loads_a_new_revision(
+    engine: Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "hello.yaml").write_text(HELLO)
+    with make_client(engine, auth="open", flows_dir=folder) as first:
+        assert first.post("/v1/flows/demo/hello/disable").json()["disabled"] is True
+    (folder / "hello.yaml").write_text(HELLO.replace("hi {{", "yo {{"))
+    with make_client(engine, auth="open", flows_dir=folder) as restarted:  # hub serve starts again
+        flow = restarted.get("/v1/flows/demo/hello").json()
+        assert flow["revision"] == 2 and flow["disabled"] is True
+        assert_error(restarted.post("/v1/flows/demo/hello/executions", json={}), 409, "FlowDisabled")
