@@ -15,29 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
 from hub.errors import HubError
-
-
-def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except HubError as exc:
-            click.secho(str(exc) if "\n" in str(exc) else f"error: {exc}", fg="red", err=True)
-            sys.exit(getattr(exc, "exit_code", 1))
-        except ValueError as exc:  # settings and models files that do not load
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(1)
-
-    return wrapper
+from hub.prompts.cli import user_errors
 
 
 def _open() -> tuple[Any, Any]:
@@ -92,7 +76,7 @@ def eval_group() -> None:
 @click.option("--baseline", help="An earlier run id to compare with.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run as JSON here.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report here.")
-@_errors
+@user_errors
 def run_command(
     file: Path, versions: tuple[str, ...], models: tuple[str, ...], tags: tuple[str, ...], baseline: str | None,
     json_path: Path | None, html_path: Path | None,
@@ -110,18 +94,18 @@ def run_command(
     ))
     click.echo(f"eval {loaded.spec.name}: run {outcome.run_id}\n")
     click.echo(text_table(outcome.summary))
-    _export(runner, outcome.run_id, json_path, html_path)
+    _export(runner.results, outcome.run_id, json_path, html_path)
     verdict = click.style("passed", fg="green", bold=True) if outcome.passed else click.style("FAILED", fg="red", bold=True)
     click.echo(f"\n{verdict}: thresholds {'met by every variant' if outcome.passed else 'not met'}")
     sys.exit(0 if outcome.passed else 1)
 
 
-def _export(runner: Any, run_id: str, json_path: Path | None, html_path: Path | None) -> None:
+def _export(results: Any, run_id: str, json_path: Path | None, html_path: Path | None) -> None:
     from hub.evals.export import run_document, to_html, to_json
 
     if not json_path and not html_path:
         return
-    document = run_document(runner.results, run_id)
+    document = run_document(results, run_id)
     if json_path:
         json_path.write_text(to_json(document))
         click.echo(f"wrote {json_path}")
@@ -133,7 +117,7 @@ def _export(runner: Any, run_id: str, json_path: Path | None, html_path: Path | 
 @eval_group.command("list")
 @click.option("--name", help="Only runs of this eval.")
 @click.option("-n", "--limit", default=20, show_default=True)
-@_errors
+@user_errors
 def list_command(name: str | None, limit: int) -> None:
     """Recent eval runs."""
     from hub.evals.results import EvalStore
@@ -148,7 +132,7 @@ def list_command(name: str | None, limit: int) -> None:
 @eval_group.command("show")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="The run and every result as JSON.")
-@_errors
+@user_errors
 def show_command(run_id: str, as_json: bool) -> None:
     """A stored run: its table, or everything as JSON."""
     from hub.evals.export import run_document, to_json
@@ -172,17 +156,20 @@ def show_command(run_id: str, as_json: bool) -> None:
 @click.argument("run_id")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path))
-@_errors
+@user_errors
 def export_command(run_id: str, json_path: Path | None, html_path: Path | None) -> None:
     """Write a stored run as JSON and/or a self-contained HTML report."""
+    from hub.evals.results import EvalStore
+
     if not json_path and not html_path:
         raise click.UsageError("give --json PATH and/or --html PATH")
-    _export(_runner(), _runner().results.run(run_id)["id"], json_path, html_path)
+    _, store = _open()
+    _export(EvalStore(store.engine), run_id, json_path, html_path)
 
 
 @eval_group.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_errors
+@user_errors
 def validate_command(files: tuple[Path, ...]) -> None:
     """Check eval files; every error with file:line:column."""
     from hub.evals.spec import load_file
@@ -216,7 +203,7 @@ def schema_command() -> None:
 @click.option("--id", "case_id", help="The new case's id.")
 @click.option("-t", "--tag", "tags", multiple=True)
 @click.option("--note", help="Why this case was added.")
-@_errors
+@user_errors
 def add_case_command(
     file: Path, call_id: int | None, execution_id: str | None, step: str | None, expected: str | None,
     case_id: str | None, tags: tuple[str, ...], note: str | None,
@@ -225,10 +212,6 @@ def add_case_command(
     from hub.evals.dataset import add_case, case_from_call, find_call
     from hub.evals.spec import load_file
 
-    _, store = _open()
-    if execution_id:
-        execution_id = store.find_execution(execution_id)["id"]
-    call = find_call(store, call_id, execution_id, step)
     value = None
     if expected is not None:
         raw = Path(expected[1:]).read_text() if expected.startswith("@") else expected
@@ -236,6 +219,10 @@ def add_case_command(
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+    _, store = _open()
+    if execution_id:
+        execution_id = store.find_execution(execution_id)["id"]
+    call = find_call(store, call_id, execution_id, step)
     case = case_from_call(store, load_file(file), call, value, case_id, list(tags), note)
     written = add_case(file, case)
     click.echo(f"added case {case['id']} to {written} (from call {call['id']})")
@@ -243,7 +230,7 @@ def add_case_command(
 
 @eval_group.command("promotions")
 @click.argument("name", required=False)
-@_errors
+@user_errors
 def promotions_command(name: str | None) -> None:
     """Label moves that an eval run justified."""
     from hub.evals.results import EvalStore

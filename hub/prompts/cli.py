@@ -13,20 +13,22 @@ from typing import Any
 
 import click
 
-from hub.errors import HubError
-from hub.prompts.spec import PromptFileError
 
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The hub's CLI error handling (:func:`hub.cli.user_errors`), plus the errors of prompt,
+    eval, models and settings files (``ValueError``) and of files named on the command line
+    (``OSError``): a message and exit 1, never a traceback."""
+    from hub.cli import user_errors as hub_user_errors
 
-def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (HubError, PromptFileError, ValueError) as exc:
+        except (ValueError, OSError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(1)
 
-    return wrapper
+    return hub_user_errors(wrapper)
 
 
 @contextmanager
@@ -62,7 +64,7 @@ def prompts() -> None:
 @prompts.command("sync")
 @dir_option
 @click.option("-m", "--message", default=None, help="Stored on every new version.")
-@_errors
+@user_errors
 def sync(directory: Path | None, message: str | None) -> None:
     """Store every changed prompt file as a new version."""
     with _registry(directory) as reg:
@@ -74,7 +76,7 @@ def sync(directory: Path | None, message: str | None) -> None:
 @prompts.command("list")
 @dir_option
 @json_option
-@_errors
+@user_errors
 def list_(directory: Path | None, as_json: bool) -> None:
     """Prompts with their newest version and labels."""
     with _registry(directory) as reg:
@@ -93,7 +95,7 @@ def list_(directory: Path | None, as_json: bool) -> None:
 @click.argument("version", required=False)
 @dir_option
 @json_option
-@_errors
+@user_errors
 def show(name: str, version: str | None, directory: Path | None, as_json: bool) -> None:
     """A prompt's versions, or one version's source (VERSION: a number, a label or latest)."""
     with _registry(directory) as reg:
@@ -121,7 +123,7 @@ def show(name: str, version: str | None, directory: Path | None, as_json: bool) 
 @click.argument("a")
 @click.argument("b", default="latest")
 @dir_option
-@_errors
+@user_errors
 def diff(name: str, a: str, b: str, directory: Path | None) -> None:
     """Differences between two versions (numbers or labels; B defaults to latest)."""
     with _registry(directory) as reg:
@@ -139,7 +141,7 @@ def diff(name: str, a: str, b: str, directory: Path | None) -> None:
 @click.argument("version")
 @click.argument("label")
 @dir_option
-@_errors
+@user_errors
 def label(name: str, version: str, label: str, directory: Path | None) -> None:
     """Point LABEL at VERSION (a number, another label or latest)."""
     with _registry(directory) as reg:
@@ -157,7 +159,7 @@ def label(name: str, version: str, label: str, directory: Path | None) -> None:
 @click.option("--require-eval", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Promote only if the version passes this eval file; the run is recorded with the promotion.")
 @dir_option
-@_errors
+@user_errors
 def promote(
     name: str, version: str | None, source: str, target: str, require_eval: Path | None, directory: Path | None
 ) -> None:
@@ -177,7 +179,7 @@ def promote(
 @prompts.command("history")
 @click.argument("name")
 @dir_option
-@_errors
+@user_errors
 def history(name: str, directory: Path | None) -> None:
     """Every move of every label of a prompt."""
     with _registry(directory) as reg:

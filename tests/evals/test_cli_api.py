@@ -85,6 +85,11 @@ def test_hub_eval_reports_file_errors_with_lines(env):
     assert hub("eval", "validate", "evals/triage.yaml").output.strip() == "evals/triage.yaml: ok (5 cases)"
     schema = json.loads(hub("eval", "schema").output)
     assert schema["title"] == "hub eval file"
+    # files named on the command line that cannot be read or written: a message, not a traceback
+    missing = CliRunner().invoke(main, ["eval", "add-case", "evals/triage.yaml", "--execution", "x", "--step", "s",
+                                        "--expected", "@nowhere.json"])
+    assert missing.exit_code == 1 and "error: " in missing.output and "nowhere.json" in missing.output
+    assert not isinstance(missing.exception, OSError)
 
 
 def test_gated_promotion_refused_then_allowed_and_recorded(env, store):
