@@ -2,7 +2,8 @@
 
 1. Mistakes of the flow author: :class:`FlowError` (a flow file that does not validate, with every
    location), :class:`ExpressionError` (a template that fails while it renders), :class:`InputError`
-   (execution inputs that do not match the declared inputs).
+   (execution inputs that do not match the declared inputs), :class:`InvalidParameters` (a task's
+   parameters that do not validate once rendered).
 2. Runtime failures that carry data: :class:`TaskError` and its subclasses, :class:`ConnectorError`
    (an outside system answered badly) and :class:`TaskTimeout`.
 3. Control signals that are not failures at all: :class:`Retry` and :class:`Paused`.
@@ -95,6 +96,16 @@ class InputError(HubError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("invalid inputs: " + "; ".join(problems))
+
+
+class InvalidParameters(HubError):
+    """A task's parameters do not validate once their expressions are rendered."""
+
+    @classmethod
+    def after_rendering(cls, task_id: str, exc: Any) -> InvalidParameters:
+        """From a pydantic ``ValidationError``: every problem, each with its parameter."""
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors())
+        return cls(f"parameters of {task_id} after rendering: {problems}")
 
 
 class NotFound(HubError):

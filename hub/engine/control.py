@@ -16,7 +16,7 @@ from hub.engine import fanout
 from hub.engine.frame import Frame
 from hub.engine.run import PauseSignal, Run, StepCall, StepFailed
 from hub.engine.states import TERMINAL, State
-from hub.errors import ExpressionError, HubError, NotFound
+from hub.errors import ExpressionError, HubError, InvalidParameters, NotFound
 from hub.flow.durations import format_duration
 from hub.flow.expressions import truthy
 from hub.flow.models import Task
@@ -129,10 +129,6 @@ def _render(engine: Engine, value: Any, frame: Frame, where: str) -> Any:
     return engine.expr.render(value, frame.scope(), where)
 
 
-class InvalidParameters(HubError):
-    pass
-
-
 def _config(engine: Engine, task: Task, frame: Frame) -> Any:
     """The container's own (non-task) parameters, rendered and validated."""
     kind = engine.registry.get(task.type)
@@ -144,8 +140,7 @@ def _config(engine: Engine, task: Task, frame: Frame) -> Any:
     try:
         return kind.Params.model_validate(values)  # type: ignore[union-attr]
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InvalidParameters(f"parameters of {task.id} after rendering: {problems}") from None
+        raise InvalidParameters.after_rendering(task.id, exc) from None
 
 
 async def _sequential(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
@@ -202,7 +197,8 @@ async def _switch(engine: Engine, run: Run, task: Task, frame: Frame, box: _Cont
 
 
 async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
-    items = _render(engine, task.params["items"], frame, f"{task.id}.items")
+    config = _config(engine, task, frame)
+    items = config.items
     if isinstance(items, dict):
         items = [{"key": k, "value": v} for k, v in items.items()]
     if isinstance(items, str):
@@ -213,11 +209,12 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
         raise HubError(f"{task.id}.items must be a list, got {type(items).__name__}") from None
     if box.data.get("count") != len(items):
         box.remember(count=len(items))
-    if task.params.get("distributed"):
-        return await fanout.fan_out(engine, run, task, frame, box, items)
+    if config.distributed:  # without a concurrency, every iteration is queued at once
+        limit = config.concurrency if "concurrency" in task.params else None
+        return await fanout.fan_out(engine, run, task, frame, box, items, limit)
     children: list[Task] = task.params["tasks"]
     results: list[Any] = [None] * len(items)
-    concurrency = int(_config(engine, task, frame).concurrency or 1)
+    concurrency = config.concurrency
 
     async def iteration(index: int, item: Any) -> None:
         inner = frame.iteration(index, item)
@@ -251,11 +248,7 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
 
 
 async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
-    params = _render(engine, task.params, frame, task.id)
-    try:
-        parsed = task_kind_params(engine, task, params)
-    except ValidationError as exc:
-        raise HubError(f"parameters of {task.id}: {exc.errors()[0]['msg']}") from None
+    parsed = _config(engine, task, frame)
     child_id = box.data.get("child_id")
     if child_id is None:
         child_id = new_id()
@@ -298,16 +291,17 @@ def _earliest(pauses: list[Any]) -> Any:
     return min(timed, key=lambda p: p.resume_at) if timed else pauses[0]
 
 
-def task_kind_params(engine: Engine, task: Task, rendered: dict[str, Any]) -> Any:
-    kind = engine.registry.get(task.type)
-    return kind.Params.model_validate(rendered)  # type: ignore[union-attr]
-
-
 async def _wait(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
     if "until" not in box.data:
-        params = task_kind_params(engine, task, _render(engine, task.params, frame, task.id))
+        params = _config(engine, task, frame)
         if params.until:
-            until = datetime.fromisoformat(params.until.replace("Z", "+00:00")).timestamp()
+            try:
+                until = datetime.fromisoformat(params.until.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise InvalidParameters(
+                    f"parameters of {task.id} after rendering: until: {params.until!r} is not an ISO 8601 "
+                    "date-time such as 2026-01-31T09:00:00Z"
+                ) from None
         elif params.duration is not None:
             until = engine.clock.time() + params.duration
         else:

@@ -45,8 +45,11 @@ def is_iteration(execution: dict[str, Any]) -> bool:
     return isinstance(trigger, dict) and trigger.get("type") == ITERATION
 
 
-async def fan_out(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container, items: list[Any]) -> Any:
-    """The parent side: create and queue the children, collect them when all have ended."""
+async def fan_out(
+    engine: Engine, run: Run, task: Task, frame: Frame, box: _Container, items: list[Any], limit: int | None
+) -> Any:
+    """The parent side: create and queue the children (at most ``limit`` running at once), collect
+    them when all have ended."""
     if box.data.get("failed"):  # the parent was restarted: run the failed iterations again
         for child_id in box.data.get("children", []):
             child = _get(engine, child_id)
@@ -56,9 +59,6 @@ async def fan_out(engine: Engine, run: Run, task: Task, frame: Frame, box: _Cont
     if "children" not in box.data:
         box.remember(children=[new_id() for _ in items], scope=_snapshot(engine, run, frame))
     ids: list[str] = box.data["children"]
-    limit = task.params.get("concurrency")  # unset: every iteration is queued at once
-    if isinstance(limit, str):
-        limit = engine.expr.render(limit, frame.scope(), f"{task.id}.concurrency")
     children = {child_id: _get(engine, child_id) for child_id in ids}
     in_flight = sum(1 for c in children.values() if c is not None and c["state"] not in TERMINAL)
     failed = [c for c in children.values() if c is not None and c["state"] in FAILED_STATES]
@@ -66,7 +66,7 @@ async def fan_out(engine: Engine, run: Run, task: Task, frame: Frame, box: _Cont
         for index, child_id in enumerate(ids):
             if children[child_id] is not None:
                 continue
-            if limit is not None and in_flight >= int(limit):
+            if limit is not None and in_flight >= limit:
                 break
             if index >= len(items):
                 raise HubError(f"{task.id}.items changed length since the iterations were planned")

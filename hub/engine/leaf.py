@@ -14,7 +14,7 @@ from hub.engine.frame import Frame
 from hub.engine.retry import backoff, should_retry
 from hub.engine.run import PauseSignal, Run, StepCall, StepFailed, StepLog, step_event
 from hub.engine.states import State
-from hub.errors import ExpressionError, HubError, Paused, Retry, TaskTimeout, error_dict
+from hub.errors import ExpressionError, HubError, InvalidParameters, Paused, Retry, TaskTimeout, error_dict
 from hub.flow.durations import format_duration
 from hub.flow.models import Task
 from hub.tasks.base import TaskContext
@@ -44,14 +44,7 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
             return
         except ValidationError as exc:
             run.attempts[path] -= 1
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors()
-            )
-            engine._fail_record(
-                run, task, path,
-                {"type": "InvalidParameters", "message": f"parameters of {task.id} after rendering: {problems}",
-                 "retryable": False},
-            )
+            engine._fail_record(run, task, path, InvalidParameters.after_rendering(task.id, exc).to_dict())
             frame.outputs[task.id] = None
             return
         stored_params = run.redactor(to_jsonable_python(rendered, fallback=str))

@@ -244,6 +244,24 @@ def test_invalid_parameters_after_rendering() -> None:
     assert result.error["message"].startswith("parameters of req after rendering: method:")
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("duration: '{{ inputs.v }}'", "parameters of pause after rendering: duration: Value error, 'soon' is not a duration"),
+        ("until: '{{ inputs.v }}'", "parameters of pause after rendering: until: 'soon' is not an ISO 8601 date-time"),
+    ],
+)
+def test_invalid_wait_parameters_fail_the_step(params: str, message: str) -> None:
+    """(they used to escape the engine as a raw error and leave the execution RUNNING)"""
+    result = run_flow(
+        f"id: x\ninputs: [{{id: v, type: string}}]\ntasks:\n  - {{id: pause, type: wait, {params}}}\n", {"v": "soon"}
+    )
+    assert result.state == "FAILED"
+    assert result.error["type"] == "InvalidParameters"
+    assert result.error["message"].startswith(message)
+    assert result.step("pause")["state"] == "FAILED"
+
+
 def test_an_execution_whose_flow_revision_is_gone_fails_once_with_the_reason(store) -> None:
     """A queued execution of a flow revision this store does not have (a restored backup, rows
     copied by hand): FAILED, saying which flow, instead of crashing every time a worker sweeps."""
