@@ -5,7 +5,8 @@ rename into the folder for an atomic drop) is moved to ``processing/`` and its e
 started with ``trigger.path`` pointing there. When the execution ends the file goes to
 ``processed/`` (SUCCESS, WARNING) or ``failed/`` (anything else, or no execution could start).
 The execution id derives from the file's name, size and mtime, so a scan interrupted between
-the move and the start finds the file in ``processing/`` and starts it then.
+the move and the start is completed by the next scan, which starts the files it finds in
+``processing/`` without an execution.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def scan(engine: Engine, bound: Bound, states: TriggerStates | None = None
         execution_id = await _start(engine, bound, target, states)
         if execution_id:
             started.append(execution_id)
-    _settle(engine, bound, root, states)
+    started.extend(await _settle(engine, bound, root, states))
     return started
 
 
@@ -69,36 +70,23 @@ async def _start(engine: Engine, bound: Bound, path: Path, states: TriggerStates
     return execution_id
 
 
-def _settle(engine: Engine, bound: Bound, root: Path, states: TriggerStates) -> None:
-    """Files whose execution ended leave ``processing/``."""
+async def _settle(engine: Engine, bound: Bound, root: Path, states: TriggerStates) -> list[str]:
+    """Files whose execution ended leave ``processing/``; a file there with no execution (the
+    process stopped between the move and the start) is started now. Returns the ids started."""
+    started = []
     for path in sorted((root / PROCESSING).iterdir()):
         if not path.is_file():
             continue
         try:
             execution = engine.store.get_execution(execution_id_for(bound, _event_key(path)))
         except NotFound:
-            continue  # started on the next scan (the process stopped between move and start)
-        if execution["state"] in TERMINAL:
-            ok = execution["state"] in (State.SUCCESS, State.WARNING)
-            _move(path, root / (PROCESSED if ok else FAILED))
-
-
-async def resume_processing(engine: Engine, bound: Bound, states: TriggerStates | None = None) -> list[str]:
-    """Start files left in ``processing/`` with no execution (a scan stopped half-way)."""
-    states = states or TriggerStates(engine.store)
-    root = Path(bound.trigger.path) / PROCESSING
-    started = []
-    if not root.is_dir():
-        return []
-    for path in sorted(root.iterdir()):
-        if not path.is_file():
-            continue
-        try:
-            engine.store.get_execution(execution_id_for(bound, _event_key(path)))
-        except NotFound:
             execution_id = await _start(engine, bound, path, states)
             if execution_id:
                 started.append(execution_id)
+            continue
+        if execution["state"] in TERMINAL:
+            ok = execution["state"] in (State.SUCCESS, State.WARNING)
+            _move(path, root / (PROCESSED if ok else FAILED))
     return started
 
 

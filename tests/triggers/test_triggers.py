@@ -235,6 +235,28 @@ tasks:
     assert trigger_states(engine.store, "tr", "on_file")[0]["fire_count"] == 2
 
 
+async def test_file_left_in_processing_by_an_interrupted_scan_starts_on_the_next_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    (inbox / "processing").mkdir(parents=True)
+    engine.deploy(load_text(f"""
+id: on_drop
+namespace: tr
+triggers: [{{id: drop, type: file, path: "{inbox}", pattern: "*.csv"}}]
+tasks: [{{id: noop, type: set, values: {{}}}}]
+"""))
+    (inbox / "processing" / "moved.csv").write_text("a\n")  # moved, then the process stopped
+    [bound] = enabled_triggers(engine, {"file"})
+    started = await files.scan(engine, bound)
+    assert len(started) == 1
+    assert await files.scan(engine, bound) == []  # started once only
+    await engine.queue.drain()  # type: ignore[attr-defined]
+    await files.scan(engine, bound)
+    assert [p.name for p in (inbox / "processed").iterdir()] == ["moved.csv"]
+    assert [r["trigger"]["name"] for r in executions(engine, "on_drop")] == ["moved.csv"]
+
+
 async def test_flow_trigger_on_states_and_condition(engine: Engine) -> None:
     engine.deploy(load_text("""
 id: score
