@@ -26,7 +26,9 @@ class ApprovalSettings(BaseSettings):
         "(set this when several machines serve links).",
     )
     public_url: str = Field(
-        "http://127.0.0.1:8000", description="The hub's address as approvers reach it (links in emails and Slack)."
+        "http://127.0.0.1:8080",
+        description="The hub's address as approvers reach it (links in emails and Slack); "
+        "the default is where `hub serve` listens.",
     )
     link_ttl: float = Field(7 * 86400.0, description="Lifetime of an approval link when the gate has no timeout.")
     groups: dict[str, list[str]] = Field(

@@ -161,3 +161,12 @@ def test_personal_web_link_for_an_api_key(engine: Engine, client: TestClient, ke
     assert post(client, path, {"decision": "reject", "comment": "tone is off"}).status_code == 200
     done = wait_state(engine, execution_id, "SUCCESS")
     assert done["outputs"]["decision"] == "rejected"
+
+
+def test_links_point_where_hub_serve_listens_by_default(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from hub.approvals.settings import ApprovalSettings
+    from hub.service.api_cli import serve
+
+    monkeypatch.delenv("HUB_APPROVAL_PUBLIC_URL", raising=False)
+    port = next(p.default for p in serve.params if p.name == "port")
+    assert ApprovalSettings().public_url == f"http://127.0.0.1:{port}"
