@@ -10,7 +10,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, select_autoescape
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hub.errors import TaskError
@@ -48,13 +55,14 @@ def render_template(name: str, variables: dict[str, Any], folder: Path) -> dict[
     for part, suffix in SUFFIXES.items():
         file = name + suffix
         try:
-            template = env.get_template(file)
-        except TemplateNotFound:
-            continue
-        try:
-            rendered = template.render(scope)
-        except TemplateError as exc:
-            raise TaskError(f"email template {file}: {exc}", retryable=False) from None
+            rendered = env.get_template(file).render(scope)
+        except TemplateNotFound as exc:
+            if exc.name == file:
+                continue
+            raise TaskError(f"email template {file}: {exc.message}", retryable=False) from None
+        except TemplateError as exc:  # a syntax error as well as a render error: fix the template
+            where = f" line {exc.lineno}" if isinstance(exc, TemplateSyntaxError) else ""
+            raise TaskError(f"email template {file}{where}: {exc}", retryable=False) from None
         parts[part] = rendered.strip() if part == "subject" else rendered
     if "text" not in parts and "html" not in parts:
         raise TaskError(

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from hub.api.auth import Principal, require
 from hub.api.context import Hub, get_hub
-from hub.api.errors import ApiError, error_body, hub_error_details, hub_error_message, hub_error_status
+from hub.api.errors import ApiError, error_body, hub_error_details, hub_error_message
 from hub.api.flows import runnable
 from hub.api.models import (
     BatchItem,
@@ -182,4 +182,4 @@ async def enrich_batch(
     return BatchResult(items=list(items))
 
 
-__all__ = ["router", "enrich_one", "hub_error_status"]
+__all__ = ["router", "enrich_one"]

@@ -214,7 +214,7 @@ class HubWorker(Worker):
         """Until the next deferred job is due, capped at ``poll_delay``."""
         if self._next_due_ms is None:
             return self.poll_delay_s
-        return max(0.0, min(self.poll_delay_s, (self._next_due_ms - _now_ms()) / 1000))
+        return max(0.0, min(self.poll_delay_s, (self._next_due_ms - timestamp_ms()) / 1000))
 
     async def _listen(self, pubsub: Any) -> None:
         while True:
@@ -252,9 +252,3 @@ local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITH
 taken[#taken + 1] = later[2] or ''
 return taken
 """
-
-
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)

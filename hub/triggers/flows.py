@@ -43,9 +43,6 @@ class FlowTriggers:
         if self in self.engine.listeners:
             self.engine.listeners.remove(self)
 
-    def refresh(self) -> None:
-        self._read_at = 0.0
-
     def index(self) -> list[Bound]:
         if time.monotonic() - self._read_at > INDEX_TTL:
             self._index = enabled_triggers(self.engine, {"flow"})
