@@ -268,6 +268,13 @@ async def test_template_problems_say_how_to_fix(tmp_path: Path) -> None:
         await send(ctx, **params, template="missing")
     with pytest.raises(TaskError, match="may not leave"):
         await send(ctx, **params, template="../secrets")
+    (folder / "broken.txt").write_text("Hi {{ name }\n")
+    with pytest.raises(TaskError, match="email template broken.txt line 1: ") as broken:
+        await send(ctx, **params, template="broken")
+    assert broken.value.retryable is False  # a retry cannot fix the template
+    (folder / "partial.txt").write_text("{% include 'footer.txt' %}")
+    with pytest.raises(TaskError, match="email template partial.txt: 'footer.txt' not found"):
+        await send(ctx, **params, template="partial")
 
 
 # -- validation ------------------------------------------------------------------------------------------
