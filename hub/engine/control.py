@@ -14,9 +14,9 @@ from pydantic_core import to_jsonable_python
 
 from hub.engine import fanout
 from hub.engine.frame import Frame
-from hub.engine.run import PauseSignal, Run, StepCall, StepFailed
+from hub.engine.run import PauseSignal, Run, StepCall, StepFailed, step_event
 from hub.engine.states import TERMINAL, State
-from hub.errors import ExpressionError, HubError, InvalidParameters, NotFound
+from hub.errors import HubError, InvalidParameters, NotFound
 from hub.flow.durations import format_duration
 from hub.flow.expressions import truthy
 from hub.flow.models import Task
@@ -47,7 +47,7 @@ class _Container:
             self.attempt = 1
             self.data = {}
             self.step_id = engine.flush(run).start_step(run.id, path, task.id, task.type, 1, None, self.started)
-        engine.emit(_event(run, task, path, State.RUNNING, self.attempt))
+        engine.emit(step_event(run, task, path, State.RUNNING, self.attempt, None))
 
     def remember(self, **values: Any) -> None:
         self.data.update(values)
@@ -58,34 +58,21 @@ class _Container:
         self.engine.flush(self.run).finish_step(
             self.step_id, state, output=value, data=self.data, execution_id=self.run.id
         )
-        self.engine.emit(_event(self.run, self.task, self.path, state, self.attempt, time.time() - self.started))
+        self.engine.emit(step_event(self.run, self.task, self.path, state, self.attempt, time.time() - self.started))
 
     def failed(self, error: dict[str, Any]) -> None:
         self.engine.flush(self.run).finish_step(self.step_id, State.FAILED, error=error, data=self.data)
-        self.engine.emit(_event(self.run, self.task, self.path, State.FAILED, self.attempt, time.time() - self.started, error))
-
-
-def _event(run: Run, task: Task, path: str, state: State, attempt: int, duration: float | None = None,
-           error: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"event": "step", "execution_id": run.id, "path": path, "task_id": task.id, "type": task.type,
-            "state": state, "attempt": attempt, "duration": duration, "error": error}
+        self.engine.emit(
+            step_event(self.run, self.task, self.path, State.FAILED, self.attempt, time.time() - self.started, error)
+        )
 
 
 def expose_children(task: Task, frame: Frame, output: Any) -> None:
     """After a for_each, ``outputs.<child>`` outside the loop is the list of its iteration values."""
     if task.type != "for_each" or not isinstance(output, list):
         return
-    for child in _descendants(task):
+    for child in task.descendants():
         frame.outputs[child.id] = [it.get(child.id) if isinstance(it, dict) else None for it in output]
-
-
-def _descendants(task: Task) -> list[Task]:
-    out: list[Task] = []
-    for _, kids in task.children():
-        for kid in kids:
-            out.append(kid)
-            out.extend(_descendants(kid))
-    return out
 
 
 async def run_control(engine: Engine, run: Run, task: Task, frame: Frame, path: str, row: dict[str, Any] | None) -> None:
@@ -98,28 +85,16 @@ async def run_control(engine: Engine, run: Run, task: Task, frame: Frame, path: 
     info = StepCall(run, task, path, box.attempt, task.params, None, control=True)
     try:
         output = await engine.wrap(info, call)()
-    except StepFailed as failed:
-        box.failed(failed.error)
-        if task.allow_failure:
-            run.warning = True
-            frame.outputs[task.id] = None
-            return
-        if failed.error.get("path") == path:
-            raise
-        raise StepFailed(
-            {**failed.error, "message": failed.error.get("message")}, failed.error.get("path", path),
-            failed.error.get("task_id", task.id),
-        ) from None
-    except (ExpressionError, HubError) as exc:
-        error = run.redactor(exc.to_dict())
+    except (StepFailed, HubError) as exc:  # a child failed for good, or this container itself
+        error = exc.error if isinstance(exc, StepFailed) else run.redactor(exc.to_dict())
         box.failed(error)
         if task.allow_failure:
             run.warning = True
             frame.outputs[task.id] = None
             return
+        if isinstance(exc, StepFailed):
+            raise
         raise StepFailed(error, path, task.id) from None
-    except PauseSignal:
-        raise
     frame.outputs[task.id] = run.redactor(to_jsonable_python(output, fallback=str))
     box.done(output)
     expose_children(task, frame, frame.outputs[task.id])

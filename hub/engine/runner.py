@@ -46,7 +46,7 @@ from hub.errors import (
 )
 from hub.flow.durations import format_duration
 from hub.flow.expressions import Expressions, Scope, expressions
-from hub.flow.models import Flow, Task
+from hub.flow.models import Flow, Task, walk_tasks
 from hub.flow.secrets import Secrets
 from hub.settings import HubSettings
 from hub.store.store import Store, owner_is_alive, this_owner
@@ -369,7 +369,7 @@ class Engine:
     def _replayable_steps(self, execution: dict[str, Any], flow: Flow) -> dict[str, dict[str, Any]]:
         """Newest run of each step; stale in-flight leaf runs are closed as interrupted."""
         steps = self.store.latest_steps(execution["id"])
-        handler_ids = {t.id for group in (flow.errors, flow.finally_) for t in _walk(group)}
+        handler_ids = {t.id for t in walk_tasks([*flow.errors, *flow.finally_])}
         started = execution["started_at"] or 0
         for path, row in list(steps.items()):
             kind = self.registry.get(row["task_type"])
@@ -452,7 +452,7 @@ class Engine:
         if getattr(kind, "control", False):
             await control.run_control(self, run, task, frame, path, row)
         else:
-            await self._run_leaf(run, task, kind, frame, path)
+            await leaf.run_leaf(self, run, task, kind, frame, path)
 
     def _fail_record(self, run: Run, task: Task, path: str, error: dict[str, Any]) -> None:
         error = run.redactor(error)
@@ -465,9 +465,6 @@ class Engine:
         if not task.allow_failure:
             raise StepFailed(error, path, task.id)
         run.warning = True
-
-    async def _run_leaf(self, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:
-        await leaf.run_leaf(self, run, task, kind, frame, path)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -613,15 +610,6 @@ class Engine:
                         task.cancel()
             except Exception:
                 log.exception("heartbeat failed")
-
-
-def _walk(tasks: list[Task]) -> list[Task]:
-    out: list[Task] = []
-    for task in tasks:
-        out.append(task)
-        for _, kids in task.children():
-            out.extend(_walk(kids))
-    return out
 
 
 def _iso(ts: float | None) -> str | None:

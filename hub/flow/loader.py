@@ -19,7 +19,7 @@ from hub.errors import FlowError, Location
 from hub.flow import yamlpos
 from hub.flow.durations import parse_duration
 from hub.flow.expressions import expressions, is_template
-from hub.flow.models import ID_PATTERN, Flow, FlowHeader, RetryPolicy, Task
+from hub.flow.models import ID_PATTERN, Flow, FlowHeader, RetryPolicy, Task, walk_tasks
 from hub.tasks.registry import Registry, default_registry
 
 COMMON_KEYS = ("id", "type", "description", "if", "retry", "timeout", "allow_failure")
@@ -352,19 +352,7 @@ class FlowLoader:
             else {str(i.get("id")) for i in data.get("inputs") or [] if isinstance(i, dict)}
         )
         var_ids = set(header.variables) if header else set(data.get("variables") or {})
-        all_ids: set[str] = set()
-        loop_children: set[str] = set()
-
-        def collect(ts: list[Task], in_loop: bool = False) -> None:
-            for t in ts:
-                all_ids.add(t.id)
-                if in_loop:
-                    loop_children.add(t.id)
-                for _, kids in t.children():
-                    collect(kids, in_loop or t.type == "for_each")
-
-        for group in (tasks, errors, final):
-            collect(group)
+        all_ids = {t.id for t in walk_tasks([*tasks, *errors, *final])}
         env_globals = set(expressions().env.globals)
         checker = _RefChecker(out, input_ids, var_ids, all_ids, env_globals, (declared or set()) - all_ids)
 

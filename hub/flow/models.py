@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -162,6 +162,19 @@ class Task(BaseModel):
                 out.extend((f"{key}.{name}", tasks) for name, tasks in value.items())
         return out
 
+    def descendants(self) -> list[Task]:
+        """Every task nested in this one, at any depth."""
+        return walk_tasks(kid for _, kids in self.children() for kid in kids)
+
+
+def walk_tasks(tasks: Iterable[Task]) -> list[Task]:
+    """``tasks`` and every task nested in them, depth first."""
+    out: list[Task] = []
+    for task in tasks:
+        out.append(task)
+        out.extend(task.descendants())
+    return out
+
 
 class FlowHeader(Strict):
     """Top-level keys of a flow file; ``tasks``, ``errors`` and ``finally`` are walked separately."""
@@ -227,26 +240,9 @@ class Flow(BaseModel):
         return hashlib.sha256(self.source.encode()).hexdigest()
 
     def all_tasks(self) -> list[Task]:
-        out: list[Task] = []
-
-        def walk(tasks: list[Task]) -> None:
-            for task in tasks:
-                out.append(task)
-                for _, nested in task.children():
-                    walk(nested)
-
-        walk(self.tasks)
-        walk(self.errors)
-        walk(self.finally_)
-        return out
+        return walk_tasks([*self.tasks, *self.errors, *self.finally_])
 
     def find(self, task_id: str) -> Task | None:
         return next((t for t in self.all_tasks() if t.id == task_id), None)
 
 
-def coerce_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    raise ValueError("expected an ISO 8601 date-time")
