@@ -48,6 +48,7 @@ class FormInvalid(Exception):
 
 
 def defaults(form: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each field's default value (what the request shows before anyone edits it)."""
     return {name: spec.get("default") for name, spec in form.items()}
 
 

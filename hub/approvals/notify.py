@@ -13,7 +13,7 @@ import html
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hub.approvals import slack
+from hub.approvals import forms, slack
 from hub.approvals.identities import canonical, display
 from hub.errors import error_dict
 from hub.tasks.base import TaskContext
@@ -111,7 +111,7 @@ def email_content(service: Approvals, gate: dict[str, Any], purpose: str, link: 
               "escalation": "Escalated: approval needed"}.get(kind, "Approval needed")
     subject = f"{prefix}: {gate['title']}"[:200].replace("\n", " ").replace("\r", " ")
     form = gate["form"] or {}
-    values = {name: spec.get("default") for name, spec in form.items()}
+    values = forms.defaults(form)
     lines = [gate["message"], ""]
     for name, value in values.items():
         lines.append(f"{form[name].get('label') or name}: {value if value is not None else '-'}")

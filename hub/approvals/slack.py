@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from hub.approvals.forms import defaults
+
 APPROVE = "hub_approve"
 REJECT = "hub_reject"
 OPEN_FORM = "hub_form"
@@ -118,7 +120,7 @@ def _head(gate: dict[str, Any]) -> list[dict[str, Any]]:
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(escape(gate["message"]) or " ")}},
     ]
     form = gate.get("form") or {}
-    values = gate.get("form_values") or {k: v.get("default") for k, v in form.items()}
+    values = gate.get("form_values") or defaults(form)
     if form:
         fields = [
             {"type": "mrkdwn", "text": _clip(f"*{escape(spec.get('label') or name)}*\n{escape(_show(values.get(name)))}", 1900)}

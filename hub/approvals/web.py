@@ -9,7 +9,7 @@ import json
 from html import escape
 from typing import Any
 
-from hub.approvals.forms import FormField
+from hub.approvals.forms import FormField, defaults
 from hub.approvals.identities import display
 from hub.approvals.service import iso
 
@@ -86,7 +86,7 @@ def form_page(
 ) -> str:
     """The request with its form and the Approve / Reject buttons (posting to ``action``)."""
     form = gate["form"] or {}
-    current = values if values is not None else {k: v.get("default") for k, v in form.items()}
+    current = values if values is not None else defaults(form)
     problems = problems or {}
     fields = "".join(_field(name, spec, current.get(name), problems.get(name)) for name, spec in form.items())
     note = f"<p class=error>{escape(notice)}</p>" if notice else ""
