@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from hub.api.auth import Principal, require
 from hub.api.context import Hub, get_hub
-from hub.api.errors import ApiError, error_body, hub_error_details, hub_error_message
+from hub.api.errors import ApiError, error_body, hub_error_details, hub_error_message, hub_error_type
 from hub.api.flows import runnable
 from hub.api.models import (
     BatchItem,
@@ -171,7 +171,7 @@ async def enrich_batch(
                 out = await enrich_one(hub, revision, flow, inputs, deadline, cache)
             except HubError as exc:
                 return BatchItem(index=index, error=ErrorBody(
-                    type=type(exc).__name__, message=hub_error_message(exc),
+                    type=hub_error_type(exc), message=hub_error_message(exc),
                     details=hub_error_details(exc),  # type: ignore[arg-type]
                 ))
             error = ErrorBody(**out.error) if out.error else None

@@ -66,6 +66,10 @@ def error_response(
     return JSONResponse(error_body(type_, message, details), status_code=status, headers=headers)
 
 
+def hub_error_type(exc: HubError) -> str:
+    return exc.type if isinstance(exc, ApiError) else type(exc).__name__
+
+
 def hub_error_status(exc: HubError) -> int:
     if isinstance(exc, ApiError):
         return exc.status
@@ -100,9 +104,10 @@ def hub_error_message(exc: HubError) -> str:
 
 async def _on_hub_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HubError)
-    type_ = exc.type if isinstance(exc, ApiError) else type(exc).__name__
     headers = exc.headers if isinstance(exc, ApiError) else None
-    return error_response(hub_error_status(exc), type_, hub_error_message(exc), hub_error_details(exc), headers)
+    return error_response(
+        hub_error_status(exc), hub_error_type(exc), hub_error_message(exc), hub_error_details(exc), headers
+    )
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
