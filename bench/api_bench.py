@@ -1,12 +1,18 @@
 """Load generator for the API on loopback, bounded in count and time.
 
-    python bench/api_bench.py enrich  [--requests 2000] [--concurrency 16]
-    python bench/api_bench.py webhook [--requests 2000] [--concurrency 32] [--rate 200 --rate-seconds 10]
+    python bench/api_bench.py enrich      [--requests 2000] [--serial 300] [--concurrency 16]
+    python bench/api_bench.py enrich-llm  [--requests 2000] [--serial 300] [--concurrency 16]
+    python bench/api_bench.py webhook     [--requests 2000] [--concurrency 32] [--rate 200 --rate-seconds 10]
         [--database-url postgresql+psycopg://...] [--redis-url redis://... --workers 1]
 
 ``enrich``: the enrichment API over a one-step flow. The overhead is the enrichment latency
 minus that of ``GET /health`` on the same server (the HTTP floor), so it is what the hub adds:
-auth, flow lookup, the persisted execution (row, step run, outputs) and the answer.
+auth, flow lookup, the persisted execution (row, step run, outputs) and the answer. ``--serial``
+sequential calls of each give the overhead; then ``--requests`` calls, ``--concurrency`` at once.
+
+``enrich-llm``: the same over a flow with one ``llm.chat`` step whose model is an OpenAI-compatible
+stub in its own process, answering at once; the overhead is the enrichment latency minus that of
+calling the stub directly.
 
 ``webhook``: a signed webhook (HMAC over timestamp and body) starting a two-step flow.
 (a) throughput: ``--requests`` calls, ``--concurrency`` at once, as fast as the server takes them;
