@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from connectors.crm.base import Filter, Record, UpsertResult
 from hub.errors import ConnectorError, TaskError
 from hub.net import http_client
+from hub.tasks.http import retry_after
 
 BATCH_LIMIT = 100
 SEARCH_PAGE = 100
@@ -123,11 +124,9 @@ class HubSpot:
             body = {}
         if isinstance(body, dict) and body.get("policyName") == "DAILY":
             return None  # the daily quota: retrying in seconds will not help
-        if "retry-after" in response.headers:
-            try:
-                return max(0.0, float(response.headers["retry-after"]))
-            except ValueError:
-                pass
+        after = retry_after(response.headers)
+        if after is not None:
+            return after
         interval = response.headers.get(RATE_HEADERS["interval_ms"])
         return int(interval) / 1000 if interval and interval.isdigit() else 1.0
 

@@ -22,6 +22,7 @@ from hub.errors import ConnectorError, TaskError
 from hub.flow.durations import Duration
 from hub.net import http_client, redact_url
 from hub.tasks.base import Params
+from hub.tasks.http import retry_after
 
 Row = dict[str, Any]
 
@@ -210,13 +211,6 @@ def _records(body: Any, path: str | None) -> list[Any]:
     raise TaskError("cannot find the records in the response; set records_path", retryable=False)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["retry-after"]))
-    except (KeyError, ValueError):
-        return None
-
-
 async def _fetch(client: httpx.AsyncClient, source: HttpSource, url: str, query: dict[str, Any]) -> httpx.Response:
     attempt = 0
     while True:
@@ -235,7 +229,7 @@ async def _fetch(client: httpx.AsyncClient, source: HttpSource, url: str, query:
             error = ConnectorError(
                 f"{source.method} {redact_url(url)} answered {response.status_code}: {response.text[:300]}",
                 status=response.status_code,
-                retry_after=_retry_after(response),
+                retry_after=retry_after(response.headers),
             )
         if not error.retryable or attempt >= source.max_retries:
             raise error

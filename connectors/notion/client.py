@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from hub.errors import ConnectorError, TaskError
 from hub.net import http_client
 from hub.tasks.base import Params
+from hub.tasks.http import retry_after
 
 NOTION_VERSION = "2025-09-03"
 log = logging.getLogger("hub.connectors.notion")
@@ -94,13 +95,6 @@ def _client(params: NotionParams, settings: NotionSettings | None = None) -> Asy
     )
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    try:
-        return max(0.0, float(headers.get("retry-after", "")))
-    except ValueError:
-        return None
-
-
 async def call(awaitable: Awaitable[T], what: str) -> T:
     """Await a client call; Notion errors become ConnectorError with status, code and a hint."""
     try:
@@ -112,7 +106,7 @@ async def call(awaitable: Awaitable[T], what: str) -> T:
         raise ConnectorError(
             message,
             status=exc.status,
-            retry_after=_retry_after(exc.headers),
+            retry_after=retry_after(exc.headers),
             data={"code": code, "request_id": exc.request_id},
         ) from None
     except RequestTimeoutError:
