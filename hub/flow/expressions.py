@@ -244,19 +244,21 @@ class Expressions:
     def condition(self, source: str | bool, scope: dict[str, Any], where: str | None = None) -> bool:
         if isinstance(source, bool):
             return source
-        try:
-            result = self.compile_condition(source)(scope)
-        except Exception as exc:
-            raise self._error(exc, source, where) from None
-        if isinstance(result, StrictUndefined):
-            raise ExpressionError(result._undefined_message, source, where)
-        return truthy(result)
+        return truthy(self._evaluate(self.compile_condition, source, scope, where))
 
     def _render_one(self, source: str, scope: dict[str, Any], where: str | None) -> Any:
+        return self._evaluate(self.compile, source, scope, where)
+
+    @staticmethod
+    def _evaluate(
+        compiler: Callable[[str], Callable[[dict[str, Any]], Any]], source: str, scope: dict[str, Any],
+        where: str | None,
+    ) -> Any:
+        """``source`` compiled by ``compiler`` and run on ``scope``; every failure an ExpressionError."""
         try:
-            result = self.compile(source)(scope)
+            result = compiler(source)(scope)
         except Exception as exc:
-            raise self._error(exc, source, where) from None
+            raise Expressions._error(exc, source, where) from None
         if isinstance(result, StrictUndefined):
             raise ExpressionError(result._undefined_message, source, where)
         return result
@@ -282,8 +284,7 @@ class Expressions:
 
         Raises ``TemplateSyntaxError`` (a syntax error, or an unknown filter) for a bad template.
         """
-        text = source if is_template(source) else source
-        ast = self.env.parse(text)
+        ast = self.env.parse(source)
         # compile to catch unknown filters/tests, which parse() lets through
         self.env.compile(ast)
         from jinja2 import meta

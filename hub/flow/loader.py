@@ -46,14 +46,11 @@ class _Collector:
 
     def from_validation(
         self, exc: ValidationError, prefix: tuple[str | int, ...], model: type[BaseModel] | None = None,
-        skip_missing: set[str] | None = None,
     ) -> None:
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             loc = _strip_union_tags(loc)
             kind = err["type"]
-            if kind == "missing" and skip_missing and loc and loc[0] in skip_missing:
-                continue
             path = (*prefix, *loc)
             if kind == "extra_forbidden":
                 name = str(loc[-1])
@@ -285,9 +282,8 @@ class FlowLoader:
             else:
                 probe[key] = value
         try:
-            validated = model.model_validate(probe)
+            model.model_validate(probe)
         except ValidationError as exc:
-            validated = None
             errors = [
                 e for e in exc.errors()
                 if not (e["type"] == "missing" and e["loc"] and _field_alias(model, e["loc"][0]) in raw)
@@ -311,7 +307,6 @@ class FlowLoader:
                     out.from_validation(ValidationError.from_exception_data(exc.title, errors), path, model)  # type: ignore[arg-type]
                 finally:
                     out.task_params = False
-        _ = validated
         params: dict[str, Any] = {}
         for key, value in raw.items():
             if key in nested:
@@ -362,20 +357,18 @@ class FlowLoader:
             if isinstance(trig, dict):
                 checker.check(trig.get("inputs") or {}, ("triggers", i, "inputs"), visible=set(),
                               roots={"trigger", "execution", "secret", "now", "range", "vars"})
-        main_ids = self._walk_refs(tasks, ("tasks",), set(), BASE_ROOTS, checker, data)
+        main_ids = self._walk_refs(tasks, set(), BASE_ROOTS, checker)
         handler_roots = BASE_ROOTS | {"error"}
-        self._walk_refs(errors, ("errors",), set(main_ids), handler_roots, checker, data)
-        self._walk_refs(final, ("finally",), set(all_ids), handler_roots, checker, data)
+        self._walk_refs(errors, set(main_ids), handler_roots, checker)
+        self._walk_refs(final, set(all_ids), handler_roots, checker)
         checker.check(data.get("outputs") or {}, ("outputs",), visible=all_ids, roots=BASE_ROOTS)
 
     def _walk_refs(
         self,
         tasks: list[Task],
-        path: tuple[str | int, ...],
         visible: set[str],
         roots: set[str],
         checker: _RefChecker,
-        data: dict[str, Any],
         sequential: bool = True,
     ) -> set[str]:
         """Check each task's templates against what is upstream of it; return the ids it adds."""
@@ -398,10 +391,10 @@ class FlowLoader:
                 if key not in nested:
                     continue
                 if nested[key] == "map":
-                    for name, kids in value.items():
-                        added |= self._walk_refs(kids, (*tpath, key, name), seen, inner_roots, checker, data, child_seq)
+                    for kids in value.values():
+                        added |= self._walk_refs(kids, seen, inner_roots, checker, child_seq)
                 else:
-                    added |= self._walk_refs(value, (*tpath, key), seen, inner_roots, checker, data, child_seq)
+                    added |= self._walk_refs(value, seen, inner_roots, checker, child_seq)
             added.add(task.id)
         return added
 
