@@ -48,7 +48,8 @@ def sqlite_transactions(engine: Engine) -> None:
 # -- coercion ----------------------------------------------------------------------------------
 
 
-def _bool(value: Any) -> bool:
+def to_bool(value: Any) -> bool:
+    """A boolean from a bool, a number or a word (true/false, yes/no, on/off, t/f, y/n, 1/0)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
@@ -101,7 +102,7 @@ COERCE: dict[type, Callable[[Any], Any]] = {
     int: _int,
     float: lambda v: float(v) if not isinstance(v, str) else float(v.strip()),
     decimal.Decimal: lambda v: decimal.Decimal(str(v).strip()),
-    bool: _bool,
+    bool: to_bool,
     dt.date: _date,
     dt.datetime: _datetime,
     dt.time: lambda v: v if isinstance(v, dt.time) else dt.time.fromisoformat(str(v).strip()),

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from connectors.etl.dataset import DatasetWriter, dumps, input_batches
+from connectors.etl.sqlload import to_bool
 from hub.errors import TaskError
 from hub.flow.expressions import Scope, expressions, truthy
 from hub.tasks.base import Params, TaskContext
@@ -79,23 +80,6 @@ class Rejected(Exception):
 
 # -- casts -------------------------------------------------------------------------------------
 
-_TRUE = {"true", "t", "yes", "y", "1", "on"}
-_FALSE = {"false", "f", "no", "n", "0", "off"}
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{value!r} is not a boolean")
-
-
 def _to_int(value: Any) -> int:
     if isinstance(value, bool):
         return int(value)
@@ -142,7 +126,7 @@ CASTS: dict[str, Callable[[Any], Any]] = {
     "int": _to_int,
     "float": lambda v: float(str(v).strip()) if not isinstance(v, int | float) else float(v),
     "str": lambda v: v if isinstance(v, str) else dumps(v) if isinstance(v, dict | list) else str(v),
-    "bool": _to_bool,
+    "bool": to_bool,
     "date": _to_date,
     "datetime": _to_datetime,
     "json": _to_json,
