@@ -593,9 +593,7 @@ class Engine:
             execution_id, state=State.KILLED, ended_at=time.time(), owner=None,
             error={"type": "Killed", "message": "the execution was killed", "retryable": False},
         )
-        for row in self.store.step_runs(execution_id):
-            if row["state"] in (State.RUNNING, State.PAUSED):
-                self.store.finish_step(row["id"], State.KILLED)
+        self.store.end_open_steps(execution_id, State.KILLED)
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.KILLED})
         return self.store.get_execution(execution_id)
 

@@ -86,25 +86,20 @@ class ApiStore:
         return [dict(r._mapping) for r in rows]
 
     def set_disabled(self, namespace: str, flow_id: str, disabled: bool) -> None:
-        self.flow_state(namespace, flow_id)
-        self.forget_flows()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(FLOWS)
-                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
-                .values(disabled=disabled)
-            )
+        self._flag_revisions(namespace, flow_id, disabled=disabled)
 
     def delete_flow(self, namespace: str, flow_id: str) -> None:
         """Mark every revision deleted; executions keep reading the revision they ran."""
-        self.flow_state(namespace, flow_id)
-        self.forget_flows()
+        self._flag_revisions(namespace, flow_id, deleted=True)
+
+    def _flag_revisions(self, namespace: str, flow_id: str, **flags: bool) -> None:
+        """Set ``flags`` on every revision of a flow that exists (NotFound otherwise)."""
+        self.store.flow_head(namespace, flow_id)
         with self.engine.begin() as conn:
             conn.execute(
-                update(FLOWS)
-                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
-                .values(deleted=True)
+                update(FLOWS).where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id).values(**flags)
             )
+        self.forget_flows()  # after the write: a head read meanwhile must not be kept
 
     # -- API keys ----------------------------------------------------------------------------------
 

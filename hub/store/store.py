@@ -36,7 +36,7 @@ _INSERT_LOG = LOGS.insert()
 
 
 def new_id() -> str:
-    """Execution ids: time-ordered, URL-safe, 22 characters."""
+    """Execution ids: time-ordered (UUIDv7), 32 hex characters."""
     return uuid.uuid7().hex if hasattr(uuid, "uuid7") else _uuid7()
 
 
@@ -524,6 +524,15 @@ class Store:
                 row = dict(found._mapping)
         return row
 
+    def end_open_steps(self, execution_id: str, state: str) -> None:
+        """End every RUNNING or PAUSED step run of an execution in ``state`` (it was killed)."""
+        with self.auto.connect() as conn:
+            conn.execute(
+                update(STEPS)
+                .where(STEPS.c.execution_id == execution_id, STEPS.c.state.in_(("RUNNING", "PAUSED")))
+                .values(state=state, ended_at=time.time())
+            )
+
     def update_step_data(self, step_id: int, data: dict[str, Any]) -> None:
         with self.auto.connect() as conn:
             conn.execute(update(STEPS).where(STEPS.c.id == step_id).values(data=data))
@@ -562,10 +571,9 @@ class Store:
         if not rows:
             return
         with self.engine.begin() as conn:
-            for row in rows:
-                values = {k: v for k, v in row.items() if k != "id"}
-                values["execution_id"] = target_id
-                conn.execute(insert(STEPS).values(**values))
+            conn.execute(
+                _INSERT_STEP, [{**{k: v for k, v in row.items() if k != "id"}, "execution_id": target_id} for row in rows]
+            )
 
     # -- logs ----------------------------------------------------------------------------------------
 

@@ -163,3 +163,19 @@ def test_kill_cancels_a_running_execution(sqlite_store: Store) -> None:
     assert killed["state"] == "KILLED"
     rows = engine.store.step_runs(killed["id"])
     assert [(r["path"], r["state"]) for r in rows] == [("nap", "KILLED")]
+
+
+def test_kill_ends_a_paused_execution_and_its_open_steps(sqlite_store: Store) -> None:
+    from hub.engine.clock import FakeClock
+
+    engine = make_engine(sqlite_store, clock=FakeClock())
+    paused = run_flow(
+        "id: p\ntasks:\n  - {id: first, type: set, values: {v: 1}}\n  - {id: later, type: wait, duration: 1h}\n",
+        engine=engine, drain=False,
+    )
+    assert paused.state == "PAUSED"
+    killed = asyncio.run(engine.kill(paused.id))
+    assert killed["state"] == "KILLED"
+    rows = engine.store.step_runs(paused.id)
+    assert [(r["path"], r["state"]) for r in rows] == [("first", "SUCCESS"), ("later", "KILLED")]
+    assert all(r["ended_at"] is not None for r in rows)
