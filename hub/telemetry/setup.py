@@ -48,11 +48,20 @@ _configured: TracerProvider | None = None
 _db_engines: set[int] = set()
 
 
+def _switched_off(variable: str) -> bool:
+    return os.environ.get(variable, "").strip().lower() in ("off", "false", "0", "no")
+
+
 def tracing_enabled() -> bool:
-    """False when ``HUB_TRACING`` is off/false/0 or ``OTEL_SDK_DISABLED`` is true."""
-    if os.environ.get(A.ENV_HUB_TRACING, "").strip().lower() in ("off", "false", "0", "no"):
+    """False when ``HUB_TRACING`` is off/false/0/no or ``OTEL_SDK_DISABLED`` is true."""
+    if _switched_off(A.ENV_HUB_TRACING):
         return False
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+
+
+def trace_store_enabled() -> bool:
+    """False when ``HUB_TRACE_STORE`` is off/false/0/no: spans are not kept in the hub database."""
+    return not _switched_off(A.ENV_TRACE_STORE)
 
 
 def retention_days() -> float:
@@ -151,7 +160,7 @@ def build_tracer_provider(
     for exporter in exporters:
         inner = SimpleSpanProcessor(exporter) if simple else BatchSpanProcessor(exporter)
         provider.add_span_processor(RedactingProcessor(inner))
-    if store is not None and os.environ.get("HUB_TRACE_STORE", "").lower() not in ("off", "false", "0"):
+    if store is not None and trace_store_enabled():
         provider.add_span_processor(database_processor(store, simple=simple))
     return provider
 
@@ -175,9 +184,7 @@ def configure(store: Any = None) -> TracerProvider | None:
                 metrics.set_meter_provider(MeterProvider(metric_readers=readers, resource=resource()))
         install_log_correlation()
         instrument_httpx(_configured)
-    if store is not None and id(store.engine) not in _db_engines and os.environ.get(
-        "HUB_TRACE_STORE", ""
-    ).lower() not in ("off", "false", "0"):
+    if store is not None and id(store.engine) not in _db_engines and trace_store_enabled():
         _db_engines.add(id(store.engine))
         _configured.add_span_processor(database_processor(store))
     return _configured

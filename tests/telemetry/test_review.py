@@ -19,6 +19,7 @@ from hub.telemetry import attributes as A
 from hub.telemetry import setup, spanstore
 from hub.telemetry.logs import TraceContextFilter
 from hub.telemetry.middleware import install
+from hub.telemetry.processors import HubTracesOnly, RedactingProcessor
 from tests.telemetry.conftest import SECRET, every_string, named, sync, tree
 
 
@@ -123,6 +124,15 @@ def test_switches_and_exporters_from_the_environment(monkeypatch, tmp_path) -> N
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert not setup.tracing_enabled()
     monkeypatch.delenv("OTEL_SDK_DISABLED")
+
+    def stored(provider) -> int:  # type: ignore[no-untyped-def]  # the database processors it has
+        return sum(isinstance(p, RedactingProcessor) and isinstance(p.inner, HubTracesOnly)
+                   for p in provider._active_span_processor._span_processors)
+
+    monkeypatch.setenv("HUB_TRACE_STORE", "off")
+    assert not setup.trace_store_enabled() and stored(setup.build_tracer_provider(store=engine.store)) == 0
+    monkeypatch.delenv("HUB_TRACE_STORE")
+    assert setup.trace_store_enabled() and stored(setup.build_tracer_provider(store=engine.store)) == 1
 
     monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
