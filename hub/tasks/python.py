@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import traceback
 from collections.abc import Callable
@@ -23,21 +22,12 @@ class PythonParams(Params):
 
 def resolve(path: str) -> Callable[..., Any]:
     """Import ``module:attr`` (``module.attr`` also accepted); errors say what to fix."""
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise TaskError(f"{path!r} is not an import path; write 'package.module:function'", retryable=False)
+    from hub.llm.validation import import_object
+
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TaskError(f"cannot import {module_name!r}: {exc}", retryable=False) from None
-    target: Any = module
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise TaskError(f"module {module_name!r} has no attribute {attr!r}", retryable=False) from None
+        target = import_object(path)
+    except ValueError as exc:
+        raise TaskError(str(exc), retryable=False) from None
     if not callable(target):
         raise TaskError(f"{path!r} is not callable", retryable=False)
     return target  # type: ignore[no-any-return]
