@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hub.errors import NotFound, TaskError
+
+if TYPE_CHECKING:
+    from hub.tasks.base import TaskContext
 
 
 class BudgetExceeded(TaskError):
@@ -19,22 +22,21 @@ class BudgetExceeded(TaskError):
         self.max_cost = max_cost
 
 
-def execution_row(ctx: Any) -> dict[str, Any] | None:
-    known = getattr(ctx, "execution", None)
-    if known is not None:  # the engine passed the row it runs: no read
-        return known  # type: ignore[no-any-return]
+def execution_row(ctx: TaskContext) -> dict[str, Any] | None:
+    if ctx.execution is not None:  # the engine passed the row it runs: no read
+        return ctx.execution
     if ctx.store is None:
         return None
     try:
-        return ctx.store.get_execution(ctx.execution_id)  # type: ignore[no-any-return]
+        return ctx.store.get_execution(ctx.execution_id)
     except NotFound:
         return None
 
 
-def max_cost_for(ctx: Any, execution: dict[str, Any] | None) -> float | None:
-    """The flow's ``max_cost``: from ``ctx.services["flow"]`` when the engine gives it, else from
-    the stored revision of the flow the execution runs."""
-    flow = getattr(ctx, "flow", None) or ctx.services.get("flow")
+def max_cost_for(ctx: TaskContext, execution: dict[str, Any] | None) -> float | None:
+    """The flow's ``max_cost``: from ``ctx.flow`` when the engine gives it, else from the stored
+    revision of the flow the execution runs."""
+    flow = ctx.flow
     if flow is not None and getattr(flow, "id", None) == ctx.flow_id:
         return getattr(flow, "max_cost", None)
     if execution is None or ctx.store is None:

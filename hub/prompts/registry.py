@@ -58,11 +58,6 @@ def use_prompts_dir(path: str | Path) -> Iterator[Path]:
         _prompts_dir.reset(token)
 
 
-def set_prompts_dir(path: str | Path | None) -> None:
-    """Set the prompts folder for this process (the service calls it once at start-up)."""
-    _prompts_dir.set(Path(path) if path is not None else None)
-
-
 # -- files -----------------------------------------------------------------------------------------
 
 

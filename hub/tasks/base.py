@@ -69,11 +69,11 @@ class TaskContext:
     state: dict[str, Any] = field(default_factory=dict)
     """Data a task persisted when it paused (see :class:`hub.errors.Paused`); empty on a first run."""
     services: dict[str, Any] = field(default_factory=dict)
+    """Clients built once by the process (HTTP client, LLM router, ...), keyed by name."""
     flow: Any = None
     """The parsed flow the execution runs (:class:`hub.flow.models.Flow`), when the engine runs it."""
     execution: dict[str, Any] | None = None
     """The execution's row as the engine took it (ids, revision, inputs, created_at), when known."""
-    """Clients built once by the process (HTTP client, LLM router, ...), keyed by name."""
 
     @property
     def idempotency_key(self) -> str:

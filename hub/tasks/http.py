@@ -51,12 +51,8 @@ class HttpParams(Params):
         return self
 
 
-def parse_body(response: httpx.Response) -> Any:
-    """A response body as data: JSON parsed, text as a string, other bytes as base64."""
-    return decode_body(response.headers.get("content-type", ""), response.content)
-
-
 def decode_body(content_type: str, content: bytes) -> Any:
+    """A response body as data: JSON parsed, text as a string, other bytes as base64."""
     ctype = content_type.split(";")[0].strip().lower()
     if not content:
         return None
