@@ -7,7 +7,8 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
 
@@ -70,18 +71,16 @@ class CallLog:
         return dict(row.response)
 
     def cache_put(self, key: str, model: str, response: dict[str, Any], ttl: float) -> None:
+        """Store an answer under ``key``, replacing an earlier one; expired entries go with it."""
         now = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(delete(CACHE).where(CACHE.c.key == key))
-            conn.execute(
-                insert(CACHE).values(key=key, model=model, response=response, created_at=now, expires_at=now + ttl)
-            )
-
-    def cache_purge(self, now: float | None = None) -> int:
-        """Drop expired entries; returns how many."""
-        now = time.time() if now is None else now
-        with self.engine.begin() as conn:
-            return int(conn.execute(delete(CACHE).where(CACHE.c.expires_at <= now)).rowcount or 0)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(CACHE).where(or_(CACHE.c.key == key, CACHE.c.expires_at <= now)))
+                conn.execute(
+                    insert(CACHE).values(key=key, model=model, response=response, created_at=now, expires_at=now + ttl)
+                )
+        except IntegrityError:
+            pass  # an identical request stored its answer at the same moment: that one stays
 
 
 def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:

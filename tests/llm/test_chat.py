@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from hub.llm.budget import BudgetExceeded
 from hub.llm.client import LLMTimeout
 from hub.llm.fake import Reply
-from hub.llm.records import CallLog
+from hub.llm.records import CACHE, CallLog
 from hub.tasks.llm import Chat, ChatParams, OutputInvalid
 
 pytestmark = pytest.mark.anyio
@@ -201,6 +202,18 @@ async def test_cache_hit_makes_no_second_call(contexts, fake):
     fake.enqueue(Reply(GOOD))
     await ask(contexts.make(), cache=True, vars={"body": "something else"})
     assert len(fake.requests) == 2
+
+
+def test_cache_put_replaces_its_key_and_drops_expired_entries(contexts):
+    log = CallLog(contexts.store.engine)
+    log.cache_put("old", "fast", {"text": "a"}, ttl=3600)
+    with log.engine.begin() as conn:  # as if its TTL had run out
+        conn.execute(CACHE.update().where(CACHE.c.key == "old").values(expires_at=0))
+    log.cache_put("k", "fast", {"text": "b"}, ttl=3600)
+    log.cache_put("k", "fast", {"text": "c"}, ttl=3600)
+    with log.engine.connect() as conn:
+        assert [r.key for r in conn.execute(select(CACHE.c.key))] == ["k"]
+    assert log.cache_get("k") == {"text": "c"}
 
 
 async def test_inline_messages_without_a_prompt(contexts, fake):
