@@ -199,7 +199,10 @@ class Progress:
     """Live step lines on stderr while a flow runs."""
 
     def __init__(self, quiet: bool = False):
+        from hub.engine.control import HANDLERS
+
         self.quiet = quiet
+        self.containers = set(HANDLERS)  # their RUNNING line opens a block; a leaf's would be noise
 
     def __call__(self, event: dict[str, Any]) -> None:
         if self.quiet:
@@ -207,7 +210,7 @@ class Progress:
         kind = event["event"]
         if kind == "step":
             state = event["state"]
-            if state == "RUNNING" and event["type"] not in ("for_each", "parallel", "sequential", "if", "switch", "subflow", "wait"):
+            if state == "RUNNING" and event["type"] not in self.containers:
                 return
             duration = f" {event['duration'] * 1000:.0f}ms" if event.get("duration") is not None else ""
             attempt = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
@@ -253,9 +256,12 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
     from hub.engine.inputs import parse_cli_inputs
     from hub.flow.loader import load_file
 
+    bad = [pair for pair in labels if "=" not in pair]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r}: write KEY=VALUE", param_hint="--label")
     flow = load_file(flow_file)
     values = parse_cli_inputs(list(inputs), inputs_json)
-    label_map = dict(pair.split("=", 1) for pair in labels if "=" in pair)
+    label_map = dict(pair.split("=", 1) for pair in labels)
     settings = _settings()
     engine = _engine(settings)
     engine.listeners.append(Progress(quiet or as_json))

@@ -61,6 +61,7 @@ def test_user_errors_are_messages_not_tracebacks(hub, tmp_path: Path) -> None:  
         hub("run", str(ROOT / "flows/hello.yaml"), "--inputs-json", "{not json"),
         hub("executions", "show", "doesnotexist"),
         hub("restart", "doesnotexist"),
+        hub("run", str(ROOT / "flows/hello.yaml"), "--label", "team"),
     ):
         assert result.returncode in (1, 2), result
         assert "Traceback" not in result.stderr
