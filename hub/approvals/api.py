@@ -159,11 +159,14 @@ def list_approvals(
     principal: Principal = Depends(require("read")),
 ) -> ApprovalList:
     """Approvals, newest first; by default the caller's pending ones."""
-    gates = service.gates(state=None if state == "all" else state, limit=limit if not mine else 1000, offset=offset)
-    who = identities_of(hub, principal)
-    if mine and who:
-        gates = [g for g in gates if service.voter_for(g, who) is not None][:limit]
-    return ApprovalList(items=[_approval(service, g, with_votes=False) for g in gates[:limit]])
+    wanted = None if state == "all" else state
+    who = identities_of(hub, principal) if mine else []
+    if who:  # the inbox: page through the caller's own approvals (among the newest 1000)
+        gates = [g for g in service.gates(state=wanted, limit=1000) if service.voter_for(g, who) is not None]
+        gates = gates[offset : offset + limit]
+    else:
+        gates = service.gates(state=wanted, limit=limit, offset=offset)
+    return ApprovalList(items=[_approval(service, g, with_votes=False) for g in gates])
 
 
 @router.get("/approvals/audit", response_model=list[AuditEntry])

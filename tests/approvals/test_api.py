@@ -153,3 +153,15 @@ def test_unknown_approval_and_missing_key(engine: Engine, client: TestClient, ke
     assert client.get("/v1/approvals/nope", headers=bearer(keys["reader"])).status_code == 404
     assert client.get("/v1/approvals").status_code == 401
     assert client.post("/v1/approvals/nope/decision", json={"decision": "approve"}).status_code == 401
+
+
+def test_the_inbox_pages_through_the_callers_own_approvals(
+    engine: Engine, client: TestClient, keys: dict[str, str]
+) -> None:
+    for name in ("ana", "ben"):
+        flow = deploy(engine, f"id: for_{name}\ntasks:\n  - {{id: gate, type: approval, message: ok?, approvers: [key:{name}]}}\n")
+        wait_state(engine, start(client, keys["starter"], flow), "PAUSED")
+    for name in ("ana", "ben"):
+        pages = [client.get("/v1/approvals", params={"limit": 1, "offset": offset}, headers=bearer(keys[name]))
+                 .json()["items"] for offset in (0, 1)]
+        assert [[a["flow"] for a in page] for page in pages] == [[f"default.for_{name}"], []]
