@@ -411,7 +411,7 @@ def resume(flows_dir: Path | None) -> None:
 @click.argument("execution_id")
 @user_errors
 def restart(execution_id: str) -> None:
-    """Run a FAILED execution again from its failed step, keeping earlier outputs."""
+    """Run a FAILED, KILLED or CANCELLED execution again from its failed step, keeping earlier outputs."""
     engine = _engine()
     engine.listeners.append(Progress())
     execution = engine.store.find_execution(execution_id)
