@@ -130,22 +130,23 @@ class PromptSpec(_Strict):
     def content_hash(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()
 
-    def check_vars(self, given: set[str]) -> list[str]:
-        """Problems with the variables a step passes: undeclared ones and missing required ones."""
-        problems = []
+    def check_vars(self, given: set[str]) -> list[tuple[str | None, str]]:
+        """Problems with the variables a step passes, as ``(variable, message)``: each undeclared
+        variable by name, then each missing required one (with ``None``)."""
+        problems: list[tuple[str | None, str]] = []
+        declared = ", ".join(sorted(self.variables)) or "none"
         for name in sorted(given - set(self.variables)):
-            declared = ", ".join(sorted(self.variables)) or "none"
-            problems.append(f"variable {name!r} is not declared by prompt {self.name!r} (declared: {declared})")
+            problems.append((name, f"prompt {self.name!r} declares no variable {name!r} (declared: {declared})"))
         for name, var in sorted(self.variables.items()):
             if var.required and name not in given:
-                problems.append(f"prompt {self.name!r} needs variable {name!r}; add it under 'vars'")
+                problems.append((None, f"prompt {self.name!r} needs variable {name!r}"))
         return problems
 
     def render(self, values: dict[str, Any]) -> list[dict[str, str]]:
         """The chat messages with the variables filled in (raises ``ValueError`` on a bad variable)."""
         problems = self.check_vars(set(values))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(message for _, message in problems))
         scope = {name: var.default for name, var in self.variables.items()}
         scope.update(values)
         return [{"role": m.role, "content": render_template(m.content, scope)} for m in self.messages]

@@ -112,12 +112,8 @@ class Chat:
         spec, _ = found
         given = params.get("vars", {})
         if isinstance(given, dict):
-            for name in sorted(set(given) - set(spec.variables)):
-                declared = ", ".join(sorted(spec.variables)) or "none"
-                problems.append((("vars", name), f"prompt {spec.name!r} declares no variable {name!r} (declared: {declared})"))
-            for name, var in sorted(spec.variables.items()):
-                if var.required and name not in given:
-                    problems.append((("vars",), f"prompt {spec.name!r} needs variable {name!r}"))
+            for name, message in spec.check_vars(set(given)):
+                problems.append((("vars", name) if name else ("vars",), message))
         return problems
 
     async def run(self, ctx: TaskContext, params: ChatParams) -> Any:

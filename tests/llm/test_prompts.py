@@ -118,7 +118,7 @@ def test_prompt_files_are_validated():
         parse_prompt("name: x\nmesages: []\nmessages: [{role: user, content: hi}]\n")
     spec = parse_prompt("name: x\nvariables: [who]\nmessages: [{role: user, content: 'Hi {{ who }}'}]\n")
     assert spec.render({"who": "{{ 7 * 7 }}"})[0]["content"] == "Hi {{ 7 * 7 }}"  # values stay data
-    with pytest.raises(ValueError, match="not declared"):
+    with pytest.raises(ValueError, match="prompt 'x' declares no variable 'extra'"):
         spec.render({"who": "a", "extra": 1})
 
 
