@@ -214,8 +214,7 @@ async def link_decide(
         )
     except Refused as refused:
         if refused.reason == "invalid_form":
-            typed = {**submitted}
-            page = web.form_page(gate, claims.identity, f"./{token}", values=typed, problems=refused.details,
+            page = web.form_page(gate, claims.identity, f"./{token}", values=submitted, problems=refused.details,
                                  notice="Please correct the marked fields.", comment=comment)
             return HTMLResponse(page, status_code=422)
         if refused.reason in ("already_decided", "link_used", "already_voted"):

@@ -27,7 +27,7 @@ from hub.approvals.tables import ApprovalAudit, ApprovalGate, ApprovalLink, Appr
 from hub.engine.clock import Clock
 from hub.engine.states import TERMINAL, State
 from hub.errors import HubError, NotFound
-from hub.store.store import EXECUTIONS, Store, new_id
+from hub.store.store import EXECUTIONS, STEPS, Store, new_id
 
 if TYPE_CHECKING:
     from hub.engine.runner import Engine
@@ -401,8 +401,6 @@ class Approvals:
     def decided_but_paused(self) -> list[str]:
         """Executions still PAUSED on a gate that was already decided (the process died between
         the decision and the resume): the sweep queues them again."""
-        from hub.store.store import EXECUTIONS, STEPS
-
         query = (
             select(GATES.c.execution_id)
             .join(EXECUTIONS, EXECUTIONS.c.id == GATES.c.execution_id)
