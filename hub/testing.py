@@ -74,10 +74,14 @@ def make_engine(
     flows_dir: str | Path | None = None,
     **settings: Any,
 ) -> Engine:
-    """An engine on ``store`` (default: a SQLite file in a temporary ``home``)."""
+    """An engine on ``store`` (default: a SQLite file in a temporary ``home``); ``settings`` are
+    :class:`HubSettings` fields (``inline_output_limit`` applies to a given store too)."""
     home = Path(home) if home else Path(tempfile.mkdtemp(prefix="hub-test-"))
     config = HubSettings(home=home, **settings)
-    store = store or Store.open(config.resolved_database_url())
+    if store is None:
+        store = Store.open(config.resolved_database_url(), config.inline_output_limit)
+    elif "inline_output_limit" in settings:
+        store.inline_limit = config.inline_output_limit
     engine = Engine(store, config, clock=clock)
     if flows_dir:
         for path in flow_files(flows_dir):
@@ -100,8 +104,7 @@ async def run_flow_async(
     execution = await engine.execute(parsed, inputs)
     if drain:
         await engine.queue.drain()  # type: ignore[attr-defined]
-        execution = engine.store.get_execution(execution["id"])
-    return Result(execution, engine.store.step_runs(execution["id"]), engine)
+    return result_of(engine, execution["id"])
 
 
 def run_flow(flow: str | Flow, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Result:

@@ -138,7 +138,6 @@ def test_every_input_problem_is_reported_at_once() -> None:
 
 def test_large_outputs_are_kept_out_of_the_step_record(store) -> None:
     engine = make_engine(store, inline_output_limit=1000)
-    engine.store.inline_limit = 1000
     result = run_flow(
         "id: big\ntasks:\n  - {id: blob, type: python, function: 'tests.helpers:big', kwargs: {size: 50000}}\n  - {id: n, type: set, values: {len: '{{ outputs.blob | length }}'}}\n",
         engine=engine,
