@@ -331,30 +331,15 @@ async def embed(
     client: LLMClient, model: str, texts: list[str], log: CallLog | None = None,
     execution_id: str | None = None, path: str | None = None,
 ) -> list[list[float]]:
-    """Embeddings through the LLM layer's router (the alias' provider, key and base URL), one
-    call record for the request."""
-    router = await client.router(model)
-    spec = client.spec(model)
-    timeout = spec.timeout or client.settings.timeout
-    started = time.perf_counter()
-    try:
-        response = await router.aembedding(model=model, input=texts, timeout=timeout)
-    except Exception as exc:
-        raise client._error(exc, model, timeout) from exc
-    latency_ms = (time.perf_counter() - started) * 1000
-    data = response["data"] if isinstance(response, dict) else response.data
-    vectors = [list(d["embedding"] if isinstance(d, dict) else d.embedding) for d in data]
-    usage = getattr(response, "usage", None)
-    tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-    hidden = getattr(response, "_hidden_params", {}) or {}
-    cost = spec.cost(tokens, 0) if spec.has_price else float(hidden.get("response_cost") or 0.0)
+    """Embeddings through the LLM layer's client, one call record for the request."""
+    answer = await client.embed(model, texts)
     if log is not None:
         log.record(
             execution_id=execution_id, path=path, task_id="embedding", status="ok", model_requested=model, model=model,
-            litellm_model=spec.model, input_tokens=tokens, cost=cost, latency_ms=latency_ms,
-            request={"input": texts}, created_at=time.time(),
+            litellm_model=answer.litellm_model, input_tokens=answer.input_tokens, cost=answer.cost,
+            latency_ms=answer.latency_ms, request={"input": texts}, created_at=time.time(),
         )
-    return vectors
+    return answer.vectors
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -89,6 +89,17 @@ class Completion:
         }
 
 
+@dataclass
+class Embeddings:
+    """One answered embedding request: a vector per text, and what it cost."""
+
+    vectors: list[list[float]]
+    litellm_model: str
+    input_tokens: int
+    cost: float
+    latency_ms: float
+
+
 class LLMClient:
     """Calls models by alias. Build once per process; share it through ``ctx.services["llm"]``."""
 
@@ -177,6 +188,37 @@ class LLMClient:
         latency_ms = (time.perf_counter() - started) * 1000
         return self._completion(model, response, latency_ms)
 
+    async def embed(self, model: str, texts: list[str], timeout: float | None = None) -> Embeddings:
+        """Embeddings of ``texts`` from ``model`` (an alias or a litellm model name), through the
+        same router: the alias's provider, key, base URL, timeout and retries."""
+        router = await self.router(model)
+        spec = self.spec(model)
+        timeout = timeout or spec.timeout or self.settings.timeout
+        started = time.perf_counter()
+        try:
+            response = await router.aembedding(model=model, input=texts, timeout=timeout)
+        except Exception as exc:
+            raise self._error(exc, model, timeout) from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        data = response["data"] if isinstance(response, dict) else response.data
+        usage = getattr(response, "usage", None)
+        tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        return Embeddings(
+            vectors=[list(d["embedding"] if isinstance(d, dict) else d.embedding) for d in data],
+            litellm_model=spec.model,
+            input_tokens=tokens,
+            cost=self._cost(spec, response, tokens, 0),
+            latency_ms=latency_ms,
+        )
+
+    @staticmethod
+    def _cost(spec: ModelSpec | None, response: Any, tokens_in: int, tokens_out: int) -> float:
+        """USD: the alias's own prices when it has them, else litellm's price map."""
+        if spec is not None and spec.has_price:
+            return spec.cost(tokens_in, tokens_out)
+        hidden = getattr(response, "_hidden_params", {}) or {}
+        return float(hidden.get("response_cost") or 0.0)
+
     def _completion(self, requested: str, response: Any, latency_ms: float) -> Completion:
         hidden = getattr(response, "_hidden_params", {}) or {}
         headers = hidden.get("additional_headers") or {}
@@ -185,10 +227,7 @@ class LLMClient:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        if spec is not None and spec.has_price:
-            cost = spec.cost(tokens_in, tokens_out)
-        else:
-            cost = float(hidden.get("response_cost") or 0.0)
+        cost = self._cost(spec, response, tokens_in, tokens_out)
         choice = response.choices[0]
         return Completion(
             text=choice.message.content or "",
