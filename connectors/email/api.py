@@ -1,7 +1,9 @@
 """HTTP endpoints for email: read the outbox and delivery records, receive SendGrid's event webhook.
 
-Mount with ``app.include_router(email_router())``; by default the store is taken from
-``request.app.state.store`` (pass ``get_store`` to wire it differently)::
+The hub's API serves :data:`router` under ``/v1``: the reads need an API key with the ``read``
+scope, the webhook is authenticated by SendGrid's signature. Elsewhere, mount
+``app.include_router(email_router())``; by default the store is taken from
+``request.app.state.store`` or ``app.state.hub`` (pass ``get_store`` to wire it differently)::
 
     GET  /v1/email/outbox                        messages stored, not sent (newest first)
     GET  /v1/email/messages?status=&backend=&execution_id=&limit=&offset=
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -29,7 +31,10 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 
 def _app_store(request: Request) -> Store:
-    store = getattr(request.app.state, "store", None)
+    state = request.app.state
+    store = getattr(state, "store", None)
+    if store is None and getattr(state, "hub", None) is not None:
+        store = state.hub.engine.store
     if store is None:
         raise HTTPException(503, "the hub's store is not open")
     return store  # type: ignore[no-any-return]
@@ -47,15 +52,19 @@ def verify_sendgrid_signature(public_key: str, payload: bytes, signature: str, t
         return False
 
 
-def email_router(get_store: Callable[..., Store] | None = None) -> APIRouter:
+def email_router(
+    get_store: Callable[..., Store] | None = None, *, prefix: str = "/v1/email", read: Sequence[Any] = ()
+) -> APIRouter:
+    """The endpoints; ``read``: dependencies (an auth check) of the reads, not of the webhook."""
     store_dep = Depends(get_store or _app_store)
-    router = APIRouter(prefix="/v1/email", tags=["email"])
+    router = APIRouter(prefix=prefix, tags=["email"])
+    guards = list(read)
 
-    @router.get("/outbox")
+    @router.get("/outbox", dependencies=guards)
     def list_outbox(limit: int = 50, offset: int = 0, store: Store = store_dep) -> list[dict[str, Any]]:
         return outbox.list_messages(store, status="outbox", limit=min(limit, 500), offset=offset)
 
-    @router.get("/messages")
+    @router.get("/messages", dependencies=guards)
     def list_messages(
         status: str | None = None,
         backend: str | None = None,
@@ -68,14 +77,14 @@ def email_router(get_store: Callable[..., Store] | None = None) -> APIRouter:
             store, status=status, backend=backend, execution_id=execution_id, limit=min(limit, 500), offset=offset
         )
 
-    @router.get("/messages/{message_id}")
+    @router.get("/messages/{message_id}", dependencies=guards)
     def get_message(message_id: str, store: Store = store_dep) -> dict[str, Any]:
         try:
             return outbox.get_message(store, message_id)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
 
-    @router.get("/messages/{message_id}/attachments/{index}")
+    @router.get("/messages/{message_id}/attachments/{index}", dependencies=guards)
     def get_attachment(message_id: str, index: int, store: Store = store_dep) -> Response:
         try:
             filename, content_type, data = outbox.attachment_content(store, message_id, index)
@@ -106,3 +115,12 @@ def email_router(get_store: Callable[..., Store] | None = None) -> APIRouter:
         return {"received": len(events), "matched": matched}
 
     return router
+
+
+def _hub_router() -> APIRouter:
+    from hub.api.auth import require
+
+    return email_router(prefix="/email", read=[Depends(require("read"))])
+
+
+router = _hub_router()  # mounted by the hub's API under /v1

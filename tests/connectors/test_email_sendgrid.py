@@ -263,3 +263,20 @@ async def test_outbox_endpoints(sqlite_store: Store, tmp_path: Path, monkeypatch
     attachment = client.get(f"/v1/email/messages/{out['id']}/attachments/0")
     assert attachment.content == b"hello" and "a.txt" in attachment.headers["content-disposition"]
     assert client.get("/v1/email/messages/nope").status_code == 404
+
+
+def test_the_hub_api_serves_the_email_endpoints(
+    sqlite_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.api.app import create_app
+    from hub.store.api_store import ApiStore
+    from hub.testing import make_engine
+
+    monkeypatch.delenv("HUB_EMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", raising=False)
+    engine = make_engine(sqlite_store, home=tmp_path)
+    reader = ApiStore(engine.store).create_key("reader", ["read"])[1]
+    with TestClient(create_app(engine, auth="auto", background=False)) as client:
+        assert client.get("/v1/email/outbox").status_code == 401
+        assert client.get("/v1/email/outbox", headers={"Authorization": f"Bearer {reader}"}).json() == []
+        # the webhook takes no API key: SendGrid's signature authenticates it
+        assert client.post("/v1/email/sendgrid/events", content=b"[]").status_code == 503
