@@ -263,6 +263,8 @@ async def test_outbox_endpoints(sqlite_store: Store, tmp_path: Path, monkeypatch
     attachment = client.get(f"/v1/email/messages/{out['id']}/attachments/0")
     assert attachment.content == b"hello" and "a.txt" in attachment.headers["content-disposition"]
     assert client.get("/v1/email/messages/nope").status_code == 404
+    assert client.get("/v1/email/messages", params={"offset": -1}).status_code == 422
+    assert client.get("/v1/email/outbox", params={"limit": 0}).status_code == 422
 
 
 def test_the_hub_api_serves_the_email_endpoints(
