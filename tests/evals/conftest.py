@@ -1,5 +1,5 @@
-"""Fixtures for evals: the LLM layer's scripted OpenAI-compatible server on loopback (with an
-``/embeddings`` route added), model aliases on it, a prompts folder and a store."""
+"""Fixtures for evals: the LLM layer's scripted OpenAI-compatible server on loopback, model
+aliases on it, a prompts folder and a store."""
 
 from __future__ import annotations
 
@@ -16,20 +16,18 @@ from hub.settings import HubSettings
 from hub.store.store import Store
 from tests.llm.conftest import TRIAGE_PROMPT, models_for
 
-# the shipped fake answers chat and embeddings; the eval tests use its responder
-FakeWithEmbeddings = FakeOpenAI  # the name the eval tests use
-
 
 @pytest.fixture
-def fake() -> Iterator[FakeWithEmbeddings]:
-    server = FakeWithEmbeddings()
+def fake() -> Iterator[FakeOpenAI]:
+    """The shipped fake (chat and embeddings); the eval tests answer through its responder."""
+    server = FakeOpenAI()
     with server.serve() as api_base:
         server.api_base = api_base  # type: ignore[attr-defined]
         yield server
 
 
 @pytest.fixture
-def client(fake: FakeWithEmbeddings, tmp_path: Path) -> LLMClient:
+def client(fake: FakeOpenAI, tmp_path: Path) -> LLMClient:
     base = fake.api_base  # type: ignore[attr-defined]
     settings = LLMSettings(models_file=tmp_path / "none.yaml", timeout=5, num_retries=0)
     extra = {
