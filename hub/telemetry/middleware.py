@@ -315,7 +315,7 @@ class TracingMiddleware(Middleware):
         span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attrs, links=links)
         ctx = span.get_span_context()
         if ctx.trace_flags.sampled:
-            entry = (info.path, info.attempt, format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+            entry = (info.path, info.attempt, spanstore.trace_hex(ctx.trace_id), spanstore.span_hex(ctx.span_id))
             if info.control and task.type == "subflow":  # its child may start on another worker now
                 spanstore.save_step_contexts(self.db, run.id, [entry])
             else:
