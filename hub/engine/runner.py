@@ -603,9 +603,9 @@ class Engine:
             await asyncio.sleep(interval)
             try:
                 self.store.heartbeat(self.owner)
-                for execution_id, task in list(self._running.items()):
-                    if self.store.get_execution(execution_id)["state"] == State.KILLING:
-                        task.cancel()
+                running = dict(self._running)
+                for execution_id in self.store.killing(running):
+                    running[execution_id].cancel()
             except Exception:
                 log.exception("heartbeat failed")
 

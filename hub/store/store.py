@@ -359,6 +359,17 @@ class Store:
             rows = [r for r in rows if str((r.get("labels") or {}).get(key)) == value][:limit]
         return rows
 
+    def killing(self, execution_ids: Iterable[str]) -> set[str]:
+        """Which of ``execution_ids`` another process asked to stop (state KILLING)."""
+        ids = list(execution_ids)
+        if not ids:
+            return set()
+        with self.auto.connect() as conn:
+            rows = conn.execute(
+                select(EXECUTIONS.c.id).where(EXECUTIONS.c.id.in_(ids), EXECUTIONS.c.state == "KILLING")
+            )
+            return {r[0] for r in rows}
+
     def try_start(
         self, execution_id: str, namespace: str, flow_id: str, limit: int | None
     ) -> dict[str, Any] | None:

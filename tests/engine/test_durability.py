@@ -179,3 +179,28 @@ def test_kill_ends_a_paused_execution_and_its_open_steps(sqlite_store: Store) ->
     rows = engine.store.step_runs(paused.id)
     assert [(r["path"], r["state"]) for r in rows] == [("first", "SUCCESS"), ("later", "KILLED")]
     assert all(r["ended_at"] is not None for r in rows)
+
+
+def test_a_kill_asked_by_another_process_stops_the_execution_at_the_next_heartbeat(store: Store) -> None:
+    from hub.engine.runner import Engine
+
+    runner = make_engine(store)
+    elsewhere = Engine(store, owner="elsewhere:1:abcdef")  # another process on the same database
+    flow = load_text("id: k2\ntasks:\n  - {id: nap, type: python, function: 'tests.helpers:slow', kwargs: {seconds: 30}}\n")
+
+    async def go() -> tuple[dict, dict]:
+        execution_id = await runner.start(flow)
+        beat = asyncio.create_task(runner.heartbeat_loop(interval=0.01))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if any(r["path"] == "nap" for r in runner.store.step_runs(execution_id)):
+                break
+        marked = await elsewhere.kill(execution_id)
+        await runner.queue.drain()
+        beat.cancel()
+        return marked, runner.store.get_execution(execution_id)
+
+    marked, ended = asyncio.run(go())
+    assert marked["state"] == "KILLING"
+    assert ended["state"] == "KILLED"
+    assert [r["state"] for r in runner.store.step_runs(ended["id"])] == ["KILLED"]
