@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from hub.evals import spec as S
+from hub.llm import validation
 from hub.llm.validation import extract_json, import_object, schema_errors
 
 
@@ -69,20 +70,12 @@ def dig(value: Any, dotted: str | None) -> tuple[bool, Any]:
     """``(found, value)`` of ``a.b.0`` inside dicts and lists (a JSON string is parsed first)."""
     if not dotted:
         return True, value
-    current = value
-    if isinstance(current, str):
+    if isinstance(value, str):
         try:
-            current = extract_json(current)
+            value = extract_json(value)
         except ValueError:
             return False, None
-    for part in dotted.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return False, None
-    return True, current
+    return validation.dig(value, dotted)
 
 
 def as_text(value: Any) -> str:

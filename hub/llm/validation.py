@@ -42,7 +42,7 @@ class Rule(BaseModel):
         return self
 
     def check(self, value: Any) -> list[str]:
-        found, current = _dig(value, self.field)
+        found, current = dig(value, self.field)
         if not found:
             return [f"field {self.field!r} is missing"] if self.required else []
         errors = []
@@ -64,12 +64,13 @@ class Rule(BaseModel):
         return errors
 
 
-def _dig(value: Any, dotted: str) -> tuple[bool, Any]:
+def dig(value: Any, dotted: str) -> tuple[bool, Any]:
+    """``(found, value)`` of ``a.b.0`` inside dicts and lists (``-1`` counts from the end)."""
     current = value
     for part in dotted.split("."):
         if isinstance(current, dict) and part in current:
             current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+        elif isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(part) < len(current):
             current = current[int(part)]
         else:
             return False, None
