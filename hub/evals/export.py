@@ -7,7 +7,7 @@ import json
 from html import escape
 from typing import Any
 
-from hub.evals.report import ROWS, _fmt, variant_title
+from hub.evals.report import ROWS, _fmt, missed, variant_title
 from hub.evals.results import EvalStore
 
 
@@ -63,7 +63,7 @@ def to_html(document: dict[str, Any]) -> str:
     for v in variants:
         failing = [t for t in v["thresholds"] if not t["passed"]]
         if failing:
-            items = "".join(f"<li>{escape(t['name'])}: {escape(str(t['value']))} (needs {'≥' if t['kind'] == 'min' else '≤'} {t['limit']:g})</li>" for t in failing)
+            items = "".join(f"<li>{escape(missed(t))}</li>" for t in failing)
             parts.append(f"<p>{escape(variant_title(v))} misses:</p><ul>{items}</ul>")
     for v in variants:
         for name, m in v["metrics"].items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.errors import HubError
+from hub.evals.report import missed
 from hub.evals.runner import EvalRunner
 from hub.evals.spec import LoadedEval
 
@@ -35,11 +36,7 @@ async def promote_gated(
     number = registry.version_of(name, version)
     outcome = await runner.run(loaded, versions=[str(number)])
     if not outcome.passed:
-        misses = [
-            f"{v['key']}: {t['name']} is {t['value'] if t['value'] is not None else '-'} (needs "
-            f"{'≥' if t['kind'] == 'min' else '≤'} {t['limit']:g})"
-            for v in outcome.summary["variants"] for t in v["thresholds"] if not t["passed"]
-        ]
+        misses = [f"{v['key']}: {missed(t)}" for v in outcome.summary["variants"] for t in v["thresholds"] if not t["passed"]]
         raise PromotionRefused(
             f"{name}:{number} did not pass {loaded.file} (eval run {outcome.run_id}): {'; '.join(misses)}; "
             f"'{label}' stays where it was",

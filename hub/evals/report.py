@@ -195,6 +195,12 @@ ROWS = (
 )
 
 
+def missed(t: dict[str, Any]) -> str:
+    """A threshold a variant missed, as a phrase: ``pass_rate is 0.4, needs ≥ 0.8``."""
+    value = "-" if t["value"] is None else f"{t['value']:.4g}"
+    return f"{t['name']} is {value}, needs {'≥' if t['kind'] == 'min' else '≤'} {t['limit']:g}"
+
+
 def variant_title(v: dict[str, Any]) -> str:
     if v.get("version") is None:
         return str(v["key"])
@@ -218,9 +224,7 @@ def text_table(summary: dict[str, Any]) -> str:
     lines = _grid([header, *body])
     failing = [(v, t) for v in variants for t in v["thresholds"] if not t["passed"]]
     for v, t in failing:
-        sign = "≥" if t["kind"] == "min" else "≤"
-        value = "-" if t["value"] is None else f"{t['value']:.4g}"
-        lines.append(f"  {variant_title(v)}: {t['name']} is {value}, needs {sign} {t['limit']:g}")
+        lines.append(f"  {variant_title(v)}: {missed(t)}")
     if summary["differing"]:
         keys = [v["key"] for v in variants]
         lines += ["", "Cases whose result differs:"]

@@ -252,10 +252,7 @@ class EvalRunner:
             params["max_repairs"] = loaded.spec.max_repairs
         try:
             out = await Chat().run(self._context(run_id, loaded, variant, obs.where), ChatParams.model_validate(params))
-        except HubError as exc:
-            obs.error = error_dict(exc)
-            return
-        except Exception as exc:  # a broken eval must still store what happened to this case
+        except Exception as exc:  # a failed call, or a broken eval: the case stores what happened
             obs.error = error_dict(exc)
             return
         obs.output, obs.text = out["value"], out["text"]
