@@ -256,3 +256,17 @@ def test_redaction_helpers() -> None:
         "X-Api-Key": "******",
         "Accept": "a/b",
     }
+
+
+async def test_the_shipped_http_retry_flow_lists_the_keys_it_fetched(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.flow.loader import load_file
+    from hub.testing import make_engine
+
+    monkeypatch.setenv("HUB_HTTP_ALLOW_HOSTS", "127.0.0.1")
+    engine = make_engine(home=tmp_path)
+    flow = load_file(Path(__file__).parents[2] / "flows" / "http_retry.yaml")
+    done = await engine.execute(flow, {"url": f"{server}/echo"})
+    assert done["state"] == "SUCCESS", done["error"]
+    assert done["outputs"] == {"status": 200, "keys": ["host", "auth"]}
