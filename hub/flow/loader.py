@@ -123,9 +123,12 @@ class FlowLoader:
     def load_file(self, path: str | Path) -> Flow:
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise FlowError([Location((), f"cannot read file: {exc.strerror}", str(path))], str(path)) from None
+        except UnicodeDecodeError as exc:
+            problem = f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+            raise FlowError([Location((), problem, str(path))], str(path)) from None
         return self.load_text(text, str(path))
 
     def load_text(self, text: str, file: str | None = None) -> Flow:

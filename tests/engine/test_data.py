@@ -39,6 +39,9 @@ def test_sandbox_blocks_python_internals() -> None:
         expressions().render("{{ ''.__class__.__mro__ }}", {})
     with pytest.raises(ExpressionError):
         expressions().render("{{ x.append(1) }}", {"x": [1]})
+    assert expressions().render("{{ range(3) | list }}", {}) == [0, 1, 2]
+    with pytest.raises(ExpressionError, match="Range too big"):  # not an empty list in disguise
+        expressions().render("{{ range(10 ** 9) | list | length }}", {})
 
 
 def test_task_ids_that_shadow_dict_methods_still_work() -> None:

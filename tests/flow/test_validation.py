@@ -53,6 +53,14 @@ def test_yaml_syntax_error_has_position() -> None:
     assert errors[0].startswith("flow.yaml:") and "invalid YAML" in errors[0]
 
 
+def test_a_file_that_is_not_utf8_is_a_flow_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("id: x\ntasks:\n  - {id: a, type: log, message: caf\xe9}\n".encode("latin-1"))
+    with pytest.raises(FlowError) as info:
+        load_file(path)
+    assert [str(loc) for loc in info.value.locations] == [f"{path}: <root>: not UTF-8 text (byte 0xe9 at offset 48)"]
+
+
 def test_duplicate_task_ids_point_at_first_use() -> None:
     errors = errors_of("id: x\ntasks:\n  - {id: a, type: log, message: hi}\n  - {id: a, type: log, message: again}\n")
     assert errors == ["flow.yaml:4:10: tasks[1].id: task id 'a' is already used (line 3); task ids must be unique in a flow"]
