@@ -5,19 +5,26 @@ Mount in the hub CLI with ``main.add_command(connectors.email.cli.email)``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 
-def _store() -> Any:
+@contextlib.contextmanager
+def _store() -> Iterator[Any]:
     from hub.settings import HubSettings
     from hub.store.store import Store
 
     settings = HubSettings()
-    return Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+    store = Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _when(ts: float | None) -> str:
@@ -39,7 +46,8 @@ def list_command(status: str | None, backend: str | None, execution_id: str | No
     """List messages, newest first (``--status outbox`` for the outbox)."""
     from connectors.email.outbox import list_messages
 
-    rows = list_messages(_store(), status=status, backend=backend, execution_id=execution_id, limit=limit)
+    with _store() as store:
+        rows = list_messages(store, status=status, backend=backend, execution_id=execution_id, limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -68,7 +76,8 @@ def show_command(message_id: str, as_json: bool) -> None:
     from hub.errors import NotFound
 
     try:
-        row = get_message(_store(), message_id)
+        with _store() as store:
+            row = get_message(store, message_id)
     except NotFound as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
