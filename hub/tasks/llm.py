@@ -27,7 +27,7 @@ from hub.llm.client import Completion, LLMClient, default_client
 from hub.llm.records import CallLog, cache_key
 from hub.llm.validation import OutputCheck, Rule, import_object, repair_message, schema_instructions
 from hub.prompts.registry import PromptRegistry, Resolved, prompts_dir, read_spec
-from hub.prompts.spec import Message, PromptFileError, parse_reference
+from hub.prompts.spec import Message, OutputSpec, PromptFileError, parse_reference
 from hub.tasks.base import Params, TaskContext
 from hub.telemetry.genai import llm_call_span
 
@@ -127,17 +127,12 @@ class Chat:
                 messages = spec.render(params.vars)
             except ValueError as exc:
                 raise TaskError(f"prompt {resolved.reference}: {exc}", retryable=False) from None
-            out = spec.output
-            contract = _contract(
-                out.schema_ if out else None, out.model if out else None,
-                [*(out.rules if out else []), *params.rules], out.validator if out else None,
-                params, instructions=out.instructions if out else True,
-            )
+            contract = _contract(params, spec.output)
             model = params.model or spec.model or client.default_model
             call_params = dict(spec.parameters)
         else:
             messages = [m.model_dump() for m in params.messages or []]
-            contract = _contract(params.output_schema, params.output_model, params.rules, params.validator, params)
+            contract = _contract(params, None)
             model = params.model or client.default_model
             call_params = {}
         if not model:
@@ -167,24 +162,20 @@ class Chat:
             raise TaskError(str(exc), retryable=False) from None
 
 
-def _contract(
-    schema: dict[str, Any] | None,
-    model: str | None,
-    rules: list[Rule],
-    validator: str | None,
-    params: ChatParams,
-    instructions: bool = True,
-) -> tuple[OutputCheck, str | None]:
+def _contract(params: ChatParams, prompt: OutputSpec | None) -> tuple[OutputCheck, str | None]:
+    """The answer's checks (the step's settings over the prompt's, rules added to its rules) and
+    the schema instructions for the system message (None when there are none to give)."""
     try:
         check = OutputCheck.build(
-            schema=params.output_schema or schema,
-            model=params.output_model or model,
-            rules=rules,
-            validator=params.validator or validator,
+            schema=params.output_schema or (prompt.schema_ if prompt else None),
+            model=params.output_model or (prompt.model if prompt else None),
+            rules=[*(prompt.rules if prompt else []), *params.rules],
+            validator=params.validator or (prompt.validator if prompt else None),
         )
     except Exception as exc:
         raise TaskError(f"the output contract does not load: {exc}", retryable=False) from None
     json_schema = check.json_schema()
+    instructions = prompt.instructions if prompt else True
     return check, schema_instructions(json_schema) if instructions and json_schema else None
 
 
