@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import Engine, String, and_, cast, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.pool import StaticPool
 
 from hub.errors import NotFound
@@ -351,13 +351,12 @@ class Store:
             query = query.where(EXECUTIONS.c.created_at < until)
         if parent_id:
             query = query.where(EXECUTIONS.c.parent_id == parent_id)
-        query = query.order_by(EXECUTIONS.c.created_at.desc(), EXECUTIONS.c.id.desc())
-        with self.auto.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query.limit(limit * 4 if label else limit).offset(offset))]
         if label:
             key, value = label
-            rows = [r for r in rows if str((r.get("labels") or {}).get(key)) == value][:limit]
-        return rows
+            query = query.where(cast(EXECUTIONS.c.labels[key].as_string(), String) == value)
+        query = query.order_by(EXECUTIONS.c.created_at.desc(), EXECUTIONS.c.id.desc())
+        with self.auto.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.limit(limit).offset(offset))]
 
     def killing(self, execution_ids: Iterable[str]) -> set[str]:
         """Which of ``execution_ids`` another process asked to stop (state KILLING)."""
