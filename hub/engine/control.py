@@ -233,17 +233,16 @@ async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Con
     except NotFound:
         namespace, flow_id = engine.catalog.resolve_ref(parsed.flow, run.flow.namespace)
         try:
-            engine.catalog.get(namespace, flow_id)
+            await engine.start(
+                f"{namespace}.{flow_id}", parsed.inputs, labels=parsed.labels,
+                parent_id=run.id if parsed.wait else None, parent_path=box.path,
+                execution_id=child_id, enqueue=not parsed.wait or parsed.distributed,
+                trigger={"type": "subflow", "parent_execution_id": run.id, "parent_flow": run.flow.key},
+            )
         except NotFound:
             raise HubError(
                 f"subflow {namespace}.{flow_id} not found; deploy it (hub run --flows DIR, or the API) first"
             ) from None
-        await engine.start(
-            f"{namespace}.{flow_id}", parsed.inputs, labels=parsed.labels,
-            parent_id=run.id if parsed.wait else None, parent_path=box.path,
-            execution_id=child_id, enqueue=not parsed.wait or parsed.distributed,
-            trigger={"type": "subflow", "parent_execution_id": run.id, "parent_flow": run.flow.key},
-        )
         child = engine.store.get_execution(child_id)
     if not parsed.wait:
         return {"execution_id": child_id, "state": child["state"]}
