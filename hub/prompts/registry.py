@@ -135,7 +135,9 @@ class PromptRegistry:
             if found is None:
                 return []
             spec, source = found
-            return [Synced(spec.name, *self.save(spec, source, message), path=str(find_file(self.directory, name)))]
+            path = find_file(self.directory, name)
+            edited = path.stat().st_mtime if path else None
+            return [Synced(spec.name, *self.save(spec, source, message, edited), path=str(path))]
         out = []
         seen: dict[str, Path] = {}
         for path in prompt_files(self.directory):
@@ -144,11 +146,17 @@ class PromptRegistry:
             if spec.name in seen:
                 raise PromptFileError(f"{path}: prompt {spec.name!r} is already defined in {seen[spec.name]}")
             seen[spec.name] = path
-            out.append(Synced(spec.name, *self.save(spec, source, message), path=str(path)))
+            out.append(Synced(spec.name, *self.save(spec, source, message, path.stat().st_mtime), path=str(path)))
         return out
 
-    def save(self, spec: PromptSpec, source: str, message: str | None = None) -> tuple[int, bool]:
-        """Store ``spec`` as the next version unless the newest one has the same content."""
+    def save(
+        self, spec: PromptSpec, source: str, message: str | None = None, edited: float | None = None
+    ) -> tuple[int, bool]:
+        """Store ``spec`` as the next version unless the newest one has the same content.
+
+        The version dates from when its file was last ``edited`` (when that is earlier than
+        now): a file edited before an execution started is ``latest`` as of that start, even
+        when a step of the execution is what stores it."""
         content_hash = spec.content_hash()
         for _ in range(3):
             with self.engine.begin() as conn:
@@ -162,6 +170,7 @@ class PromptRegistry:
                     return int(row.version), False
                 version = (row.version if row else 0) + 1
                 now = time.time()
+                since = min(now, edited) if edited is not None else now
                 try:
                     conn.execute(
                         insert(VERSIONS).values(
@@ -171,7 +180,7 @@ class PromptRegistry:
                             spec=spec.model_dump(mode="json", by_alias=True),
                             source=source,
                             message=message,
-                            created_at=now,
+                            created_at=since,
                         )
                     )
                     if version == 1:

@@ -82,6 +82,20 @@ def test_labels_resolve_as_of_a_time(registry, prompts):
     assert registry.resolve("triage@latest", as_of=before).version == 1
 
 
+def test_latest_as_of_a_start_is_the_file_edited_before_it(registry, prompts):
+    import os
+
+    registry.sync()
+    started = time.time()
+    edit(prompts, "triage", "You triage tickets.", "v2")  # edited before the execution started
+    os.utime(prompts / "triage.yaml", (started - 60, started - 60))
+    assert registry.resolve("triage@latest", as_of=started).version == 2  # stored only now, yet latest then
+    edit(prompts, "triage", "v2", "v3")  # edited while the execution runs
+    os.utime(prompts / "triage.yaml", (started + 60, started + 60))
+    assert registry.resolve("triage@latest", as_of=started).version == 2
+    assert registry.resolve("triage@latest").version == 3
+
+
 def test_a_step_keeps_its_pinned_version(registry, prompts):
     registry.sync()
     assert registry.resolve_for_step("triage@production", "exec1", "ask").version == 1
