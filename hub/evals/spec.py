@@ -134,7 +134,9 @@ class FieldCheck(_Assertion):
 
 
 class Python(_Assertion):
-    """``function(output, case)`` returning a bool, a score in [0, 1], or {pass, score, reason}."""
+    """``function(output, context)`` (``context``: expected, vars, inputs, metadata, text,
+    latency_ms, cost, case_id), sync or async, returning a bool, a score in [0, 1], or
+    {pass, score, reason}."""
 
     type: Literal["python"]
     function: str = Field(description="Import path 'package.module:function'.")
@@ -296,7 +298,7 @@ def _locations(exc: ValidationError, positions: yamlpos.Positions, file: str | N
         path = (*prefix, *loc)
         kind = err["type"]
         if kind == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}{suggest(str(loc[-1]), _keys_near(loc))}"
+            message = f"unknown key {loc[-1]!r}{suggest(str(loc[-1]), _known_keys())}"
             key = True
         elif kind == "missing":
             message, path, key = f"missing required key {loc[-1]!r}", path[:-1], True
@@ -311,7 +313,8 @@ def _locations(exc: ValidationError, positions: yamlpos.Positions, file: str | N
     return sorted(out, key=lambda loc: (loc.line or 0, loc.column or 0))
 
 
-def _keys_near(loc: tuple[Any, ...]) -> list[str]:
+def _known_keys() -> list[str]:
+    """Every key an eval file may hold somewhere (what a misspelt key is matched against)."""
     names: set[str] = set()
     models: tuple[type[BaseModel], ...] = (EvalSpec, Case, Target, Thresholds, Classification, *_assertion_models())
     for model in models:
