@@ -101,10 +101,15 @@ class LLMSettings(BaseSettings):
                 raise ValueError(f"{self.models_file}: not valid YAML: {exc}") from None
         try:
             config = ModelsConfig.model_validate(data)
+            if self.models:
+                config = ModelsConfig(default=config.default, models={**config.models, **self.models})
         except ValidationError as exc:
-            raise ValueError(f"{self.models_file}: {exc}") from None
-        if self.models:
-            config = ModelsConfig(default=config.default, models={**config.models, **self.models})
+            problems = "; ".join(
+                (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+                for e in exc.errors()
+            )
+            source = f"{self.models_file} with HUB_LLM_MODELS" if self.models else str(self.models_file)
+            raise ValueError(f"{source}: {problems}") from None
         if self.default_model:
             config.default = self.default_model
         return config

@@ -261,3 +261,16 @@ async def test_missing_variable_fails_without_calling(contexts, fake):
     with pytest.raises(TaskError, match="needs variable 'body'"):
         await ask(contexts.make(), vars={})
     assert fake.requests == []
+
+
+def test_a_models_file_that_does_not_validate_says_where_in_one_line(tmp_path):
+    from hub.llm.settings import LLMSettings
+
+    (tmp_path / "models.yaml").write_text("models:\n  fast: {model: openai/x, fallbacks: [slow]}\n  odd: {modle: y}\n")
+    with pytest.raises(ValueError) as raised:
+        LLMSettings(models_file=tmp_path / "models.yaml").load_models()
+    assert str(raised.value) == (
+        f"{tmp_path / 'models.yaml'}: models.odd.model: Field required; models.odd.modle: Extra inputs are not permitted"
+    )
+    with pytest.raises(ValueError, match="with HUB_LLM_MODELS: model 'fast' falls back to 'slow', which is not defined"):
+        LLMSettings(models_file=tmp_path / "none.yaml", models={"fast": {"model": "openai/x", "fallbacks": ["slow"]}}).load_models()
