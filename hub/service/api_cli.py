@@ -34,7 +34,7 @@ def _api_store() -> Any:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--flows", "flows_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of flows deployed at start-up (default HUB_FLOWS_DIR or flows/).")
 @click.option("--log-level", default="info", show_default=True)

@@ -12,13 +12,13 @@ from hub.cli import user_errors
 
 
 @click.command()
-@click.option("--concurrency", type=int, default=None, help="Executions run at once (default HUB_MAX_CONCURRENCY, 64).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Executions run at once (default HUB_MAX_CONCURRENCY, 64).")
 @click.option("--queue", "queue_name", default=None, help="arq queue name (default HUB_QUEUE_NAME or hub:queue).")
-@click.option("--sweep-interval", type=float, default=10.0, show_default=True,
+@click.option("--sweep-interval", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Seconds between sweeps for interrupted executions.")
-@click.option("--poll-delay", type=float, default=0.5, show_default=True,
+@click.option("--poll-delay", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
               help="Fallback poll of the queue; submits wake workers at once.")
-@click.option("--grace", type=float, default=30.0, show_default=True,
+@click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="On SIGTERM, seconds to let running executions finish before handing them over.")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--log-level", default="info", show_default=True)
