@@ -14,7 +14,9 @@ from hub.cli import main
     ["worker", "--poll-delay", "0"],
     ["worker", "--sweep-interval", "-5"],
     ["worker", "--grace", "-1"],
+    ["worker", "--log-level", "loud"],
     ["serve", "--port", "70000"],
+    ["serve", "--log-level", "loud"],
 ])
 def test_impossible_option_values_are_usage_errors(args: list[str]) -> None:
     result = CliRunner().invoke(main, args)
