@@ -48,11 +48,13 @@ def _iso(ts: float, tz: str) -> str:
     return datetime.fromtimestamp(ts, ZoneInfo(tz)).isoformat()
 
 
-async def tick(engine: Engine, now: float, states: TriggerStates | None = None) -> list[str]:
-    """Fire every schedule that is due at ``now``; returns the ids of executions created."""
+async def tick(engine: Engine, now: float, states: TriggerStates | None = None,
+               schedules: list[Bound] | None = None) -> list[str]:
+    """Fire every schedule that is due at ``now``; returns the ids of executions created.
+    ``schedules``: the enabled schedule triggers, when the caller has just listed them."""
     states = states or TriggerStates(engine.store)
     created: list[str] = []
-    for bound in enabled_triggers(engine, {"schedule"}):
+    for bound in enabled_triggers(engine, {"schedule"}) if schedules is None else schedules:
         try:
             created.extend(await _tick_one(engine, bound, now, states))
         except Exception as exc:

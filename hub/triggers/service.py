@@ -85,9 +85,11 @@ class TriggerService:
         if not await self.leader.lead():
             return []
         now = time.time() if now is None else now
-        created = await schedule.tick(self.engine, now, self.states)
-        for bound in enabled_triggers(self.engine, {"file"}):
-            if now - self._file_checked.get(bound.key, 0.0) < bound.trigger.interval:
+        bounds = enabled_triggers(self.engine, {"schedule", "file"})  # one pass over the flows per tick
+        schedules = [b for b in bounds if b.trigger.type == "schedule"]
+        created = await schedule.tick(self.engine, now, self.states, schedules)
+        for bound in bounds:
+            if bound.trigger.type != "file" or now - self._file_checked.get(bound.key, 0.0) < bound.trigger.interval:
                 continue
             self._file_checked[bound.key] = now
             try:

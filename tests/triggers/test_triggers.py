@@ -257,6 +257,30 @@ tasks: [{{id: noop, type: set, values: {{}}}}]
     assert [r["trigger"]["name"] for r in executions(engine, "on_drop")] == ["moved.csv"]
 
 
+async def test_one_leader_round_fires_schedules_and_scans_folders(engine: Engine, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    engine.deploy(load_text(nightly("all")))
+    engine.deploy(load_text(f"""
+id: on_drop
+namespace: tr
+triggers: [{{id: drop, type: file, path: "{inbox}", pattern: "*.csv", interval: 60s}}]
+tasks: [{{id: noop, type: set, values: {{}}}}]
+"""))
+    service = TriggerService(engine)  # no Redis: this process leads
+    assert await service.lead_once(ts("2024-05-01T12:00:00")) == []  # the schedule's first sight
+    (inbox / "a.csv").write_text("a\n")
+    os.utime(inbox / "a.csv", (time.time() - 5, time.time() - 5))
+    created = await service.lead_once(ts("2024-05-02T02:00:01"))
+    assert [r["inputs"]["day"] for r in executions(engine, "nightly_all")] == ["2024-05-02"]
+    assert [r["trigger"]["name"] for r in executions(engine, "on_drop")] == ["a.csv"]
+    assert len(created) == service.fired == 2
+    (inbox / "b.csv").write_text("b\n")
+    os.utime(inbox / "b.csv", (time.time() - 5, time.time() - 5))
+    assert await service.lead_once(ts("2024-05-02T02:00:30")) == []  # the folder's interval is 60 s
+    assert len(await service.lead_once(ts("2024-05-02T02:01:02"))) == 1
+
+
 async def test_flow_trigger_on_states_and_condition(engine: Engine) -> None:
     engine.deploy(load_text("""
 id: score
