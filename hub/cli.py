@@ -273,7 +273,9 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
         if not (quiet or as_json):
             click.echo(f"execution {execution_id} of {flow.key}", err=True)
         execution = await engine.run(execution_id)
-        await engine.queue.drain()
+        # subflows started here finish before the process ends; timers (a paused step's reminder
+        # or timeout, hours away) do not hold it: the paused execution waits in the store
+        await engine.queue.drain(include_timers=False)
         return engine.store.get_execution(execution["id"])
 
     execution = asyncio.run(go())

@@ -92,3 +92,18 @@ def test_bad_backfill_dates_are_a_usage_error(hub) -> None:  # type: ignore[no-u
     result = hub("backfill", "ops.nightly", "--from", "yesterday", "--to", "2026-01-02")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "Invalid value for --from: 'yesterday' is not an ISO date-time" in result.stderr
+
+
+def test_run_of_a_flow_that_pauses_exits_3_at_once(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A paused approval with reminders hours away: `hub run` says PAUSED and exits 3 now; the
+    execution waits in the store (it used to wait for the reminder timer)."""
+    flow = tmp_path / "gate.yaml"
+    flow.write_text(
+        "id: gate\ntasks:\n"
+        "  - {id: review, type: approval, title: Go?, message: Ship it?, channels: [web], approvers: [someone],"
+        " timeout: 24h, remind_every: 4h}\n"
+    )
+    paused = hub("run", str(flow), "--flows", "none")
+    assert paused.returncode == 3, paused.stderr
+    rows = json.loads(hub("executions", "list", "--json").stdout)
+    assert [r["state"] for r in rows] == ["PAUSED"]
