@@ -100,6 +100,21 @@ async def job_ids(pool: ArqRedis, queue_name: str) -> list[str]:
     return [m.decode() for m in await pool.zrange(queue_name, 0, -1)]
 
 
+async def run_main_until_received(worker: HubWorker, recorder: Recorder) -> None:
+    """Run ``worker.main()`` until ``recorder`` got a job (10 s at most); main must still be running
+    then. Cancels it and closes the worker's pool."""
+    main = asyncio.create_task(worker.main())
+    try:
+        deadline = time.monotonic() + 10
+        while not recorder.received and time.monotonic() < deadline and not main.done():
+            await asyncio.sleep(0.02)
+        assert not main.done(), main.exception() if main.done() else None
+    finally:
+        main.cancel()
+        await asyncio.gather(main, return_exceptions=True)
+        await worker.pool.aclose()
+
+
 # -- format compatibility ---------------------------------------------------------------------------
 
 
@@ -434,16 +449,7 @@ async def test_a_worker_outlives_redis_not_answering(redis_url: str, queue: str,
     await submitter.submit("exec-after-outage")
     await submitter.close()
     with caplog.at_level("WARNING", logger="hub.service.queue_arq"):
-        main = asyncio.create_task(worker.main())
-        try:
-            deadline = time.monotonic() + 10
-            while not recorder.received and time.monotonic() < deadline and not main.done():
-                await asyncio.sleep(0.02)
-            assert not main.done(), main.exception() if main.done() else None
-        finally:
-            main.cancel()
-            await asyncio.gather(main, return_exceptions=True)
-            await worker.pool.aclose()
+        await run_main_until_received(worker, recorder)
     assert [r[0] for r in recorder.received] == ["exec-after-outage"]
     assert failures == 0
     assert caplog.text.count("does not answer") == 1 and caplog.text.count("answers again") == 1
@@ -501,15 +507,6 @@ async def test_a_poll_that_gets_no_answer_is_cut_off_and_retried(
     await submitter.submit("exec-after-silence")
     await submitter.close()
     with caplog.at_level("WARNING", logger="hub.service.queue_arq"):
-        main = asyncio.create_task(worker.main())
-        try:
-            deadline = time.monotonic() + 10
-            while not recorder.received and time.monotonic() < deadline and not main.done():
-                await asyncio.sleep(0.02)
-            assert not main.done()
-        finally:
-            main.cancel()
-            await asyncio.gather(main, return_exceptions=True)
-            await worker.pool.aclose()
+        await run_main_until_received(worker, recorder)
     assert [r[0] for r in recorder.received] == ["exec-after-silence"]
     assert "does not answer" in caplog.text and "TimeoutError" in caplog.text
