@@ -186,7 +186,10 @@ def schema(output: Path | None) -> None:
 
     text = json.dumps(flow_json_schema(), indent=2)
     if output:
-        output.write_text(text + "\n")
+        try:
+            output.write_text(text + "\n")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
         click.echo(f"wrote {output}")
     else:
         click.echo(text)

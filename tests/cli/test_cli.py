@@ -79,6 +79,9 @@ def test_validate_a_folder_and_schema(hub, tmp_path: Path) -> None:  # type: ign
     assert hub("schema", "-o", str(out)).returncode == 0
     schema = json.loads(out.read_text())
     assert "log" in schema["$defs"]["Task"]["properties"]["type"]["enum"]
+    nowhere = hub("schema", "-o", str(tmp_path / "missing-dir" / "schema.json"))
+    assert nowhere.returncode == 1 and "internal error" not in nowhere.stderr
+    assert "cannot write" in nowhere.stderr and "No such file or directory" in nowhere.stderr
 
 
 def test_help_texts(hub) -> None:  # type: ignore[no-untyped-def]
