@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from hub.api.auth import require
 from hub.api.context import Hub, get_hub
+from hub.api.errors import ApiError
 from hub.api.models import errors
 from hub.errors import HubError, NotFound
 from hub.flow.models import Flow, ScheduleTrigger
@@ -123,15 +124,18 @@ def enable_trigger(namespace: str, flow_id: str, trigger_id: str, hub: Hub = Dep
 
 
 @router.post("/flows/{namespace}/{flow_id}/triggers/{trigger_id}/backfill", response_model=list[BackfillItem],
-             responses=errors(400, 401, 403, 404, 409))
+             responses=errors(400, 401, 403, 404, 409, 422))
 async def backfill_trigger(namespace: str, flow_id: str, trigger_id: str, body: BackfillRequest,
                            hub: Hub = Depends(get_hub), _: Any = Depends(require("run"))) -> list[BackfillItem]:
     """One execution per cron time of a schedule in ``[from, to]``; times that already ran are
     not started again."""
-    from hub.triggers.schedule import backfill
+    from hub.triggers.schedule import BackfillRangeError, backfill
 
     flow, trigger = _one(hub, namespace, flow_id, trigger_id)
     if not isinstance(trigger, ScheduleTrigger):
         raise HubError(f"trigger {trigger_id} of {flow.key} is a {trigger.type} trigger; only schedules backfill")
-    done = await backfill(hub.engine, flow.key, body.start, body.end, trigger_id)
+    try:
+        done = await backfill(hub.engine, flow.key, body.start, body.end, trigger_id)
+    except BackfillRangeError as exc:
+        raise ApiError(422, str(exc)) from None
     return [BackfillItem(**item) for item in done]

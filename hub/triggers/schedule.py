@@ -28,6 +28,10 @@ MISFIRE_GRACE = 60.0  # seconds: a cron time older than this at the tick is a mi
 MAX_TIMES = 1000  # cron times handled at most per tick / per backfill
 
 
+class BackfillRangeError(HubError):
+    """A backfill range that ends before it starts, or holds more cron times than allowed."""
+
+
 def cron_times(trigger: ScheduleTrigger, after: float, until: float, limit: int = MAX_TIMES) -> Iterator[float]:
     """Cron times of ``trigger`` in ``(after, until]``, as epoch seconds, in its timezone."""
     tz = ZoneInfo(trigger.timezone)
@@ -126,12 +130,12 @@ async def backfill(engine: Engine, flow_ref: str, start: datetime, end: datetime
     if end.tzinfo is None:
         end = end.replace(tzinfo=UTC)
     if end < start:
-        raise HubError("backfill: --to is before --from")
+        raise BackfillRangeError("backfill: the end of the range is before its start")
     bound = schedule_of(engine, flow_ref, trigger_id)
     trigger: ScheduleTrigger = bound.trigger
     times = list(cron_times(trigger, start.timestamp() - 0.001, end.timestamp(), limit + 1))
     if len(times) > limit:
-        raise HubError(f"backfill of {bound.name} would start more than {limit} executions; narrow the range")
+        raise BackfillRangeError(f"backfill of {bound.name} would start more than {limit} executions; narrow the range")
     out = []
     for moment in times:
         data = {"date": _iso(moment, trigger.timezone), "scheduled_at": moment, "backfill": True}
