@@ -22,6 +22,8 @@ IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 SCOPES = ("admin", "run", "approve", "read")
 KEY_PREFIX = "hub_"
 IDEMPOTENCY_TTL = 24 * 3600.0
+IDEMPOTENCY_PURGE_EVERY = 3600.0  # seconds between deletes of all expired keys (per server)
+KEY_USE_RESOLUTION = 60.0  # last_used_at of an API key is kept to this many seconds
 
 
 def hash_secret(secret: str) -> str:
@@ -50,6 +52,7 @@ class ApiStore:
         # a change made here clears them at once, one made by another process shows within the TTL
         self.head_ttl = head_ttl
         self._heads: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._idempotency_purged = 0.0
 
     # -- flows -------------------------------------------------------------------------------------
 
@@ -158,11 +161,13 @@ class ApiStore:
             return None
         if not hmac.compare_digest(row.key_hash, hash_secret(whole)):
             return None
-        return _public(dict(row._mapping))
-
-    def touch_key(self, key_id: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(KEYS).where(KEYS.c.id == key_id).values(last_used_at=time.time()))
+        found = dict(row._mapping)
+        now = time.time()
+        if found["last_used_at"] is None or now - found["last_used_at"] > KEY_USE_RESOLUTION:
+            with self.auto.connect() as conn:  # at most one write per key per minute
+                conn.execute(update(KEYS).where(KEYS.c.id == key_id).values(last_used_at=now))
+            found["last_used_at"] = now
+        return _public(found)
 
     # -- idempotency -------------------------------------------------------------------------------
 
@@ -172,7 +177,10 @@ class ApiStore:
         """Record ``key`` for ``execution_id``; returns the earlier record when the key was seen
         within 24 h (then nothing is recorded). Unique in the database, so it holds across servers."""
         now = time.time()
-        with self.engine.begin() as conn:
+        if now - self._idempotency_purged > IDEMPOTENCY_PURGE_EVERY:  # expired keys do not pile up
+            self._idempotency_purged = now
+            self.purge_idempotency(now)
+        with self.engine.begin() as conn:  # this key, if it expired since the last purge
             conn.execute(
                 delete(IDEMPOTENCY).where(
                     and_(IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key),
@@ -206,6 +214,7 @@ class ApiStore:
             )
 
     def purge_idempotency(self, now: float | None = None) -> int:
+        """Delete every key older than 24 h; returns how many."""
         cutoff = (now or time.time()) - IDEMPOTENCY_TTL
         with self.engine.begin() as conn:
             result = conn.execute(delete(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < cutoff))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from hub.flow.loader import load_text
 from hub.store.api_store import ApiStore
 from hub.store.store import Store
@@ -30,3 +32,32 @@ def test_flow_heads_are_reused_within_the_ttl_and_cleared_by_changes_made_here(s
     assert here.flow_head("st", "cached")["revision"] == 1  # cached
     here.forget_flows()
     assert here.flow_head("st", "cached")["revision"] == 2
+
+
+def test_a_verified_key_records_when_it_was_last_used(sqlite_store: Store) -> None:
+    store = ApiStore(sqlite_store)
+    row, token = store.create_key("ci", ["run"])
+    assert row["last_used_at"] is None
+    verified = store.verify_key(token)
+    assert verified is not None and verified["last_used_at"] is not None
+    assert store.get_key(row["id"])["last_used_at"] == verified["last_used_at"]
+    assert store.verify_key(token + "x") is None  # a wrong secret is not a use
+
+
+def test_expired_idempotency_keys_are_purged_by_a_later_claim(sqlite_store: Store) -> None:
+    from sqlalchemy import func, insert, select
+
+    from hub.store.api_store import IDEMPOTENCY, IDEMPOTENCY_TTL
+
+    store = ApiStore(sqlite_store)
+    old = time.time() - IDEMPOTENCY_TTL - 60
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(insert(IDEMPOTENCY), [
+            {"scope": "webhook:a.b.c", "key": f"k{i}", "body_hash": "h", "execution_id": f"e{i}", "created_at": old}
+            for i in range(5)
+        ])
+    assert store.claim_idempotency("webhook:x.y.z", "fresh", "h", "e-new") is None
+    with sqlite_store.engine.connect() as conn:
+        keys = conn.execute(select(IDEMPOTENCY.c.key)).scalars().all()
+        assert keys == ["fresh"]
+        assert conn.execute(select(func.count()).select_from(IDEMPOTENCY)).scalar_one() == 1
