@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -179,7 +179,9 @@ FILTERS: dict[str, Callable[..., Any]] = {
 
 
 class _Environment(ImmutableSandboxedEnvironment):
-    """The sandbox, with :class:`Scope` attribute access resolved to keys only."""
+    """The sandbox, with :class:`Scope` attribute access resolved to keys only, and a mapping's
+    keys before its methods: ``body.keys`` is the entry ``keys`` when the data has one (Jinja's
+    default would give the dict's ``keys`` method), ``body.keys()`` still calls the method."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Scope):
@@ -187,6 +189,8 @@ class _Environment(ImmutableSandboxedEnvironment):
                 return obj[attribute]
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
         return super().getattr(obj, attribute)
 
 

@@ -20,6 +20,18 @@ def test_whole_expression_keeps_its_type_and_mixed_text_is_a_string() -> None:
     assert e.render({"x": ["{{ 1 + 1 }}", "plain"]}, scope) == {"x": [2, "plain"]}
 
 
+def test_a_mapping_key_wins_over_a_method_of_the_same_name() -> None:
+    """Fetched data often has keys named like dict methods (keys, items, values, get, copy)."""
+    e = expressions()
+    body = {"keys": ["a", "b"], "items": 3, "count": 1}
+    scope = {"outputs": Scope("outputs", {"fetch": {"body": body}}, "task")}
+    assert e.render("{{ outputs.fetch.body.keys }}", scope) == ["a", "b"]
+    assert e.render("{{ outputs.fetch.body.items }}", scope) == 3
+    assert e.render("{{ outputs.fetch.body['keys'] | length }}", scope) == 2
+    assert e.render("{{ {'x': 1}.keys() | list }}", {}) == ["x"]  # no such key: the method, as before
+    assert e.render("{{ {'x': 1}.get('x') }}", {}) == 1
+
+
 def test_filters() -> None:
     e = expressions()
     render = lambda text: e.render(text, {})  # noqa: E731
