@@ -43,7 +43,7 @@ def _engine(settings: Any = None) -> Any:
     from hub.store.store import Store
 
     settings = settings or _settings()
-    store = Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+    store = Store.from_settings(settings)
     engine = Engine(store, settings)
     if _tracing_asked():
         from hub.telemetry.setup import install, instrument_httpx

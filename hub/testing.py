@@ -79,7 +79,7 @@ def make_engine(
     home = Path(home) if home else Path(tempfile.mkdtemp(prefix="hub-test-"))
     config = HubSettings(home=home, **settings)
     if store is None:
-        store = Store.open(config.resolved_database_url(), config.inline_output_limit)
+        store = Store.from_settings(config)
     elif "inline_output_limit" in settings:
         store.inline_limit = config.inline_output_limit
     engine = Engine(store, config, clock=clock)

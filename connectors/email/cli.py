@@ -20,7 +20,7 @@ def _store() -> Iterator[Any]:
     from hub.store.store import Store
 
     settings = HubSettings()
-    store = Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+    store = Store.from_settings(settings)
     try:
         yield store
     finally:

@@ -92,15 +92,9 @@ def _trigger(trigger: Any) -> dict[str, Any]:
 
 
 def save(hub: Hub, flow: Flow) -> tuple[int, bool]:
-    """Store a parsed flow; a flow disabled through the API stays disabled on a new revision."""
-    try:
-        was_disabled = bool(hub.api_store.flow_state(flow.namespace, flow.id)["disabled"])
-    except NotFound:
-        was_disabled = False
+    """Store a parsed flow (a flow disabled through the API stays disabled on a new revision)."""
     revision, created = hub.engine.store.save_flow(flow.namespace, flow.id, flow.source, flow.content_hash)
     hub.api_store.forget_flows()
-    if created and was_disabled:
-        hub.api_store.set_disabled(flow.namespace, flow.id, True)
     return revision, created
 
 

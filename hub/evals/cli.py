@@ -31,7 +31,7 @@ def _open() -> tuple[Any, Any]:
     settings = HubSettings()
     if settings.database_url is None:
         settings.home.mkdir(parents=True, exist_ok=True)
-    return settings, Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+    return settings, Store.from_settings(settings)
 
 
 def _runner(progress: bool = False, prompts_dir: Path | None = None) -> Any:

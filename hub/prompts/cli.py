@@ -38,7 +38,7 @@ def _registry(directory: Path | None) -> Iterator[Any]:
     from hub.store.store import Store
 
     settings = HubSettings()
-    store = Store.open(settings.resolved_database_url())
+    store = Store.from_settings(settings)
     try:
         yield PromptRegistry(store.engine, directory or settings.prompts_dir)
     finally:

@@ -25,11 +25,11 @@ def is_loopback(host: str) -> bool:
 
 
 def _api_store() -> Any:
-    from hub.service.runtime import open_store
     from hub.settings import HubSettings
     from hub.store.api_store import ApiStore
+    from hub.store.store import Store
 
-    return ApiStore(open_store(HubSettings()))
+    return ApiStore(Store.from_settings(HubSettings()))
 
 
 @click.command()

@@ -24,10 +24,6 @@ def queue_name() -> str:
     return os.environ.get(QUEUE_NAME_ENV) or DEFAULT_QUEUE
 
 
-def open_store(settings: HubSettings) -> Store:
-    return Store.open(settings.resolved_database_url(), settings.inline_output_limit)
-
-
 def build_engine(
     settings: HubSettings | None = None,
     *,
@@ -37,7 +33,7 @@ def build_engine(
 ) -> Engine:
     """The engine for this process: store from settings, arq queue when ``redis_url`` is set."""
     settings = settings or HubSettings()
-    engine = Engine(store or open_store(settings), settings, **engine_kwargs)
+    engine = Engine(store or Store.from_settings(settings), settings, **engine_kwargs)
     if settings.redis_url:
         engine.queue = ArqQueue(settings.redis_url, queue or queue_name())
     from hub.approvals import install as install_approvals

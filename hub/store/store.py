@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, String, and_, cast, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.pool import StaticPool
@@ -23,6 +23,9 @@ from sqlalchemy.pool import StaticPool
 from hub.errors import NotFound
 from hub.store import migrations
 from hub.store.tables import Blob, Execution, FlowRevision, LogLine, StepRun
+
+if TYPE_CHECKING:
+    from hub.settings import HubSettings
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,11 @@ class Store:
             store.migrate()
         return store
 
+    @classmethod
+    def from_settings(cls, settings: HubSettings) -> Store:
+        """The store the settings name (``HUB_DATABASE_URL``, else SQLite under ``HUB_HOME``)."""
+        return cls.open(settings.resolved_database_url(), settings.inline_output_limit)
+
     def migrate(self) -> list[str]:
         with self.engine.begin() as conn:
             if not self.is_sqlite:
@@ -136,10 +144,11 @@ class Store:
     # -- flows -------------------------------------------------------------------------------------
 
     def save_flow(self, namespace: str, flow_id: str, source: str, content_hash: str) -> tuple[int, bool]:
-        """Store a flow's source; returns ``(revision, created)``: a new revision only when it changed."""
+        """Store a flow's source; returns ``(revision, created)``: a new revision only when it changed.
+        A flow switched off through the API stays off on its new revision (in the same transaction)."""
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(FLOWS.c.revision, FLOWS.c.content_hash, FLOWS.c.deleted)
+                select(FLOWS.c.revision, FLOWS.c.content_hash, FLOWS.c.deleted, FLOWS.c.disabled)
                 .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
                 .order_by(FLOWS.c.revision.desc())
                 .limit(1)
@@ -154,7 +163,7 @@ class Store:
                     revision=revision,
                     content_hash=content_hash,
                     source=source,
-                    disabled=False,
+                    disabled=bool(row is not None and row.disabled and not row.deleted),
                     deleted=False,
                     created_at=time.time(),
                 )

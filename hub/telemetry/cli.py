@@ -112,7 +112,7 @@ def trace(execution_id: str, as_json: bool, width: int) -> None:
     from hub.telemetry.review import execution_trace
 
     settings = HubSettings()
-    store = Store.open(settings.resolved_database_url(), settings.inline_output_limit)
+    store = Store.from_settings(settings)
     try:
         found = execution_trace(store, execution_id)
     except HubError as exc:

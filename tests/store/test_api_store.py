@@ -61,3 +61,15 @@ def test_expired_idempotency_keys_are_purged_by_a_later_claim(sqlite_store: Stor
         keys = conn.execute(select(IDEMPOTENCY.c.key)).scalars().all()
         assert keys == ["fresh"]
         assert conn.execute(select(func.count()).select_from(IDEMPOTENCY)).scalar_one() == 1
+
+
+def test_a_new_revision_keeps_the_disable_switch_however_it_is_saved(sqlite_store: Store) -> None:
+    engine = make_engine(sqlite_store)
+    engine.deploy(load_text(FLOW))
+    api = ApiStore(sqlite_store)
+    api.set_disabled("st", "cached", True)
+    engine.deploy(load_text(FLOW.replace("n: 1", "n: 2")))  # e.g. hub serve loading a changed file
+    assert sqlite_store.flow_head("st", "cached") == {"revision": 2, "disabled": True, "deleted": False}
+    api.delete_flow("st", "cached")
+    engine.deploy(load_text(FLOW.replace("n: 1", "n: 3")))  # created again after a delete: a new flow
+    assert sqlite_store.flow_head("st", "cached") == {"revision": 3, "disabled": False, "deleted": False}
