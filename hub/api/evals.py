@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.api.errors import ApiError
 from hub.errors import HubError, NotFound
 from hub.evals.results import EvalStore, new_run_id
 
@@ -59,10 +60,6 @@ class CaseRequest(BaseModel):
     note: str | None = None
 
 
-class EvalRequestError(HubError):
-    """A request naming a file outside the evals folder, or one that does not exist."""
-
-
 def evals_dir() -> Path:
     return Path(os.environ.get("HUB_EVALS_DIR", "evals"))
 
@@ -71,7 +68,7 @@ def _file(name: str) -> Path:
     root = evals_dir().resolve()
     path = (root / name).resolve()
     if not path.is_relative_to(root):
-        raise EvalRequestError(f"{name!r} is outside the evals folder")
+        raise ApiError(422, f"{name!r} is outside the evals folder", type="InvalidRequest")
     if not path.is_file():
         raise NotFound(f"there is no eval file {name!r} in {evals_dir()}")
     return path
