@@ -90,7 +90,12 @@ def deploy(folder: Path, url: str, key: str | None) -> None:
 
     from hub.flow.loader import flow_files
 
-    files = [{"file": str(path), "source": path.read_text()} for path in flow_files(folder)]
+    files = []
+    for path in flow_files(folder):
+        try:
+            files.append({"file": str(path), "source": path.read_text(encoding="utf-8")})
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HubError(f"{path}: cannot be read as UTF-8 text: {exc}") from None
     if not files:
         raise HubError(f"no .yaml or .yml flow files in {folder}")
     headers = {"Authorization": f"Bearer {key}"} if key else {}

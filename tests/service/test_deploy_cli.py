@@ -48,3 +48,12 @@ def test_deploy_folder(tmp_path: Path) -> None:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_deploy_of_a_file_that_is_not_utf8_is_a_message(tmp_path: Path) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "latin1.yaml").write_bytes(b'id: x\ndescription: "caf\xe9"\ntasks: []\n')
+    result = CliRunner().invoke(main, ["deploy", str(folder), "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "latin1.yaml: cannot be read as UTF-8 text" in result.output and "internal error" not in result.output
