@@ -9,8 +9,9 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.errors import NotFound
 from hub.store.auth_tables import ApiKey, IdempotencyRecord
@@ -175,34 +176,31 @@ class ApiStore:
         self, scope: str, key: str, body_hash: str, execution_id: str
     ) -> dict[str, Any] | None:
         """Record ``key`` for ``execution_id``; returns the earlier record when the key was seen
-        within 24 h (then nothing is recorded). Unique in the database, so it holds across servers."""
+        within 24 h (then nothing is recorded). Unique in the database, so it holds across servers.
+
+        One statement, on SQLite and PostgreSQL alike: an insert that, when the key is already
+        there, keeps the earlier record unless it expired (then it takes this claim's values, as
+        if the key were absent), and returns the row as it stands. ``execution_id`` is fresh for
+        every claim, so the row is this claim's exactly when it carries this id and time."""
         now = time.time()
         if now - self._idempotency_purged > IDEMPOTENCY_PURGE_EVERY:  # expired keys do not pile up
             self._idempotency_purged = now
             self.purge_idempotency(now)
-        with self.engine.begin() as conn:  # this key, if it expired since the last purge
-            conn.execute(
-                delete(IDEMPOTENCY).where(
-                    and_(IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key),
-                    IDEMPOTENCY.c.created_at < now - IDEMPOTENCY_TTL,
-                )
-            )
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(IDEMPOTENCY).values(
-                        scope=scope, key=key, body_hash=body_hash, execution_id=execution_id, created_at=now
-                    )
-                )
+        insert_ = sqlite_insert if self.store.is_sqlite else pg_insert
+        row_values = insert_(IDEMPOTENCY).values(
+            scope=scope, key=key, body_hash=body_hash, execution_id=execution_id, created_at=now
+        )
+        expired = IDEMPOTENCY.c.created_at < now - IDEMPOTENCY_TTL
+        taken = ("body_hash", "execution_id", "created_at", "response")  # excluded.response: NULL
+        claim = row_values.on_conflict_do_update(
+            index_elements=[IDEMPOTENCY.c.scope, IDEMPOTENCY.c.key],
+            set_={name: case((expired, row_values.excluded[name]), else_=IDEMPOTENCY.c[name]) for name in taken},
+        ).returning(*IDEMPOTENCY.c)
+        with self.auto.begin() as conn:
+            row = conn.execute(claim).one()
+        if row.execution_id == execution_id and row.created_at == now:
             return None
-        except IntegrityError:
-            with self.auto.connect() as conn:
-                row = conn.execute(
-                    select(IDEMPOTENCY).where(IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key)
-                ).first()
-            if row is None:  # expired and purged between the two statements: try once more
-                return self.claim_idempotency(scope, key, body_hash, execution_id)
-            return dict(row._mapping)
+        return dict(row._mapping)
 
     def release_idempotency(self, scope: str, key: str, execution_id: str) -> None:
         """Forget a claim whose execution could not be created (bad inputs), so a fixed retry works."""

@@ -73,3 +73,59 @@ def test_a_new_revision_keeps_the_disable_switch_however_it_is_saved(sqlite_stor
     api.delete_flow("st", "cached")
     engine.deploy(load_text(FLOW.replace("n: 1", "n: 3")))  # created again after a delete: a new flow
     assert sqlite_store.flow_head("st", "cached") == {"revision": 3, "disabled": False, "deleted": False}
+
+
+def test_an_idempotency_claim_is_one_statement_with_the_same_answers(store: Store) -> None:
+    from sqlalchemy import event, select, update
+
+    from hub.store.api_store import IDEMPOTENCY, IDEMPOTENCY_TTL
+
+    api = ApiStore(store)
+    api._idempotency_purged = time.time()  # no hourly purge in the way: the claim alone decides
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    for engine in {store.engine, store.auto}:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert api.claim_idempotency("webhook:a.b.c", "k", "h1", "e1") is None
+    finally:
+        for engine in {store.engine, store.auto}:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT")
+
+    earlier = api.claim_idempotency("webhook:a.b.c", "k", "h1", "e2")  # same key, same body
+    assert earlier is not None and earlier["execution_id"] == "e1" and earlier["body_hash"] == "h1"
+    other = api.claim_idempotency("webhook:a.b.c", "k", "h2", "e3")  # same key, other body: the caller says 422
+    assert other is not None and other["execution_id"] == "e1" and other["body_hash"] == "h1"
+    assert api.claim_idempotency("webhook:x.y.z", "k", "h2", "e4") is None  # keys are per trigger
+
+    # an expired key is absent: the new claim takes it, with nothing left of the old record
+    with store.engine.begin() as conn:
+        conn.execute(update(IDEMPOTENCY).where(IDEMPOTENCY.c.scope == "webhook:a.b.c").values(
+            created_at=time.time() - IDEMPOTENCY_TTL - 1, response={"old": True}))
+    assert api.claim_idempotency("webhook:a.b.c", "k", "h2", "e5") is None
+    again = api.claim_idempotency("webhook:a.b.c", "k", "h2", "e6")
+    assert again is not None and again["execution_id"] == "e5" and again["body_hash"] == "h2"
+    assert again["response"] is None
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(IDEMPOTENCY.c.scope, IDEMPOTENCY.c.execution_id).order_by(IDEMPOTENCY.c.scope)).all()
+    assert [tuple(r) for r in rows] == [("webhook:a.b.c", "e5"), ("webhook:x.y.z", "e4")]
+
+    # released (the execution could not be created): the next claim is the first again
+    api.release_idempotency("webhook:a.b.c", "k", "e5")
+    assert api.claim_idempotency("webhook:a.b.c", "k", "h3", "e7") is None
+
+
+def test_concurrent_idempotency_claims_have_one_winner(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = ApiStore(store)
+    api._idempotency_purged = time.time()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: api.claim_idempotency("webhook:a.b.c", "race", "h", f"e{i}"), range(16)))
+    winners = [i for i, answer in enumerate(answers) if answer is None]
+    assert len(winners) == 1
+    assert all(answer["execution_id"] == f"e{winners[0]}" for answer in answers if answer is not None)
