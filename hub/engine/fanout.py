@@ -160,10 +160,10 @@ async def walk_iteration(engine: Engine, run: Run) -> dict[str, Any]:
     trigger = run.execution["trigger"]
     loop = _find(run.flow, trigger["task_id"])
     scope = json.loads(engine.store.get_blob(trigger["scope"]))
-    base = dict(engine._base_scope(run))
-    base["execution"] = Scope("execution", scope.get("execution") or {})
-    base["trigger"] = scope.get("trigger") or {}
-    base["vars"] = Scope("vars", engine.expr.render(run.flow.variables, base, "variables"), "variable")
+    # the parent's execution and trigger, under which the variables are rendered (once)
+    base = engine._base_scope(
+        run, execution=Scope("execution", scope.get("execution") or {}), trigger=scope.get("trigger") or {}
+    )
     outer = Frame(
         outputs=Scope("outputs", scope.get("outputs") or {}, "task"),
         suffix=scope.get("suffix", ""),

@@ -387,7 +387,9 @@ class Engine:
                 steps[path] = row
         return steps
 
-    def _base_scope(self, run: Run) -> dict[str, Any]:
+    def _base_scope(self, run: Run, **parts: Any) -> dict[str, Any]:
+        """What every expression of the execution sees; ``parts`` (``execution``, ``trigger``)
+        replace the execution's own before the variables are rendered over them, once."""
         execution = run.execution
         secret = run.redactor.secret_function(self.secrets)
         base: dict[str, Any] = {
@@ -407,6 +409,7 @@ class Engine:
             "trigger": execution["trigger"] or {},
             "secret": secret,
         }
+        base.update(parts)
         variables = self.expr.render(run.flow.variables, base, "variables")
         base["vars"] = Scope("vars", variables, "variable")
         return base

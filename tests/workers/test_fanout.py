@@ -38,6 +38,38 @@ def test_distributed_loop_in_process_gives_the_same_outputs() -> None:
     assert paths == {0: ["sq[0]"], 1: ["sq[1]"], 2: ["sq[2]"]}
 
 
+def test_iterations_render_the_variables_once_over_the_parents_trigger_and_execution() -> None:
+    import asyncio
+
+    from hub.flow.loader import load_text
+    from hub.testing import make_engine, result_of
+
+    flow = load_text("""
+id: fan_vars
+variables: {who: "{{ trigger.body.who }}", run: "{{ execution.id }}"}
+tasks:
+  - id: loop
+    type: for_each
+    items: [1, 2]
+    distributed: true
+    tasks:
+      - {id: v, type: set, values: {who: "{{ vars.who }}", run: "{{ vars.run }}"}}
+outputs: {who: "{{ outputs.v | map(attribute='who') | list }}", run: "{{ outputs.v | map(attribute='run') | list }}"}
+""")
+    engine = make_engine()
+
+    async def go() -> str:
+        # the child's own trigger has no body: only the parent's scope may render the variables
+        execution = await engine.execute(flow, trigger={"type": "webhook", "body": {"who": "ada"}})
+        await engine.queue.drain()  # type: ignore[attr-defined]
+        return str(execution["id"])
+
+    parent = asyncio.run(go())
+    result = result_of(engine, parent)
+    assert result.state == "SUCCESS", result.error
+    assert result.outputs == {"who": ["ada", "ada"], "run": [parent, parent]}
+
+
 def test_failed_iteration_fails_the_loop_and_restart_reruns_only_it(tmp_path: Path) -> None:
     flag = tmp_path / "fixed"
     flow = f"""
