@@ -7,8 +7,10 @@ process calls it ``--calls`` times, one call at a time, through:
 
 - httpx:             a plain POST of the chat-completions body (the floor);
 - litellm:           ``litellm.acompletion`` with the model's prices (provider ``openai/``);
-- litellm Router:    ``Router.acompletion`` as the hub calls it (retries, timeout, no cooldowns);
-- hub LLMClient:     ``hub.llm.client.LLMClient.complete`` (the Router plus the hub's bookkeeping).
+- litellm Router:    ``Router.acompletion`` (retries, timeout, no cooldowns), as hub 0.1 called it;
+- hub, openai:       ``hub.llm.client.LLMClient.complete`` over the direct OpenAI-wire transport
+                     (what an ``openai/...`` alias with an ``api_base`` uses);
+- hub, litellm:      the same client over its litellm transport (every other provider).
 
 It prints CPU time (``time.process_time``) and wall time per call. The difference between the rows
 is what each layer adds on the caller's side; with a real provider the wall time is dominated by
@@ -70,15 +72,17 @@ async def run(base: str, calls: int) -> None:
                                                               "api_key": "bench", **PRICES}}],
         num_retries=2, timeout=60, disable_cooldowns=True,
     )
-    spec = ModelSpec(model="openai/bench-stub", api_base=base, api_key="bench", **PRICES)
-    client = LLMClient(LLMSettings(), ModelsConfig(models={"stub": spec}))
+    direct = ModelSpec(model="openai/bench-stub", api_base=base, api_key="bench", **PRICES)
+    via_litellm = direct.model_copy(update={"transport": "litellm"})
+    client = LLMClient(LLMSettings(), ModelsConfig(models={"stub": direct, "stub-litellm": via_litellm}))
     body = {"model": "bench-stub", "messages": MESSAGES}
     async with httpx.AsyncClient() as http:
         await _measure("httpx", lambda: http.post(base + "/chat/completions", json=body), calls)
     await _measure("litellm", lambda: litellm.acompletion(
         model="openai/bench-stub", api_base=base, api_key="bench", messages=MESSAGES, **PRICES), calls)
     await _measure("litellm Router", lambda: router.acompletion(model="stub", messages=MESSAGES), calls)
-    await _measure("hub LLMClient", lambda: client.complete("stub", MESSAGES), calls)
+    await _measure("hub, openai", lambda: client.complete("stub", MESSAGES), calls)
+    await _measure("hub, litellm", lambda: client.complete("stub-litellm", MESSAGES), calls)
 
 
 def main() -> None:

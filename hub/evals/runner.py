@@ -166,7 +166,7 @@ class EvalRunner:
         )
         try:
             for model in {v.model for v in variants if v.model}:
-                await self.client.router(model)  # the slow first import of litellm is no case's latency
+                await self.client.warm(model)  # the slow first import of litellm is no case's latency
             flow = self._flow(loaded) if spec.target.flow else None
             engines = {v.key: self._engine(v) for v in variants} if flow is not None else {}
             items = [(v, i, c, r) for i, c in cases for r in range(1, spec.repeat + 1) for v in variants]

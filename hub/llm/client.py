@@ -1,10 +1,13 @@
-"""The litellm adapter: the one module of the hub that imports litellm (lazily, it is slow).
+"""The hub's model client: aliases, timeouts, retries, fallbacks, cost, and the hub's errors.
 
-:class:`LLMClient` turns model aliases (see :mod:`hub.llm.settings`) into a litellm ``Router``:
-one model group per alias, a timeout on every request, retries with backoff on rate limits,
-server errors and timeouts, fallbacks to other aliases when an alias keeps failing, and
-context-window fallbacks when the messages do not fit. A model name that is not an alias
-(``openai/gpt-4o-mini``) gets a group of its own on first use.
+:class:`LLMClient` calls models by alias (see :mod:`hub.llm.settings`); a model name that is not
+an alias (``openai/gpt-4o-mini``) is an alias of itself. Every request has a timeout. A failure
+that may pass (rate limit, 5xx, timeout, connection) is retried ``HUB_LLM_NUM_RETRIES`` times
+with backoff, honouring ``Retry-After``; when the alias still fails, its ``fallbacks`` are tried
+in order, and when the messages do not fit, its ``context_window_fallbacks`` (default: its
+fallbacks) are, without retrying the overflow. Requests go over one of two transports
+(:mod:`hub.llm.transports`): the OpenAI wire format spoken directly, or litellm for every other
+provider.
 
 Provider failures come out as hub errors: :class:`~hub.errors.ConnectorError` with the status
 (429 and 5xx retryable), :class:`LLMTimeout`, :class:`ContextWindowExceeded`.
@@ -13,27 +16,31 @@ Provider failures come out as hub errors: :class:`~hub.errors.ConnectorError` wi
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-import threading
+import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from hub.errors import ConnectorError, TaskError
 from hub.llm.settings import LLMSettings, ModelsConfig, ModelSpec
+from hub.llm.transports import (
+    Litellm,
+    OpenAICompatible,
+    ProviderFailure,
+    Reply,
+    imported_litellm,
+    litellm_module,
+    price_map,
+    wants_openai,
+)
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+__all__ = ["LLMClient", "Completion", "Embeddings", "LLMTimeout", "ContextWindowExceeded", "litellm_module"]
 
+T = TypeVar("T")
 
-def litellm_module() -> Any:
-    """Import litellm (seconds on first use) with the hub's process-wide defaults."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    litellm.drop_params = True  # a sampling parameter a provider lacks is dropped, not fatal
-    return litellm
+MAX_BACKOFF = 8.0  # seconds between two tries of one alias, unless the provider asks for more
+MAX_RETRY_AFTER = 60.0  # a longer Retry-After ends the tries (the step's own retry policy can wait)
 
 
 class LLMTimeout(TaskError):
@@ -100,6 +107,15 @@ class Embeddings:
     latency_ms: float
 
 
+@dataclass
+class _Tries:
+    retries: int = 0
+    fallbacks: int = 0
+
+
+_UNPRICED = (0.0, 0.0)
+
+
 class LLMClient:
     """Calls models by alias. Build once per process; share it through ``ctx.services["llm"]``."""
 
@@ -107,8 +123,9 @@ class LLMClient:
         self.settings = settings or LLMSettings()
         self.config = config if config is not None else self.settings.load_models()
         self._extra: dict[str, ModelSpec] = {}
-        self._router: Any = None
-        self._lock = threading.Lock()
+        self._openai = OpenAICompatible()
+        self._litellm = Litellm()
+        self._prices: dict[str, tuple[float, float]] = {}
 
     @property
     def default_model(self) -> str | None:
@@ -122,51 +139,22 @@ class LLMClient:
             self._extra[name] = ModelSpec(model=name, api_base=self.settings.api_base, api_key=self.settings.api_key)
         return self._extra[name]
 
-    def _model_list(self) -> list[dict[str, Any]]:
-        entries = []
-        for name, spec in [*self.config.models.items(), *self._extra.items()]:
-            params: dict[str, Any] = {"model": spec.model, "timeout": spec.timeout or self.settings.timeout}
-            if spec.api_base:
-                params["api_base"] = spec.api_base
-            key = os.environ.get(spec.api_key_env) if spec.api_key_env else spec.api_key
-            if key:
-                params["api_key"] = key
-            if spec.mock_response is not None:
-                params["mock_response"] = spec.mock_response
-            if spec.input_cost_per_token is not None or spec.output_cost_per_token is not None:
-                # litellm's own cost tracking then agrees with ours (and skips its unknown-price checks)
-                params["input_cost_per_token"] = spec.input_cost_per_token or 0.0
-                params["output_cost_per_token"] = spec.output_cost_per_token or 0.0
-            entries.append({"model_name": name, "litellm_params": params, "model_info": {"id": name}})
-        return entries
+    def _transport(self, spec: ModelSpec) -> OpenAICompatible | Litellm:
+        return self._openai if wants_openai(spec) else self._litellm
 
-    def _build_router(self) -> Any:
-        litellm = litellm_module()
-        fallbacks = [{n: s.fallbacks} for n, s in self.config.models.items() if s.fallbacks]
-        window = [
-            {n: s.context_window_fallbacks if s.context_window_fallbacks is not None else s.fallbacks}
-            for n, s in self.config.models.items()
-            if s.context_window_fallbacks or s.fallbacks
-        ]
-        return litellm.Router(
-            model_list=self._model_list(),
-            num_retries=self.settings.num_retries,
-            timeout=self.settings.timeout,
-            fallbacks=fallbacks,
-            context_window_fallbacks=window,
-            # every alias is one deployment: cooling it down would only turn a retry into a failure
-            disable_cooldowns=True,
-        )
+    def _chain(self, model: str) -> list[str]:
+        spec = self.spec(model)
+        return list(dict.fromkeys([model, *spec.fallbacks, *(spec.context_window_fallbacks or [])]))
 
-    async def router(self, model: str) -> Any:
-        if self._router is None and "litellm" not in sys.modules:
-            await asyncio.to_thread(litellm_module)  # the slow first import stays off the event loop
-        with self._lock:
-            known = model in self.config.models or model in self._extra
-            self.spec(model)
-            if self._router is None or not known:
-                self._router = self._build_router()
-            return self._router
+    async def warm(self, model: str) -> None:
+        """Do the slow once-per-process work ``model`` (and its fallbacks) will need — litellm's
+        import, the price lookup — now, so that no request's latency includes it."""
+        for name in self._chain(model):
+            spec = self.spec(name)
+            if not wants_openai(spec) or not spec.has_price:
+                await imported_litellm()
+                if wants_openai(spec):
+                    self._price(spec)
 
     async def complete(
         self,
@@ -176,98 +164,134 @@ class LLMClient:
         timeout: float | None = None,
     ) -> Completion:
         """Ask ``model`` (an alias or a litellm model name); raises hub errors on failure."""
-        router = await self.router(model)
-        spec = self.spec(model)
-        kwargs = {**spec.params, **(params or {})}
-        kwargs["timeout"] = timeout or spec.timeout or self.settings.timeout
+
+        def ask(spec: ModelSpec, seconds: float) -> Awaitable[Reply]:
+            return self._transport(spec).chat(spec, messages, {**spec.params, **(params or {})}, seconds)
+
         started = time.perf_counter()
-        try:
-            response = await router.acompletion(model=model, messages=messages, **kwargs)
-        except Exception as exc:  # litellm raises its own hierarchy; translate once, here
-            raise self._error(exc, model, kwargs["timeout"]) from exc
-        latency_ms = (time.perf_counter() - started) * 1000
-        return self._completion(model, response, latency_ms)
+        tries = _Tries()
+        answered, reply = await self._call(model, ask, timeout, tries)
+        spec = self.spec(answered)
+        if reply.cost is not None and not spec.has_price:
+            cost = reply.cost
+        else:
+            cost = await self._cost(spec, reply.input_tokens, reply.output_tokens)
+        return Completion(
+            text=reply.text,
+            model_requested=model,
+            model=answered,
+            litellm_model=spec.model,
+            provider=reply.provider,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            cost=cost,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            retries=tries.retries,
+            fallbacks=tries.fallbacks,
+            finish_reason=reply.finish_reason,
+        )
 
     async def embed(self, model: str, texts: list[str], timeout: float | None = None) -> Embeddings:
-        """Embeddings of ``texts`` from ``model`` (an alias or a litellm model name), through the
-        same router: the alias's provider, key, base URL, timeout and retries."""
-        router = await self.router(model)
-        spec = self.spec(model)
-        timeout = timeout or spec.timeout or self.settings.timeout
+        """Embeddings of ``texts`` from ``model`` (an alias or a litellm model name), with the
+        alias's provider, key, base URL, timeout, retries and fallbacks."""
+
+        def ask(spec: ModelSpec, seconds: float) -> Awaitable[tuple[list[list[float]], int]]:
+            return self._transport(spec).embed(spec, texts, seconds)
+
         started = time.perf_counter()
-        try:
-            response = await router.aembedding(model=model, input=texts, timeout=timeout)
-        except Exception as exc:
-            raise self._error(exc, model, timeout) from exc
-        latency_ms = (time.perf_counter() - started) * 1000
-        data = response["data"] if isinstance(response, dict) else response.data
-        usage = getattr(response, "usage", None)
-        tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        answered, (vectors, tokens) = await self._call(model, ask, timeout, _Tries())
+        spec = self.spec(answered)
         return Embeddings(
-            vectors=[list(d["embedding"] if isinstance(d, dict) else d.embedding) for d in data],
+            vectors=vectors,
             litellm_model=spec.model,
             input_tokens=tokens,
-            cost=self._cost(spec, response, tokens, 0),
-            latency_ms=latency_ms,
+            cost=await self._cost(spec, tokens, 0),
+            latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    @staticmethod
-    def _cost(spec: ModelSpec | None, response: Any, tokens_in: int, tokens_out: int) -> float:
-        """USD: the alias's own prices when it has them, else litellm's price map."""
-        if spec is not None and spec.has_price:
+    async def _call(
+        self, model: str, ask: Callable[[ModelSpec, float], Awaitable[T]], timeout: float | None, tries: _Tries
+    ) -> tuple[str, T]:
+        """``ask`` the alias, with retries, then each fallback the failure calls for, in order."""
+        requested = self.spec(model)
+        window = requested.context_window_fallbacks
+        pools = {"context": window if window is not None else requested.fallbacks, "other": requested.fallbacks}
+        tried = {model}
+        name = model
+        while True:
+            seconds = timeout or self.spec(name).timeout or self.settings.timeout
+            try:
+                return name, await self._retrying(self.spec(name), ask, seconds, tries)
+            except ProviderFailure as failure:
+                pool = pools["context" if failure.kind == "context" else "other"]
+                following = next((other for other in pool if other not in tried), None)
+                if following is None:
+                    raise self._error(failure, model, seconds, tries) from None
+                tried.add(following)
+                tries.fallbacks += 1
+                name = following
+
+    async def _retrying(
+        self, spec: ModelSpec, ask: Callable[[ModelSpec, float], Awaitable[T]], seconds: float, tries: _Tries
+    ) -> T:
+        attempts = self.settings.num_retries + 1
+        for attempt in range(attempts):
+            try:
+                return await ask(spec, seconds)
+            except ProviderFailure as failure:
+                if not failure.retryable or attempt + 1 == attempts:
+                    raise
+                wait = failure.retry_after
+                if wait is None:
+                    wait = min(MAX_BACKOFF, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+                elif wait > MAX_RETRY_AFTER:
+                    raise
+                tries.retries += 1
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _cost(self, spec: ModelSpec, tokens_in: int, tokens_out: int) -> float:
+        """USD: the alias's own prices when it has them, else litellm's price map (0 when the
+        model is not in it, as a self-hosted one usually is not)."""
+        if spec.has_price:
             return spec.cost(tokens_in, tokens_out)
-        hidden = getattr(response, "_hidden_params", {}) or {}
-        return float(hidden.get("response_cost") or 0.0)
+        if spec.model not in self._prices:
+            await imported_litellm()
+        price_in, price_out = self._price(spec)
+        return tokens_in * price_in + tokens_out * price_out
 
-    def _completion(self, requested: str, response: Any, latency_ms: float) -> Completion:
-        hidden = getattr(response, "_hidden_params", {}) or {}
-        headers = hidden.get("additional_headers") or {}
-        answered = str(hidden.get("model_id") or headers.get("x-litellm-model-group") or requested)
-        spec = self.spec(answered) if answered in self.config.models or answered in self._extra else None
-        usage = getattr(response, "usage", None)
-        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = self._cost(spec, response, tokens_in, tokens_out)
-        choice = response.choices[0]
-        return Completion(
-            text=choice.message.content or "",
-            model_requested=requested,
-            model=answered,
-            litellm_model=str(hidden.get("litellm_model_name") or (spec.model if spec else response.model)),
-            provider=hidden.get("custom_llm_provider"),
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cost=cost,
-            latency_ms=latency_ms,
-            retries=int(headers.get("x-litellm-attempted-retries") or 0),
-            fallbacks=int(headers.get("x-litellm-attempted-fallbacks") or 0),
-            finish_reason=getattr(choice, "finish_reason", None),
-        )
+    def _price(self, spec: ModelSpec) -> tuple[float, float]:
+        prices = self._prices.get(spec.model)
+        if prices is None:
+            prices = self._prices[spec.model] = price_map(spec.model) or _UNPRICED
+        return prices
 
     @staticmethod
-    def _error(exc: Exception, model: str, timeout: float) -> Exception:
-        litellm = litellm_module()
-        detail = str(exc).replace("\n", " ")[:500]
-        if isinstance(exc, litellm.ContextWindowExceededError):
+    def _error(failure: ProviderFailure, model: str, timeout: float, tries: _Tries) -> Exception:
+        detail = failure.message.replace("\n", " ")[:500]
+        after = " (after retries)" if tries.retries else ""
+        if failure.kind == "context":
             return ContextWindowExceeded(
                 f"model {model!r}: the messages do not fit its context window and no fallback took them; "
                 f"shorten the input or add context_window_fallbacks ({detail})"
             )
-        if isinstance(exc, litellm.Timeout | asyncio.TimeoutError):
-            return LLMTimeout(f"model {model!r} did not answer within {timeout:g}s (after retries): {detail}")
-        status = getattr(exc, "status_code", None)
-        status = status if isinstance(status, int) else None
-        if isinstance(exc, litellm.AuthenticationError):
+        if failure.kind == "timeout":
+            return LLMTimeout(f"model {model!r} did not answer within {timeout:g}s{after}: {detail}")
+        if failure.kind == "auth":
             return ConnectorError(
                 f"model {model!r}: the provider rejected the API key; set it (api_key_env in the models file) ({detail})",
-                status=status or 401,
+                status=failure.status or 401,
                 retryable=False,
             )
-        if isinstance(exc, litellm.RateLimitError):
-            return ConnectorError(f"model {model!r} is rate limited (after retries): {detail}", status=429)
-        if isinstance(exc, litellm.APIConnectionError) and status is None:
+        if failure.kind == "rate_limit":
+            return ConnectorError(
+                f"model {model!r} is rate limited{after}: {detail}", status=429, retry_after=failure.retry_after
+            )
+        if failure.kind == "connection":
             return ConnectorError(f"model {model!r}: cannot reach the provider: {detail}", retryable=True)
-        return ConnectorError(f"model {model!r} failed: {detail}", status=status)
+        if failure.kind == "server":
+            return ConnectorError(f"model {model!r} failed{after}: {detail}", status=failure.status, retryable=True)
+        return ConnectorError(f"model {model!r} failed: {detail}", status=failure.status, retryable=False)
 
 
 _DEFAULT: LLMClient | None = None

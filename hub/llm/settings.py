@@ -14,7 +14,7 @@ litellm model with its provider details, and may fall back to other aliases::
         api_key_env: ANTHROPIC_API_KEY
         context_window_fallbacks: [long]   # when the messages do not fit
       local:
-        model: openai/llama3.1             # any OpenAI-compatible server
+        model: openai/llama3.1             # any OpenAI-compatible server, called directly
         api_base: http://localhost:11434/v1
         api_key: none
         input_cost_per_token: 0
@@ -26,7 +26,7 @@ litellm model with its provider details, and may fall back to other aliases::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -51,6 +51,11 @@ class ModelSpec(BaseModel):
     output_cost_per_token: float | None = Field(None, ge=0, description="USD; overrides litellm's price map.")
     params: dict[str, Any] = Field(default_factory=dict, description="Default call parameters.")
     mock_response: str | None = Field(None, description="Answer this text without calling anything (tests).")
+    transport: Literal["auto", "openai", "litellm"] = Field(
+        "auto",
+        description="'openai': speak the OpenAI wire format directly (fast); 'litellm': through litellm; "
+        "'auto': openai for an 'openai/...' model with an api_base, litellm otherwise.",
+    )
 
     @property
     def has_price(self) -> bool:

@@ -63,7 +63,7 @@ def fake(_fake_server: FakeOpenAI) -> FakeOpenAI:
     return _fake_server
 
 
-def models_for(api_base: str, **overrides: Any) -> ModelsConfig:
+def models_for(api_base: str, transport: str = "auto", **overrides: Any) -> ModelsConfig:
     models: dict[str, Any] = {
         # a real price-map model served by the fake: cost comes from litellm's price map
         "fast": {"model": "openai/gpt-4o-mini", "api_base": api_base, "api_key": "sk-test"},
@@ -82,14 +82,22 @@ def models_for(api_base: str, **overrides: Any) -> ModelsConfig:
         },
     }
     models.update(overrides)
+    if transport != "auto":
+        models = {name: {**spec, "transport": transport} for name, spec in models.items()}
     return ModelsConfig.model_validate({"default": "fast", "models": models})
 
 
+@pytest.fixture(params=["openai", "litellm"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each LLM test runs over both transports: the OpenAI wire format spoken directly, and litellm."""
+    return str(request.param)
+
+
 @pytest.fixture
-def client(fake: FakeOpenAI, tmp_path: Path) -> LLMClient:
-    # one retry: litellm's router backs off ~0.5-1.3 s per retry, and that is not configurable
+def client(fake: FakeOpenAI, tmp_path: Path, transport: str) -> LLMClient:
+    # one retry: a retry without Retry-After backs off 0.25-0.5 s
     settings = LLMSettings(models_file=tmp_path / "none.yaml", timeout=5, num_retries=1)
-    return LLMClient(settings, models_for(fake.api_base))  # type: ignore[attr-defined]
+    return LLMClient(settings, models_for(fake.api_base, transport))  # type: ignore[attr-defined]
 
 
 @pytest.fixture

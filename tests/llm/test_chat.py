@@ -1,4 +1,5 @@
-"""llm.chat against litellm's real HTTP path, served by a scripted OpenAI-compatible server."""
+"""llm.chat over both transports (the OpenAI wire format spoken directly, and litellm), served by
+a scripted OpenAI-compatible server."""
 
 from __future__ import annotations
 

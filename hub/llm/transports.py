@@ -1,0 +1,290 @@
+"""How one request reaches one model: two transports behind :class:`~hub.llm.client.LLMClient`.
+
+- :class:`OpenAICompatible` speaks the OpenAI chat-completions and embeddings wire format over a
+  pooled httpx client. It serves aliases whose model is ``openai/<name>`` with an ``api_base``
+  (vLLM, Ollama's ``/v1``, LM Studio, llama.cpp, OpenRouter, a gateway ...) or that ask for
+  ``transport: openai``. About 0.6 ms of CPU per call where litellm's path costs 4-7 ms, which
+  is most of the hub's own overhead on a fast local model (``bench/llm_client_bench.py``).
+- :class:`Litellm` is every other provider (Anthropic, Bedrock, Vertex, Azure, ...) and
+  ``mock_response`` aliases, through ``litellm.acompletion`` with its own retries off.
+
+Both answer with a :class:`Reply` or raise :class:`ProviderFailure`, which says what kind of
+failure it was; retries, fallbacks and the hub's error types are decided once, in the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from hub.llm.settings import ModelSpec
+from hub.tasks.http import retry_after
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+OPENAI_BASE = "https://api.openai.com/v1"
+
+
+def litellm_module() -> Any:
+    """Import litellm (seconds on first use) with the hub's process-wide defaults."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True  # a sampling parameter a provider lacks is dropped, not fatal
+    return litellm
+
+
+class ProviderFailure(Exception):
+    """One failed request, classified.
+
+    ``kind``: ``timeout``, ``connection`` (never reached the provider), ``rate_limit``, ``auth``,
+    ``context`` (the messages do not fit), ``server`` (5xx), ``request`` (another 4xx).
+    """
+
+    RETRYABLE = frozenset({"timeout", "connection", "rate_limit", "server"})
+
+    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind, self.message, self.status, self.retry_after = kind, message, status, retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in self.RETRYABLE
+
+
+@dataclass
+class Reply:
+    """What a provider answered, before the client adds who was asked and what it cost."""
+
+    text: str
+    model: str
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str | None
+    cost: float | None = None  # known to the transport (litellm's price map); None: the client prices it
+
+
+def wants_openai(spec: ModelSpec) -> bool:
+    """Whether ``spec`` goes over :class:`OpenAICompatible`."""
+    if spec.transport != "auto":
+        return spec.transport == "openai"
+    return spec.mock_response is None and spec.api_base is not None and spec.model.startswith("openai/")
+
+
+def api_key(spec: ModelSpec) -> str | None:
+    return os.environ.get(spec.api_key_env) if spec.api_key_env else spec.api_key
+
+
+def _status_kind(status: int, message: str, code: str | None) -> str:
+    if status == 429:
+        return "rate_limit"
+    if status in (401, 403):
+        return "auth"
+    if status >= 500 or status in (408, 409):
+        return "server"
+    text = f"{code or ''} {message}".lower()
+    if "context_length" in text or "maximum context length" in text or "context window" in text:
+        return "context"
+    return "request"
+
+
+class OpenAICompatible:
+    """Chat completions and embeddings over HTTP, one connection pool per event loop."""
+
+    def __init__(self, max_connections: int = 100):
+        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            client = self._clients[loop] = httpx.AsyncClient(limits=self._limits, trust_env=False)
+        return client
+
+    async def aclose(self) -> None:
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    @staticmethod
+    def _name(spec: ModelSpec) -> str:
+        return spec.model.removeprefix("openai/")
+
+    async def _post(self, spec: ModelSpec, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        base = (spec.api_base or OPENAI_BASE).rstrip("/")
+        key = api_key(spec) or (os.environ.get("OPENAI_API_KEY") if spec.api_base is None else None)
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        try:
+            response = await self._http().post(f"{base}{path}", json=body, headers=headers, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise ProviderFailure("timeout", f"no answer within {timeout:g}s ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise ProviderFailure("connection", f"{type(exc).__name__}: {exc or 'connection failed'} ({base})") from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400:
+            error = data.get("error") if isinstance(data, dict) else None
+            if isinstance(error, dict):
+                message, code = str(error.get("message") or ""), error.get("code")
+            else:
+                message, code = str(error or response.text[:300]), None
+            message = message or f"HTTP {response.status_code}"
+            raise ProviderFailure(
+                _status_kind(response.status_code, message, code if isinstance(code, str) else None),
+                f"HTTP {response.status_code}: {message}",
+                status=response.status_code,
+                retry_after=retry_after(response.headers),
+            )
+        if not isinstance(data, dict):
+            raise ProviderFailure("server", f"HTTP {response.status_code}: the answer is not a JSON object", 502)
+        return data
+
+    async def chat(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], timeout: float) -> Reply:
+        data = await self._post(spec, "/chat/completions", {**params, "model": self._name(spec), "messages": messages}, timeout)
+        try:
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ProviderFailure("server", f"the answer has no choices[0].message: {str(data)[:300]}", 502) from None
+        usage = data.get("usage") or {}
+        return Reply(
+            text=text if isinstance(text, str) else str(text),
+            model=str(data.get("model") or self._name(spec)),
+            provider="openai",
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    async def embed(self, spec: ModelSpec, texts: list[str], timeout: float) -> tuple[list[list[float]], int]:
+        data = await self._post(spec, "/embeddings", {"model": self._name(spec), "input": texts}, timeout)
+        try:
+            rows = sorted(data["data"], key=lambda row: row.get("index", 0))
+            vectors = [list(map(float, row["embedding"])) for row in rows]
+        except (KeyError, TypeError, ValueError):
+            raise ProviderFailure("server", f"the answer has no data[].embedding: {str(data)[:300]}", 502) from None
+        return vectors, int((data.get("usage") or {}).get("prompt_tokens") or 0)
+
+
+class Litellm:
+    """Every provider litellm knows, one attempt per call (the client retries)."""
+
+    @staticmethod
+    def _kwargs(spec: ModelSpec, timeout: float) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": spec.model, "timeout": timeout, "num_retries": 0, "max_retries": 0}
+        if spec.api_base:
+            kwargs["api_base"] = spec.api_base
+        key = api_key(spec)
+        if key:
+            kwargs["api_key"] = key
+        if spec.mock_response is not None:
+            kwargs["mock_response"] = spec.mock_response
+        if spec.has_price:  # litellm's own cost bookkeeping agrees with ours and skips its price lookup
+            kwargs["input_cost_per_token"] = spec.input_cost_per_token or 0.0
+            kwargs["output_cost_per_token"] = spec.output_cost_per_token or 0.0
+        return kwargs
+
+    async def chat(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], timeout: float) -> Reply:
+        litellm = await imported_litellm()
+        try:
+            response = await litellm.acompletion(messages=messages, **params, **self._kwargs(spec, timeout))
+        except Exception as exc:  # litellm raises its own hierarchy; classify once, here
+            raise self._failure(litellm, exc, timeout) from exc
+        hidden = getattr(response, "_hidden_params", {}) or {}
+        usage = getattr(response, "usage", None)
+        choice = response.choices[0]
+        return Reply(
+            text=choice.message.content or "",
+            model=str(response.model or spec.model),
+            provider=hidden.get("custom_llm_provider"),
+            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            finish_reason=getattr(choice, "finish_reason", None),
+            cost=float(hidden.get("response_cost") or 0.0),
+        )
+
+    async def embed(self, spec: ModelSpec, texts: list[str], timeout: float) -> tuple[list[list[float]], int]:
+        litellm = await imported_litellm()
+        kwargs = self._kwargs(spec, timeout)
+        kwargs.pop("mock_response", None)
+        try:
+            response = await litellm.aembedding(input=texts, **kwargs)
+        except Exception as exc:
+            raise self._failure(litellm, exc, timeout) from exc
+        data = response["data"] if isinstance(response, dict) else response.data
+        usage = getattr(response, "usage", None)
+        vectors = [list(d["embedding"] if isinstance(d, dict) else d.embedding) for d in data]
+        return vectors, int(getattr(usage, "prompt_tokens", 0) or 0)
+
+    @staticmethod
+    def _failure(litellm: Any, exc: Exception, timeout: float) -> ProviderFailure:
+        detail = str(exc).replace("\n", " ")[:500]
+        status = getattr(exc, "status_code", None)
+        status = status if isinstance(status, int) else None
+        headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
+        wait = retry_after(headers) if headers is not None else None
+        if isinstance(exc, litellm.ContextWindowExceededError):
+            return ProviderFailure("context", detail, status)
+        if isinstance(exc, litellm.Timeout | asyncio.TimeoutError):
+            return ProviderFailure("timeout", f"no answer within {timeout:g}s: {detail}")
+        if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
+            return ProviderFailure("auth", detail, status or 401)
+        if isinstance(exc, litellm.RateLimitError):
+            return ProviderFailure("rate_limit", detail, 429, wait)
+        if (isinstance(exc, litellm.APIConnectionError) and status is None) or _never_connected(exc):
+            return ProviderFailure("connection", detail)
+        if status is None:
+            return ProviderFailure("server", detail)
+        return ProviderFailure(_status_kind(status, detail, None), detail, status, wait)
+
+
+async def imported_litellm() -> Any:
+    """litellm, its slow first import run off the event loop."""
+    import sys
+
+    module = sys.modules.get("litellm")
+    if module is not None and getattr(module, "acompletion", None) is not None:
+        return litellm_module()
+    return await asyncio.to_thread(litellm_module)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a connection failure lies under ``exc`` (litellm reports some as a 500)."""
+    import openai
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, httpx.ConnectError | ConnectionRefusedError | openai.APIConnectionError) and not isinstance(
+            current, openai.APITimeoutError
+        ):
+            return True
+        if type(current).__name__ in ("ClientConnectorError", "ServerDisconnectedError"):  # aiohttp's, not imported here
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def price_map(model: str) -> tuple[float, float] | None:
+    """USD per input and output token from litellm's price map, or None when it has no entry."""
+    litellm = litellm_module()
+    for name in (model, model.split("/", 1)[-1]):
+        try:
+            info = litellm.get_model_info(name)
+        except Exception:  # litellm raises a bare Exception for an unmapped model
+            continue
+        return float(info.get("input_cost_per_token") or 0.0), float(info.get("output_cost_per_token") or 0.0)
+    return None

@@ -1,0 +1,121 @@
+"""The model client's transports and its own retry and fallback policy: which alias takes which
+path, and how each kind of provider failure comes out (both transports, the same hub errors)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from hub.errors import ConnectorError
+from hub.llm.client import LLMClient, LLMTimeout
+from hub.llm.fake import Reply
+from hub.llm.settings import LLMSettings, ModelsConfig, ModelSpec
+from hub.llm.transports import wants_openai
+from hub.testing import serve_app
+
+pytestmark = pytest.mark.anyio
+MESSAGES = [{"role": "user", "content": "hello there"}]
+
+
+def test_auto_speaks_openai_directly_only_to_an_openai_compatible_server():
+    assert wants_openai(ModelSpec(model="openai/llama3.1", api_base="http://127.0.0.1:1/v1"))
+    assert not wants_openai(ModelSpec(model="openai/gpt-4o-mini"))  # OpenAI itself: litellm maps its params
+    assert not wants_openai(ModelSpec(model="anthropic/claude-3-5-sonnet", api_base="http://x/v1"))
+    assert not wants_openai(ModelSpec(model="openai/x", api_base="http://x/v1", mock_response="hi"))
+    assert wants_openai(ModelSpec(model="openai/gpt-4o-mini", transport="openai"))
+    assert not wants_openai(ModelSpec(model="openai/x", api_base="http://x/v1", transport="litellm"))
+
+
+async def test_a_rejected_key_is_not_retried_nor_retryable(client, fake):
+    fake.enqueue(Reply(status=401, error="Incorrect API key provided"))
+    with pytest.raises(ConnectorError) as failed:
+        await client.complete("fast", MESSAGES)
+    assert failed.value.status == 401 and failed.value.retryable is False
+    assert "rejected the API key" in str(failed.value) and "Incorrect API key" in str(failed.value)
+    assert len(fake.requests) == 1
+
+
+async def test_a_bad_request_is_not_retried(client, fake):
+    fake.enqueue(Reply(status=400, error="temperature must be at most 2"))
+    with pytest.raises(ConnectorError) as failed:
+        await client.complete("fast", MESSAGES)
+    assert failed.value.status == 400 and failed.value.retryable is False
+    assert "temperature must be at most 2" in str(failed.value)
+    assert len(fake.requests) == 1
+
+
+async def test_a_retry_after_the_provider_asks_for_is_honoured_and_counted(client, fake):
+    fake.enqueue(Reply(status=503, headers={"Retry-After": "0"}), Reply("fine"))
+    answer = await client.complete("fast", MESSAGES)
+    assert answer.text == "fine" and answer.retries == 1 and answer.fallbacks == 0
+    assert answer.model == "fast" and not answer.fallback_used
+
+
+async def test_a_retry_after_longer_than_a_minute_ends_the_tries(client, fake):
+    fake.enqueue(Reply(status=429, headers={"Retry-After": "3600"}), Reply("never asked"))
+    with pytest.raises(ConnectorError) as failed:
+        await client.complete("fast", MESSAGES)
+    assert failed.value.status == 429 and failed.value.retryable is True
+    assert failed.value.retry_after == pytest.approx(3600)  # the step's retry policy can wait that long
+    assert len(fake.requests) == 1
+
+
+async def test_rate_limited_primary_falls_back_after_its_retries(client, fake):
+    fake.enqueue(*[Reply(status=429, headers={"Retry-After": "0"})] * 2, model="primary-m")
+    fake.enqueue(Reply("from backup"), model="backup-m")
+    answer = await client.complete("primary", MESSAGES)
+    assert (answer.text, answer.model, answer.model_requested) == ("from backup", "backup", "primary")
+    assert answer.retries == 1 and answer.fallbacks == 1 and answer.fallback_used
+    assert [r["model"] for r in fake.requests] == ["primary-m", "primary-m", "backup-m"]
+
+
+async def test_an_unreachable_provider_is_a_retryable_connection_error(tmp_path: Path, transport: str):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = ModelsConfig.model_validate({"models": {"gone": {
+        "model": "openai/gone", "api_base": f"http://127.0.0.1:{port}/v1", "api_key": "k", "transport": transport,
+    }}})
+    client = LLMClient(LLMSettings(models_file=tmp_path / "none.yaml", num_retries=0, timeout=5), config)
+    with pytest.raises(ConnectorError) as failed:
+        await client.complete("gone", MESSAGES)
+    assert failed.value.retryable is True and "cannot reach the provider" in str(failed.value)
+
+
+async def test_a_timeout_names_the_seconds_and_is_retryable(client, fake):
+    client.settings.num_retries = 0
+    fake.enqueue(Reply("late", delay=1.0))
+    with pytest.raises(LLMTimeout) as failed:
+        await client.complete("fast", MESSAGES, timeout=0.2)
+    assert "did not answer within 0.2s" in str(failed.value) and failed.value.retryable
+
+
+async def test_an_answer_that_is_not_a_completion_is_a_retryable_provider_error(tmp_path: Path):
+    async def broken(scope, receive, send):  # an "OpenAI-compatible" server that answers HTML
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": b"<html>gateway</html>"})
+
+    with serve_app(broken) as base:
+        config = ModelsConfig.model_validate({"models": {"odd": {"model": "openai/odd", "api_base": f"{base}/v1"}}})
+        client = LLMClient(LLMSettings(models_file=tmp_path / "none.yaml", num_retries=0), config)
+        with pytest.raises(ConnectorError) as failed:
+            await client.complete("odd", MESSAGES)
+    assert failed.value.status == 502 and failed.value.retryable
+    assert "not a JSON object" in str(failed.value)
+
+
+async def test_a_model_missing_from_the_price_map_costs_nothing(client, fake):
+    fake.enqueue(Reply("hi", prompt_tokens=1000, completion_tokens=1000), model="primary-m")
+    answer = await client.complete("primary", MESSAGES)  # openai/primary-m: no price, not in the map
+    assert answer.cost == 0.0 and answer.input_tokens == 1000
+
+
+async def test_embeddings_come_back_in_input_order(client, fake):
+    result = await client.embed("fast", ["alpha beta", "gamma"])
+    assert len(result.vectors) == 2 and result.input_tokens == 3
+    assert result.vectors[0] != result.vectors[1]
+    assert fake.embedding_requests[-1]["input"] == ["alpha beta", "gamma"]
