@@ -14,6 +14,7 @@ COPY prompts ./prompts
 
 USER hub
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
-  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health').status != 200)"
+# right for either command: the API answers /health on :8080; a worker (no HTTP) had its last poll of
+# the queue answered by Redis within 30 s (it keeps $HUB_HOME/worker.alive fresh). See docs/deploy.md.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=5 CMD ["hub", "health"]
 CMD ["hub", "serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -448,6 +448,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "email": "connectors.email.cli:email",
     "serve": "hub.service.cli:serve",
     "worker": "hub.service.cli:worker",
+    "health": "hub.service.cli:health",
     "trace": "hub.telemetry.cli:trace",
     "deploy": "hub.service.cli:deploy",
     "keys": "hub.service.cli:keys",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
 from collections.abc import Callable
 
 import click
@@ -28,6 +30,7 @@ def worker(concurrency: int | None, queue_name: str | None, sweep_interval: floa
            grace: float, burst: bool, log_level: str) -> None:
     """Run queued executions from Redis (HUB_REDIS_URL); start as many as you like."""
     from hub.errors import HubError
+    from hub.service.health import ALIVE_FILE
     from hub.service.runtime import build_engine
     from hub.service.worker import WorkerOptions, serve_worker
     from hub.settings import HubSettings
@@ -37,12 +40,67 @@ def worker(concurrency: int | None, queue_name: str | None, sweep_interval: floa
     if not settings.redis_url:
         raise HubError("hub worker needs Redis: set HUB_REDIS_URL (e.g. redis://localhost:6379/0)")
     engine = build_engine(settings, queue=queue_name)
+    with contextlib.suppress(OSError):  # the health file's folder; not writable: logged by the worker
+        settings.home.mkdir(parents=True, exist_ok=True)
     options = WorkerOptions(
         concurrency=concurrency or settings.max_concurrency, sweep_interval=sweep_interval,
-        poll_delay=poll_delay, grace=grace, burst=burst,
+        poll_delay=poll_delay, grace=grace, burst=burst, alive_file=settings.home / ALIVE_FILE,
     )
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(serve_worker(engine, options, hard_exit=True))
+
+
+@click.command()
+@click.option("--worker", "worker_only", is_flag=True,
+              help="Check the worker of this HUB_HOME: Redis answered its poll of the queue within --max-age.")
+@click.option("--url", default=None,
+              help="Check the API: this URL answers 200 (default http://127.0.0.1:8080/health; /ready also "
+                   "checks the database and Redis).")
+@click.option("--max-age", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds since a worker's last poll that still count as healthy (default 30).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+              help="Seconds the API may take to answer.")
+def health(worker_only: bool, url: str | None, max_age: float | None, timeout: float) -> None:
+    """Exit 0 when the hub process here is healthy, 1 when not (for container health checks).
+
+    A worker serves no HTTP: it keeps HUB_HOME/worker.alive fresh while its polls of the queue
+    succeed. Without --worker or --url, the worker is checked when that file exists (a worker runs
+    with this HUB_HOME, as in a worker container), else the API on http://127.0.0.1:8080.
+    """
+    from hub.service.health import ALIVE_FILE, ALIVE_MAX_AGE, alive_age
+    from hub.settings import HubSettings
+
+    path = HubSettings().home / ALIVE_FILE
+    if worker_only or (url is None and path.exists()):
+        limit = max_age if max_age is not None else ALIVE_MAX_AGE
+        age = alive_age(path)
+        if age is None:
+            _verdict(False, f"no worker runs with this HUB_HOME ({path} does not exist)")
+        elif age > limit:
+            _verdict(False, f"the worker's last answered poll of the queue was {age:.0f}s ago (limit {limit:g}s)")
+        else:
+            _verdict(True, f"worker: last answered poll of the queue {age:.1f}s ago")
+        return
+    import urllib.error
+    import urllib.request
+
+    target = url or "http://127.0.0.1:8080/health"
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:
+        alone = "" if url else f" (and no worker runs with this HUB_HOME: no {path})"
+        _verdict(False, f"the API at {target} does not answer: {exc}{alone}")
+        return
+    _verdict(status == 200, f"API: {target} answered {status}")
+
+
+def _verdict(ok: bool, message: str) -> None:
+    click.echo(("ok: " if ok else "unhealthy: ") + message)
+    if not ok:
+        sys.exit(1)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -114,8 +114,10 @@ class HubWorker(Worker):
     claims the execution is not lost: the sweep of any worker submits the execution again.
     """
 
-    def __init__(self, *args: Any, capacity: Callable[[], int] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, capacity: Callable[[], int] | None = None,
+                 on_poll: Callable[[], None] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self._on_poll = on_poll  # called after every poll that Redis answered (the worker's liveness)
         self._wake = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         # how many more jobs this process should take now (None: up to max_jobs)
@@ -167,6 +169,8 @@ class HubWorker(Worker):
         if self._redis_down:
             log.warning("the queue on Redis answers again")
             self._redis_down = False
+        if self._on_poll is not None:
+            self._on_poll()
         return True
 
     def room(self) -> int:

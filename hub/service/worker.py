@@ -23,12 +23,14 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from arq.worker import func
 
 from hub.engine.runner import STALE_HEARTBEAT, Engine
 from hub.engine.states import State
+from hub.service.health import AliveFile
 from hub.service.queue_arq import JOB_FUNCTION, ArqQueue, HubWorker, redis_settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class WorkerOptions:
     heartbeat_interval: float = 5.0
     grace: float = 30.0  # on SIGTERM: wait this long for running executions, then hand them over
     burst: bool = False  # stop when the queue is empty (tests, batch jobs)
+    alive_file: Path | None = None  # touched after polls Redis answered, for ``hub health``
 
 
 @dataclass
@@ -158,7 +161,7 @@ async def run_execution(ctx: dict[str, Any], execution_id: str, flow: list[Any] 
     await runtime.admit(execution_id, hint)
 
 
-def make_worker(runtime: WorkerRuntime) -> HubWorker:
+def make_worker(runtime: WorkerRuntime, alive: AliveFile | None = None) -> HubWorker:
     queue = runtime.engine.queue
     if not isinstance(queue, ArqQueue):
         raise RuntimeError("hub worker needs HUB_REDIS_URL (the engine has no Redis queue)")
@@ -169,6 +172,7 @@ def make_worker(runtime: WorkerRuntime) -> HubWorker:
         redis_settings=redis_settings(queue.redis_url),
         max_jobs=options.concurrency + options.prefetch,
         capacity=runtime.room,
+        on_poll=alive.beat if alive is not None else None,
         job_timeout=3600,  # a job only waits for a slot; the execution runs outside it
         keep_result=0,
         poll_delay=options.poll_delay,
@@ -190,7 +194,8 @@ async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, 
     """
     options = options or WorkerOptions()
     runtime = WorkerRuntime(engine, options)
-    worker = make_worker(runtime)
+    alive = AliveFile(options.alive_file) if options.alive_file is not None else None
+    worker = make_worker(runtime, alive)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -236,6 +241,8 @@ async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, 
         await asyncio.gather(*background, stopper, return_exceptions=True)
         flow_triggers.detach()
         await flow_triggers.drain()
+        if alive is not None:
+            alive.remove()
         await worker.close()
 
 

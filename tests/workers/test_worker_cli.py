@@ -1,11 +1,15 @@
-"""``hub worker`` and ``hub serve`` refuse option values they cannot run with, as usage errors."""
+"""``hub worker`` and ``hub serve`` refuse option values they cannot run with, as usage errors;
+``hub health`` answers for whichever of them runs here."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from hub.cli import main
+from tests.workers.conftest import Workers
 
 
 @pytest.mark.parametrize("args", [
@@ -22,3 +26,69 @@ def test_impossible_option_values_are_usage_errors(args: list[str]) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert "Invalid value for" in result.output and args[1] in result.output
+
+
+def test_health_of_a_worker_is_the_age_of_its_last_answered_poll(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    from hub.service.health import ALIVE_FILE
+
+    monkeypatch.setenv("HUB_HOME", str(tmp_path))
+    runner = CliRunner()
+    missing = runner.invoke(main, ["health", "--worker"])
+    assert missing.exit_code == 1 and "no worker runs" in missing.output
+
+    alive = tmp_path / ALIVE_FILE
+    alive.touch()
+    for args in (["health"], ["health", "--worker"]):  # the file says this is a worker: checked by default
+        fresh = runner.invoke(main, args)
+        assert fresh.exit_code == 0 and fresh.output.startswith("ok: worker"), fresh.output
+    old = time.time() - 45
+    os.utime(alive, (old, old))
+    stale = runner.invoke(main, ["health"])
+    assert stale.exit_code == 1 and "s ago (limit 30s)" in stale.output
+    assert runner.invoke(main, ["health", "--max-age", "60"]).exit_code == 0
+
+
+def test_health_of_the_api_is_its_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from hub.testing import serve_app
+
+    monkeypatch.setenv("HUB_HOME", str(tmp_path))
+    app = FastAPI()
+    app.get("/health")(lambda: {"status": "ok"})
+    app.get("/ready")(lambda: JSONResponse({"status": "unavailable"}, status_code=503))
+    runner = CliRunner()
+    with serve_app(app) as base:
+        ok = runner.invoke(main, ["health", "--url", f"{base}/health"])
+        assert ok.exit_code == 0 and ok.output.startswith("ok: API"), ok.output
+        down = runner.invoke(main, ["health", "--url", f"{base}/ready"])
+        assert down.exit_code == 1 and "answered 503" in down.output
+    gone = runner.invoke(main, ["health", "--url", f"{base}/health", "--timeout", "1"])
+    assert gone.exit_code == 1 and "does not answer" in gone.output
+
+
+@pytest.mark.postgres
+def test_a_running_worker_is_healthy_and_a_stopped_one_is_not(workers: Workers, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.workers.conftest import ROOT, wait_for
+
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hub.cli", "health", *args], cwd=ROOT, env=workers.env,
+                              capture_output=True, text=True, timeout=30)
+
+    proc = workers.spawn()
+    workers.wait_ready()
+    wait_for(lambda: check().returncode == 0, message="a healthy worker")
+    assert check("--worker").stdout.startswith("ok: worker")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, workers.logs()
+    assert not (tmp_path / "home" / "worker.alive").exists()
+    stopped = check("--worker")
+    assert stopped.returncode == 1 and "no worker runs" in stopped.stdout
