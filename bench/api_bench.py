@@ -324,7 +324,7 @@ async def _overhead(args: argparse.Namespace, floor_name: str, floor_call: Any, 
 
 async def bench_enrich_llm(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     """The enrichment API over a flow with one LLM step whose provider answers at once: the
-    overhead is what the hub adds (API, execution, prompt, litellm, validation) over the provider."""
+    overhead is what the hub adds (API, execution, prompt, model client, validation) over the provider."""
     pool = Pool(server.url)
     stub = Pool(f"http://127.0.0.1:{server.stub_port}")
     json_header = {"content-type": "application/json"}

@@ -14,6 +14,7 @@ from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
 
 CALLS = LLMCall.__table__  # type: ignore[attr-defined]
 CACHE = LLMCacheEntry.__table__  # type: ignore[attr-defined]
+_INSERT_CALL = CALLS.insert()
 _CALL_COLUMNS = {c.name for c in CALLS.columns} - {"id"}
 
 
@@ -30,7 +31,7 @@ class CallLog:
             raise TypeError(f"unknown call record fields: {sorted(unknown)}")
         values.setdefault("created_at", time.time())
         with self.engine.begin() as conn:
-            result = conn.execute(insert(CALLS).values(**values))
+            result = conn.execute(_INSERT_CALL, values)
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def calls(self, execution_id: str, path: str | None = None) -> list[dict[str, Any]]:
