@@ -237,6 +237,27 @@ class HubWorker(Worker):
         """Look at the queue again now (this process has room for more)."""
         self._wake.set()
 
+    async def close(self) -> None:
+        """End the jobs still held here, remove arq's health-check key and close the connections.
+
+        Replaces arq's ``Worker.close``, which ends with redis-py's deprecated ``Redis.close``
+        (a DeprecationWarning at every shutdown); ``aclose`` is its replacement. A job still held
+        here only waits for a slot: its execution stays QUEUED in the store for a sweep.
+        """
+        for task in self.tasks.values():
+            task.cancel()  # a finished task ignores it
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        pool = self._pool
+        if pool is None:
+            return
+        try:
+            await pool.delete(self.health_check_key)
+            if self.on_shutdown:
+                await self.on_shutdown(self.ctx)
+        finally:
+            self._pool = None
+            await pool.aclose(close_connection_pool=True)
+
 
 TAKE_SCRIPT = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))

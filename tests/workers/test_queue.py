@@ -422,6 +422,31 @@ async def test_full_worker_does_not_poll_again_at_once(redis_url: str, queue: st
         await worker.close()
 
 
+async def test_close_ends_held_jobs_and_closes_the_pool_without_a_deprecation_warning(
+    redis_url: str, queue: str
+) -> None:
+    import warnings
+
+    gate = asyncio.Event()  # never set: the job is still held when the worker closes
+    worker = await fake_worker(redis_url, queue, Recorder(gate))
+    producer = ArqQueue(redis_url, queue)
+    try:
+        await producer.submit_many(["held"])
+        await worker._poll_iteration()  # also records arq's health-check key
+        await asyncio.sleep(0)
+        (held,) = worker.tasks.values()
+        pool = worker.pool
+        assert await pool.exists(worker.health_check_key)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            await worker.close()
+        assert held.cancelled() and worker._pool is None
+        assert not await producer._pool.exists(worker.health_check_key)  # type: ignore[union-attr]
+        await worker.close()  # twice is harmless
+    finally:
+        await producer.close()
+
+
 # -- Redis going away -----------------------------------------------------------------------------
 
 
