@@ -279,6 +279,10 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
         # subflows started here finish before the process ends; timers (a paused step's reminder
         # or timeout, hours away) do not hold it: the paused execution waits in the store
         await engine.queue.drain(include_timers=False)
+        if "hub.llm.client" in sys.modules:  # a step called a model: close its connections
+            from hub.llm.client import close_clients
+
+            await close_clients(engine.services.get("llm"))
         return engine.store.get_execution(execution["id"])
 
     execution = asyncio.run(go())

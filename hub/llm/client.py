@@ -139,6 +139,10 @@ class LLMClient:
             self._extra[name] = ModelSpec(model=name, api_base=self.settings.api_base, api_key=self.settings.api_key)
         return self._extra[name]
 
+    async def aclose(self) -> None:
+        """Close the connections this event loop holds (server and worker shutdown)."""
+        await self._openai.aclose()
+
     def _transport(self, spec: ModelSpec) -> OpenAICompatible | Litellm:
         return self._openai if wants_openai(spec) else self._litellm
 
@@ -303,3 +307,9 @@ def default_client() -> LLMClient:
     if _DEFAULT is None:
         _DEFAULT = LLMClient()
     return _DEFAULT
+
+
+async def close_clients(*clients: LLMClient | None) -> None:
+    """Close ``clients`` and the process-wide default client, if they were built."""
+    for client in {id(c): c for c in (*clients, _DEFAULT) if c is not None}.values():
+        await client.aclose()

@@ -8,6 +8,7 @@ is set, the in-process asyncio queue otherwise.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from hub.engine.queue import LocalQueue
@@ -52,10 +53,14 @@ def is_distributed(engine: Engine) -> bool:
 
 
 async def close_engine(engine: Engine) -> None:
-    """Close the queue (in-process: cancel what runs) and the store."""
+    """Close the queue (in-process: cancel what runs), the model client's connections and the store."""
     queue = engine.queue
     if isinstance(queue, ArqQueue | LocalQueue):
         await queue.close()
+    if "hub.llm.client" in sys.modules:  # a step called a model: close its connections
+        from hub.llm.client import close_clients
+
+        await close_clients(engine.services.get("llm"))
     from hub.telemetry.setup import shutdown
 
     shutdown()  # flush spans still buffered

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -69,7 +70,7 @@ def decode_body(content_type: str, content: bytes) -> Any:
         return {"base64": base64.b64encode(content).decode(), "content_type": ctype}
 
 
-def retry_after(headers: httpx.Headers | dict[str, str]) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
     value = headers.get("retry-after") or headers.get("Retry-After")
     if value is None:
