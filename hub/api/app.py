@@ -129,6 +129,10 @@ def create_app(
             stopper = await _start_triggers(eng)
             if stopper is not None:
                 closers.append(stopper)
+        if owned:  # a server process (hub serve), not an app inside tests
+            from hub.service.runtime import settle_heap
+
+            settle_heap()
         try:
             yield
         finally:

@@ -32,6 +32,7 @@ from hub.engine.runner import STALE_HEARTBEAT, Engine
 from hub.engine.states import State
 from hub.service.health import AliveFile
 from hub.service.queue_arq import JOB_FUNCTION, ArqQueue, HubWorker, redis_settings
+from hub.service.runtime import settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,8 @@ async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, 
     runtime = WorkerRuntime(engine, options)
     alive = AliveFile(options.alive_file) if options.alive_file is not None else None
     worker = make_worker(runtime, alive)
+    if hard_exit:  # the hub worker process, not a worker inside tests
+        settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
