@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from opentelemetry import trace
+
 from hub.errors import ConnectorError, TaskError
 from hub.llm.settings import LLMSettings, ModelsConfig, ModelSpec
 from hub.llm.transports import (
@@ -251,6 +253,11 @@ class LLMClient:
                 elif wait > MAX_RETRY_AFTER:
                     raise
                 tries.retries += 1
+                trace.get_current_span().add_event(  # on the model call's span, when one is open
+                    "hub.llm.retry",
+                    {"hub.llm.model": spec.model, "error.type": failure.kind, "hub.llm.retry_in_s": round(wait, 3)}
+                    | ({"http.response.status_code": failure.status} if failure.status else {}),
+                )
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 

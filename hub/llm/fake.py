@@ -71,6 +71,7 @@ class FakeOpenAI:
     def __init__(self, default: Reply | None = None):
         self.default = default or Reply()
         self.requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []  # of each chat request, in order
         self.embedding_requests: list[dict[str, Any]] = []
         self.responder: Callable[[dict[str, Any]], Reply | str | None] | None = None
         self._scripts: dict[str | None, deque[Reply]] = {}
@@ -88,6 +89,7 @@ class FakeOpenAI:
         with self._lock:
             self._scripts.clear()
             self.requests.clear()
+            self.request_headers.clear()
             self.default = default or Reply()
 
     def calls(self, model: str | None = None) -> list[dict[str, Any]]:
@@ -132,6 +134,7 @@ class FakeOpenAI:
         request = json.loads(body or b"{}")
         with self._lock:
             self.requests.append(request)
+            self.request_headers.append({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
         reply = self._reply(request)
         if reply.delay:
             await asyncio.sleep(reply.delay)

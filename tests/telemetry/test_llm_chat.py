@@ -47,3 +47,23 @@ async def test_llm_chat_spans_follow_the_genai_conventions(contexts, fake) -> No
     assert attrs[A.LLM_REPAIR_ATTEMPTS] == 1 and first.attributes[A.LLM_REPAIR_ATTEMPTS] == 0
     assert attrs[A.LLM_COST] > 0
     assert A.GEN_AI_INPUT_MESSAGES not in attrs and A.GEN_AI_OUTPUT_MESSAGES not in attrs
+
+
+async def test_a_retry_is_an_event_on_the_call_span_and_the_provider_gets_the_trace(contexts, fake, transport) -> None:
+    exporter = InMemorySpanExporter()
+    provider = build_tracer_provider([exporter], simple=True)
+    token = set_current(Telemetry(trace.get_tracer("hub", tracer_provider=provider), instruments(None), str))
+    try:
+        fake.enqueue(Reply(status=503, headers={"Retry-After": "0"}), Reply(GOOD))
+        ctx = contexts.make()
+        await Chat().run(ctx, ChatParams.model_validate({"prompt": "triage@production", "vars": {"body": "charged twice"}}))
+    finally:
+        reset_current(token)
+    [span] = exporter.get_finished_spans()
+    [retry] = [e for e in span.events if e.name == "hub.llm.retry"]
+    assert retry.attributes["error.type"] == "server" and retry.attributes["http.response.status_code"] == 503
+    assert retry.attributes["hub.llm.model"] == "openai/gpt-4o-mini" and retry.attributes["hub.llm.retry_in_s"] == 0
+    if transport == "openai":  # litellm's own HTTP client carries no trace context
+        trace_id = f"{span.context.trace_id:032x}"
+        assert all(h["traceparent"].split("-")[1] == trace_id for h in fake.request_headers)
+        assert len(fake.request_headers) == 2
