@@ -161,7 +161,7 @@ async def walk_iteration(engine: Engine, run: Run) -> dict[str, Any]:
     loop = _find(run.flow, trigger["task_id"])
     scope = json.loads(engine.store.get_blob(trigger["scope"]))
     # the parent's execution and trigger, under which the variables are rendered (once)
-    base = engine._base_scope(
+    base, error = engine._base_scope(
         run, execution=Scope("execution", scope.get("execution") or {}), trigger=scope.get("trigger") or {}
     )
     outer = Frame(
@@ -173,10 +173,11 @@ async def walk_iteration(engine: Engine, run: Run) -> dict[str, Any]:
         base=base,
     )
     frame = outer.iteration(trigger["index"], trigger["item"])
-    error: dict[str, Any] | None = None
+    state = State.FAILED
     try:
-        await engine.run_tasks(run, loop.params["tasks"], frame)
-        state = State.WARNING if run.warning else State.SUCCESS
+        if error is None:  # a variable that does not render fails the iteration before any task
+            await engine.run_tasks(run, loop.params["tasks"], frame)
+            state = State.WARNING if run.warning else State.SUCCESS
     except StepFailed as failed:
         state, error = State.FAILED, failed.error
     except PauseSignal as pause:

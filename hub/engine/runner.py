@@ -273,14 +273,15 @@ class Engine:
             return await fanout.walk_iteration(self, run)
         flow = run.flow
         execution_id = run.id
-        root = Frame(outputs=Scope("outputs", {}, "task"), base=self._base_scope(run))
-        state: State
-        error: dict[str, Any] | None = None
+        base, error = self._base_scope(run)
+        root = Frame(outputs=Scope("outputs", {}, "task"), base=base)
+        state = State.FAILED
         try:
             try:
-                async with asyncio.timeout(flow.timeout):
-                    await self.run_tasks(run, flow.tasks, root)
-                state = State.WARNING if run.warning else State.SUCCESS
+                if error is None:  # a variable that does not render fails the execution before any task
+                    async with asyncio.timeout(flow.timeout):
+                        await self.run_tasks(run, flow.tasks, root)
+                    state = State.WARNING if run.warning else State.SUCCESS
             except TimeoutError:
                 state = State.FAILED
                 error = {
@@ -387,9 +388,13 @@ class Engine:
                 steps[path] = row
         return steps
 
-    def _base_scope(self, run: Run, **parts: Any) -> dict[str, Any]:
+    def _base_scope(self, run: Run, **parts: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """What every expression of the execution sees; ``parts`` (``execution``, ``trigger``)
-        replace the execution's own before the variables are rendered over them, once."""
+        replace the execution's own before the variables are rendered over them, once.
+
+        Never raises: with it comes the (redacted) error of the first variable that failed to
+        render, or None. The caller ends the execution FAILED with it, running no task; ``vars``
+        holds the variables that did render (for the ``errors`` and ``finally`` handlers)."""
         execution = run.execution
         secret = run.redactor.secret_function(self.secrets)
         base: dict[str, Any] = {
@@ -410,9 +415,15 @@ class Engine:
             "secret": secret,
         }
         base.update(parts)
-        variables = self.expr.render(run.flow.variables, base, "variables")
+        variables: dict[str, Any] = {}
+        error: dict[str, Any] | None = None
+        for name, value in run.flow.variables.items():
+            try:
+                variables[name] = self.expr.render(value, base, f"variables.{name}")
+            except ExpressionError as exc:
+                error = error or exc.to_dict()
         base["vars"] = Scope("vars", variables, "variable")
-        return base
+        return base, (run.redactor(error) if error is not None else None)
 
     # -- walking -----------------------------------------------------------------------------------
 

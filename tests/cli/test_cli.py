@@ -110,3 +110,23 @@ def test_run_of_a_flow_that_pauses_exits_3_at_once(hub, tmp_path: Path) -> None:
     assert paused.returncode == 3, paused.stderr
     rows = json.loads(hub("executions", "list", "--json").stdout)
     assert [r["state"] for r in rows] == ["PAUSED"]
+
+
+def test_run_of_a_flow_whose_variables_fail_ends_failed_with_the_reason(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """(the execution used to stay RUNNING, while `hub run` printed the error and exited)"""
+    flow = tmp_path / "vars.yaml"
+    flow.write_text(
+        "id: vars\nvariables: {who: '{{ trigger.body.missing.x }}'}\n"
+        "tasks:\n  - {id: hello, type: log, message: 'hi {{ vars.who }}'}\n"
+        "errors:\n  - {id: alert, type: log, message: 'failed: {{ error.message }}'}\n"
+    )
+    done = hub("run", str(flow), "--flows", "none")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "FAILED" in done.stderr
+    assert ("error: ExpressionError: variables.who: 'dict object' has no attribute 'body'"
+            " (in expression '{{ trigger.body.missing.x }}')") in done.stderr
+    rows = json.loads(hub("executions", "list", "--json").stdout)
+    assert [r["state"] for r in rows] == ["FAILED"]
+    logs = hub("logs", rows[0]["id"])
+    assert "failed: variables.who:" in logs.stdout

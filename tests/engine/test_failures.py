@@ -314,3 +314,102 @@ def test_a_task_type_this_engine_lacks_fails_the_step_or_warns_with_allow_failur
     assert result.state == "WARNING"
     assert result.step("note")["error"]["type"] == "UnknownTaskType"
     assert result.output("after") == {"ran": True}
+
+
+BAD_VARIABLES = """
+id: v
+inputs: [{id: n, type: int, default: 4}]
+variables: {team: ops, bad: "EXPR"}
+tasks:
+  - {id: first, type: set, values: {v: "{{ vars.bad }}"}}
+errors:
+  - {id: alert, type: set, values: {text: "{{ error.message }}", kind: "{{ error.type }}", team: "{{ vars.team }}"}}
+finally:
+  - {id: cleanup, type: set, values: {had_error: "{{ error is defined }}"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("{{ trigger.body.missing.x }}", "'dict object' has no attribute 'body'"),
+        ("{{ inputs.n / 0 }}", "ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_variable_that_fails_to_render_fails_the_execution_and_runs_its_handlers(
+    store, expression: str, problem: str
+) -> None:
+    """(it used to escape the engine and leave the execution RUNNING for good)"""
+    result = run_flow(BAD_VARIABLES.replace("EXPR", expression), store=store)
+    assert result.state == "FAILED"
+    message = f"variables.bad: {problem} (in expression {expression!r})"
+    assert result.error == {"type": "ExpressionError", "message": message, "retryable": False}
+    assert result.execution["ended_at"] is not None and result.execution["owner"] is None
+    assert not result.runs("first")  # no task runs over variables that are not there
+    # the handlers run as for any failure, with the error and the variables that did render
+    assert result.output("alert") == {"text": message, "kind": "ExpressionError", "team": "ops"}
+    assert result.output("cleanup") == {"had_error": True}
+    assert result.id not in {e["id"] for e in store.unfinished_executions()}
+
+
+def test_a_handler_that_uses_the_variable_that_failed_fails_but_the_error_stays(store) -> None:
+    result = run_flow(
+        "id: v\nvariables: {bad: '{{ trigger.body.x }}'}\ntasks:\n  - {id: a, type: log, message: hi}\n"
+        "errors:\n  - {id: alert, type: log, message: '{{ vars.bad }}'}\n"
+        "finally:\n  - {id: cleanup, type: log, message: '{{ vars.bad }}'}\n",
+        store=store,
+    )
+    assert result.state == "FAILED"
+    assert result.error["message"].startswith("variables.bad: ")
+    assert "vars has no variable 'bad'" in result.step("alert")["error"]["message"]
+    assert result.step("cleanup")["state"] == "FAILED"
+
+
+def test_a_subflow_whose_variables_fail_ends_failed_and_fails_its_parent(store) -> None:
+    from hub.flow.loader import load_text
+
+    engine = make_engine(store)
+    engine.deploy(load_text(
+        "id: child\nnamespace: team\ninputs: [{id: n, type: int}]\nvariables: {half: '{{ inputs.n / 0 }}'}\n"
+        "tasks:\n  - {id: a, type: set, values: {v: '{{ vars.half }}'}}\n"
+    ))
+    result = run_flow("id: p\nnamespace: team\ntasks:\n  - {id: go, type: subflow, flow: child, inputs: {n: 1}}\n",
+                      engine=engine)
+    assert result.state == "FAILED"
+    children = store.list_executions(parent_id=result.id)
+    assert [c["state"] for c in children] == ["FAILED"]
+    assert children[0]["error"]["message"].startswith("variables.half: ZeroDivisionError")
+    assert "variables.half: ZeroDivisionError" in result.error["message"]
+    assert result.error["path"] == "go"
+
+
+def test_variables_that_fail_when_a_paused_execution_resumes_end_it_failed(store, monkeypatch) -> None:
+    """The variables are rendered again when a paused execution goes on; a secret removed
+    meanwhile ends it FAILED with the reason (it was left RUNNING)."""
+    import asyncio
+
+    monkeypatch.setenv("HUB_SECRET_TOKEN", "tok-123456789")
+    engine, clock = engine_with_clock(store)
+    paused = run_flow(
+        "id: p\nvariables: {auth: \"Bearer {{ secret('TOKEN') }}\"}\ntasks:\n"
+        "  - {id: first, type: set, values: {v: 1}}\n  - {id: later, type: wait, duration: 1h}\n"
+        "  - {id: after, type: log, message: '{{ vars.auth }}'}\n"
+        "errors:\n  - {id: alert, type: set, values: {text: '{{ error.message }}'}}\n",
+        engine=engine, drain=False,
+    )
+    assert paused.state == "PAUSED"
+    monkeypatch.delenv("HUB_SECRET_TOKEN")
+    clock.now += 3600
+
+    async def resume() -> dict:  # type: ignore[type-arg]
+        await engine.queue.close()
+        await engine.resume_interrupted(run_now=True)
+        return engine.store.get_execution(paused.id)
+
+    row = asyncio.run(resume())
+    assert row["state"] == "FAILED" and row["ended_at"] is not None and row["resume_at"] is None
+    assert row["error"]["type"] == "ExpressionError"
+    assert row["error"]["message"].startswith("variables.auth: secret 'TOKEN' is not set")
+    assert "{{ secret('TOKEN') }}" in row["error"]["message"]
+    steps = {s["path"]: s["state"] for s in engine.store.step_runs(paused.id)}
+    assert steps["first"] == "SUCCESS" and "after" not in steps and steps["alert"] == "SUCCESS"

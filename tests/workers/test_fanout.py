@@ -70,6 +70,76 @@ outputs: {who: "{{ outputs.v | map(attribute='who') | list }}", run: "{{ outputs
     assert result.outputs == {"who": ["ada", "ada"], "run": [parent, parent]}
 
 
+class _Held:
+    """A queue that only records what was submitted: the test runs each execution where it wants."""
+
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+
+    async def submit(self, execution_id: str, delay: float = 0.0) -> None:
+        self.submitted.append(execution_id)
+
+
+def test_an_iteration_whose_variables_fail_ends_failed_and_fails_the_loop(store) -> None:  # type: ignore[no-untyped-def]
+    """An iteration renders the variables again, on whichever worker runs it: on a worker that
+    lacks a secret the parent had, the iteration ends FAILED with the reason (it was left RUNNING,
+    and its parent PAUSED for good), the loop fails, and a restart where the secret is set ends
+    the run."""
+    import asyncio
+
+    from hub.engine.runner import Engine
+    from hub.flow.loader import load_text
+    from hub.flow.secrets import Secrets
+    from hub.testing import make_engine, result_of
+
+    flow = load_text("""
+id: fan_secret
+variables: {auth: "Bearer {{ secret('FAN_TOKEN') }}"}
+tasks:
+  - id: loop
+    type: for_each
+    items: [1, 2]
+    distributed: true
+    tasks:
+      - {id: call, type: set, values: {auth: "{{ vars.auth }}", n: "{{ item }}"}}
+""")
+    queue = _Held()
+    here = make_engine(store)
+    here.secrets = Secrets(None, environ={"HUB_SECRET_FAN_TOKEN": "tok-123456789"})
+    worker = Engine(store, here.settings)  # another process, without the secret
+    worker.secrets = Secrets(None, environ={})
+    here.queue = worker.queue = queue
+
+    async def go() -> tuple[str, list[dict], dict]:  # type: ignore[type-arg]
+        parent = await here.execute(flow)
+        assert parent["state"] == "PAUSED"
+        children = [await worker.run(child_id) for child_id in queue.submitted if child_id != parent["id"]]
+        return parent["id"], children, await here.run(parent["id"])
+
+    parent_id, children, parent = asyncio.run(go())
+    assert len(children) == 2 and {c["state"] for c in children} == {"FAILED"}
+    assert all(c["ended_at"] is not None and c["owner"] is None for c in children)
+    message = children[0]["error"]["message"]
+    assert message.startswith("variables.auth: secret 'FAN_TOKEN' is not set") and "secret('FAN_TOKEN')" in message
+    assert not any(store.step_runs(c["id"]) for c in children)  # no task ran without its variables
+    assert parent["state"] == "FAILED"
+    assert parent["error"]["type"] == "ExpressionError" and parent["error"]["message"] == message
+    assert parent["error"]["path"] == "loop" and parent["error"]["iteration_execution_id"] == children[0]["id"]
+
+    async def again() -> dict:  # type: ignore[type-arg]
+        await here.restart(parent_id)
+        queue.submitted.clear()
+        assert (await here.run(parent_id))["state"] == "PAUSED"  # the failed iterations are queued again
+        for execution_id in [i for i in queue.submitted if i != parent_id]:
+            await here.run(execution_id)
+        return await here.run(parent_id)
+
+    assert asyncio.run(again())["state"] == "SUCCESS"
+    result = result_of(here, parent_id)
+    assert result.output("loop") == [{"call": {"auth": "Bearer ******", "n": n}} for n in (1, 2)]
+    assert {c["state"] for c in store.list_executions(parent_id=parent_id)} == {"SUCCESS"}
+
+
 def test_failed_iteration_fails_the_loop_and_restart_reruns_only_it(tmp_path: Path) -> None:
     flag = tmp_path / "fixed"
     flow = f"""
