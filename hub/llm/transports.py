@@ -245,7 +245,7 @@ class Litellm:
     async def chat(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], timeout: float) -> Reply:
         litellm = await imported_litellm()
         try:
-            response = await litellm.acompletion(messages=messages, **params, **self._kwargs(spec, timeout))
+            response = await litellm.acompletion(**{**params, **self._kwargs(spec, timeout), "messages": messages})
         except Exception as exc:  # litellm raises its own hierarchy; classify once, here
             raise self._failure(litellm, exc, timeout) from exc
         hidden = getattr(response, "_hidden_params", {}) or {}
