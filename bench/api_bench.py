@@ -218,10 +218,11 @@ class Server:
             stub = {"model": "openai/bench-stub", "api_base": f"http://127.0.0.1:{self.stub_port}/v1",
                     "api_key": "bench", "input_cost_per_token": 1e-7, "output_cost_per_token": 4e-7}
             self.env.update(HUB_LLM_MODELS=json.dumps({"stub": stub}), LITELLM_LOCAL_MODEL_COST_MAP="True")
-        self.procs.append(subprocess.Popen(
+        self.server = subprocess.Popen(
             [*hub, "serve", "--port", str(self.port), "--log-level", "warning"], env=self.env, cwd=ROOT,
             stderr=subprocess.DEVNULL,
-        ))
+        )
+        self.procs.append(self.server)
         if self.args.redis_url:
             for _ in range(self.args.workers):
                 self.procs.append(subprocess.Popen([*hub, "worker", "--log-level", "warning"], env=self.env, cwd=ROOT))
@@ -299,17 +300,31 @@ async def bench_enrich(args: argparse.Namespace, server: Server) -> dict[str, An
         return (await pool.call("POST", "/v1/enrich/bench/echo", body, json_header))[0] == 200
 
     await _drive(50, 1, args.max_seconds, enrich)  # warm up
-    result = await _overhead(args, "health_floor", health, enrich)
+    result = await _overhead(args, server, "health_floor", health, enrich)
     pool.close()
     return result
 
 
-async def _overhead(args: argparse.Namespace, floor_name: str, floor_call: Any, enrich: Any) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0.0 where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _overhead(
+    args: argparse.Namespace, server: Server, floor_name: str, floor_call: Any, enrich: Any
+) -> dict[str, Any]:
     """Serial calls of ``floor_call`` and of ``enrich`` (overhead = the difference of the two),
-    then ``enrich`` under load."""
+    then ``enrich`` under load, with the server's CPU time per request (steadier than the rate
+    on a shared machine)."""
     floor, _, _ = await _drive(args.serial, 1, args.max_seconds, floor_call)
     alone, _, errors0 = await _drive(args.serial, 1, args.max_seconds, enrich)
+    cpu = cpu_seconds(server.server.pid)
     loaded, wall, errors = await _drive(args.requests, args.concurrency, args.max_seconds, enrich)
+    cpu = cpu_seconds(server.server.pid) - cpu
     overhead = [a - pct(floor, 0.5) for a in alone]
     return {
         floor_name: _ms(floor),
@@ -317,6 +332,7 @@ async def _overhead(args: argparse.Namespace, floor_name: str, floor_call: Any, 
         "overhead_serial": _ms(overhead),
         "enrich_loaded": _ms(loaded) + f" at concurrency {args.concurrency}",
         "throughput_rps": round(len(loaded) / wall, 1),
+        "server_cpu_ms_per_request": round(cpu / max(1, len(loaded)) * 1000, 2),
         "requests": len(loaded) + len(alone),
         "errors": errors + errors0,
     }
@@ -339,7 +355,7 @@ async def bench_enrich_llm(args: argparse.Namespace, server: Server) -> dict[str
 
     await _drive(50, 1, args.max_seconds, enrich)  # warm up (imports litellm in the server)
     await _drive(50, 1, args.max_seconds, provider)
-    result = await _overhead(args, "provider_direct", provider, enrich)
+    result = await _overhead(args, server, "provider_direct", provider, enrich)
     pool.close()
     stub.close()
     return result

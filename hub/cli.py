@@ -271,7 +271,7 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
     _deploy_dir(engine, flows_dir if flows_dir is not None else settings.flows_dir)
 
     async def go() -> dict[str, Any]:
-        execution_id = await engine.start(flow, values, labels=label_map, enqueue=False,
+        execution_id = await engine.start(flow, values, labels=label_map, enqueue=False, claim=True,
                                           trigger={"type": "cli"})
         if not (quiet or as_json):
             click.echo(f"execution {execution_id} of {flow.key}", err=True)

@@ -94,7 +94,9 @@ async def enrich_one(
         hit = await hub.cache.get(key)
         if isinstance(hit, dict) and {"id", "state", "outputs"} <= hit.keys():
             return Outcome(200, hit["id"], hit["state"], hit["outputs"], cached=True)
-    execution_id = await hub.engine.start(flow, checked, enqueue=False, trigger={"type": "enrich"})
+    execution_id = await hub.engine.start(
+        flow, checked, enqueue=False, claim=True, revision=revision, trigger={"type": "enrich"}
+    )
     task = hub.spawn(hub.engine.run(execution_id))
     done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
     if not done:

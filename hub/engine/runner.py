@@ -96,6 +96,7 @@ class Engine:
         # executions started by this engine: which flow revision they run (saves a read when they
         # are run here)
         self._hints: dict[str, tuple[str, str, int]] = {}
+        self._claimed: dict[str, dict[str, Any]] = {}  # started with claim=True, to be run here
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -123,12 +124,18 @@ class Engine:
         execution_id: str | None = None,
         enqueue: bool = True,
         revision: int | None = None,
+        claim: bool = False,
     ) -> str:
         """Create an execution (inputs checked) and queue it; returns its id.
 
         ``flow`` is a reference (``namespace.id``: its newest revision, refused when disabled in
         its file or through the API) or a parsed flow: saved as a revision unless ``revision`` says
-        which stored revision it already is (the API resolved it, so no lookup is repeated)."""
+        which stored revision it already is (the API resolved it, so no lookup is repeated).
+
+        ``claim`` (with ``enqueue=False``, for a caller that runs it here at once): the execution
+        is created RUNNING and owned by this process, and :meth:`run` starts from the row it was
+        created with instead of claiming it in a second statement. A flow with a concurrency limit
+        is created QUEUED as usual (its start goes through the limit)."""
         if isinstance(flow, str):
             namespace, flow_id = self.catalog.resolve_ref(flow, "default")
             revision, flow, disabled = self.catalog.latest(namespace, flow_id)
@@ -139,12 +146,13 @@ class Engine:
         if disabled:
             raise HubError(f"flow {flow.key} is disabled; enable it before starting executions")
         checked = check_inputs(flow, inputs or {})
+        claim = claim and not enqueue and flow.concurrency is None
         row = self.store.execution_row(
             namespace=flow.namespace,
             flow_id=flow.id,
             revision=revision,
             inputs=checked,
-            state=State.QUEUED,
+            state=State.RUNNING if claim else State.QUEUED,
             labels={**flow.labels, **(labels or {})},
             trigger=trigger,
             parent_id=parent_id,
@@ -152,6 +160,11 @@ class Engine:
             execution_id=execution_id,
         )
         execution_id = str(row["id"])
+        if claim:
+            row.update(owner=self.owner, heartbeat_at=row["created_at"], started_at=row["created_at"])
+            await self.starts.create(row, False)
+            self._claimed[execution_id] = self.store.full_execution_row(row)
+            return execution_id
         if len(self._hints) > 10_000:  # started here but never run here (another process took them)
             self._hints.clear()
         hinted = execution_id not in self._hints  # (a duplicate id must not change another's hint)
@@ -177,13 +190,16 @@ class Engine:
 
     async def execute(self, flow: Flow | str, inputs: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         """Start an execution and run it here, to its end (or pause); returns the execution row."""
-        execution_id = await self.start(flow, inputs, enqueue=False, **kw)
+        execution_id = await self.start(flow, inputs, enqueue=False, claim=True, **kw)
         return await self.run(execution_id)
 
     # -- running -----------------------------------------------------------------------------------
 
     async def run(self, execution_id: str, flow_hint: tuple[str, str, int] | None = None) -> dict[str, Any]:
         """Run (or continue) one execution in this process until it ends or pauses."""
+        created = self._claimed.pop(execution_id, None)
+        if created is not None:  # started here with claim=True: created RUNNING, owned by us
+            return await self._run_owned(execution_id, (created, True))
         claimed = await self._claim_fast(execution_id, flow_hint or self._hints.pop(execution_id, None))
         if claimed is not None:
             return await self._run_owned(execution_id, claimed)

@@ -68,7 +68,8 @@ def _claim_statement(start: bool) -> Any:
         .where(
             EXECUTIONS.c.id == bindparam("_execution_id"),
             or_(EXECUTIONS.c.owner.is_(None), EXECUTIONS.c.owner == bindparam("_owner")),
-            EXECUTIONS.c.state.in_(("CREATED", "QUEUED", "RUNNING")),
+            # not state.in_(...): an IN list is expanded into the SQL at every execution
+            or_(*(EXECUTIONS.c.state == state for state in ("CREATED", "QUEUED", "RUNNING"))),
         )
         .values(values)
         .returning(*EXECUTIONS.c)
@@ -293,6 +294,17 @@ class Store:
             "trigger": trigger, "parent_id": parent_id, "parent_path": parent_path,
             "restarted_from": restarted_from, "created_at": now, "updated_at": now,
         }
+
+    @staticmethod
+    def full_execution_row(row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` (from :meth:`execution_row`) as reading it back would give it: every column,
+        JSON values as they come out of the database (tuples as lists, keys as strings)."""
+        full = dict.fromkeys(EXECUTIONS.columns.keys())
+        full.update(row)
+        for column in ("inputs", "labels", "trigger"):
+            if full[column] is not None:
+                full[column] = json.loads(json.dumps(full[column]))
+        return full
 
     def insert_executions(self, rows: list[dict[str, Any]]) -> None:
         """Insert execution rows in one transaction (all or none)."""

@@ -365,3 +365,46 @@ async def test_a_queue_that_does_not_answer_does_not_hold_the_start(
         execution_id = await asyncio.wait_for(engine.start(flow, {"n": 1}, revision=revision), 10)
     assert sqlite_store.get_execution(execution_id)["state"] == "QUEUED"
     assert "stay QUEUED in the store" in caplog.text and "TimeoutError" in caplog.text
+
+
+# -- claim=True: created RUNNING and owned, run without a second statement ---------------------------
+
+LIMITED = FLOW.replace("id: greet", "id: limited\nconcurrency: {limit: 1}")
+
+
+async def test_a_claimed_start_is_created_running_and_owned_then_run_without_a_claim(store: Store, monkeypatch) -> None:
+    engine = make_engine(store)
+    claims: list[str] = []
+    monkeypatch.setattr(store, "claim_fresh", lambda execution_id, *a: claims.append(execution_id))
+    execution_id = await engine.start(load_text(FLOW), {"n": 4}, enqueue=False, claim=True, labels={"k": ("a",)})
+    row = store.get_execution(execution_id)
+    assert row["state"] == "RUNNING" and row["owner"] == engine.owner
+    assert row["started_at"] == row["heartbeat_at"] == row["created_at"]
+    done = await engine.run(execution_id)
+    assert done["state"] == "SUCCESS"
+    assert store.latest_steps(execution_id)["echo"]["output"] == {"n": 4}
+    assert claims == []  # the row it was created with was enough
+    assert store.get_execution(execution_id)["labels"] == {"k": ["a"]}  # as stored: JSON
+
+
+async def test_a_claimed_start_the_process_never_ran_is_taken_over_when_its_owner_is_gone(store: Store) -> None:
+    first = make_engine(store)
+    execution_id = await first.start(load_text(FLOW), {"n": 1}, enqueue=False, claim=True)
+    store.update_execution(execution_id, owner="otherhost:1:abc", heartbeat_at=0.0)  # a process that died
+    second = make_engine(store)
+    done = await second.run(execution_id)
+    assert done["state"] == "SUCCESS"
+
+
+async def test_a_flow_with_a_concurrency_limit_is_not_claimed_at_start(store: Store) -> None:
+    engine = make_engine(store)
+    execution_id = await engine.start(load_text(LIMITED), {"n": 2}, enqueue=False, claim=True)
+    assert store.get_execution(execution_id)["state"] == "QUEUED"
+    assert (await engine.run(execution_id))["state"] == "SUCCESS"
+
+
+async def test_execute_runs_a_claimed_start(store: Store) -> None:
+    engine = make_engine(store)
+    done = await engine.execute(load_text(FLOW), {"n": 7})
+    assert done["state"] == "SUCCESS" and done["owner"] is None and done["ended_at"] >= done["started_at"]
+    assert store.latest_steps(done["id"])["echo"]["output"] == {"n": 7}
