@@ -293,13 +293,17 @@ class Engine:
         root = Frame(outputs=Scope("outputs", {}, "task"), base=base)
         state = State.FAILED
         try:
+            # cut short from outside its steps (a variable that does not render, the flow's
+            # timeout): a step left open by an earlier run or by the cut (a paused wait, a loop)
+            # ends with it, before the handlers run
+            aborted = error is not None and bool(run.steps)
             try:
                 if error is None:  # a variable that does not render fails the execution before any task
                     async with asyncio.timeout(flow.timeout):
                         await self.run_tasks(run, flow.tasks, root)
                     state = State.WARNING if run.warning else State.SUCCESS
             except TimeoutError:
-                state = State.FAILED
+                state, aborted = State.FAILED, True
                 error = {
                     "type": "FlowTimeout",
                     "message": f"the execution ran past the flow's timeout of {format_duration(flow.timeout or 0)}",
@@ -307,6 +311,8 @@ class Engine:
                 }
             except StepFailed as failed:
                 state, error = State.FAILED, failed.error
+            if aborted:
+                await self.write(run, self.store.end_open_steps, execution_id, State.FAILED)
             if state == State.FAILED and flow.errors:
                 handler_frame = root.with_error(run.redactor(error or {}))
                 try:

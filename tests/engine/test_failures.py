@@ -155,6 +155,17 @@ def test_flow_timeout() -> None:
     assert result.step("sleepy")["state"] == "KILLED"
 
 
+def test_a_flow_timeout_ends_the_loop_it_cut_short(store) -> None:
+    result = run_flow(
+        "id: t\ntimeout: 100ms\ntasks:\n  - id: each\n    type: for_each\n    items: [1, 2]\n    tasks:\n"
+        "      - {id: sleepy, type: python, function: 'tests.helpers:slow', kwargs: {seconds: 5}}\n",
+        store=store,
+    )
+    assert result.error["type"] == "FlowTimeout"
+    states = {s["path"]: s["state"] for s in result.steps}
+    assert states["each"] == "FAILED" and "RUNNING" not in states.values(), states
+
+
 def test_allow_failure_gives_warning_and_continues(store) -> None:
     result = run_flow(
         """
@@ -413,3 +424,4 @@ def test_variables_that_fail_when_a_paused_execution_resumes_end_it_failed(store
     assert "{{ secret('TOKEN') }}" in row["error"]["message"]
     steps = {s["path"]: s["state"] for s in engine.store.step_runs(paused.id)}
     assert steps["first"] == "SUCCESS" and "after" not in steps and steps["alert"] == "SUCCESS"
+    assert steps["later"] == "FAILED"  # the wait it was paused in ends with it (it stayed PAUSED)
