@@ -125,7 +125,7 @@ class LLMClient:
         self.settings = settings or LLMSettings()
         self.config = config if config is not None else self.settings.load_models()
         self._extra: dict[str, ModelSpec] = {}
-        self._openai = OpenAICompatible()
+        self._openai = OpenAICompatible(self.settings.max_connections)
         self._litellm = Litellm()
         self._prices: dict[str, tuple[float, float]] = {}
 

@@ -72,6 +72,8 @@ class FakeOpenAI:
         self.default = default or Reply()
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []  # of each chat request, in order
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most chat requests it was answering at once
         self.embedding_requests: list[dict[str, Any]] = []
         self.responder: Callable[[dict[str, Any]], Reply | str | None] | None = None
         self._scripts: dict[str | None, deque[Reply]] = {}
@@ -90,6 +92,7 @@ class FakeOpenAI:
             self._scripts.clear()
             self.requests.clear()
             self.request_headers.clear()
+            self.max_in_flight = 0
             self.default = default or Reply()
 
     def calls(self, model: str | None = None) -> list[dict[str, Any]]:
@@ -137,7 +140,14 @@ class FakeOpenAI:
             self.request_headers.append({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
         reply = self._reply(request)
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            with self._lock:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(reply.delay)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
         if reply.status != 200:
             error = {
                 "message": reply.error or f"fake error {reply.status}",

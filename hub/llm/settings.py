@@ -95,6 +95,9 @@ class LLMSettings(BaseSettings):
     timeout: float = Field(60.0, gt=0, description="Seconds per request; always set.")
     num_retries: int = Field(2, ge=0, description="Retries on rate limits (429), server errors and timeouts.")
     cache_ttl: float = Field(86400.0, gt=0, description="Default lifetime of cached responses (seconds).")
+    max_connections: int = Field(
+        256, ge=1, description="Open connections per process to OpenAI-compatible servers (more requests wait for one)."
+    )
 
     def load_models(self) -> ModelsConfig:
         """The aliases: the file (when it exists), then ``HUB_LLM_MODELS`` on top."""

@@ -119,7 +119,7 @@ class OpenAICompatible:
     The W3C trace context is sent with each request, so a provider that traces joins the trace.
     """
 
-    def __init__(self, max_connections: int = 100):
+    def __init__(self, max_connections: int = 256):
         self.max_connections = max_connections
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
             weakref.WeakKeyDictionary()

@@ -119,3 +119,24 @@ async def test_embeddings_come_back_in_input_order(client, fake):
     assert len(result.vectors) == 2 and result.input_tokens == 3
     assert result.vectors[0] != result.vectors[1]
     assert fake.embedding_requests[-1]["input"] == ["alpha beta", "gamma"]
+
+
+async def test_open_connections_are_capped_and_the_others_wait_their_turn(fake, tmp_path: Path):
+    import asyncio
+
+    from tests.llm.conftest import models_for
+
+    for _ in range(100):  # requests earlier tests abandoned (timeouts) may still be sleeping in the fake
+        if not fake.in_flight:
+            break
+        await asyncio.sleep(0.05)
+    fake.reset(Reply("slow", delay=0.2))
+    capped = LLMClient(LLMSettings(models_file=tmp_path / "none.yaml", max_connections=2), models_for(fake.api_base))
+    answers = await asyncio.gather(*(capped.complete("fast", MESSAGES) for _ in range(6)))
+    assert [a.text for a in answers] == ["slow"] * 6 and fake.max_in_flight == 2
+    await capped.aclose()
+    fake.reset(Reply("slow", delay=0.2))
+    wide = LLMClient(LLMSettings(models_file=tmp_path / "none.yaml"), models_for(fake.api_base))
+    await asyncio.gather(*(wide.complete("fast", MESSAGES) for _ in range(6)))
+    assert fake.max_in_flight == 6
+    await wide.aclose()
