@@ -79,8 +79,15 @@ def _claim_statement(start: bool) -> Any:
 _CLAIM = {start: _claim_statement(start) for start in (True, False)}
 
 
-def _plain(values: dict[str, Any]) -> bool:
-    """Whether every value is data (a prebuilt UPDATE can take it as a parameter)."""
+_COLUMNS = {EXECUTIONS.name: frozenset(EXECUTIONS.columns.keys()), STEPS.name: frozenset(STEPS.columns.keys())}
+
+
+def _plain(values: dict[str, Any], table: Any = EXECUTIONS) -> bool:
+    """Whether every value is data (a prebuilt UPDATE can take it as a parameter). A key that is
+    no column is an error, as it is for ``.values()`` (a prebuilt UPDATE would skip it silently)."""
+    unknown = values.keys() - _COLUMNS[table.name]
+    if unknown:
+        raise ValueError(f"not columns of {table.name}: {sorted(unknown)}")
     return not any(isinstance(v, ClauseElement) for v in values.values())
 
 
@@ -530,6 +537,7 @@ class Store:
         values.update(self._output_values(output, execution_id))
         if data is not None:
             values["data"] = data
+        _plain(values, STEPS)
         with self.auto.connect() as conn:
             conn.execute(_UPDATE_STEP, {**values, "_step_id": step_id})
 
