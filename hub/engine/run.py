@@ -52,6 +52,9 @@ class Run:
         # Columns of the execution row a middleware wants written with the run's final update of
         # it (its end), instead of a transaction of their own; the row it returns shows them.
         self.row_values: dict[str, Any] = {}
+        # (path, attempt, trace_id, span_id) of steps a middleware traced: put on their rows by
+        # the run's final write (what is left when it pauses or dies, the middleware writes)
+        self.step_contexts: list[tuple[str, int, str, str]] = []
 
 
 class StepLog:

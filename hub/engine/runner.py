@@ -367,7 +367,8 @@ class Engine:
     ) -> dict[str, Any]:
         end = {"state": state, "outputs": outputs, "error": error, "ended_at": time.time(), "owner": None,
                "resume_at": None, **run.row_values}
-        row = await self.db(self.store.write_batch, run.pending_steps, run.pending_logs, (run.id, end))
+        contexts, run.step_contexts = run.step_contexts, []
+        row = await self.db(self.store.write_batch, run.pending_steps, run.pending_logs, (run.id, end), contexts)
         run.pending_steps, run.pending_logs = [], []
         assert row is not None
         self.emit(

@@ -78,7 +78,6 @@ class TracingMiddleware(Middleware):
         self.pure_steps = pure_steps  # type: ignore[assignment]
         self.tracer = trace.get_tracer(A.TRACER_NAME, tracer_provider=tracer_provider)
         self.instruments = instruments(meter_provider)
-        self._pending: dict[str, list[tuple[str, int, str, str]]] = {}
         self._retries: dict[tuple[str, str], dict[str, Any]] = {}
         # open spans of ours -> pure steps that ran under them, not yet events (see _pure_event)
         self._buffers: dict[trace.Span, list[PureStep]] = {}
@@ -193,7 +192,6 @@ class TracingMiddleware(Middleware):
         elif span.is_recording():
             span.add_event(A.EVENT_RESUMED)
         token = set_current(Telemetry(self.tracer, self.instruments, run.redactor, run.id))
-        self._pending[run.id] = []
         self._open(span)
         state = "FAILED"
         result: Any = None
@@ -225,7 +223,7 @@ class TracingMiddleware(Middleware):
             span.end()
             reset_current(token)
             self.instruments.executions.add(1, {A.FLOW: key, A.EXECUTION_STATE: state})
-            pending = self._pending.pop(run.id, [])
+            pending, run.step_contexts = run.step_contexts, []  # what the final write did not take
             for attempt_key in [k for k in self._retries if k[0] == run.id]:
                 self._retries.pop(attempt_key, None)
             spanstore.save_step_contexts(self.db, run.id, pending)
@@ -319,7 +317,7 @@ class TracingMiddleware(Middleware):
             if info.control and task.type == "subflow":  # its child may start on another worker now
                 spanstore.save_step_contexts(self.db, run.id, [entry])
             else:
-                self._pending.setdefault(run.id, []).append(entry)
+                run.step_contexts.append(entry)
         if resumed and span.is_recording():
             since = previous.get("ended_at") or previous.get("started_at")  # type: ignore[union-attr]
             span.add_event(A.EVENT_RESUMED, {A.STEP_WAITED: round(max(0.0, time.time() - since), 3)} if since else {})

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy import Engine, case, delete, func, insert, select
 
-from hub.store.store import EXECUTIONS, STEPS
+from hub.store.store import EXECUTIONS, STEPS, set_step_contexts
 from hub.telemetry import attributes as A
 from hub.telemetry.events import StepEvent
 from hub.telemetry.tables import SpanRow
@@ -150,22 +150,12 @@ def execution_context(engine: Engine, execution_id: str) -> tuple[str | None, st
     return (row[0], row[1]) if row else (None, None)
 
 
-def save_step_contexts(engine: Engine, execution_id: str, spans: Iterable[tuple[str, int, str, str]]) -> None:
-    """Write ``(path, attempt, trace_id, span_id)`` onto the step runs, in one transaction.
-
-    One prepared statement run by the driver's ``executemany`` (a step costs microseconds here,
-    not the tens a Core statement per row would).
-    """
-    values = [(trace_id, span_id, execution_id, path, attempt) for path, attempt, trace_id, span_id in spans]
-    if not values:
-        return
-    mark = _mark(engine)
-    sql = (
-        f"UPDATE {STEPS.name} SET trace_id = {mark}, span_id = {mark} "
-        f"WHERE execution_id = {mark} AND path = {mark} AND attempt = {mark}"
-    )
-    with engine.begin() as conn:
-        conn.exec_driver_sql(sql, values)
+def save_step_contexts(engine: Engine, execution_id: str, spans: Sequence[tuple[str, int, str, str]]) -> None:
+    """Write ``(path, attempt, trace_id, span_id)`` onto the step runs, in one transaction (what
+    the run's final write did not carry: a subflow step, a run that paused or died)."""
+    if spans:
+        with engine.begin() as conn:
+            set_step_contexts(conn, execution_id, spans)
 
 
 # -- queries for the viewer ----------------------------------------------------------------------
