@@ -50,8 +50,11 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
         stored_params = run.redactor(to_jsonable_python(rendered, fallback=str))
         step_id = None
         if not pure:
+            # what a middleware holds for the execution row (its trace context) goes with it
+            held, run.row_values = run.row_values or None, {}
             step_id = await engine.write(
-                run, engine.store.start_step, run.id, path, task.id, task.type, attempt, stored_params, started
+                run, engine.store.start_step, run.id, path, task.id, task.type, attempt, stored_params, started,
+                execution_values=held,
             )
             engine.emit(step_event(run, task, path, State.RUNNING, attempt, None))
         ctx = TaskContext(

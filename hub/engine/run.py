@@ -49,8 +49,9 @@ class Run:
         # in a crash is simply computed again, and a flow of them costs one commit, not one each.
         self.pending_steps: list[dict[str, Any]] = []
         self.pending_logs: list[dict[str, Any]] = []
-        # Columns of the execution row a middleware wants written with the run's final update of
-        # it (its end), instead of a transaction of their own; the row it returns shows them.
+        # Columns of the execution row a middleware wants written with the run's next write of
+        # it — the start of a step that is not pure, or its end — instead of a transaction of
+        # their own; the row the end returns shows them.
         self.row_values: dict[str, Any] = {}
         # (path, attempt, trace_id, span_id) of steps a middleware traced: put on their rows by
         # the run's final write (what is left when it pauses or dies, the middleware writes)

@@ -519,7 +519,10 @@ class Store:
         params: Any,
         started_at: float,
         data: dict[str, Any] | None = None,
+        execution_values: dict[str, Any] | None = None,
     ) -> int:
+        """A step run starts (RUNNING); with ``execution_values``, columns of the execution row
+        are updated in the same transaction."""
         values = {
             "execution_id": execution_id,
             "path": path,
@@ -531,6 +534,12 @@ class Store:
             "data": data,
             "started_at": started_at,
         }
+        if execution_values:
+            _plain(execution_values)
+            with self.engine.begin() as conn:
+                result = conn.execute(_INSERT_STEP, values)
+                conn.execute(_UPDATE_EXECUTION, {**execution_values, "_execution_id": execution_id})
+                return int(result.inserted_primary_key[0])  # type: ignore[index]
         with self.auto.connect() as conn:
             result = conn.execute(_INSERT_STEP, values)
             return int(result.inserted_primary_key[0])  # type: ignore[index]

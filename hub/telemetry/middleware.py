@@ -232,9 +232,9 @@ class TracingMiddleware(Middleware):
         """Put the execution's trace context on its row, so that every later run of it (after a
         pause, a crash, on any process) and its subflows join the same trace.
 
-        It goes with the run's final write of the row (no transaction of its own) unless a step
-        with a span of its own starts first (:meth:`_save_context`): an execution of nothing but
-        pure steps lasts milliseconds; anything else may pause, start children or crash midway.
+        It goes with the run's next write of the row (no transaction of its own): the start of a
+        task step, or the end. A control step (a loop, a subflow) writes it first, on its own
+        (:meth:`_save_context`): it may pause or start children on other workers before either.
         """
         values = getattr(run, "row_values", None)
         if values is None:
