@@ -98,6 +98,23 @@ def api_key(spec: ModelSpec) -> str | None:
     return os.environ.get(spec.api_key_env) if spec.api_key_env else spec.api_key
 
 
+# how OpenAI-compatible servers word "the messages do not fit" (litellm's list, which the litellm
+# transport goes by): OpenAI and vLLM, llama.cpp, TGI, gateways passing on Anthropic's or Gemini's
+_CONTEXT_OVERFLOW = (
+    "context_length",
+    "context window",
+    "maximum context length",
+    "model's maximum context limit",
+    "is longer than the model's context length",
+    "exceeds the available context size",
+    "exceed context limit",
+    "input tokens exceed the configured limit",
+    "`inputs` tokens + `max_new_tokens` must be",
+    "exceeds the maximum number of tokens allowed",
+    "prompt is too long",
+)
+
+
 def _status_kind(status: int, message: str, code: str | None) -> str:
     if status == 429:
         return "rate_limit"
@@ -106,7 +123,7 @@ def _status_kind(status: int, message: str, code: str | None) -> str:
     if status >= 500 or status in (408, 409):
         return "server"
     text = f"{code or ''} {message}".lower()
-    if "context_length" in text or "maximum context length" in text or "context window" in text:
+    if any(words in text for words in _CONTEXT_OVERFLOW):
         return "context"
     return "request"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.errors import ConnectorError
-from hub.llm.client import LLMClient, LLMTimeout
+from hub.llm.client import ContextWindowExceeded, LLMClient, LLMTimeout
 from hub.llm.fake import Reply
 from hub.llm.settings import LLMSettings, ModelsConfig, ModelSpec
 from hub.llm.transports import wants_openai
@@ -140,3 +140,14 @@ async def test_open_connections_are_capped_and_the_others_wait_their_turn(fake, 
     await asyncio.gather(*(wide.complete("fast", MESSAGES) for _ in range(6)))
     assert fake.max_in_flight == 6
     await wide.aclose()
+
+
+async def test_an_overflow_reported_the_way_llama_cpp_words_it_goes_to_the_context_window_fallbacks(client, fake):
+    overflow = "the request exceeds the available context size, try increasing it"
+    fake.enqueue(Reply(status=400, error=overflow), model="small-m")
+    answer = await client.complete("small", MESSAGES)  # small: context_window_fallbacks [backup]
+    assert answer.model == "backup" and answer.fallbacks == 1
+    client.settings.num_retries = 0
+    fake.enqueue(Reply(status=400, error=overflow), model="backup-m")
+    with pytest.raises(ContextWindowExceeded):
+        await client.complete("backup", MESSAGES)
