@@ -176,7 +176,9 @@ class OpenAICompatible:
 
     async def _post(self, spec: ModelSpec, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         base = (spec.api_base or OPENAI_BASE).rstrip("/")
-        key = api_key(spec) or (os.environ.get("OPENAI_API_KEY") if spec.api_base is None else None)
+        # an alias without a key of its own sends OPENAI_API_KEY, as litellm and the OpenAI SDK do
+        # (a gateway keyed that way keeps working; `api_key: none` sends a dummy key instead)
+        key = api_key(spec) or os.environ.get("OPENAI_API_KEY")
         headers = {"authorization": f"Bearer {key}"} if key else {}
         inject(headers)
         import aiohttp

@@ -151,3 +151,16 @@ async def test_an_overflow_reported_the_way_llama_cpp_words_it_goes_to_the_conte
     fake.enqueue(Reply(status=400, error=overflow), model="backup-m")
     with pytest.raises(ContextWindowExceeded):
         await client.complete("backup", MESSAGES)
+
+
+async def test_an_openai_compatible_server_gets_openai_api_key_when_the_alias_names_no_key(
+    fake, tmp_path: Path, transport: str, monkeypatch: pytest.MonkeyPatch
+):
+    # what litellm (and the OpenAI SDK) do: a gateway keyed through OPENAI_API_KEY keeps working
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    config = ModelsConfig.model_validate({"models": {
+        "gateway": {"model": "openai/gw-m", "api_base": fake.api_base, "transport": transport},
+    }})
+    client = LLMClient(LLMSettings(models_file=tmp_path / "none.yaml", num_retries=0), config)
+    await client.complete("gateway", MESSAGES)
+    assert fake.request_headers[-1]["authorization"] == "Bearer sk-from-env"
