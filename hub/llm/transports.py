@@ -174,12 +174,16 @@ class OpenAICompatible:
     def _name(spec: ModelSpec) -> str:
         return spec.model.removeprefix("openai/")
 
-    async def _post(self, spec: ModelSpec, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def _post(
+        self, spec: ModelSpec, path: str, body: dict[str, Any], timeout: float, extra_headers: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         base = (spec.api_base or OPENAI_BASE).rstrip("/")
         # an alias without a key of its own sends OPENAI_API_KEY, as litellm and the OpenAI SDK do
         # (a gateway keyed that way keeps working; `api_key: none` sends a dummy key instead)
         key = api_key(spec) or os.environ.get("OPENAI_API_KEY")
         headers = {"authorization": f"Bearer {key}"} if key else {}
+        if extra_headers:
+            headers.update({str(name): str(value) for name, value in extra_headers.items()})
         inject(headers)
         import aiohttp
 
@@ -217,7 +221,11 @@ class OpenAICompatible:
         return data
 
     async def chat(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], timeout: float) -> Reply:
-        data = await self._post(spec, "/chat/completions", {**params, "model": self._name(spec), "messages": messages}, timeout)
+        # extra_body / extra_headers as the OpenAI SDK (and litellm) take them: merged into the request
+        params = dict(params)
+        extra_body, extra_headers = params.pop("extra_body", None), params.pop("extra_headers", None)
+        body = {**params, **(extra_body or {}), "model": self._name(spec), "messages": messages}
+        data = await self._post(spec, "/chat/completions", body, timeout, extra_headers)
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""

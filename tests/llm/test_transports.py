@@ -164,3 +164,22 @@ async def test_an_openai_compatible_server_gets_openai_api_key_when_the_alias_na
     client = LLMClient(LLMSettings(models_file=tmp_path / "none.yaml", num_retries=0), config)
     await client.complete("gateway", MESSAGES)
     assert fake.request_headers[-1]["authorization"] == "Bearer sk-from-env"
+
+
+def _client(tmp_path: Path, api_base: str, transport: str, models: dict[str, dict[str, object]], **settings: object) -> LLMClient:
+    config = ModelsConfig.model_validate({"models": {
+        name: {"api_base": api_base, "api_key": "k", "transport": transport, **spec} for name, spec in models.items()
+    }})
+    return LLMClient(LLMSettings(models_file=tmp_path / "none.yaml", **settings), config)  # type: ignore[arg-type]
+
+
+async def test_extra_body_and_extra_headers_are_merged_into_the_request(fake, tmp_path: Path, transport: str):
+    client = _client(tmp_path, fake.api_base, transport, {"vllm": {
+        "model": "openai/vllm-m",
+        "params": {"extra_body": {"guided_choice": ["yes", "no"]}, "extra_headers": {"X-Title": "hub"}},
+    }}, num_retries=0)
+    await client.complete("vllm", MESSAGES, {"temperature": 0})
+    body, headers = fake.requests[-1], fake.request_headers[-1]
+    assert body["guided_choice"] == ["yes", "no"] and body["temperature"] == 0
+    assert "extra_body" not in body and "extra_headers" not in body
+    assert headers["x-title"] == "hub"
