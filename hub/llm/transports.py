@@ -134,10 +134,13 @@ class OpenAICompatible:
     aiohttp rather than httpx here: with 16 requests in flight an httpx call costs ~1.6 ms of CPU
     and an aiohttp one ~0.12 ms, and on a fast local model that difference is the hub's overhead.
     The W3C trace context is sent with each request, so a provider that traces joins the trace.
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` apply as they do through litellm (read once
+    per server, not per request as aiohttp's ``trust_env`` would).
     """
 
     def __init__(self, max_connections: int = 256):
         self.max_connections = max_connections
+        self._proxies: dict[str, tuple[Any, Any]] = {}  # api_base -> (proxy URL, proxy auth) or (None, None)
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
             weakref.WeakKeyDictionary()
         )
@@ -170,6 +173,21 @@ class OpenAICompatible:
         elif session is not None:
             await session.close()
 
+    def _proxy(self, base: str) -> tuple[Any, Any]:
+        """The environment's proxy for ``base`` and its credentials (aiohttp's own reading of
+        ``*_PROXY``, ``NO_PROXY`` and .netrc), or ``(None, None)``."""
+        found = self._proxies.get(base)
+        if found is None:
+            from aiohttp.helpers import get_env_proxy_for_url
+            from yarl import URL
+
+            try:
+                found = get_env_proxy_for_url(URL(base))
+            except LookupError:  # none set for its scheme, or NO_PROXY names the host
+                found = (None, None)
+            self._proxies[base] = found
+        return found
+
     @staticmethod
     def _name(spec: ModelSpec) -> str:
         return spec.model.removeprefix("openai/")
@@ -187,9 +205,11 @@ class OpenAICompatible:
         inject(headers)
         import aiohttp
 
+        proxy, proxy_auth = self._proxy(base)
         try:
             async with (await self._session()).post(
-                f"{base}{path}", json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+                f"{base}{path}", json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout),
+                proxy=proxy, proxy_auth=proxy_auth,
             ) as response:
                 raw = await response.read()
                 status, response_headers = response.status, response.headers

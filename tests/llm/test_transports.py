@@ -183,3 +183,14 @@ async def test_extra_body_and_extra_headers_are_merged_into_the_request(fake, tm
     assert body["guided_choice"] == ["yes", "no"] and body["temperature"] == 0
     assert "extra_body" not in body and "extra_headers" not in body
     assert headers["x-title"] == "hub"
+
+
+async def test_the_environment_proxy_is_used(fake, tmp_path: Path, transport: str, monkeypatch: pytest.MonkeyPatch):
+    # HTTP_PROXY / NO_PROXY as litellm honoured them: the fake stands in for the proxy here
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fake.api_base.removesuffix("/v1"))
+    client = _client(tmp_path, "http://llm.invalid/v1", transport, {"remote": {"model": "openai/remote-m"}}, num_retries=0)
+    answer = await client.complete("remote", MESSAGES)
+    assert answer.text == "ok" and fake.request_headers[-1]["host"] == "llm.invalid"
+    await client.aclose()
