@@ -15,10 +15,11 @@ failure it was; retries, fallbacks and the hub's error types are decided once, i
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,10 +77,13 @@ class Reply:
     cost: float | None = None  # known to the transport (litellm's price map); None: the client prices it
 
 
-async def _close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+async def _close_at_loop_end(
+    session: aiohttp.ClientSession, forget: Callable[[], None]
+) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
+        forget()  # the session refers to its loop: kept in the map, it would keep the loop alive
         await session.close()
 
 
@@ -159,9 +163,14 @@ class OpenAICompatible:
                 connector=connector, trust_env=False, json_serialize=_dumps, raise_for_status=False
             )
             # closed by the loop's shutdown_asyncgens (asyncio.run, uvicorn) when nobody calls aclose
-            closer = self._closers[loop] = _close_at_loop_end(session)
+            closer = self._closers[loop] = _close_at_loop_end(session, functools.partial(self._forget, loop, session))
             await closer.__anext__()
         return session
+
+    def _forget(self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
+        if self._sessions.get(loop) is session:
+            del self._sessions[loop]
+            self._closers.pop(loop, None)
 
     async def aclose(self) -> None:
         """Close this event loop's connections."""

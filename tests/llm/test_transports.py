@@ -194,3 +194,19 @@ async def test_the_environment_proxy_is_used(fake, tmp_path: Path, transport: st
     answer = await client.complete("remote", MESSAGES)
     assert answer.text == "ok" and fake.request_headers[-1]["host"] == "llm.invalid"
     await client.aclose()
+
+
+def test_an_event_loop_that_ended_is_not_kept_alive_by_the_client(fake, tmp_path: Path):
+    import asyncio
+    import gc
+    import weakref
+
+    client = _client(tmp_path, fake.api_base, "openai", {"m": {"model": "openai/m"}}, num_retries=0)
+
+    async def ask() -> weakref.ref[asyncio.AbstractEventLoop]:
+        await client.complete("m", MESSAGES)
+        return weakref.ref(asyncio.get_running_loop())
+
+    loops = [asyncio.run(ask()) for _ in range(3)]  # hub.testing.run_flow runs a loop per call
+    gc.collect()
+    assert [loop() for loop in loops] == [None] * 3
