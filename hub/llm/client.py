@@ -115,6 +115,14 @@ class _Tries:
     fallbacks: int = 0
 
 
+class _Failed(Exception):
+    """An alias and the fallbacks it went on to all failed; ``failure`` is the last one's."""
+
+    def __init__(self, failure: ProviderFailure, seconds: float):
+        super().__init__(failure.message)
+        self.failure, self.seconds = failure, seconds
+
+
 _UNPRICED = (0.0, 0.0)
 
 
@@ -218,24 +226,35 @@ class LLMClient:
     async def _call(
         self, model: str, ask: Callable[[ModelSpec, float], Awaitable[T]], timeout: float | None, tries: _Tries
     ) -> tuple[str, T]:
-        """``ask`` the alias, with retries, then each fallback the failure calls for, in order."""
-        requested = self.spec(model)
-        window = requested.context_window_fallbacks
-        pools = {"context": window if window is not None else requested.fallbacks, "other": requested.fallbacks}
-        tried = {model}
-        name = model
-        while True:
-            seconds = timeout or self.spec(name).timeout or self.settings.timeout
+        """``ask`` the alias, with retries, then each fallback its failure calls for, in order; a
+        fallback that fails goes on to its own fallbacks first (depth first, as litellm's Router
+        did), and no alias is asked twice. The error is the last alias's."""
+        tried: set[str] = set()
+
+        async def attempt(name: str) -> tuple[str, T]:
+            tried.add(name)
+            spec = self.spec(name)
+            seconds = timeout or spec.timeout or self.settings.timeout
             try:
-                return name, await self._retrying(self.spec(name), ask, seconds, tries)
+                return name, await self._retrying(spec, ask, seconds, tries)
             except ProviderFailure as failure:
-                pool = pools["context" if failure.kind == "context" else "other"]
-                following = next((other for other in pool if other not in tried), None)
-                if following is None:
-                    raise self._error(failure, model, seconds, tries) from None
-                tried.add(following)
+                failed = _Failed(failure, seconds)
+            window = spec.context_window_fallbacks
+            overflow = failed.failure.kind == "context"
+            for other in (window if overflow and window is not None else spec.fallbacks):
+                if other in tried:
+                    continue
                 tries.fallbacks += 1
-                name = following
+                try:
+                    return await attempt(other)
+                except _Failed as later:
+                    failed = later
+            raise failed
+
+        try:
+            return await attempt(model)
+        except _Failed as failed:
+            raise self._error(failed.failure, model, failed.seconds, tries) from None
 
     async def _retrying(
         self, spec: ModelSpec, ask: Callable[[ModelSpec, float], Awaitable[T]], seconds: float, tries: _Tries

@@ -210,3 +210,19 @@ def test_an_event_loop_that_ended_is_not_kept_alive_by_the_client(fake, tmp_path
     loops = [asyncio.run(ask()) for _ in range(3)]  # hub.testing.run_flow runs a loop per call
     gc.collect()
     assert [loop() for loop in loops] == [None] * 3
+
+
+async def test_a_fallback_that_fails_goes_on_to_its_own_fallbacks(fake, tmp_path: Path, transport: str):
+    # as litellm's Router did: a -> b, and when b fails too, b -> c (depth first, each alias once)
+    client = _client(tmp_path, fake.api_base, transport, {
+        "a": {"model": "openai/a-m", "fallbacks": ["b", "d"]},
+        "b": {"model": "openai/b-m", "fallbacks": ["c", "a"]},
+        "c": {"model": "openai/c-m"},
+        "d": {"model": "openai/d-m"},
+    }, num_retries=0)
+    fake.enqueue(Reply(status=500), model="a-m")
+    fake.enqueue(Reply(status=500), model="b-m")
+    fake.enqueue(Reply("from c"), model="c-m")
+    answer = await client.complete("a", MESSAGES)
+    assert (answer.text, answer.model, answer.fallbacks) == ("from c", "c", 2)
+    assert [r["model"] for r in fake.requests] == ["a-m", "b-m", "c-m"]
