@@ -603,6 +603,9 @@ class Engine:
         execution = self.store.get_execution(execution_id)
         if execution["state"] in TERMINAL:
             return execution
+        # started here with claim=True and not run yet: run() must not start from the row it was
+        # created with, but read it (and find it KILLED)
+        self._claimed.pop(execution_id, None)
         task = self._running.get(execution_id)
         if task is not None and not task.done():
             self.store.update_execution(execution_id, state=State.KILLING)

@@ -408,3 +408,13 @@ async def test_execute_runs_a_claimed_start(store: Store) -> None:
     done = await engine.execute(load_text(FLOW), {"n": 7})
     assert done["state"] == "SUCCESS" and done["owner"] is None and done["ended_at"] >= done["started_at"]
     assert store.latest_steps(done["id"])["echo"]["output"] == {"n": 7}
+
+
+async def test_a_claimed_start_killed_before_it_runs_stays_killed(store: Store) -> None:
+    # the kill lands between start and run (the enrichment API spawns the run a loop turn later)
+    engine = make_engine(store)
+    execution_id = await engine.start(load_text(FLOW), {"n": 3}, enqueue=False, claim=True)
+    assert (await engine.kill(execution_id))["state"] == "KILLED"
+    done = await engine.run(execution_id)
+    assert done["state"] == "KILLED" and store.get_execution(execution_id)["state"] == "KILLED"
+    assert store.step_runs(execution_id) == []
