@@ -93,6 +93,8 @@ def _dumps(value: Any) -> str:
 
 def wants_openai(spec: ModelSpec) -> bool:
     """Whether ``spec`` goes over :class:`OpenAICompatible`."""
+    if spec.mock_response is not None:  # answered by litellm without calling anything, whatever the transport
+        return False
     if spec.transport != "auto":
         return spec.transport == "openai"
     return spec.mock_response is None and spec.api_base is not None and spec.model.startswith("openai/")

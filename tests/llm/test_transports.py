@@ -26,6 +26,8 @@ def test_auto_speaks_openai_directly_only_to_an_openai_compatible_server():
     assert not wants_openai(ModelSpec(model="openai/x", api_base="http://x/v1", mock_response="hi"))
     assert wants_openai(ModelSpec(model="openai/gpt-4o-mini", transport="openai"))
     assert not wants_openai(ModelSpec(model="openai/x", api_base="http://x/v1", transport="litellm"))
+    # mock_response answers without calling anything, whatever the transport
+    assert not wants_openai(ModelSpec(model="openai/x", api_base="http://x/v1", mock_response="hi", transport="openai"))
 
 
 async def test_a_rejected_key_is_not_retried_nor_retryable(client, fake):
