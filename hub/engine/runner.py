@@ -97,6 +97,7 @@ class Engine:
         # are run here)
         self._hints: dict[str, tuple[str, str, int]] = {}
         self._claimed: dict[str, dict[str, Any]] = {}  # started with claim=True, to be run here
+        self._orphans: set[asyncio.Task[Any]] = set()  # claimed starts whose caller went away
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -162,7 +163,14 @@ class Engine:
         execution_id = str(row["id"])
         if claim:
             row.update(owner=self.owner, heartbeat_at=row["created_at"], started_at=row["created_at"])
-            await self.starts.create(row, False)
+            created = asyncio.ensure_future(self.starts.create(row, False))
+            try:
+                await asyncio.shield(created)
+            except asyncio.CancelledError:
+                # the caller gave up while the row was being written: once it is, it is accepted
+                # work owned by this process, which nobody else would take — run it here
+                created.add_done_callback(lambda done: self._run_orphan(done, execution_id, row))
+                raise
             self._claimed[execution_id] = self.store.full_execution_row(row)
             return execution_id
         if len(self._hints) > 10_000:  # started here but never run here (another process took them)
@@ -179,6 +187,14 @@ class Engine:
             raise
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.QUEUED, "flow": flow.key})
         return execution_id
+
+    def _run_orphan(self, created: asyncio.Future[Any], execution_id: str, row: dict[str, Any]) -> None:
+        if created.cancelled() or created.exception() is not None:
+            return  # not written: nothing was accepted
+        self._claimed[execution_id] = self.store.full_execution_row(row)
+        task = asyncio.get_running_loop().create_task(self.run(execution_id), name=f"orphan {execution_id}")
+        self._orphans.add(task)
+        task.add_done_callback(self._orphans.discard)
 
     async def _submit_all(self, execution_ids: list[str]) -> None:
         many = getattr(self.queue, "submit_many", None)

@@ -418,3 +418,24 @@ async def test_a_claimed_start_killed_before_it_runs_stays_killed(store: Store) 
     done = await engine.run(execution_id)
     assert done["state"] == "KILLED" and store.get_execution(execution_id)["state"] == "KILLED"
     assert store.step_runs(execution_id) == []
+
+
+async def test_a_claimed_start_whose_caller_goes_away_while_it_is_written_still_runs(store: Store) -> None:
+    """Cancelled while its row was being written: the row is accepted work, RUNNING and owned by
+    this process (no other would take it), so this process runs it."""
+    engine = make_engine(store)
+    ids = [uuid.uuid4().hex]
+    start = asyncio.ensure_future(
+        engine.start(load_text(FLOW), {"n": 3}, enqueue=False, claim=True, execution_id=ids[0])
+    )
+    await asyncio.sleep(0)  # it is inside the write now
+    start.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await start
+    for _ in range(200):
+        row = store.get_execution(ids[0])
+        if row["state"] == "SUCCESS":
+            break
+        await asyncio.sleep(0.02)
+    assert row["state"] == "SUCCESS" and row["owner"] is None
+    assert store.latest_steps(ids[0])["echo"]["output"] == {"n": 3}
