@@ -71,7 +71,14 @@ def decode_body(content_type: str, content: bytes) -> Any:
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date), or from
+    ``retry-after-ms`` (milliseconds, sent by Azure OpenAI and others), which is more precise."""
+    millis = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
     value = headers.get("retry-after") or headers.get("Retry-After")
     if value is None:
         return None

@@ -228,3 +228,9 @@ async def test_a_fallback_that_fails_goes_on_to_its_own_fallbacks(fake, tmp_path
     answer = await client.complete("a", MESSAGES)
     assert (answer.text, answer.model, answer.fallbacks) == ("from c", "c", 2)
     assert [r["model"] for r in fake.requests] == ["a-m", "b-m", "c-m"]
+
+
+async def test_retry_after_ms_is_read_before_retry_after(client, fake):
+    fake.enqueue(Reply(status=429, headers={"retry-after-ms": "10", "Retry-After": "3600"}), Reply("fine"))
+    answer = await client.complete("fast", MESSAGES)
+    assert answer.text == "fine" and answer.retries == 1  # waited 10 ms, not an hour (which ends the tries)
