@@ -157,8 +157,16 @@ class LLMClient:
         return self._openai if wants_openai(spec) else self._litellm
 
     def _chain(self, model: str) -> list[str]:
-        spec = self.spec(model)
-        return list(dict.fromkeys([model, *spec.fallbacks, *(spec.context_window_fallbacks or [])]))
+        """``model`` and every alias a failure could lead to from it (fallbacks of fallbacks)."""
+        seen: dict[str, None] = {}
+        todo = [model]
+        while todo:
+            name = todo.pop(0)
+            if name not in seen:
+                seen[name] = None
+                spec = self.spec(name)
+                todo += [*spec.fallbacks, *(spec.context_window_fallbacks or [])]
+        return list(seen)
 
     async def warm(self, model: str) -> None:
         """Do the slow once-per-process work ``model`` (and its fallbacks) will need — litellm's

@@ -234,3 +234,13 @@ async def test_retry_after_ms_is_read_before_retry_after(client, fake):
     fake.enqueue(Reply(status=429, headers={"retry-after-ms": "10", "Retry-After": "3600"}), Reply("fine"))
     answer = await client.complete("fast", MESSAGES)
     assert answer.text == "fine" and answer.retries == 1  # waited 10 ms, not an hour (which ends the tries)
+
+
+def test_the_chain_warmed_for_a_model_includes_fallbacks_of_fallbacks(tmp_path: Path):
+    config = ModelsConfig.model_validate({"models": {
+        "a": {"model": "openai/a", "api_base": "http://x/v1", "fallbacks": ["b"]},
+        "b": {"model": "openai/b", "api_base": "http://x/v1", "fallbacks": ["c"], "context_window_fallbacks": ["a"]},
+        "c": {"model": "anthropic/c"},
+    }})
+    client = LLMClient(LLMSettings(models_file=tmp_path / "none.yaml"), config)
+    assert client._chain("a") == ["a", "b", "c"]
