@@ -32,6 +32,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hub.net import redact_url
+
 if TYPE_CHECKING:
     from hub.api.context import ApiSettings
     from hub.engine.runner import Engine
@@ -164,7 +166,7 @@ class RedisLink:
         if not self.down or now - self._warned_at >= self.warn_interval:
             log.warning(
                 "Redis at %s is unreachable for the enrichment %s (%s: %s); %s. Retrying every %gs.",
-                _safe_url(self.url), what, type(exc).__name__, exc, fallback, self.retry_interval,
+                redact_url(self.url), what, type(exc).__name__, exc, fallback, self.retry_interval,
             )
             self._warned_at = now
         self.down = True
@@ -173,20 +175,12 @@ class RedisLink:
         if self.down:
             self.down = False
             log.warning("Redis at %s answers again: enrichment rate limit and cache are shared again",
-                        _safe_url(self.url))
+                        redact_url(self.url))
 
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
             await self.client.aclose()
-
-
-def _safe_url(url: str) -> str:
-    """The URL without a password."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.rsplit("@", 1)[1]
-    return scheme + sep + rest
 
 
 # A token bucket, the same arithmetic as MemoryRateLimiter.take, in one atomic step.
