@@ -6,9 +6,10 @@ jobs until they are due; ``run_execution`` hands the id (and flow hint) to the w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -90,6 +91,20 @@ async def fake_worker(redis_url: str, queue_name: str, job: Callable[..., Awaita
     )
     worker._pool = await arq_pool(redis_url, queue_name)
     return worker
+
+
+@contextlib.asynccontextmanager
+async def worker_and_producer(redis_url: str, queue_name: str, job: Callable[..., Awaitable[None]],
+                              **options: Any) -> AsyncIterator[tuple[HubWorker, ArqQueue]]:
+    """:func:`fake_worker` and an :class:`ArqQueue` on the same queue; both closed after (the
+    worker's held jobs cancelled)."""
+    worker = await fake_worker(redis_url, queue_name, job, **options)
+    producer = ArqQueue(redis_url, queue_name)
+    try:
+        yield worker, producer
+    finally:
+        await producer.close()
+        await worker.close()
 
 
 async def settle(worker: HubWorker) -> None:
@@ -247,17 +262,12 @@ async def test_submit_many_writes_arq_jobs_and_one_wake_up(redis_url: str, queue
 
 async def test_worker_receives_the_ids_and_hints_that_submit_many_wrote(redis_url: str, queue: str) -> None:
     recorder = Recorder()
-    worker = await fake_worker(redis_url, queue, recorder)
-    producer = ArqQueue(redis_url, queue)
-    try:
+    async with worker_and_producer(redis_url, queue, recorder) as (worker, producer):
         await producer.submit_many(["a", "b"], hints={"a": ("ns", "one", 3)})
         await worker._poll_iteration()
         await settle(worker)
         assert sorted(recorder.received) == [("a", {"flow": ["ns", "one", 3]}), ("b", {})]
         assert await producer.depth() == 0
-    finally:
-        await producer.close()
-        await worker.close()
 
 
 # -- the poll ---------------------------------------------------------------------------------------
@@ -358,9 +368,7 @@ async def test_deferred_job_waits_until_due(redis_url: str, queue: str) -> None:
 async def test_poll_takes_only_what_there_is_room_for(redis_url: str, queue: str) -> None:
     gate = asyncio.Event()
     recorder = Recorder(gate)
-    worker = await fake_worker(redis_url, queue, recorder, max_jobs=64, capacity=lambda: 2)
-    producer = ArqQueue(redis_url, queue)
-    try:
+    async with worker_and_producer(redis_url, queue, recorder, max_jobs=64, capacity=lambda: 2) as (worker, producer):
         ids = [f"e{i}" for i in range(5)]
         await producer.submit_many(ids)
         assert worker.room() == 2
@@ -383,43 +391,30 @@ async def test_poll_takes_only_what_there_is_room_for(redis_url: str, queue: str
         await settle(worker)
         assert sorted(i for i, _ in recorder.received) == ids
         assert await producer.depth() == 0
-    finally:
-        gate.set()
-        await producer.close()
-        await worker.close()
 
 
 async def test_worker_that_may_not_pick_jobs_takes_none(redis_url: str, queue: str) -> None:
     recorder = Recorder()
-    worker = await fake_worker(redis_url, queue, recorder)
-    producer = ArqQueue(redis_url, queue)
-    try:
+    async with worker_and_producer(redis_url, queue, recorder) as (worker, producer):
         await producer.submit_many(["a", "b"])
         worker.allow_pick_jobs = False  # stopping
         await worker._poll_iteration()
         assert recorder.received == [] and worker.tasks == {}
         assert await producer.depth() == 2
-    finally:
-        await producer.close()
-        await worker.close()
 
 
 async def test_full_worker_does_not_poll_again_at_once(redis_url: str, queue: str) -> None:
     """A full worker with due jobs left on the queue (for idle workers) waits for room or a
     wake-up; its idle time must not be 0, or ``main()`` polls Redis in a tight loop."""
-    gate = asyncio.Event()
-    worker = await fake_worker(redis_url, queue, Recorder(gate), max_jobs=64, capacity=lambda: 1, poll_delay=0.5)
-    producer = ArqQueue(redis_url, queue)
-    try:
+    gate = asyncio.Event()  # never set: the job stays held
+    async with worker_and_producer(
+        redis_url, queue, Recorder(gate), max_jobs=64, capacity=lambda: 1, poll_delay=0.5
+    ) as (worker, producer):
         await producer.submit_many(["a", "b", "c"])
         await worker._poll_iteration()
         await asyncio.sleep(0)
         assert worker.room() == 0 and await producer.depth() == 2
         assert worker._idle_time() > 0
-    finally:
-        gate.set()
-        await producer.close()
-        await worker.close()
 
 
 async def test_close_ends_held_jobs_and_closes_the_pool_without_a_deprecation_warning(
