@@ -84,8 +84,10 @@ def prompt_files(directory: Path) -> list[Path]:
 def read_spec(directory: Path, name: str) -> tuple[PromptSpec, str] | None:
     """The prompt file named ``name`` in ``directory`` (spec, source), or None when there is none."""
     path = find_file(directory, name)
-    if path is None:
-        return None
+    return None if path is None else _read_file(path, name)
+
+
+def _read_file(path: Path, name: str) -> tuple[PromptSpec, str]:
     source = path.read_text()
     spec = parse_prompt(source, str(path))
     if spec.name != name:
@@ -131,13 +133,11 @@ class PromptRegistry:
     def sync(self, name: str | None = None, message: str | None = None) -> list[Synced]:
         """Store every changed prompt file (or just ``name``) as a new version."""
         if name is not None:
-            found = read_spec(self.directory, name)
-            if found is None:
-                return []
-            spec, source = found
             path = find_file(self.directory, name)
-            edited = path.stat().st_mtime if path else None
-            return [Synced(spec.name, *self.save(spec, source, message, edited), path=str(path))]
+            if path is None:
+                return []
+            spec, source = _read_file(path, name)
+            return [Synced(spec.name, *self.save(spec, source, message, path.stat().st_mtime), path=str(path))]
         out = []
         seen: dict[str, Path] = {}
         for path in prompt_files(self.directory):
