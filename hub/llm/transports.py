@@ -97,7 +97,7 @@ def wants_openai(spec: ModelSpec) -> bool:
         return False
     if spec.transport != "auto":
         return spec.transport == "openai"
-    return spec.mock_response is None and spec.api_base is not None and spec.model.startswith("openai/")
+    return spec.api_base is not None and spec.model.startswith("openai/")
 
 
 def api_key(spec: ModelSpec) -> str | None:
