@@ -87,11 +87,13 @@ class FakeOpenAI:
         return self
 
     def reset(self, default: Reply | None = None) -> None:
-        """Forget scripts and requests (to share one server between tests)."""
+        """Forget scripts, the responder and requests (to share one server between tests)."""
         with self._lock:
             self._scripts.clear()
             self.requests.clear()
             self.request_headers.clear()
+            self.embedding_requests.clear()
+            self.responder = None
             self.max_in_flight = 0
             self.default = default or Reply()
 
