@@ -83,11 +83,16 @@ _CLAIM = {start: _claim_statement(start) for start in (True, False)}
 _COLUMNS = {EXECUTIONS.name: frozenset(EXECUTIONS.columns.keys()), STEPS.name: frozenset(STEPS.columns.keys())}
 
 
+def param_mark(bind: Engine | Connection) -> str:
+    """The driver's placeholder for raw SQL (``exec_driver_sql``): ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "?" if bind.dialect.paramstyle == "qmark" else "%s"
+
+
 def set_step_contexts(conn: Connection, execution_id: str, spans: Sequence[tuple[str, int, str, str]]) -> None:
     """Put ``(path, attempt, trace_id, span_id)`` on an execution's step runs: one prepared
     statement run by the driver's ``executemany`` (microseconds a step, not the tens a Core
     statement per row would cost)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(conn)
     sql = (
         f"UPDATE {STEPS.name} SET trace_id = {mark}, span_id = {mark} "
         f"WHERE execution_id = {mark} AND path = {mark} AND attempt = {mark}"

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy import Engine, case, delete, func, insert, select
 
-from hub.store.store import EXECUTIONS, STEPS, set_step_contexts
+from hub.store.store import EXECUTIONS, STEPS, param_mark, set_step_contexts
 from hub.telemetry import attributes as A
 from hub.telemetry.events import StepEvent
 from hub.telemetry.tables import SpanRow
@@ -113,10 +113,6 @@ def purge(engine: Engine, retention_days: float, now: float | None = None) -> in
 # -- execution trace context ---------------------------------------------------------------------
 
 
-def _mark(engine: Engine) -> str:
-    return "?" if engine.dialect.paramstyle == "qmark" else "%s"
-
-
 def save_execution_context(engine: Engine, execution_id: str, trace_id: str, span_id: str | None) -> None:
     """Remember an execution's root span so that every later run of it joins the same trace.
 
@@ -124,7 +120,7 @@ def save_execution_context(engine: Engine, execution_id: str, trace_id: str, spa
     execution: one prepared statement, without a Core statement's compile-cache work (a quarter
     of the cost on SQLite).
     """
-    mark = _mark(engine)
+    mark = param_mark(engine)
     sql = f"UPDATE {EXECUTIONS.name} SET trace_id = {mark}, span_id = {mark} WHERE id = {mark}"
     with engine.begin() as conn:
         conn.exec_driver_sql(sql, (trace_id, span_id, execution_id))
