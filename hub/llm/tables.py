@@ -14,7 +14,7 @@ class LLMCall(SQLModel, table=True):
     """One request to a model (or one cache hit): what was asked, what came back, what it cost.
 
     ``attempt`` counts the step's attempts, ``round`` the repair rounds within one attempt (1 is
-    the first question); ``retries`` and ``fallbacks`` are what the router did for this round.
+    the first question); ``retries`` and ``fallbacks`` are what the model client did for this round.
     """
 
     __tablename__ = "llm_calls"

@@ -69,7 +69,7 @@ class TaskContext:
     state: dict[str, Any] = field(default_factory=dict)
     """Data a task persisted when it paused (see :class:`hub.errors.Paused`); empty on a first run."""
     services: dict[str, Any] = field(default_factory=dict)
-    """Clients built once by the process (HTTP client, LLM router, ...), keyed by name."""
+    """Clients built once by the process (HTTP client, LLM client, ...), keyed by name."""
     flow: Any = None
     """The parsed flow the execution runs (:class:`hub.flow.models.Flow`), when the engine runs it."""
     execution: dict[str, Any] | None = None
