@@ -29,9 +29,7 @@ def _open() -> tuple[Any, Any]:
     from hub.store.store import Store
 
     settings = HubSettings()
-    if settings.database_url is None:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    return settings, Store.from_settings(settings)
+    return settings, Store.from_settings(settings)  # (opening a SQLite store makes its folder)
 
 
 def _runner(progress: bool = False, prompts_dir: Path | None = None) -> Any:
