@@ -232,6 +232,8 @@ async def serve_worker(engine: Engine, options: WorkerOptions | None = None, *, 
             log.warning("handing %d running execution(s) over to other workers", len(left))
             runtime.release(left)
             if hard_exit:
+                if alive is not None:  # the finally below does not run after os._exit
+                    alive.remove()
                 logging.shutdown()
                 os._exit(0)
             for task in list(runtime.active.values()):

@@ -92,3 +92,38 @@ def test_a_running_worker_is_healthy_and_a_stopped_one_is_not(workers: Workers, 
     assert not (tmp_path / "home" / "worker.alive").exists()
     stopped = check("--worker")
     assert stopped.returncode == 1 and "no worker runs" in stopped.stdout
+
+
+@pytest.mark.postgres
+def test_a_worker_that_hands_executions_over_at_stop_removes_its_health_file(
+    workers: Workers, pg_url: str, redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    """Past ``--grace`` the worker ends with ``os._exit`` (no ``finally``): the file must go anyway."""
+    import signal
+
+    from tests.workers.conftest import wait_for
+    from tests.workers.steps import lines
+    from tests.workers.test_workers import engine_for, start
+
+    log = tmp_path / "runs.jsonl"
+    flow = f"""
+id: handover
+namespace: wh
+tasks:
+  - {{id: slow, type: python, function: "tests.workers.steps:record", kwargs: {{log: "{log}", name: slow, sleep: 30}}}}
+"""
+    proc = workers.spawn("--grace", "0.2")
+    workers.wait_ready()
+    alive = tmp_path / "home" / "worker.alive"
+    engine = engine_for(pg_url, redis_url, queue_name, tmp_path)
+    try:
+        [execution_id] = start(engine, flow)
+        wait_for(lambda: lines(log), message="the slow step to start")
+        assert alive.exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, workers.logs()
+        assert "handing 1 running execution(s) over" in workers.logs()
+        assert not alive.exists()
+        assert engine.store.get_execution(execution_id)["owner"] is None  # released for another worker
+    finally:
+        engine.store.close()
