@@ -68,7 +68,7 @@ def _file(name: str) -> Path:
     root = evals_dir().resolve()
     path = (root / name).resolve()
     if not path.is_relative_to(root):
-        raise ApiError(422, f"{name!r} is outside the evals folder", type="InvalidRequest")
+        raise ApiError(422, f"{name!r} is outside the evals folder")
     if not path.is_file():
         raise NotFound(f"there is no eval file {name!r} in {evals_dir()}")
     return path
