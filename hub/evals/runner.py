@@ -332,7 +332,7 @@ async def embed(
     answer = await client.embed(model, texts)
     if log is not None:
         log.record(
-            execution_id=execution_id, path=path, task_id="embedding", status="ok", model_requested=model, model=model,
+            execution_id=execution_id, path=path, task_id="embedding", status="ok", model_requested=model, model=answer.model,
             litellm_model=answer.litellm_model, input_tokens=answer.input_tokens, cost=answer.cost,
             latency_ms=answer.latency_ms, request={"input": texts}, created_at=time.time(),
         )

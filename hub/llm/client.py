@@ -103,6 +103,7 @@ class Embeddings:
     """One answered embedding request: a vector per text, and what it cost."""
 
     vectors: list[list[float]]
+    model: str  # the alias that answered (a fallback's, when one did)
     litellm_model: str
     input_tokens: int
     cost: float
@@ -225,6 +226,7 @@ class LLMClient:
         spec = self.spec(answered)
         return Embeddings(
             vectors=vectors,
+            model=answered,
             litellm_model=spec.model,
             input_tokens=tokens,
             cost=await self._cost(spec, tokens, 0),

@@ -244,3 +244,16 @@ def test_the_chain_warmed_for_a_model_includes_fallbacks_of_fallbacks(tmp_path: 
     }})
     client = LLMClient(LLMSettings(models_file=tmp_path / "none.yaml"), config)
     assert client._chain("a") == ["a", "b", "c"]
+
+
+async def test_embeddings_fall_back_and_say_which_alias_answered(fake, tmp_path: Path, transport: str):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    client = _client(tmp_path, fake.api_base, transport, {
+        "down": {"model": "openai/down-m", "api_base": gone, "fallbacks": ["up"]},
+        "up": {"model": "openai/up-m"},
+    }, num_retries=0)
+    result = await client.embed("down", ["alpha"])
+    assert (result.model, result.litellm_model) == ("up", "openai/up-m")
+    assert fake.embedding_requests[-1]["model"] == "up-m"
