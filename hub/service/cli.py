@@ -70,7 +70,11 @@ def health(worker_only: bool, url: str | None, max_age: float | None, timeout: f
     from hub.service.health import ALIVE_FILE, ALIVE_MAX_AGE, alive_age
     from hub.settings import HubSettings
 
-    path = HubSettings().home / ALIVE_FILE
+    try:
+        path = HubSettings().home / ALIVE_FILE
+    except ValueError as exc:  # a setting in the environment that does not validate (exit 1, not a traceback)
+        _verdict(False, "the hub's settings cannot be read: " + " ".join(str(exc).split()))
+        return
     if worker_only or (url is None and path.exists()):
         limit = max_age if max_age is not None else ALIVE_MAX_AGE
         age = alive_age(path)

@@ -51,6 +51,17 @@ def test_health_of_a_worker_is_the_age_of_its_last_answered_poll(tmp_path: Path,
     assert runner.invoke(main, ["health", "--max-age", "60"]).exit_code == 0
 
 
+def test_health_with_settings_it_cannot_read_says_so_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("HUB_MAX_CONCURRENCY", "many")
+    result = CliRunner().invoke(main, ["health", "--worker"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception  # a message, not a raised error
+    assert result.output.startswith("unhealthy: the hub's settings cannot be read:") and "max_concurrency" in result.output
+
+
 def test_health_of_the_api_is_its_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
