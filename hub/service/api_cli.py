@@ -32,13 +32,18 @@ def _api_store() -> Any:
     return ApiStore(Store.from_settings(HubSettings()))
 
 
+log_level_option = click.option(
+    "--log-level", default="info", show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+)
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--flows", "flows_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of flows deployed at start-up (default HUB_FLOWS_DIR or flows/).")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False))
+@log_level_option
 @user_errors
 def serve(host: str, port: int, flows_dir: Path | None, log_level: str) -> None:
     """Run the API server (and, without HUB_REDIS_URL, the executions in this process).

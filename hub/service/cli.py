@@ -11,6 +11,7 @@ from collections.abc import Callable
 import click
 
 from hub.cli import user_errors
+from hub.service.api_cli import log_level_option
 
 
 @click.command()
@@ -23,8 +24,7 @@ from hub.cli import user_errors
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="On SIGTERM, seconds to let running executions finish before handing them over.")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False))
+@log_level_option
 @user_errors
 def worker(concurrency: int | None, queue_name: str | None, sweep_interval: float, poll_delay: float,
            grace: float, burst: bool, log_level: str) -> None:
