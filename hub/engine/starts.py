@@ -12,8 +12,9 @@ answer (a duplicate execution id fails only the start that repeated it); any oth
 reaches every caller of the batch at once.
 
 Once an execution is committed it is accepted: if the queue cannot take it (Redis refuses, or does
-not answer within ``SUBMIT_TIMEOUT``), the start still succeeds and a warning says so; the execution waits QUEUED in the store, where the sweep of
-any worker finds it and submits it again (``hub.service.worker``).
+not answer within ``SUBMIT_TIMEOUT``), the start still succeeds and a warning says so; the
+execution waits QUEUED in the store, where the sweep of any worker finds it and submits it again
+(``hub.service.worker``).
 """
 
 from __future__ import annotations
