@@ -29,8 +29,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _http_url(value: str | None) -> str | None:
+    """An ``api_base`` as given, when it is an http(s) URL (else every call would fail, and be retried)."""
+    if value is not None and not value.lower().startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL (e.g. http://localhost:11434/v1)")
+    return value
 
 
 class ModelSpec(BaseModel):
@@ -39,7 +46,7 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="litellm model name, 'provider/model' (e.g. openai/gpt-4o-mini).")
-    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server (http:// or https://).")
     api_key: str | None = Field(None, description="A literal key (prefer api_key_env).")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
     timeout: float | None = Field(None, gt=0, description="Seconds per request (default: HUB_LLM_TIMEOUT).")
@@ -56,6 +63,11 @@ class ModelSpec(BaseModel):
         description="'openai': speak the OpenAI wire format directly (fast); 'litellm': through litellm; "
         "'auto': openai for an 'openai/...' model with an api_base, litellm otherwise.",
     )
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_is_a_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
 
     @property
     def has_price(self) -> bool:
@@ -98,6 +110,11 @@ class LLMSettings(BaseSettings):
     max_connections: int = Field(
         256, ge=1, description="Open connections per process to OpenAI-compatible servers (more requests wait for one)."
     )
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_is_a_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
 
     def load_models(self) -> ModelsConfig:
         """The aliases: the file (when it exists), then ``HUB_LLM_MODELS`` on top."""

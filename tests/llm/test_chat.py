@@ -275,3 +275,14 @@ def test_a_models_file_that_does_not_validate_says_where_in_one_line(tmp_path):
     )
     with pytest.raises(ValueError, match="with HUB_LLM_MODELS: model 'fast' falls back to 'slow', which is not defined"):
         LLMSettings(models_file=tmp_path / "none.yaml", models={"fast": {"model": "openai/x", "fallbacks": ["slow"]}}).load_models()
+
+
+def test_an_api_base_that_is_not_an_http_url_is_refused_when_the_models_load(tmp_path):
+    # it would fail every call (and be retried, then fall back) with an aiohttp error naming no setting
+    from hub.llm.settings import LLMSettings
+
+    (tmp_path / "models.yaml").write_text("models:\n  local: {model: openai/llama3.1, api_base: 'localhost:11434/v1'}\n")
+    with pytest.raises(ValueError, match=r"models.local.api_base: 'localhost:11434/v1' is not an http:// or https:// URL"):
+        LLMSettings(models_file=tmp_path / "models.yaml").load_models()
+    with pytest.raises(ValueError, match="is not an http:// or https:// URL"):
+        LLMSettings(api_base="localhost:11434/v1")
