@@ -80,6 +80,28 @@ def _dur(start: float | None, end: float | None) -> str:
     return format_duration((end or time.time()) - start)
 
 
+def settings_problems(exc: BaseException) -> list[str]:
+    """``exc`` as lines naming each setting that does not validate (``HUB_...`` from the
+    environment), or [] when it is no settings error."""
+    from pydantic import ValidationError
+    from pydantic_settings import BaseSettings
+
+    if not isinstance(exc, ValidationError):
+        return []
+    classes, found = [BaseSettings], None
+    while classes and found is None:
+        cls = classes.pop()
+        found = cls if cls.__name__ == exc.title and cls is not BaseSettings else None
+        classes += cls.__subclasses__()
+    if found is None:
+        return []
+    prefix = str(found.model_config.get("env_prefix") or "")
+    return [
+        f"{(prefix + str(e['loc'][0])).upper() if e['loc'] else found.__name__}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    ]
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print user errors as messages with a non-zero exit, never as tracebacks."""
 
@@ -99,6 +121,11 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
+            problems = settings_problems(exc)
+            if problems:
+                for problem in problems:
+                    click.secho(f"error: invalid setting {problem}", fg="red", err=True)
+                sys.exit(2)
             if os.environ.get("HUB_DEBUG"):
                 traceback.print_exc()
             else:

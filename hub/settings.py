@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,7 +21,9 @@ class HubSettings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<home>/hub.db. PostgreSQL: postgresql+psycopg://..."
     )
-    redis_url: str | None = Field(None, description="Redis URL; when set, executions are queued on arq.")
+    redis_url: str | None = Field(
+        None, description="Redis URL (redis://, rediss:// or unix://); when set, executions are queued on arq."
+    )
     secrets_file: Path | None = Field(
         None, description="A NAME=value file read by secret('NAME'); default <home>/secrets.env."
     )
@@ -31,6 +33,13 @@ class HubSettings(BaseSettings):
         64 * 1024, description="Step outputs larger than this many bytes of JSON are stored as blobs."
     )
     max_concurrency: int = Field(64, description="Executions run at once by one in-process queue.")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{value!r} is not a Redis URL: write redis://host:6379/0 (or rediss://, unix://)")
+        return value or None
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -15,10 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def hub(tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {**os.environ, "HUB_HOME": str(tmp_path / ".hub"), "PYTHONPATH": str(ROOT)}
-    env.pop("HUB_DATABASE_URL", None)
-
     def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "HUB_HOME": str(tmp_path / ".hub"), "PYTHONPATH": str(ROOT)}  # as the test set it
+        env.pop("HUB_DATABASE_URL", None)
         return subprocess.run(
             [sys.executable, "-m", "hub.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
         )
@@ -130,3 +129,14 @@ def test_run_of_a_flow_whose_variables_fail_ends_failed_with_the_reason(hub, tmp
     assert [r["state"] for r in rows] == ["FAILED"]
     logs = hub("logs", rows[0]["id"])
     assert "failed: variables.who:" in logs.stdout
+
+
+def test_a_setting_that_does_not_validate_is_named_with_its_variable(hub, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HUB_REDIS_URL", "localhost:6379")  # no scheme: redis-py would fail deep in start-up
+    monkeypatch.setenv("HUB_MAX_CONCURRENCY", "many")
+    for args in (("worker",), ("executions", "list")):
+        done = hub(*args)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+        assert "invalid setting HUB_REDIS_URL: 'localhost:6379' is not a Redis URL" in done.stderr
+        assert "invalid setting HUB_MAX_CONCURRENCY:" in done.stderr
