@@ -14,6 +14,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from hub.store.store import Store  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis server of the tests (HUB_TEST_REDIS_URL; skipped when unset)."""
+    if not REDIS_URL:
+        pytest.skip("HUB_TEST_REDIS_URL is not set")
+    return REDIS_URL
 
 
 def _postgres_store() -> Iterator[Store]:

@@ -34,9 +34,9 @@ from hub.engine.runner import Engine
 from hub.store.api_store import ApiStore
 from hub.store.store import Store
 from hub.testing import make_engine
+from tests.conftest import REDIS_URL  # noqa: E402
 from tests.service.conftest import assert_error, bearer, deploy, make_client
 
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL")
 ROOT = Path(__file__).resolve().parents[2]
 
 COUNTED = """\
@@ -57,13 +57,6 @@ class FakeTime:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def redis_url() -> str:
-    if not REDIS_URL:
-        pytest.skip("HUB_TEST_REDIS_URL is not set")
-    return REDIS_URL
 
 
 @pytest.fixture

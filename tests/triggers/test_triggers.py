@@ -23,7 +23,6 @@ from hub.triggers.service import TriggerService
 from hub.triggers.state import set_trigger_disabled, trigger_states
 from hub.triggers.streams import StreamConsumer
 
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL")
 pytestmark = pytest.mark.anyio
 
 
@@ -35,13 +34,6 @@ def anyio_backend() -> str:
 @pytest.fixture
 def engine(store) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
     yield make_engine(store)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    if not REDIS_URL:
-        pytest.skip("HUB_TEST_REDIS_URL is not set")
-    return REDIS_URL
 
 
 def ts(text: str) -> float:

@@ -15,17 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_URL
+from tests.conftest import (
+    POSTGRES_URL,  # noqa: E402
+)
 
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def redis_url() -> str:
-    if not REDIS_URL:
-        pytest.skip("HUB_TEST_REDIS_URL is not set")
-    return REDIS_URL
 
 
 @pytest.fixture
