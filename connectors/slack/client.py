@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from connectors.slack.settings import SlackSettings
 from hub.errors import ConnectorError, TaskError
 from hub.net import Guard, aiohttp_session
+from hub.tasks.http import retry_after
 
 # Slack error codes that mean "try again later"; every other code is a request to fix something.
 RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -57,15 +58,6 @@ def resolve_token(token: str | None, settings: SlackSettings) -> str:
         "token: \"{{ secret('SLACK_TOKEN') }}\"",
         retryable=False,
     )
-
-
-def _header(headers: Any, name: str) -> str | None:
-    if not headers:
-        return None
-    for key, value in dict(headers).items():
-        if key.lower() == name.lower():
-            return str(value[0] if isinstance(value, list) else value)
-    return None
 
 
 class SlackClient:
@@ -154,11 +146,10 @@ class SlackClient:
 
 
 def _retry_after(headers: Any) -> float:
-    value = _header(headers, "Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0
+    """Seconds Slack asks to wait (the hub's one reading of ``Retry-After``), 1 s if it says nothing."""
+    flat = {str(k).lower(): str(v[0] if isinstance(v, list) else v) for k, v in dict(headers or {}).items()}
+    found = retry_after(flat)
+    return 1.0 if found is None else found
 
 
 def _api_error(method: str, status: int, code: str, data: dict[str, Any]) -> ConnectorError:
