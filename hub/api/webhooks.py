@@ -25,8 +25,9 @@ from hub.api.errors import ApiError
 from hub.api.flows import runnable
 from hub.api.models import WebhookAccepted, errors
 from hub.engine.states import State
-from hub.errors import ExpressionError, HubError, NotFound
+from hub.errors import ExpressionError, NotFound
 from hub.flow.models import Flow, WebhookTrigger
+from hub.store.api_store import KeyTaken
 from hub.store.store import new_id
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -157,24 +158,21 @@ async def webhook(
     execution_id = new_id()
     replayed = False
     idem_key = request.headers.get(IDEMPOTENCY_HEADER)
-    scope = f"webhook:{flow.key}.{trigger_id}"
+    along = None
+    body_hash = hashlib.sha256(raw).hexdigest()
     if idem_key:
         if len(idem_key) > 255:
             raise ApiError(400, "Idempotency-Key is longer than 255 characters")
-        body_hash = hashlib.sha256(raw).hexdigest()
-        earlier = hub.api_store.claim_idempotency(scope, idem_key, body_hash, execution_id)
-        if earlier is not None:
-            if earlier["body_hash"] != body_hash:
-                raise ApiError(422, "this Idempotency-Key was used within 24 h with a different body; "
-                               "use a new key for a new request", type="IdempotencyKeyReused")
-            execution_id, replayed = earlier["execution_id"], True
-    if not replayed:
-        try:
-            await hub.engine.start(flow, inputs, trigger=data, execution_id=execution_id, revision=revision)
-        except HubError:
-            if idem_key:
-                hub.api_store.release_idempotency(scope, idem_key, execution_id)
-            raise
+        # claimed in the transaction that creates the execution: a start that fails (or a process
+        # that dies before the commit) leaves the key free, so the sender's retry is not lost
+        along = hub.api_store.claim_along(f"webhook:{flow.key}.{trigger_id}", idem_key, body_hash, execution_id)
+    try:
+        await hub.engine.start(flow, inputs, trigger=data, execution_id=execution_id, revision=revision, along=along)
+    except KeyTaken as taken:
+        if taken.earlier["body_hash"] != body_hash:
+            raise ApiError(422, "this Idempotency-Key was used within 24 h with a different body; "
+                           "use a new key for a new request", type="IdempotencyKeyReused") from None
+        execution_id, replayed = taken.earlier["execution_id"], True
     return await _answer(hub, execution_id, replayed, wait)
 
 
@@ -186,7 +184,7 @@ async def _answer(hub: Hub, execution_id: str, replayed: bool, wait: bool) -> JS
             return JSONResponse(body.model_dump(mode="json"), status_code=200)
     state = str(State.QUEUED)  # just created and queued: no need to read it back
     if replayed or wait:  # an earlier execution, or one that ran past the wait: say where it is
-        with contextlib.suppress(NotFound):  # a concurrent first request with this key is still creating it
+        with contextlib.suppress(NotFound):  # (an execution deleted since its key was claimed)
             state = hub.engine.store.get_execution(execution_id)["state"]
     body = WebhookAccepted(id=execution_id, state=state, replayed=replayed)
     return JSONResponse(body.model_dump(mode="json"), status_code=202)

@@ -49,7 +49,7 @@ from hub.flow.expressions import Expressions, Scope, expressions
 from hub.flow.models import Flow, Task, walk_tasks
 from hub.flow.secrets import Secrets
 from hub.settings import HubSettings
-from hub.store.store import Store, owner_is_alive, this_owner
+from hub.store.store import AlongWrite, Store, owner_is_alive, this_owner
 from hub.tasks.registry import Registry, default_registry
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,12 @@ class Engine:
         enqueue: bool = True,
         revision: int | None = None,
         claim: bool = False,
+        along: AlongWrite | None = None,
     ) -> str:
         """Create an execution (inputs checked) and queue it; returns its id.
+
+        ``along`` is written in the transaction that inserts the execution (a webhook's
+        idempotency claim): both are committed or neither; what it raises ends the start.
 
         ``flow`` is a reference (``namespace.id``: its newest revision, refused when disabled in
         its file or through the API) or a parsed flow: saved as a revision unless ``revision`` says
@@ -163,7 +167,7 @@ class Engine:
         execution_id = str(row["id"])
         if claim:
             row.update(owner=self.owner, heartbeat_at=row["created_at"], started_at=row["created_at"])
-            created = asyncio.ensure_future(self.starts.create(row, False))
+            created = asyncio.ensure_future(self.starts.create(row, False, along))
             try:
                 await asyncio.shield(created)
             except asyncio.CancelledError:
@@ -180,7 +184,7 @@ class Engine:
             self._hints[execution_id] = (flow.namespace, flow.id, revision)
         try:
             # durable (and queued) when this returns; concurrent starts share one commit
-            await self.starts.create(row, enqueue)
+            await self.starts.create(row, enqueue, along)
         except BaseException:
             if hinted:
                 self._hints.pop(execution_id, None)

@@ -7,7 +7,8 @@ them. A lone start is written at once, so batching adds no latency when there is
 
 On SQLite (one writer, commits in microseconds) each start is written inline.
 
-A batch that breaks a constraint is retried one row at a time, so every caller gets its own
+A batch that breaks a constraint, or whose writes along an execution meet a :class:`Conflict`
+(an idempotency key already taken), is retried one row at a time, so every caller gets its own
 answer (a duplicate execution id fails only the start that repeated it); any other database error
 reaches every caller of the batch at once.
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from hub.store.store import Store
+from hub.store.store import AlongWrite, Conflict, Store
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +41,19 @@ class Starts:
     def __init__(self, store: Store, submit: Submit):
         self.store = store
         self.submit = submit
-        self._pending: list[tuple[dict[str, Any], bool, asyncio.Future[None]]] = []
+        self._pending: list[tuple[dict[str, Any], bool, AlongWrite | None, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def create(self, row: dict[str, Any], enqueue: bool) -> None:
-        """Insert ``row`` (an execution) and, with ``enqueue``, submit it; returns once both hold."""
+    async def create(self, row: dict[str, Any], enqueue: bool, along: AlongWrite | None = None) -> None:
+        """Insert ``row`` (an execution), with ``along`` in the same transaction, and, with
+        ``enqueue``, submit it; returns once both hold."""
         if self.store.is_sqlite:  # one local writer and microsecond commits: nothing to gather
-            self.store.insert_executions([row])
+            self.store.insert_executions([row], [along] if along else ())
             if enqueue:
                 await self._submit([row["id"]])
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, enqueue, done))
+        self._pending.append((row, enqueue, along, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="execution starts")
         await done
@@ -60,19 +62,19 @@ class Starts:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                failed: list[BaseException | None] = list(await self._insert([row for row, _, _ in batch]))
-                submitted = [row["id"] for (row, enqueue, _), error in zip(batch, failed, strict=True)
+                failed: list[BaseException | None] = list(await self._insert([(row, along) for row, _, along, _ in batch]))
+                submitted = [row["id"] for (row, enqueue, _, _), error in zip(batch, failed, strict=True)
                              if enqueue and error is None]
                 if submitted:
                     await self._submit(submitted)
             except Exception as exc:  # the database is down: every caller of the batch hears it
                 failed = [exc] * len(batch)
             except BaseException:  # cancelled (the loop is closing): nobody is left to answer
-                for _, _, done in batch + self._pending:
+                for *_, done in batch + self._pending:
                     done.cancel()
                 self._pending = []
                 raise
-            for (_, _, done), error in zip(batch, failed, strict=True):
+            for (*_, done), error in zip(batch, failed, strict=True):
                 if done.done():  # the caller went away (cancelled)
                     continue
                 if error is None:
@@ -89,18 +91,18 @@ class Starts:
             log.warning("%d execution(s) stay QUEUED in the store, the queue refused them (%s: %s); "
                         "a worker's sweep will submit them", len(execution_ids), type(exc).__name__, exc)
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> list[Exception | None]:
-        """Insert ``rows``; per row, None or the error that row alone met."""
+    async def _insert(self, rows: list[tuple[dict[str, Any], AlongWrite | None]]) -> list[Exception | None]:
+        """Insert ``rows`` (each with its write along); per row, None or the error that row alone met."""
         try:
-            await self._call(self.store.insert_executions, rows)
+            await self._call(self.store.insert_executions, [row for row, _ in rows], [a for _, a in rows if a])
             return [None] * len(rows)
-        except IntegrityError:  # one row's fault (a duplicate id): find it, keep the others
+        except (IntegrityError, Conflict):  # one row's fault (a duplicate id): find it, keep the others
             if len(rows) == 1:
                 raise
         errors: list[Exception | None] = []
-        for row in rows:
+        for row, along in rows:
             try:
-                await self._call(self.store.insert_executions, [row])
+                await self._call(self.store.insert_executions, [row], [along] if along else [])
                 errors.append(None)
             except Exception as exc:
                 errors.append(exc)

@@ -9,13 +9,13 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import Connection, case, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.errors import NotFound
 from hub.store.auth_tables import ApiKey, IdempotencyRecord
-from hub.store.store import FLOWS, Store
+from hub.store.store import FLOWS, AlongWrite, Conflict, Store
 
 KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
@@ -173,19 +173,19 @@ class ApiStore:
     # -- idempotency -------------------------------------------------------------------------------
 
     def claim_idempotency(
-        self, scope: str, key: str, body_hash: str, execution_id: str
+        self, scope: str, key: str, body_hash: str, execution_id: str, conn: Connection | None = None
     ) -> dict[str, Any] | None:
         """Record ``key`` for ``execution_id``; returns the earlier record when the key was seen
         within 24 h (then nothing is recorded). Unique in the database, so it holds across servers.
+        With ``conn``, the claim is part of that connection's transaction (see :meth:`claim_along`).
 
         One statement, on SQLite and PostgreSQL alike: an insert that, when the key is already
         there, keeps the earlier record unless it expired (then it takes this claim's values, as
         if the key were absent), and returns the row as it stands. ``execution_id`` is fresh for
         every claim, so the row is this claim's exactly when it carries this id and time."""
         now = time.time()
-        if now - self._idempotency_purged > IDEMPOTENCY_PURGE_EVERY:  # expired keys do not pile up
-            self._idempotency_purged = now
-            self.purge_idempotency(now)
+        if conn is None:
+            self._purge_now_and_then(now)
         insert_ = sqlite_insert if self.store.is_sqlite else pg_insert
         row_values = insert_(IDEMPOTENCY).values(
             scope=scope, key=key, body_hash=body_hash, execution_id=execution_id, created_at=now
@@ -196,20 +196,34 @@ class ApiStore:
             index_elements=[IDEMPOTENCY.c.scope, IDEMPOTENCY.c.key],
             set_={name: case((expired, row_values.excluded[name]), else_=IDEMPOTENCY.c[name]) for name in taken},
         ).returning(*IDEMPOTENCY.c)
-        with self.auto.begin() as conn:
+        if conn is not None:
             row = conn.execute(claim).one()
+        else:
+            with self.auto.begin() as own:
+                row = own.execute(claim).one()
         if row.execution_id == execution_id and row.created_at == now:
             return None
         return dict(row._mapping)
 
-    def release_idempotency(self, scope: str, key: str, execution_id: str) -> None:
-        """Forget a claim whose execution could not be created (bad inputs), so a fixed retry works."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(IDEMPOTENCY).where(
-                    IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key, IDEMPOTENCY.c.execution_id == execution_id
-                )
-            )
+    def claim_along(self, scope: str, key: str, body_hash: str, execution_id: str) -> AlongWrite:
+        """The claim of ``key`` as a write done in the transaction that creates ``execution_id``
+        (``Engine.start(along=...)``): the key is taken exactly when the execution exists, so a
+        start that fails, or a process that dies before the commit, leaves the key free for the
+        sender's retry. When the key is already taken it raises :class:`KeyTaken` (the execution is
+        not created)."""
+        self._purge_now_and_then(time.time())  # outside the transaction: it holds no lock meanwhile
+
+        def claim(conn: Connection) -> None:
+            earlier = self.claim_idempotency(scope, key, body_hash, execution_id, conn)
+            if earlier is not None:
+                raise KeyTaken(earlier)
+
+        return claim
+
+    def _purge_now_and_then(self, now: float) -> None:
+        if now - self._idempotency_purged > IDEMPOTENCY_PURGE_EVERY:  # expired keys do not pile up
+            self._idempotency_purged = now
+            self.purge_idempotency(now)
 
     def purge_idempotency(self, now: float | None = None) -> int:
         """Delete every key older than 24 h; returns how many."""
@@ -217,6 +231,14 @@ class ApiStore:
         with self.engine.begin() as conn:
             result = conn.execute(delete(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < cutoff))
         return int(result.rowcount or 0)
+
+
+class KeyTaken(Conflict):
+    """The idempotency key was claimed within 24 h by the execution in ``earlier``."""
+
+    def __init__(self, earlier: dict[str, Any]):
+        super().__init__(f"idempotency key already used by execution {earlier['execution_id']}")
+        self.earlier = earlier
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,14 @@ def _claim_statement(start: bool) -> Any:
 
 
 _CLAIM = {start: _claim_statement(start) for start in (True, False)}
+
+AlongWrite = Callable[[Connection], None]
+"""A write done in the transaction that creates an execution (see :meth:`Store.insert_executions`)."""
+
+
+class Conflict(Exception):
+    """Raised by an :data:`AlongWrite` when committed data forbids the write (a key already
+    taken): the transaction is rolled back and the caller gets the exception as it was raised."""
 
 
 _COLUMNS = {EXECUTIONS.name: frozenset(EXECUTIONS.columns.keys()), STEPS.name: frozenset(STEPS.columns.keys())}
@@ -331,13 +339,19 @@ class Store:
                 full[column] = json.loads(json.dumps(full[column]))
         return full
 
-    def insert_executions(self, rows: list[dict[str, Any]]) -> None:
-        """Insert execution rows in one transaction (all or none)."""
-        if len(rows) == 1:  # one statement: autocommit, one round trip
+    def insert_executions(self, rows: list[dict[str, Any]], along: Sequence[AlongWrite] = ()) -> None:
+        """Insert execution rows in one transaction (all or none).
+
+        ``along``: writes that belong to these executions (a webhook's idempotency claim), each
+        called with the transaction's connection before the rows are inserted; committed with
+        them or not at all. One that raises (:class:`Conflict`) aborts the whole transaction."""
+        if len(rows) == 1 and not along:  # one statement: autocommit, one round trip
             with self.auto.connect() as conn:
                 conn.execute(_INSERT_EXECUTION, rows[0])
             return
         with self.engine.begin() as conn:
+            for write in along:
+                write(conn)
             conn.execute(_INSERT_EXECUTION, rows)
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:

@@ -71,10 +71,10 @@ class InsertSpy:
         self.calls: list[list[str]] = []  # the ids of each call
         self.failed: list[bool] = []
 
-    def __call__(self, rows: list[dict[str, Any]]) -> None:
+    def __call__(self, rows: list[dict[str, Any]], along: Any = ()) -> None:
         self.calls.append([str(r["id"]) for r in rows])
         try:
-            self.real(rows)
+            self.real(rows, along)
         except BaseException:
             self.failed.append(True)
             raise
@@ -260,7 +260,7 @@ async def test_a_database_error_other_than_a_constraint_reaches_the_whole_batch_
     queue = RecordingQueue()
     engine, spy, flow, revision = engine_on(pg_store, queue)
 
-    def down(rows: list[dict[str, Any]]) -> None:
+    def down(rows: list[dict[str, Any]], along: Any = ()) -> None:
         spy.calls.append([str(r["id"]) for r in rows])
         raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
 
@@ -443,3 +443,30 @@ async def test_a_claimed_start_whose_caller_goes_away_while_it_is_written_still_
         await asyncio.sleep(0.02)
     assert row["state"] == "SUCCESS" and row["owner"] is None
     assert store.latest_steps(ids[0])["echo"]["output"] == {"n": 3}
+
+
+async def test_starts_claiming_one_idempotency_key_create_one_execution(store: Store) -> None:
+    """Writes along a start (a webhook's idempotency claim) share its transaction: of concurrent
+    starts claiming one key, one execution is created and every other start hears which (on
+    PostgreSQL they land in one batch, which is retried row by row)."""
+    from hub.store.api_store import ApiStore, KeyTaken
+
+    queue = RecordingQueue()
+    engine, spy, flow, revision = engine_on(store, queue)
+    api = ApiStore(store)
+
+    async def start(n: int) -> str:
+        execution_id = new_id()
+        along = api.claim_along("webhook:st.greet.hook", "evt-1", "h", execution_id)
+        try:
+            return await engine.start(flow, {"n": n}, revision=revision, execution_id=execution_id, along=along)
+        except KeyTaken as taken:
+            return "replayed " + taken.earlier["execution_id"]
+
+    answers = await asyncio.gather(*(start(n) for n in range(8)))
+    created = [a for a in answers if not a.startswith("replayed")]
+    assert len(created) == 1
+    assert set(answers) - set(created) == {"replayed " + created[0]}
+    assert store.get_execution(created[0])["state"] == "QUEUED"
+    assert [row["id"] for row in store.list_executions()] == created
+    assert queue.submitted() == created

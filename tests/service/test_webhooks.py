@@ -133,3 +133,27 @@ def test_unknown_and_disabled_triggers(hook: TestClient) -> None:
     assert_error(hook.post("/v1/webhooks/demo/hooked/paused?key=x", json={}), 409, "TriggerDisabled")
     hook.post("/v1/flows/demo/hooked/disable")
     assert_error(hook.post("/v1/webhooks/demo/hooked/keyed?key=k3y", json={"email": "a@x.io"}), 409, "FlowDisabled")
+
+
+def test_a_start_that_fails_in_the_database_does_not_keep_the_idempotency_key(
+    hook: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key and the execution are written in one transaction: when the execution cannot be
+    inserted (here a real constraint violation, as a database error or a process dying before the
+    commit would leave it), the key is not taken and the sender's retry starts the execution."""
+    import hub.api.webhooks
+
+    url = "/v1/webhooks/demo/hooked/keyed?key=k3y"
+    taken = hook.post(url, json={"email": "first@x.io"}).json()["id"]
+    fresh_id = hub.api.webhooks.new_id
+    monkeypatch.setattr(hub.api.webhooks, "new_id", lambda: taken)  # the INSERT breaks the primary key
+    failed = hook.post(url, json={"email": "i@x.io"}, headers={"Idempotency-Key": "evt-lost"})
+    assert failed.status_code >= 500
+    monkeypatch.setattr(hub.api.webhooks, "new_id", fresh_id)
+
+    retry = hook.post(url, json={"email": "i@x.io"}, headers={"Idempotency-Key": "evt-lost"})
+    assert retry.status_code == 202, retry.text
+    assert retry.json()["replayed"] is False and retry.json()["id"] != taken
+    assert wait_for(hook, retry.json()["id"])["outputs"]["email"] == "i@x.io"
+    again = hook.post(url, json={"email": "i@x.io"}, headers={"Idempotency-Key": "evt-lost"})
+    assert again.json() == {**again.json(), "id": retry.json()["id"], "replayed": True}

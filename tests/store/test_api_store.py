@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from hub.flow.loader import load_text
 from hub.store.api_store import ApiStore
 from hub.store.store import Store
@@ -114,9 +116,17 @@ def test_an_idempotency_claim_is_one_statement_with_the_same_answers(store: Stor
         rows = conn.execute(select(IDEMPOTENCY.c.scope, IDEMPOTENCY.c.execution_id).order_by(IDEMPOTENCY.c.scope)).all()
     assert [tuple(r) for r in rows] == [("webhook:a.b.c", "e5"), ("webhook:x.y.z", "e4")]
 
-    # released (the execution could not be created): the next claim is the first again
-    api.release_idempotency("webhook:a.b.c", "k", "e5")
-    assert api.claim_idempotency("webhook:a.b.c", "k", "h3", "e7") is None
+    # claimed along an execution: a transaction that does not commit leaves the key free
+    from hub.store.api_store import KeyTaken
+
+    with pytest.raises(RuntimeError), store.engine.begin() as conn:
+        api.claim_along("webhook:a.b.c", "new", "h", "e8")(conn)
+        raise RuntimeError("the process died before the commit")
+    with store.engine.begin() as conn:
+        api.claim_along("webhook:a.b.c", "new", "h", "e9")(conn)
+    with pytest.raises(KeyTaken) as taken, store.engine.begin() as conn:
+        api.claim_along("webhook:a.b.c", "new", "h", "e10")(conn)
+    assert taken.value.earlier["execution_id"] == "e9"
 
 
 def test_concurrent_idempotency_claims_have_one_winner(store: Store) -> None:
