@@ -157,12 +157,15 @@ def create_app(
         summary="YAML flows with LLM steps, approvals and connectors, run durably.",
         description=(
             "Every endpoint but `/health`, `/ready` and signed webhooks needs an API key "
-            "(`Authorization: Bearer <key>` or `X-API-Key`). Every error has the shape "
-            '`{"error": {"type", "message", "details": [...]}}`.'
+            "(`Authorization: Bearer <key>` or `X-API-Key`). Every error is an RFC 9457 problem "
+            "(`application/problem+json`): `type`, `title`, `status`, `detail`, `instance`, and the hub's "
+            '`code` and `details` (the former body `{"error": {"type", "message", "details"}}` is kept as '
+            "the extension `error`). Lists page with the `next` cursor."
         ),
         lifespan=lifespan,
     )
     errors.install(app)
+    errors.document_problems(app)
     from hub.telemetry.setup import instrument_app, tracing_enabled
 
     if tracing_enabled():

@@ -19,12 +19,19 @@ import math
 import time
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from hub.api.auth import Principal, require
 from hub.api.context import Hub, get_hub
-from hub.api.errors import ApiError, error_body, hub_error_details, hub_error_message, hub_error_type
+from hub.api.errors import (
+    ApiError,
+    error_body,
+    error_response,
+    hub_error_details,
+    hub_error_message,
+    hub_error_type,
+)
 from hub.api.flows import runnable
 from hub.api.models import (
     BatchItem,
@@ -128,7 +135,7 @@ def _deadline(hub: Hub, timeout: float | None) -> float:
                **errors(401, 403, 404, 409, 422, 429)},
 )
 async def enrich(
-    namespace: str, flow_id: str,
+    request: Request, namespace: str, flow_id: str,
     inputs: dict[str, Any] = Body(default_factory=dict, examples=[{"email": "ana@example.com"}]),
     timeout: float | None = Query(None, gt=0, le=3600, description="Seconds to wait (capped by the server)."),
     cache: bool = Query(True, description="Use the flow's response cache (label enrich_cache_ttl)."),
@@ -145,7 +152,11 @@ async def enrich(
     if out.status == 202:
         pending = EnrichPending(id=out.execution_id or "", state=out.state or "")
         return JSONResponse(pending.model_dump(mode="json"), status_code=202, headers=headers)
-    return JSONResponse({"error": out.error}, status_code=out.status, headers=headers)
+    error = out.error or {}
+    return error_response(
+        out.status, error.get("type", "Error"), error.get("message", ""), error.get("details"), headers,
+        instance=request.url.path, execution_id=out.execution_id, state=out.state,
+    )
 
 
 @router.post(

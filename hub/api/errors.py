@@ -1,14 +1,21 @@
-"""Errors to HTTP, once, at the edge: one JSON shape for every failure.
+"""Errors to HTTP, once, at the edge: every failure is an RFC 9457 problem (``application/problem+json``).
 
-    {"error": {"type": "NotFound", "message": "flow sales.leads not found", "details": []}}
+    {"type": "tag:hub,2026:problem:NotFound", "title": "Not found", "status": 404,
+     "detail": "flow sales.leads not found", "instance": "/v1/flows/sales/leads",
+     "code": "NotFound", "details": [],
+     "error": {"type": "NotFound", "message": "flow sales.leads not found", "details": []}}
 
-``details`` lists locations (flow file errors: file, line, column, path, message) or fields
-(request validation: path, message).
+``type`` is a tag URI (RFC 4151: an identifier, not a page to fetch) ending in the hub's short name
+of the problem, which is also the extension ``code``. ``details`` lists locations (flow file
+errors: file, line, column, path, message) or fields (request validation: path, message).
+``error`` is the body clients read before problem details (``type``, ``message``, ``details``),
+kept as an extension member so they go on working.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,15 +62,50 @@ class ApiError(HubError):
         self.headers = headers
 
 
+PROBLEM_TYPE_BASE = "tag:hub,2026:problem:"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem_type(code: str) -> str:
+    """The ``type`` URI of the hub's problem ``code`` (``NotFound`` -> ``tag:hub,2026:problem:NotFound``)."""
+    return PROBLEM_TYPE_BASE + code
+
+
+def problem_title(code: str) -> str:
+    """A short, fixed summary of the problem type: ``FlowError`` -> ``Flow error``."""
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+", code) or [code]
+    return " ".join([words[0]] + [w if w.isupper() and len(w) > 1 else w.lower() for w in words[1:]])
+
+
 def error_body(type_: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The hub's own error object (``{"error": {...}}``): per item of a batch, and inside a problem."""
     return {"error": {"type": type_, "message": message, "details": details or []}}
+
+
+def problem(
+    status: int, code: str, detail: str, details: list[dict[str, Any]] | None = None,
+    *, instance: str | None = None, **extensions: Any,
+) -> dict[str, Any]:
+    """An RFC 9457 problem object with the hub's fields as extension members."""
+    body: dict[str, Any] = {
+        "type": problem_type(code), "title": problem_title(code), "status": status, "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(code=code, details=details or [], **extensions)
+    body.update(error_body(code, detail, details))
+    return body
 
 
 def error_response(
     status: int, type_: str, message: str, details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, *, instance: str | None = None, **extensions: Any,
 ) -> JSONResponse:
-    return JSONResponse(error_body(type_, message, details), status_code=status, headers=headers)
+    """A ``application/problem+json`` response."""
+    return JSONResponse(
+        problem(status, type_, message, details, instance=instance, **extensions),
+        status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE,
+    )
 
 
 def hub_error_type(exc: HubError) -> str:
@@ -106,7 +148,8 @@ async def _on_hub_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HubError)
     headers = exc.headers if isinstance(exc, ApiError) else None
     return error_response(
-        hub_error_status(exc), hub_error_type(exc), hub_error_message(exc), hub_error_details(exc), headers
+        hub_error_status(exc), hub_error_type(exc), hub_error_message(exc), hub_error_details(exc), headers,
+        instance=request.url.path,
     )
 
 
@@ -119,7 +162,7 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     body_error = any(d["path"].startswith("body") and "JSON" in d["message"] for d in details)
     status = 400 if body_error else 422
     message = "the request body is not valid JSON" if body_error else "the request does not match the API; see details"
-    return error_response(status, STATUS_TYPES[status], message, details)
+    return error_response(status, STATUS_TYPES[status], message, details, instance=request.url.path)
 
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
@@ -130,13 +173,38 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     return error_response(
-        exc.status_code, STATUS_TYPES.get(exc.status_code, "Error"), message, headers=getattr(exc, "headers", None)
+        exc.status_code, STATUS_TYPES.get(exc.status_code, "Error"), message, headers=getattr(exc, "headers", None),
+        instance=request.url.path,
     )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
-    return error_response(500, "InternalError", f"internal error ({type(exc).__name__}); the server log has details")
+    return error_response(
+        500, "InternalError", f"internal error ({type(exc).__name__}); the server log has details",
+        instance=request.url.path,
+    )
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say ``application/problem+json`` for every error response (FastAPI
+    files a ``responses=`` model under the route's own media type)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+                for status, response in (operation.get("responses") or {}).items():
+                    content = response.get("content") if str(status)[:1] in ("4", "5") else None
+                    refs = {str(media.get("schema", {}).get("$ref", "")) for media in (content or {}).values()}
+                    if any(ref.endswith(("/Problem", "/HTTPValidationError")) for ref in refs):
+                        # what the handlers answer, whatever the route's own media type
+                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install(app: FastAPI) -> None:

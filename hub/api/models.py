@@ -23,10 +23,24 @@ class ErrorBody(BaseModel):
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
-class ErrorResponse(BaseModel):
-    """Every failure has this shape, whatever the status."""
+class Problem(BaseModel):
+    """Every failure is an RFC 9457 problem (``application/problem+json``), whatever the status;
+    the hub's fields are extension members."""
 
-    error: ErrorBody
+    type: str = Field(
+        examples=["tag:hub,2026:problem:NotFound"],
+        description="URI naming the problem type: the hub's tag URI ending in `code`.",
+    )
+    title: str = Field(examples=["Not found"], description="Short summary of the problem type.")
+    status: int = Field(examples=[404], description="The HTTP status code.")
+    detail: str = Field(examples=["flow sales.leads not found"], description="What went wrong here, and how to fix it.")
+    instance: str | None = Field(None, examples=["/v1/flows/sales/leads"], description="The request's path.")
+    code: str = Field(examples=["NotFound"], description="The hub's short name of the problem type.")
+    details: list[ErrorDetail] = Field(default_factory=list, description="Locations or fields at fault.")
+    error: ErrorBody = Field(description="The same as `{type: code, message: detail, details}` (the hub's former body).")
+
+
+ErrorResponse = Problem  # the name before problem details
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -40,7 +54,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid flow, inputs or parameters",
         429: "Rate limited (see Retry-After)",
     }
-    return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in sorted({400, *statuses})}
+    return {s: {"model": Problem, "description": text.get(s, "Error")} for s in sorted({400, *statuses})}
 
 
 # -- flows --------------------------------------------------------------------------------------

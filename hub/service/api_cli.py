@@ -118,13 +118,15 @@ def deploy(folder: Path, url: str, key: str | None) -> None:
 
 
 def _print_error(response: Any) -> None:
+    """An API problem (RFC 9457) as lines: its ``detail``, then each location or field."""
     try:
-        error = response.json()["error"]
+        problem = response.json()
+        message, details = problem["detail"], problem.get("details") or []
     except (ValueError, KeyError, TypeError):
         click.secho(f"error: HTTP {response.status_code}: {response.text[:500]}", fg="red", err=True)
         return
-    click.secho(f"error: {error['message']}", fg="red", err=True)
-    for detail in error.get("details") or []:
+    click.secho(f"error: {message}", fg="red", err=True)
+    for detail in details:
         where = detail.get("file") or ""
         if detail.get("line"):
             where += f":{detail['line']}:{detail.get('column') or 1}"

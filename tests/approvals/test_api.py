@@ -65,8 +65,8 @@ def test_pause_holds_nothing_and_api_decision_resumes(engine: Engine, client: Te
 
     bad = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["ana"]),
                       json={"decision": "approve", "form": {"amount": 900}})
-    assert bad.status_code == 422 and bad.json()["error"]["type"] == "InvalidForm"
-    assert bad.json()["error"]["details"] == [{"path": "form.amount", "message": "must be at most 500"}]
+    assert bad.status_code == 422 and bad.json()["code"] == "InvalidForm"
+    assert bad.json()["details"] == [{"path": "form.amount", "message": "must be at most 500"}]
     assert engine.store.get_execution(execution_id)["state"] == "PAUSED"
 
     ok = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["ana"]),
@@ -80,8 +80,8 @@ def test_pause_holds_nothing_and_api_decision_resumes(engine: Engine, client: Te
                         json={"decision": "approve", "form": {"amount": 80}})
     assert again.status_code == 200 and again.json()["duplicate"] is True  # a double click changes nothing
     late = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["ben"]), json={"decision": "reject"})
-    assert late.status_code == 409 and late.json()["error"]["type"] == "AlreadyDecided"
-    assert "by key:ana" in late.json()["error"]["message"]
+    assert late.status_code == 409 and late.json()["code"] == "AlreadyDecided"
+    assert "by key:ana" in late.json()["detail"]
 
     audit = client.get(f"/v1/approvals/{gate_id}/audit", headers=bearer(keys["reader"])).json()
     outcomes = [(a["actor"], a["action"], a["outcome"], a["reason"]) for a in reversed(audit)]
@@ -97,7 +97,7 @@ def test_self_approval_is_blocked(engine: Engine, client: TestClient, keys: dict
     assert engine.store.get_execution(execution_id)["trigger"]["started_by"].startswith("key:")
     gate_id = gate_of(engine, execution_id)["id"]
     own = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["starter"]), json={"decision": "approve"})
-    assert own.status_code == 403 and own.json()["error"]["type"] == "SelfApproval"
+    assert own.status_code == 403 and own.json()["code"] == "SelfApproval"
     outsider = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["reader"]),
                            json={"decision": "approve"})
     assert outsider.status_code == 403  # the read key lacks the approve scope
@@ -117,7 +117,7 @@ def test_quorum_of_two_distinct_approvers(engine: Engine, client: TestClient, ke
     twice = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["ana"]), json={"decision": "approve"})
     assert twice.json()["duplicate"] is True and twice.json()["approval"]["state"] == "pending"
     flip = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["ana"]), json={"decision": "reject"})
-    assert flip.status_code == 409 and flip.json()["error"]["type"] == "AlreadyVoted"
+    assert flip.status_code == 409 and flip.json()["code"] == "AlreadyVoted"
     assert engine.store.get_execution(execution_id)["state"] == "PAUSED"
 
     second = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["ben"]),

@@ -181,7 +181,7 @@ def test_api_runs_results_report_and_cases(env, store, client, settings):
         assert report.headers["content-type"].startswith("text/html") and "<table id='summary'>" in report.text
         assert {r["id"] for r in api.get("/v1/evals/runs").json()} >= {run_id, waited.json()["run_id"]}
         bad = api.post("/v1/evals/runs", json={"file": "../prompts/triage.yaml"})
-        assert bad.status_code == 422 and "outside the evals folder" in bad.json()["error"]["message"]
+        assert bad.status_code == 422 and "outside the evals folder" in bad.json()["detail"]
         assert api.post("/v1/evals/runs", json={"file": "nope.yaml"}).status_code == 404
         added = api.post("/v1/evals/cases", json={
             "file": "with_dataset.yaml", "execution_id": execution_id, "step": "triage",

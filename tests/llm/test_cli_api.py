@@ -79,7 +79,7 @@ def test_api_prompts(api, prompts):
 def test_api_errors(api):
     api.post("/v1/prompts/sync")
     missing = api.get("/v1/prompts/nope")
-    assert missing.status_code == 404 and "there is no prompt 'nope'" in missing.json()["error"]["message"]
+    assert missing.status_code == 404 and "there is no prompt 'nope'" in missing.json()["detail"]
     assert api.get("/v1/prompts/triage/versions/7").status_code == 404
     assert api.put("/v1/prompts/triage/labels/latest", json={"version": 1}).status_code == 422
     assert api.get("/v1/executions/nope/llm").status_code == 404

@@ -81,18 +81,23 @@ def wait_for(client: TestClient, execution_id: str, states: Callable[[str], bool
         time.sleep(0.02)
 
 
-def assert_error(response: Any, status: int, type_: str | None = None) -> dict[str, Any]:
-    """The one error shape, with the expected status (and type)."""
+def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The one error shape, an RFC 9457 problem, with the expected status (and the hub's ``code``);
+    returns the problem."""
     assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json", response.headers
     body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"type", "message", "details"}, error
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["details"], list)
-    if type_:
-        assert error["type"] == type_, error
-    return error
+    assert {"type", "title", "status", "detail", "instance", "code", "details", "error"} <= set(body), body
+    assert body["status"] == status and body["type"] == f"tag:hub,2026:problem:{body['code']}", body
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["details"], list)
+    assert body["instance"] == response.request.url.path
+    # the body clients read before problem details stays reachable as an extension
+    assert body["error"] == {"type": body["code"], "message": body["detail"], "details": body["details"]}
+    if code:
+        assert body["code"] == code, body
+    return dict(body)
 
 
 def deploy(client: TestClient, source: str = HELLO, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ def test_every_endpoint_needs_a_key(secured: TestClient, keys: dict[str, str]) -
     for method, path in [("GET", "/v1/flows"), ("POST", "/v1/flows"), ("GET", "/v1/executions"),
                          ("GET", "/v1/executions/x"), ("POST", "/v1/enrich/demo/hello"), ("GET", "/v1/keys")]:
         error = assert_error(secured.request(method, path), 401, "Unauthorized")
-        assert "hub keys create" in error["message"]
+        assert "hub keys create" in error["detail"]
     assert secured.get("/v1/flows", headers=bearer(keys["admin"])).status_code == 200
     assert secured.get("/v1/flows", headers={"X-API-Key": keys["read"]}).status_code == 200
     assert_error(secured.get("/v1/flows", headers=bearer("hub_0000_wrong")), 401)
@@ -29,7 +29,7 @@ def test_every_endpoint_needs_a_key(secured: TestClient, keys: dict[str, str]) -
 
 def test_scopes(secured: TestClient, keys: dict[str, str]) -> None:
     write = secured.post("/v1/flows", content=HELLO, headers={**YAML, **bearer(keys["run"])})
-    assert "lacks the 'admin' scope" in assert_error(write, 403, "Forbidden")["message"]
+    assert "lacks the 'admin' scope" in assert_error(write, 403, "Forbidden")["detail"]
     assert secured.post("/v1/flows", content=HELLO, headers={**YAML, **bearer(keys["admin"])}).status_code == 201
 
     start = "/v1/flows/demo/hello/executions"

@@ -43,7 +43,8 @@ def test_sync_outputs_and_failure(client: TestClient) -> None:
 
     deploy(client, COUNTED)
     failed = assert_error(client.post("/v1/enrich/demo/counted", json={"domain": "bad.io"}), 422, "ExecutionFailed")
-    assert "ended FAILED at step check" in failed["message"] and "bad domain" in failed["details"][0]["message"]
+    assert "ended FAILED at step check" in failed["detail"] and "bad domain" in failed["details"][0]["message"]
+    assert failed["state"] == "FAILED" and client.get(f"/v1/executions/{failed['execution_id']}").json()["state"] == "FAILED"
     assert_error(client.post("/v1/enrich/demo/counted", json={}), 422, "InputError")
     assert_error(client.post("/v1/enrich/demo/counted", json=[1, 2]), 422)
     assert_error(client.post("/v1/enrich/demo/nope", json={}), 404, "NotFound")
@@ -107,6 +108,6 @@ def test_rate_limit_per_key(engine: Engine, keys: dict[str, str]) -> None:
             assert client.post("/v1/enrich/demo/hello", json={}, headers=bearer(keys["run"])).status_code == 200
         limited = client.post("/v1/enrich/demo/hello", json={}, headers=bearer(keys["run"]))
         error = assert_error(limited, 429, "TooManyRequests")
-        assert int(limited.headers["Retry-After"]) >= 1 and "rate limit" in error["message"]
+        assert int(limited.headers["Retry-After"]) >= 1 and "rate limit" in error["detail"]
         # another key has its own bucket
         assert client.post("/v1/enrich/demo/hello", json={}, headers=bearer(keys["admin"])).status_code == 200

@@ -149,7 +149,7 @@ def test_rate_limit_holds_across_replicas(store: Store, tmp_path: Path, redis_ur
         assert {r.status_code for r in answers} == {200, 429}
         for limited in (r for r in answers if r.status_code == 429):
             error = assert_error(limited, 429, "TooManyRequests")
-            assert "rate limit" in error["message"]
+            assert "rate limit" in error["detail"]
             assert 1 <= int(limited.headers["Retry-After"]) <= 100
         # a batch is one call against the same bucket
         assert_error(b.post("/v1/enrich/demo/hello/batch", json={"items": [{}]}, headers=bearer(run_key)), 429)

@@ -69,6 +69,24 @@ def test_start_errors(client: TestClient) -> None:
     bad_json = client.post("/v1/flows/demo/hello/executions", content="{nope", headers={"content-type": "application/json"})
     assert_error(bad_json, 400, "BadRequest")
     assert_error(client.get("/v1/executions/nope"), 404, "NotFound")
+    unknown = assert_error(client.get("/v1/nowhere"), 404, "NotFound")
+    assert unknown["title"] == "Not found" and unknown["detail"] == "no such endpoint: GET /v1/nowhere"
+
+
+def test_the_openapi_document_describes_errors_as_problem_details(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    errors = {
+        (path, method, status): response["content"]
+        for path, item in spec["paths"].items() for method, op in item.items()
+        for status, response in op["responses"].items() if status[0] in "45" and "content" in response
+    }
+    assert errors.pop(("/ready", "get", "503"))["application/json"]["schema"]["$ref"].endswith("/Health")  # not an error body
+    assert errors and all(list(content) == ["application/problem+json"] for content in errors.values())
+    assert errors[("/v1/executions", "get", "422")]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "code", "details", "error"} <= set(problem["required"]) | {"details"}
 
 
 def test_restart_from_failed_step_and_replay(client: TestClient, tmp_path: Path) -> None:

@@ -42,10 +42,10 @@ def test_triggers_are_listed_switched_and_backfilled(client: TestClient) -> None
     assert not any(i["created"] for i in again)  # a time that ran is not started twice
 
     missing = client.post("/v1/flows/ops/nightly/triggers/nope/disable")
-    assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFound"
+    assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
     backwards = client.post("/v1/flows/ops/nightly/triggers/night/backfill", json={"from": body["to"], "to": body["from"]})
-    assert backwards.status_code == 422 and "end of the range is before its start" in backwards.json()["error"]["message"]
+    assert backwards.status_code == 422 and "end of the range is before its start" in backwards.json()["detail"]
     too_many = client.post("/v1/flows/ops/nightly/triggers/night/backfill", json={"from": "2020-01-01", "to": "2026-01-01"})
-    assert too_many.status_code == 422 and "narrow the range" in too_many.json()["error"]["message"]
+    assert too_many.status_code == 422 and "narrow the range" in too_many.json()["detail"]
     wrong = client.post("/v1/flows/ops/nightly/triggers/hook/backfill", json=body)
-    assert wrong.status_code in (400, 409, 422) and "only schedules backfill" in wrong.json()["error"]["message"]
+    assert wrong.status_code in (400, 409, 422) and "only schedules backfill" in wrong.json()["detail"]

@@ -65,7 +65,7 @@ def test_secret_key(hook: TestClient) -> None:
     assert_error(hook.post(url, json={"email": "a@x.io"}), 401, "BadWebhookKey")
     assert_error(hook.post(url, params={"key": "wrong"}, json={"email": "a@x.io"}), 401, "BadWebhookKey")
     error = assert_error(hook.post(url, params={"key": "k3y"}, json={"mail": "a@x.io"}), 422, "InputError")
-    assert "email: required input is missing" in error["message"]
+    assert "email: required input is missing" in error["detail"]
     assert_error(hook.post(url, params={"key": "k3y"}, content="{bad", headers={"content-type": "application/json"}),
                  400, "BadRequest")
 
@@ -79,7 +79,7 @@ def test_signature_and_replay_window(hook: TestClient) -> None:
 
     assert_error(hook.post(url, **signed(body, secret="other")), 401, "BadSignature")
     stale = assert_error(hook.post(url, **signed(body, stamp=time.time() - 120)), 401, "StaleTimestamp")
-    assert "60s replay window" in stale["message"]
+    assert "60s replay window" in stale["detail"]
     assert_error(hook.post(url, **signed(body, stamp=time.time() + 120)), 401, "StaleTimestamp")
     tampered = signed(body)
     tampered["content"] = json.dumps({"contact": {"email": "evil@x.io"}}).encode()
@@ -98,7 +98,7 @@ def test_idempotency_key(hook: TestClient, engine: Engine) -> None:
     assert again.json()["id"] == first.json()["id"] and again.json()["replayed"] is True
     error = assert_error(hook.post(url, json={"email": "other@x.io"}, headers={"Idempotency-Key": "evt-1"}),
                          422, "IdempotencyKeyReused")
-    assert "different body" in error["message"]
+    assert "different body" in error["detail"]
     wait_for(hook, first.json()["id"])
     assert len(hook.get("/v1/executions", params={"flow": "demo.hooked"}).json()["items"]) == 1
 
