@@ -33,6 +33,12 @@ class HubSettings(BaseSettings):
         64 * 1024, description="Step outputs larger than this many bytes of JSON are stored as blobs."
     )
     max_concurrency: int = Field(64, description="Executions run at once by one in-process queue.")
+    python_modules: str | None = Field(
+        None,
+        description="Modules `python` tasks may call, comma-separated (`shop` allows shop and shop.*; "
+        "`*` allows any). Default: the project's own modules, those found under the current directory "
+        "(not in a virtual environment, not the hub's own packages).",
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -39,7 +39,8 @@ outputs:
 
 def _env(home: Path, url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(HUB_HOME=str(home), HUB_DATABASE_URL=url, PYTHONPATH=str(ROOT))
+    # the flow calls tests.helpers, which is not under the process's directory (tmp_path): allow it
+    env.update(HUB_HOME=str(home), HUB_DATABASE_URL=url, PYTHONPATH=str(ROOT), HUB_PYTHON_MODULES="tests")
     return env
 
 
