@@ -140,11 +140,14 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class LazyGroup(click.Group):
-    """A group whose extra commands are imported the first time they are asked for."""
+    """A group whose other commands (the service's, the plugins') are imported the first time
+    they are asked for, so ``hub run`` imports none of them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = set(super().list_commands(ctx))
-        names.update(name for name in LAZY_COMMANDS if self._lazy(name) is not None)
+        from hub.core.plugins import default_plugins
+
+        names = set(super().list_commands(ctx)) | set(LAZY_COMMANDS)
+        names.update(default_plugins().names("command"))
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -152,16 +155,30 @@ class LazyGroup(click.Group):
 
     @staticmethod
     def _lazy(name: str) -> click.Command | None:
+        from hub.core.plugins import PluginError, Ref, default_plugins
+
         target = LAZY_COMMANDS.get(name)
-        if target is None:
+        ref = Ref(target, "hub") if target else None
+        if ref is None:
+            contribution = default_plugins().find("command", name)
+            ref = contribution.ref if contribution else None
+        if ref is None:
             return None
-        module_name, _, attr = target.partition(":")
         try:
-            module = __import__(module_name, fromlist=[attr])
-        except ImportError:
-            return None
-        command = getattr(module, attr, None)
-        return command if isinstance(command, click.Command) else None
+            command = ref.load()
+        except PluginError as exc:
+            return _broken_command(name, str(exc))
+        return command if isinstance(command, click.Command) else _broken_command(name, f"{ref.path} is no click command")
+
+
+def _broken_command(name: str, problem: str) -> click.Command:
+    """Stands for a plugin command that cannot be loaded: says why, exits 1."""
+
+    def fail() -> None:
+        click.secho(f"error: the command {name!r} cannot be used: {problem}", fg="red", err=True)
+        sys.exit(1)
+
+    return click.Command(name, callback=fail, help=f"(unavailable: {problem})", add_help_option=False)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -473,18 +490,16 @@ def kill(execution_id: str) -> None:
     click.echo(f"{result['id']}  {_state(result['state'])}")
 
 
-# Commands of other parts of the hub, imported only when used (so `hub run` starts fast).
+# Commands of the service (the app layer), imported only when used (so `hub run` starts fast);
+# features and connectors add theirs as plugins (``hub.command(name, target)``).
 LAZY_COMMANDS: dict[str, str] = {
-    "prompts": "hub.prompts.cli:prompts",
-    "email": "connectors.email.cli:email",
+    "plugins": "hub.service.plugins_cli:plugins",
     "serve": "hub.service.cli:serve",
     "worker": "hub.service.cli:worker",
     "health": "hub.service.cli:health",
-    "trace": "hub.telemetry.cli:trace",
     "deploy": "hub.service.cli:deploy",
     "keys": "hub.service.cli:keys",
     "backfill": "hub.service.cli:backfill",
-    "eval": "hub.evals.cli:eval_group",
 }
 
 

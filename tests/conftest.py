@@ -11,6 +11,30 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+
+def _install_sample_plugin() -> None:
+    """Install tests/sample_plugin (a third-party plugin package) into .hub-test-plugins and put
+    that folder on the path of this process and of the hub processes the tests start, so that
+    the plugin is found through its ``hub.plugins`` entry point like any installed package.
+    Re-installed only when its sources changed."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    source, target = root / "tests" / "sample_plugin", root / ".hub-test-plugins"
+    newest = max(p.stat().st_mtime for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    stamp = target / ".installed"
+    if not stamp.exists() or stamp.stat().st_mtime < newest:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--upgrade", "--target", str(target), str(source)], check=True, capture_output=True)
+        stamp.touch()
+    if str(target) not in sys.path:
+        sys.path.insert(0, str(target))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH")) if p)
+
+
+_install_sample_plugin()
+
 from hub.store.store import Store  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL")

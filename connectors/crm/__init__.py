@@ -7,13 +7,15 @@ One interface (:class:`connectors.crm.base.CRM`), providers registered in
 
 from __future__ import annotations
 
-from typing import Any
-
-from connectors.crm.tasks import AddNote, Associate, Get, Search, Upsert
-
-__all__ = ["AddNote", "Associate", "Get", "Search", "Upsert", "register"]
+from hub.core.plugins import PluginAPI
 
 
-def register(registry: Any) -> None:
-    for kind in (Upsert, Search, Get, Associate, AddNote):
-        registry.add(kind)
+def register(hub: PluginAPI) -> None:
+    """The CRM connector's contributions (entry point ``hub.plugins``)."""
+    hub.task_kind("crm.upsert", "connectors.crm.tasks:Upsert")
+    hub.task_kind("crm.search", "connectors.crm.tasks:Search")
+    hub.task_kind("crm.get", "connectors.crm.tasks:Get")
+    hub.task_kind("crm.associate", "connectors.crm.tasks:Associate")
+    hub.task_kind("crm.add_note", "connectors.crm.tasks:AddNote")
+    hub.settings("crm", "connectors.crm.tasks:CrmSettings")
+    hub.settings("hubspot", "connectors.crm.hubspot:HubSpotSettings")

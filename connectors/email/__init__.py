@@ -7,10 +7,13 @@ Importing this package is cheap (the store imports its table module).
 
 from __future__ import annotations
 
-from typing import Any
+from hub.core.plugins import PluginAPI
 
 
-def register(registry: Any) -> None:
-    from connectors.email.tasks import EmailSend
-
-    registry.add(EmailSend)
+def register(hub: PluginAPI) -> None:
+    """The Email connector's contributions (entry point ``hub.plugins``)."""
+    hub.task_kind("email.send", "connectors.email.tasks:EmailSend")
+    hub.tables("connectors.email.tables")
+    hub.router("connectors.email.api:router")
+    hub.command("email", "connectors.email.cli:email")
+    hub.settings("email", "connectors.email.settings:EmailSettings")

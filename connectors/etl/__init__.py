@@ -5,15 +5,11 @@ Rows move in batches and pass between steps as dataset artifacts (see :mod:`conn
 
 from __future__ import annotations
 
-from typing import Any
-
-from connectors.etl.extract import Extract
-from connectors.etl.load import Load
-from connectors.etl.transform import Transform
-
-__all__ = ["Extract", "Load", "Transform", "register"]
+from hub.core.plugins import PluginAPI
 
 
-def register(registry: Any) -> None:
-    for kind in (Extract, Transform, Load):
-        registry.add(kind)
+def register(hub: PluginAPI) -> None:
+    """The ETL connector's contributions (entry point ``hub.plugins``)."""
+    hub.task_kind("etl.extract", "connectors.etl.extract:Extract")
+    hub.task_kind("etl.transform", "connectors.etl.transform:Transform")
+    hub.task_kind("etl.load", "connectors.etl.load:Load")

@@ -6,13 +6,13 @@ sources). Configuration: ``token`` param or ``HUB_NOTION_TOKEN``; ``HUB_NOTION_B
 
 from __future__ import annotations
 
-from typing import Any
-
-from connectors.notion.tasks import AppendBlocks, CreatePage, Query, UpdatePage
-
-__all__ = ["AppendBlocks", "CreatePage", "Query", "UpdatePage", "register"]
+from hub.core.plugins import PluginAPI
 
 
-def register(registry: Any) -> None:
-    for kind in (CreatePage, UpdatePage, Query, AppendBlocks):
-        registry.add(kind)
+def register(hub: PluginAPI) -> None:
+    """The Notion connector's contributions (entry point ``hub.plugins``)."""
+    hub.task_kind("notion.create_page", "connectors.notion.tasks:CreatePage")
+    hub.task_kind("notion.update_page", "connectors.notion.tasks:UpdatePage")
+    hub.task_kind("notion.query", "connectors.notion.tasks:Query")
+    hub.task_kind("notion.append_blocks", "connectors.notion.tasks:AppendBlocks")
+    hub.settings("notion", "connectors.notion.client:NotionSettings")

@@ -2,16 +2,17 @@
 
 Other features (approvals) reuse :func:`connectors.slack.client.post_message` and
 :func:`connectors.slack.client.update_message`. Importing this package is cheap (the store
-imports its table module); slack_sdk loads when the kinds are registered.
+imports its table module); slack_sdk loads when a Slack task first runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from hub.core.plugins import PluginAPI
 
 
-def register(registry: Any) -> None:
-    from connectors.slack.tasks import SlackPost, SlackUpdate
-
-    registry.add(SlackPost)
-    registry.add(SlackUpdate)
+def register(hub: PluginAPI) -> None:
+    """The Slack connector's contributions (entry point ``hub.plugins``)."""
+    hub.task_kind("slack.post", "connectors.slack.tasks:SlackPost")
+    hub.task_kind("slack.update", "connectors.slack.tasks:SlackUpdate")
+    hub.tables("connectors.slack.tables")
+    hub.settings("slack", "connectors.slack.settings:SlackSettings")

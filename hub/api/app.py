@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,18 +27,6 @@ from hub.store.api_store import ApiStore
 
 log = logging.getLogger(__name__)
 
-# routers of other parts of the hub, mounted under /v1 when they are installed
-OPTIONAL_ROUTERS = (
-    ("hub.api.prompts", "router"),
-    ("hub.api.traces", "router"),
-    ("hub.approvals.api", "router"),
-    ("connectors.email.api", "router"),
-    ("hub.api.evals", "router"),
-    ("hub.api.triggers", "router"),
-)
-TRIGGER_SERVICE = "hub.triggers.service"
-
-
 def deploy_folder(hub: Hub, folder: Path) -> tuple[int, list[str]]:
     """Save every valid flow in ``folder`` as the API saves one (a flow disabled through the API
     stays disabled on a new revision); returns (count saved, problems of the invalid ones)."""
@@ -57,32 +44,36 @@ def deploy_folder(hub: Hub, folder: Path) -> tuple[int, list[str]]:
     return saved, problems
 
 
-def _optional_routers() -> list[APIRouter]:
+def _plugin_routers() -> list[tuple[APIRouter, str]]:
+    """Every router the plugins contribute, with its prefix; a router that cannot be imported
+    is logged with its plugin's name and left out (the rest of the API still serves)."""
+    from hub.core.plugins import PluginError, default_plugins
+
     out = []
-    for module_name, attr in OPTIONAL_ROUTERS:
+    for contribution in default_plugins().all("router"):
         try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            log.warning("router %s not mounted: %s", module_name, exc)
+            router = contribution.ref.load()
+        except PluginError as exc:
+            log.error("router not mounted: %s", exc)
             continue
-        router = getattr(module, attr, None)
-        if router is not None:
-            out.append(router)
+        out.append((router, str(contribution.options.get("prefix", "/v1"))))
     return out
 
 
-async def _start_triggers(engine: Engine) -> Any:
-    """Part of the service that fires schedules, streams, files and flow triggers, if installed."""
-    try:
-        module = importlib.import_module(TRIGGER_SERVICE)
-    except ImportError:
-        return None
-    start = getattr(module, "start", None)
-    if start is None:
-        return None
-    return await start(engine)
+async def _start_plugins(engine: Engine) -> list[Any]:
+    """Start every plugin's lifespan hook (the trigger service, ...); returns their stops."""
+    from hub.core.plugins import default_plugins
+
+    stops = []
+    for contribution in default_plugins().all("lifespan"):
+        try:
+            stop = await contribution.ref.load()(engine)
+        except Exception:
+            log.exception("plugin %s: %s did not start", contribution.ref.plugin, contribution.name)
+            continue
+        if stop is not None:
+            stops.append(stop)
+    return stops
 
 
 def create_app(
@@ -126,9 +117,7 @@ def create_app(
             if resumed:
                 log.info("picked up %d interrupted execution(s)", len(resumed))
             tasks.append(asyncio.create_task(eng.heartbeat_loop(), name="heartbeat"))
-            stopper = await _start_triggers(eng)
-            if stopper is not None:
-                closers.append(stopper)
+            closers.extend(await _start_plugins(eng))
         if owned:  # a server process (hub serve), not an app inside tests
             from hub.service.runtime import settle_heap
 
@@ -172,10 +161,11 @@ def create_app(
         instrument_app(app)
 
     v1 = APIRouter(prefix="/v1")
-    for router in (flows.router, executions.starts, executions.router, webhooks.router, enrich.router, keys.router,
-                   *_optional_routers()):
+    for router in (flows.router, executions.starts, executions.router, webhooks.router, enrich.router, keys.router):
         v1.include_router(router)
     app.include_router(v1)
+    for router, prefix in _plugin_routers():
+        app.include_router(router, prefix=prefix)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health() -> Health:

@@ -15,6 +15,8 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ValidationError
 
+from hub.core.plugins import PluginError
+from hub.core.registry import trigger_registry
 from hub.errors import FlowError, Location
 from hub.flow import yamlpos
 from hub.flow.durations import parse_duration
@@ -115,8 +117,9 @@ def _param_names(model: type[BaseModel]) -> list[str]:
 
 
 class FlowLoader:
-    def __init__(self, registry: Registry | None = None):
+    def __init__(self, registry: Registry | None = None, triggers: Registry | None = None):
         self.registry = registry or default_registry()
+        self.triggers = triggers or trigger_registry(self.registry.plugins)
 
     # -- entry points ------------------------------------------------------------------------------
 
@@ -145,6 +148,7 @@ class FlowLoader:
         except ValidationError as exc:
             out.from_validation(exc, (), FlowHeader)
             header = None
+        triggers = self._triggers(data.get("triggers"), out)
         ids: dict[str, tuple[str | int, ...]] = {}
         tasks = self._tasks(data.get("tasks"), ("tasks",), out, ids)
         errors = self._tasks(data.get("errors"), ("errors",), out, ids)
@@ -168,7 +172,7 @@ class FlowLoader:
             retry=header.retry,
             timeout=header.timeout,
             concurrency=header.concurrency,
-            triggers=header.triggers,
+            triggers=triggers,
             disabled=header.disabled,
             max_cost=header.max_cost,
             source=text,
@@ -178,6 +182,43 @@ class FlowLoader:
         if out.items:
             raise FlowError(_sorted(out.items), file)
         return flow
+
+    # -- triggers ------------------------------------------------------------------------------------
+
+    def _triggers(self, raw: Any, out: _Collector) -> list[Any]:
+        """Each trigger validated by the ``Config`` of its type (declared by a plugin)."""
+        if not isinstance(raw, list):
+            return []  # the header's model reports a wrong shape
+        found: list[Any] = []
+        seen: set[str] = set()
+        for i, item in enumerate(raw):
+            path: tuple[str | int, ...] = ("triggers", i)
+            if not isinstance(item, dict):
+                out.add(path, "a trigger must be a mapping with 'id' and 'type'")
+                continue
+            type_name = item.get("type")
+            if type_name is None:
+                out.add(path, "missing required key 'type'", key=True)
+                continue
+            try:
+                kind = self.triggers.get(type_name) if isinstance(type_name, str) else None
+            except PluginError as exc:
+                out.add((*path, "type"), f"trigger type {type_name!r} cannot be used: {exc}")
+                continue
+            if kind is None:
+                out.add((*path, "type"), f"unknown trigger type {type_name!r}; expected one of "
+                        f"{', '.join(self.triggers.types())}{suggest(str(type_name), self.triggers.types())}")
+                continue
+            try:
+                trigger = kind.Config.model_validate(item)
+            except ValidationError as exc:
+                out.from_validation(exc, path, kind.Config)
+                continue
+            if trigger.id in seen:
+                out.add((*path, "id"), f"trigger id {trigger.id!r} is used twice in this flow")
+            seen.add(trigger.id)
+            found.append(trigger)
+        return found
 
     # -- tasks ---------------------------------------------------------------------------------------
 

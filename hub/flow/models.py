@@ -192,7 +192,9 @@ class FlowHeader(Strict):
     retry: RetryPolicy | None = None
     timeout: Duration | None = None
     concurrency: ConcurrencySpec | None = None
-    triggers: list[Trigger] = Field(default_factory=list)
+    triggers: list[Any] = Field(
+        default_factory=list, description="Each validated by the model of its trigger type (a plugin's Config)."
+    )
     disabled: bool = False
     max_cost: float | None = Field(None, ge=0, description="Stop the execution when LLM cost (USD) would pass this.")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from hub.core.registry import trigger_registry
 from hub.flow.models import ID_PATTERN, FlowHeader, RetryPolicy
 from hub.tasks.registry import Registry, default_registry
 
@@ -110,7 +111,18 @@ def flow_json_schema(registry: Registry | None = None) -> dict[str, Any]:
         "properties": {"type": {"enum": registry.types()}},
         "allOf": variants,
     }
+    triggers = trigger_registry(registry.plugins)
+    trigger_variants = []
+    for name, kind in triggers.items():
+        key = "Trigger_" + name.replace(".", "_")
+        defs[key] = _lift_defs(kind.Config.model_json_schema(by_alias=True), defs, f"{key}__")
+        trigger_variants.append({"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                                 "then": {"$ref": f"#/$defs/{key}"}})
+    defs["Trigger"] = {"type": "object", "required": ["id", "type"],
+                       "properties": {"type": {"enum": triggers.types()}}, "allOf": trigger_variants}
     props = schema["properties"]
+    props["triggers"] = {"type": "array", "items": {"$ref": "#/$defs/Trigger"},
+                         "description": props.get("triggers", {}).get("description", "")}
     for key in ("tasks", "errors", "finally"):
         if key in props:
             props[key] = {**{k: v for k, v in props[key].items() if k not in ("items",)}, "type": "array",

@@ -8,15 +8,19 @@ is set, the in-process asyncio queue otherwise.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 from typing import Any
 
+from hub.core.plugins import PluginError, Plugins, default_plugins
 from hub.engine.queue import LocalQueue
 from hub.engine.runner import Engine
 from hub.service.queue_arq import DEFAULT_QUEUE, ArqQueue
 from hub.settings import HubSettings
 from hub.store.store import Store
+
+log = logging.getLogger(__name__)
 
 QUEUE_NAME_ENV = "HUB_QUEUE_NAME"
 
@@ -38,15 +42,55 @@ def build_engine(
     engine = Engine(store or Store.from_settings(settings), settings, **engine_kwargs)
     if settings.redis_url:
         engine.queue = ArqQueue(settings.redis_url, queue or queue_name())
-    from hub.approvals import install as install_approvals
     from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
 
-    install_approvals(engine)  # gates use this engine's clock, hear kills, and are swept on resume
-
+    install_plugins(engine)  # services (approvals: gates use this engine's clock, hear kills), sweepers, middleware
     if tracing_enabled():
         install(engine)
         instrument_httpx()
     return engine
+
+
+def install_plugins(engine: Engine, plugins: Plugins | None = None) -> None:
+    """Give ``engine`` what the plugins contribute to a process: services (built once, kept in
+    ``engine.services``), sweepers (run when interrupted work is picked up) and middleware. A
+    contribution that fails is logged with its plugin's name; the rest are installed."""
+    plugins = plugins or default_plugins()
+    for contribution in plugins.all("service"):
+        if contribution.name in engine.services:
+            continue
+        try:
+            service = contribution.ref.load()(engine)
+        except Exception:
+            log.exception("plugin %s: service %r not installed", contribution.ref.plugin, contribution.name)
+            continue
+        engine.services.setdefault(contribution.name, service)
+    for contribution in plugins.all("sweeper"):
+        try:
+            engine.sweepers.append(_Sweeper(contribution.ref.load(), engine))
+        except PluginError as exc:
+            log.error("sweeper not installed: %s", exc)
+    for contribution in plugins.all("middleware"):
+        try:
+            engine.middleware.append(contribution.ref.load()(engine))
+        except Exception:
+            log.exception("plugin %s: middleware %s not installed", contribution.ref.plugin, contribution.name)
+
+
+class _Sweeper:
+    """A plugin's ``async def sweep(engine)`` as the engine's sweepers are called (no arguments,
+    a list of execution ids back)."""
+
+    def __init__(self, sweep: Any, engine: Engine):
+        self.sweep = sweep
+        self.engine = engine
+
+    async def __call__(self) -> list[str]:
+        result = await self.sweep(self.engine)
+        return list(result) if isinstance(result, list | tuple) else []
+
+    def __repr__(self) -> str:
+        return f"sweeper {getattr(self.sweep, '__qualname__', self.sweep)!r}"
 
 
 def is_distributed(engine: Engine) -> bool:

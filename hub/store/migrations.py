@@ -9,6 +9,7 @@ database already at :data:`LATEST` costs one query to open.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, text
@@ -16,25 +17,30 @@ from sqlmodel import SQLModel
 
 from hub.store import tables
 
-# Modules that define tables. They are imported only when the schema is created or moved forward
+log = logging.getLogger(__name__)
+
+# Modules that define tables are imported only when the schema is created or moved forward
 # (importing ~30 SQLModel classes costs ~100 ms, which `hub run` should not pay on every start).
+# Plugins declare theirs (``hub.tables(module)``); the store's own are below.
 # A change that adds a table must also add a migration step (``_create_new_tables`` will do).
-TABLE_MODULES = (
-    "connectors.email.tables",  # email outbox and delivery records
-    "connectors.slack.tables",  # slack.post's re-run records
-    "hub.approvals.tables",  # approval gates, votes, links, messages, audit
-    "hub.evals.tables",  # eval runs, results, promotions
-    "hub.llm.tables",  # LLM calls and the response cache
-    "hub.prompts.tables",  # prompt versions, labels, pins
-    "hub.telemetry.tables",  # spans kept for the trace viewer
-    "hub.triggers.tables",  # trigger state: last/next fire, errors
+CORE_TABLE_MODULES = (
     "hub.store.auth_tables",  # API keys, idempotency keys
 )
 
 
+def table_modules() -> list[str]:
+    """The store's table modules and every plugin's."""
+    from hub.core.plugins import default_plugins
+
+    return [*CORE_TABLE_MODULES, *(c.name for c in default_plugins().all("tables"))]
+
+
 def _import_table_modules() -> None:
-    for name in TABLE_MODULES:
-        importlib.import_module(name)
+    for name in table_modules():
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # a broken plugin's tables: its plugin is already reported
+            log.error("tables of %s not created: %s: %s", name, type(exc).__name__, exc)
 
 
 def _create_new_tables(conn: Connection) -> None:

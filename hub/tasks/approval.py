@@ -260,6 +260,3 @@ def _label_groups(flow: Flow | None) -> dict[str, list[str]]:
     labels = flow.labels if flow is not None else {}
     return {k[len(GROUP_LABEL):]: split_list(str(v)) for k, v in labels.items() if k.startswith(GROUP_LABEL)}
 
-
-def register(registry: Any) -> None:
-    registry.add(Approval)

@@ -126,7 +126,3 @@ class Wait(ControlKind):
     type = "wait"
     Params = WaitParams
 
-
-def register(registry: Any) -> None:
-    for kind in (Sequential, Parallel, If, Switch, ForEach, Subflow, Wait):
-        registry.add(kind)

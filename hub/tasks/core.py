@@ -57,7 +57,3 @@ class Fail:
     async def run(self, ctx: TaskContext, params: FailParams) -> Any:
         raise FailTask(params.message)
 
-
-def register(registry: Any) -> None:
-    for kind in (Log, Set, Fail):
-        registry.add(kind)

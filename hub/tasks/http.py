@@ -197,7 +197,3 @@ class HttpRequest:
             await response.aclose()
         return response, decode_body(response.headers.get("content-type", ""), bytes(buffer))
 
-
-def register(registry: Any) -> None:
-    if "http.request" not in registry:
-        registry.add(HttpRequest)

@@ -385,7 +385,3 @@ def to_jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         return str(value)
 
-
-def register(registry: Any) -> None:
-    for kind in (Chat, LangchainInvoke):
-        registry.add(kind)

@@ -162,6 +162,3 @@ class Python:
             error = TaskError(f"{type(exc).__name__}: {exc}", retryable=True, data={"traceback": tb})
             raise error from exc
 
-
-def register(registry: Any) -> None:
-    registry.add(Python)

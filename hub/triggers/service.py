@@ -15,14 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hub.core.plugins import PluginError
+from hub.core.registry import trigger_registry
 from hub.engine.runner import Engine
 from hub.settings import HubSettings
 from hub.triggers import files, schedule
-from hub.triggers.base import enabled_triggers
+from hub.triggers.base import Bound, enabled_triggers
+from hub.triggers.context import TriggerContext
 from hub.triggers.flows import FlowTriggers
 from hub.triggers.leader import LocalLeader, RedisLeader
 from hub.triggers.state import TriggerStates
-from hub.triggers.streams import StreamConsumer
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ class TriggerService:
         )
         self.states = TriggerStates(engine.store)
         self.flow_triggers = FlowTriggers(engine)
-        self.consumers: dict[tuple[str, str, str], tuple[Any, asyncio.Task[None]]] = {}
+        self.consumers: dict[tuple[str, str, str], tuple[TriggerContext, asyncio.Task[None]]] = {}
+        self.consumer_options = {"stream_block": stream_block, "stream_claim_idle": stream_claim_idle}
+        self.types = trigger_registry(getattr(engine.registry, "plugins", None) or None)
         self.fired = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -58,7 +62,7 @@ class TriggerService:
         self.flow_triggers.attach()
         self._tasks = [
             asyncio.create_task(self._loop(self.tick_interval, self.lead_once), name="triggers: leader"),
-            asyncio.create_task(self._loop(self.refresh_interval, self.sync_streams), name="triggers: streams"),
+            asyncio.create_task(self._loop(self.refresh_interval, self.sync_consumers), name="triggers: consumers"),
         ]
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -71,11 +75,11 @@ class TriggerService:
             for task in busy:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        for consumer, task in self.consumers.values():
+        for ctx, task in self.consumers.values():
+            ctx.stopping.set()
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-            await consumer.close()
         self.consumers.clear()
         await self.flow_triggers.drain()
         await self.leader.release()
@@ -100,26 +104,56 @@ class TriggerService:
         self.fired += len(created)
         return created
 
-    async def sync_streams(self) -> None:
-        """One consumer task per enabled stream trigger (started, stopped as flows change)."""
-        wanted = {b.key: b for b in enabled_triggers(self.engine, {"redis_stream"})}
+    async def sync_consumers(self) -> None:
+        """One consumer task per enabled trigger whose type consumes events (``run``), started
+        and stopped as flows change; a ``leader_only`` type runs only while this process leads."""
+        leading = self.leader.is_leader
+        wanted: dict[tuple[str, str, str], tuple[Bound, Any]] = {}
+        for bound in enabled_triggers(self.engine):
+            kind = self._consumer_kind(bound)
+            if kind is not None and (leading or not getattr(kind, "leader_only", False)):
+                wanted[bound.key] = (bound, kind)
         for key in list(self.consumers):
-            if key not in wanted:
-                consumer, task = self.consumers.pop(key)
+            ctx, task = self.consumers[key]
+            if key not in wanted or wanted[key][0].flow.content_hash != ctx.bound.flow.content_hash or task.done():
+                self.consumers.pop(key)
+                ctx.stopping.set()
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-                await consumer.close()
-        for key, bound in wanted.items():
+        for key, (bound, kind) in wanted.items():
             if key in self.consumers:
                 continue
-            url = bound.trigger.url or self.settings.redis_url
-            if not url:
-                self.states.ensure(*key, "redis_stream")
-                self.states.failed(*key, "redis_stream trigger needs 'url' or HUB_REDIS_URL")
-                continue
-            consumer = StreamConsumer(self.engine, bound, url, block=self.stream_block,
-                                      claim_idle=self.stream_claim_idle)
-            self.consumers[key] = (consumer, asyncio.create_task(consumer.run(), name=f"stream {bound.name}"))
+            ctx = TriggerContext(self.engine, bound, self.states, options=self.consumer_options,
+                                 log=logging.getLogger(f"hub.trigger.{bound.trigger.type}"))
+            ctx.states.ensure(*key, bound.trigger.type)
+            task = asyncio.create_task(self._consume(kind, ctx), name=f"trigger {bound.name}")
+            self.consumers[key] = (ctx, task)
+
+    def _consumer_kind(self, bound: Bound) -> Any:
+        try:
+            cls = self.types.get(bound.trigger.type)
+        except PluginError as exc:
+            self.states.ensure(*bound.key, bound.trigger.type)
+            self.states.failed(*bound.key, str(exc))
+            return None
+        return cls() if cls is not None and callable(getattr(cls, "run", None)) else None
+
+    async def _consume(self, kind: Any, ctx: TriggerContext) -> None:
+        """Run one consumer; a consumer that ends with an error is recorded and started again
+        after a growing pause (1 s doubling to 60 s), never more often."""
+        pause = 1.0
+        while not ctx.stopping.is_set():
+            try:
+                await kind.run(ctx)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("trigger %s stopped: %s; again in %.0f s", ctx.name, exc, pause)
+                ctx.failed(f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.stopping.wait(), pause)
+            pause = min(pause * 2, 60.0)
 
     async def _loop(self, interval: float, call: Callable[[], Awaitable[Any]]) -> None:
         while not self._stopping.is_set():

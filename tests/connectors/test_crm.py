@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.crm import AddNote, Associate, Get, Search, Upsert
+from connectors.crm.tasks import AddNote, Associate, Get, Search, Upsert
 from hub.errors import ConnectorError, TaskError
 from tests.fakes.context import task_context
 from tests.fakes.hubspot_api import FakeHubSpot

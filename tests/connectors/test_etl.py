@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from connectors.etl import Extract, Load, Transform
+from connectors.etl.extract import Extract
+from connectors.etl.load import Load
+from connectors.etl.transform import Transform
 from hub.errors import TaskError
 from tests.fakes.context import task_context
 
@@ -305,7 +307,9 @@ _PIPELINE = """
 import asyncio, json, os, sys, threading, time
 sys.path.insert(0, sys.argv[3])
 from tests.fakes.context import task_context
-from connectors.etl import Extract, Load, Transform
+from connectors.etl.extract import Extract
+from connectors.etl.load import Load
+from connectors.etl.transform import Transform
 from pathlib import Path
 
 def run(kind, ctx, **params):

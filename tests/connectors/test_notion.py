@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connectors.notion import AppendBlocks, CreatePage, Query, UpdatePage
 from connectors.notion.properties import to_notion
+from connectors.notion.tasks import AppendBlocks, CreatePage, Query, UpdatePage
 from hub.errors import ConnectorError, TaskError
 from tests.fakes.context import task_context
 from tests.fakes.notion_api import FakeNotion

@@ -1,0 +1,13 @@
+"""Built-in plugin: approval gates decided from Slack, email links, the web page or the API."""
+
+from __future__ import annotations
+
+from hub.core.plugins import PluginAPI
+
+
+def register(hub: PluginAPI) -> None:
+    hub.task_kind("approval", "hub.tasks.approval:Approval")
+    hub.tables("hub.approvals.tables")
+    hub.router("hub.approvals.api:router")
+    hub.service("approvals", "hub.approvals:install")
+    hub.settings("approval", "hub.approvals.settings:ApprovalSettings")

@@ -1,0 +1,11 @@
+"""Built-in plugin: prompt evals (``hub eval``), their runs and the eval API."""
+
+from __future__ import annotations
+
+from hub.core.plugins import PluginAPI
+
+
+def register(hub: PluginAPI) -> None:
+    hub.tables("hub.evals.tables")
+    hub.router("hub.api.evals:router")
+    hub.command("eval", "hub.evals.cli:eval_group")

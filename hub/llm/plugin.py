@@ -1,0 +1,15 @@
+"""Built-in plugin: LLM steps and versioned prompts."""
+
+from __future__ import annotations
+
+from hub.core.plugins import PluginAPI
+
+
+def register(hub: PluginAPI) -> None:
+    hub.task_kind("llm.chat", "hub.tasks.llm:Chat")
+    hub.task_kind("langchain.invoke", "hub.tasks.llm:LangchainInvoke")
+    hub.tables("hub.llm.tables")
+    hub.tables("hub.prompts.tables")
+    hub.router("hub.api.prompts:router")
+    hub.command("prompts", "hub.prompts.cli:prompts")
+    hub.settings("llm", "hub.llm.settings:LLMSettings")
