@@ -52,7 +52,7 @@ class Publish:
         except (AMQPError, OSError, TimeoutError) as exc:
             raise ConnectorError(f"amqp.publish: cannot connect: {type(exc).__name__}: {exc}") from exc
         try:
-            channel = await connection.channel(publisher_confirms=True)
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             exchange = (await channel.get_exchange(params.exchange, ensure=True) if params.exchange
                         else channel.default_exchange)
             await exchange.publish(message, routing_key=params.routing_key, mandatory=True, timeout=params.timeout)
