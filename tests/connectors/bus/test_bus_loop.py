@@ -1,0 +1,158 @@
+"""What every bus trigger shares (connectors/bus/consume.py), pinned through NATS JetStream (the
+quickest broker to start): condition, batches, backpressure, reconnect after the broker went away."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.engine.runner import Engine
+from hub.triggers.state import trigger_states
+from tests.connectors.bus.brokers import Nats
+from tests.connectors.bus.conftest import count, executions, flow_text, running, until
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def nats_broker() -> Any:
+    made = Nats()
+    yield made
+    await made.close()
+
+
+async def consumer_info(broker: Nats) -> Any:
+    client = await broker._client()
+    try:
+        return await client.jetstream().consumer_info(broker.name.upper(), f"hub_bus_orders_inbox")
+    finally:
+        await client.close()
+
+
+async def test_condition_skips_messages_and_still_acknowledges_them(engine: Engine, nats_broker: Nats) -> None:
+    trigger = await running(engine, flow_text({**nats_broker.trigger(), "condition": "{{ trigger.body.n % 2 == 0 }}"}))
+    try:
+        await until(lambda: trigger_states(engine.store, "bus"), message="the trigger to connect")
+        await nats_broker.produce([json.dumps({"n": i}).encode() for i in range(10)])
+        await until(lambda: count(engine) >= 5, message="the even messages to start")
+
+        async def settled() -> bool:
+            info = await consumer_info(nats_broker)
+            return info.num_pending == 0 and info.num_ack_pending == 0
+
+        for _ in range(100):
+            if await settled():
+                break
+            await asyncio.sleep(0.05)
+        assert await settled()  # the odd ones were acknowledged too: nothing will come back
+    finally:
+        await trigger.stop()
+    assert sorted(r["inputs"]["n"] for r in executions(engine)) == [0, 2, 4, 6, 8]
+
+
+async def test_a_batch_starts_one_execution_for_several_messages(engine: Engine, nats_broker: Nats) -> None:
+    config = {**nats_broker.trigger(), "batch": {"size": 5, "window": "300ms"}, "inputs": {"n": "{{ trigger.count }}"}}
+    trigger = await running(engine, flow_text(config))
+    try:
+        await until(lambda: trigger_states(engine.store, "bus"), message="the trigger to connect")
+        await nats_broker.produce([json.dumps({"n": i}).encode() for i in range(12)])
+        await until(lambda: sum(r["inputs"]["n"] for r in executions(engine)) >= 12, message="12 messages in batches")
+    finally:
+        await trigger.stop()
+    rows = executions(engine)
+    assert all(1 <= r["inputs"]["n"] <= 5 for r in rows) and len(rows) >= 3
+    seen = [m["body"]["n"] for r in rows for m in r["trigger"]["messages"]]
+    assert sorted(seen) == list(range(12))  # every message in exactly one batch
+    assert all(r["trigger"]["count"] == len(r["trigger"]["messages"]) for r in rows)
+
+
+async def test_nothing_is_fetched_while_the_flow_is_at_its_concurrency_limit(engine: Engine, nats_broker: Nats) -> None:
+    slow = ("concurrency: {limit: 2, behavior: queue}")
+    flow = flow_text(nats_broker.trigger(), extra=slow).replace(
+        "tasks:\n", "tasks:\n  - {id: slow, type: python, function: 'asyncio:sleep', args: [0.3]}\n")
+    trigger = await running(engine, flow)
+    active_seen: list[int] = []
+    try:
+        await until(lambda: trigger_states(engine.store, "bus"), message="the trigger to connect")
+        await nats_broker.produce([json.dumps({"n": i}).encode() for i in range(8)])
+
+        def all_done() -> bool:
+            states = [r["state"] for r in executions(engine)]
+            active_seen.append(sum(s in ("QUEUED", "RUNNING") for s in states))
+            return len(states) == 8 and all(s == "SUCCESS" for s in states)
+
+        await until(all_done, timeout=30, message="8 executions to succeed")
+    finally:
+        await trigger.stop()
+    assert max(active_seen) <= 2  # the rest waited in the stream, not in the hub's queue
+    assert max(active_seen) >= 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[tuple[int, Any]]:
+    """A nats-server of this test's own (so it can be stopped): (port, start function)."""
+    binary = shutil.which("nats-server") or ("/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None)
+    if binary is None:
+        pytest.skip("nats-server is not installed (apt-get install nats-server)")
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(tmp_path / "js")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        return proc
+
+    yield port, start
+    for proc in procs:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+async def test_the_trigger_reconnects_after_the_broker_comes_back(
+    engine: Engine, private_nats: tuple[int, Any]
+) -> None:
+    port, start = private_nats
+    server = start()
+    broker = Nats()
+    broker.url = f"nats://127.0.0.1:{port}"
+    await until(lambda: _answers(port), message="nats-server to listen")
+    trigger = await running(engine, flow_text(broker.trigger()))
+    try:
+        await until(lambda: trigger_states(engine.store, "bus"), message="the trigger to connect")
+        await broker.produce([b'{"n": 1}', b'{"n": 2}'])
+        await until(lambda: count(engine) >= 2, message="the first messages")
+
+        server.kill()
+        server.wait(timeout=10)
+        await until(lambda: trigger_states(engine.store, "bus")[0]["last_error"], message="the error to show")
+        start()
+        await until(lambda: _answers(port), message="nats-server to listen again")
+        await broker.produce([b'{"n": 3}'])
+        await until(lambda: count(engine) >= 3, timeout=30, message="the message sent after the restart")
+        await until(lambda: trigger_states(engine.store, "bus")[0]["last_error"] is None, message="status ok again")
+    finally:
+        await trigger.stop()
+    assert sorted(r["inputs"]["n"] for r in executions(engine)) == [1, 2, 3]
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
