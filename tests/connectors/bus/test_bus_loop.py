@@ -32,7 +32,7 @@ async def nats_broker() -> Any:
 async def consumer_info(broker: Nats) -> Any:
     client = await broker._client()
     try:
-        return await client.jetstream().consumer_info(broker.name.upper(), f"hub_bus_orders_inbox")
+        return await client.jetstream().consumer_info(broker.name.upper(), "hub_bus_orders_inbox")
     finally:
         await client.close()
 
