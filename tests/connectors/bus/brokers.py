@@ -42,6 +42,10 @@ class Broker:
     def trigger(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    async def prepare(self) -> None:
+        """Make the destination keep messages sent before the trigger connects (a Kafka topic and
+        a JetStream stream always do; a RabbitMQ queue must exist; an MQTT session must be subscribed)."""
+
     async def produce(self, payloads: list[bytes]) -> None:
         raise NotImplementedError
 
@@ -157,6 +161,14 @@ class Amqp(Broker):
     def trigger(self) -> dict[str, Any]:
         return {"type": "amqp", "url": self.url, "queue": self.name, "prefetch": 200}
 
+    async def prepare(self) -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect(self.url)
+        channel = await connection.channel()
+        await channel.declare_queue(self.name, durable=True)
+        await connection.close()
+
     async def produce(self, payloads: list[bytes]) -> None:
         import aio_pika
 
@@ -212,6 +224,13 @@ class Mqtt(Broker):
 
     def trigger(self) -> dict[str, Any]:
         return {"type": "mqtt", "host": "127.0.0.1", "topic": f"hubtest/{self.name}/in", "client_id": self.name}
+
+    async def prepare(self) -> None:
+        import aiomqtt
+
+        # the trigger's persistent session, subscribed: the broker keeps what arrives for it
+        async with aiomqtt.Client("127.0.0.1", 1883, identifier=self.name, clean_session=False) as client:
+            await client.subscribe(f"hubtest/{self.name}/in", qos=1)
 
     async def produce(self, payloads: list[bytes]) -> None:
         import aiomqtt

@@ -40,7 +40,6 @@ async def consumer_info(broker: Nats) -> Any:
 async def test_condition_skips_messages_and_still_acknowledges_them(engine: Engine, nats_broker: Nats) -> None:
     trigger = await running(engine, flow_text({**nats_broker.trigger(), "condition": "{{ trigger.body.n % 2 == 0 }}"}))
     try:
-        await until(lambda: trigger_states(engine.store, "bus"), message="the trigger to connect")
         await nats_broker.produce([json.dumps({"n": i}).encode() for i in range(10)])
         await until(lambda: count(engine) >= 5, message="the even messages to start")
 
@@ -62,7 +61,6 @@ async def test_a_batch_starts_one_execution_for_several_messages(engine: Engine,
     config = {**nats_broker.trigger(), "batch": {"size": 5, "window": "300ms"}, "inputs": {"n": "{{ trigger.count }}"}}
     trigger = await running(engine, flow_text(config))
     try:
-        await until(lambda: trigger_states(engine.store, "bus"), message="the trigger to connect")
         await nats_broker.produce([json.dumps({"n": i}).encode() for i in range(12)])
         await until(lambda: sum(r["inputs"]["n"] for r in executions(engine)) >= 12, message="12 messages in batches")
     finally:
@@ -81,7 +79,6 @@ async def test_nothing_is_fetched_while_the_flow_is_at_its_concurrency_limit(eng
     trigger = await running(engine, flow)
     active_seen: list[int] = []
     try:
-        await until(lambda: trigger_states(engine.store, "bus"), message="the trigger to connect")
         await nats_broker.produce([json.dumps({"n": i}).encode() for i in range(8)])
 
         def all_done() -> bool:
@@ -133,7 +130,6 @@ async def test_the_trigger_reconnects_after_the_broker_comes_back(
     await until(lambda: _answers(port), message="nats-server to listen")
     trigger = await running(engine, flow_text(broker.trigger()))
     try:
-        await until(lambda: trigger_states(engine.store, "bus"), message="the trigger to connect")
         await broker.produce([b'{"n": 1}', b'{"n": 2}'])
         await until(lambda: count(engine) >= 2, message="the first messages")
 

@@ -42,7 +42,7 @@ async def test_kafka_produce_round_trip_and_rerun(engine: Engine) -> None:
     from connectors.kafka.tasks import Produce
 
     topic = f"t{uuid.uuid4().hex[:10]}"
-    step = ('{id: send, type: kafka.produce, bootstrap_servers: "127.0.0.1:9092", idempotence: false, topic: ' + topic
+    step = ('{id: send, type: kafka.produce, bootstrap_servers: "127.0.0.1:9092", topic: ' + topic
             + ', key: "{{ inputs.order }}", headers: {source: hub}, body: {order: "{{ inputs.order }}", total: 12.5}}')
     result = await run_flow_async(publish_flow(step), {"order": "A-1"}, engine=engine)
     assert result.state == "SUCCESS", result.error
@@ -51,7 +51,7 @@ async def test_kafka_produce_round_trip_and_rerun(engine: Engine) -> None:
 
     # the step of another execution runs twice (a crash after the broker's ack)
     params = Produce.Params.model_validate(
-        {"bootstrap_servers": "127.0.0.1:9092", "idempotence": False, "topic": topic, "body": "again"})
+        {"bootstrap_servers": "127.0.0.1:9092", "topic": topic, "body": "again"})
     first = await Produce().run(step_context(engine), params)
     second = await Produce().run(step_context(engine), params)
     assert first == second
@@ -171,3 +171,18 @@ async def test_mqtt_publish_round_trip_qos1_and_rerun(engine: Engine) -> None:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
     assert received == [b'{"order":"D-4"}', b"once"]
+
+
+async def test_kafka_produce_idempotence_auto_says_when_the_broker_grants_no_producer_id(engine: Engine) -> None:
+    require("kafka")
+    topic = f"t{uuid.uuid4().hex[:10]}"
+    step = '{id: send, type: kafka.produce, bootstrap_servers: "127.0.0.1:9092", topic: ' + topic + ", body: x}"
+    result = await run_flow_async(publish_flow(step), {"order": "A-1"}, engine=engine)
+    assert result.state == "SUCCESS", result.error
+    granted = not any("grants no producer id" in line["message"] for line in engine.store.logs(result.id))
+    strict = await run_flow_async(publish_flow(step.replace("body: x", "body: x, idempotence: true, retry: "
+                                                             "{max_attempts: 1}")), {"order": "A-2"}, engine=engine)
+    # the Tansu broker of the tests grants none: 'auto' produced without, 'true' refuses to
+    assert strict.state == ("SUCCESS" if granted else "FAILED")
+    if not granted:
+        assert "kafka.produce to" in strict.step("send")["error"]["message"]

@@ -15,16 +15,11 @@ from tests.connectors.bus.conftest import BUSES, count, executions, flow_text, r
 pytestmark = pytest.mark.anyio
 
 
-def ready(engine: Engine) -> bool:
-    """The trigger connected (its state row is written once the subscription stands)."""
-    return bool(trigger_states(engine.store, "bus"))
-
-
 @pytest.mark.parametrize("broker", BUSES, indirect=True)
 async def test_a_thousand_messages_start_a_thousand_executions(engine: Engine, broker: Broker) -> None:
+    await broker.prepare()
     trigger = await running(engine, flow_text(broker.trigger()))
     try:
-        await until(lambda: ready(engine), message="the trigger to connect")
         await broker.produce([json.dumps({"n": i}).encode() for i in range(1000)])
         await until(lambda: count(engine) >= 1000, timeout=90, message="1000 executions")
     finally:
@@ -41,9 +36,9 @@ async def test_a_message_that_cannot_start_a_run_is_dead_lettered_with_its_error
     engine: Engine, broker: Broker
 ) -> None:
     await broker.watch_dead_letters()
+    await broker.prepare()
     trigger = await running(engine, flow_text(broker.trigger()))
     try:
-        await until(lambda: ready(engine), message="the trigger to connect")
         await broker.produce([b'{"n": 1}', b"not json at all", b'{"n": "many"}', b'{"n": 2}'])
         await until(lambda: count(engine) >= 2, message="the two good messages to start")
         dead = await broker.dead_letters(2)
