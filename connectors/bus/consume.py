@@ -71,7 +71,7 @@ class TriggerContextLike(Protocol):
     states: Any
     stopping: asyncio.Event
 
-    async def fire(self, data: dict[str, Any], key: str) -> tuple[str, bool]: ...
+    async def fire_many(self, events: list[tuple[dict[str, Any], str]]) -> list[tuple[str, bool] | HubError]: ...
 
 
 @dataclass
@@ -228,38 +228,33 @@ async def deliver(ctx: TriggerContextLike, source: Source, messages: list[Messag
     unexpected error (the database is away) propagates and nothing is acknowledged."""
     config = ctx.bound.trigger
     expr = ctx.engine.expr
-    where = f"triggers.{config.id}"
-    chosen: list[tuple[Message, dict[str, Any]]] = []
+    chosen: list[tuple[Message, dict[str, Any], str]] = []
     for message in messages:
         data = message.data()
         try:
             if config.condition is not None and not expr.condition(
-                config.condition, {"trigger": data}, f"{where}.condition"
+                config.condition, {"trigger": data}, f"triggers.{config.id}.condition"
             ):
                 continue
+            key = _key(ctx, message, data)
         except HubError as exc:
-            await source.dead_letter(message, f"condition: {exc}")
+            await source.dead_letter(message, str(exc))
             continue
-        chosen.append((message, data))
+        chosen.append((message, data, key))
     if not chosen:
         return
-    groups = [chosen] if config.batch else [[one] for one in chosen]
-    results = await asyncio.gather(*(_fire(ctx, group) for group in groups), return_exceptions=True)
+    if config.batch is None:
+        groups = [[one] for one in chosen]
+        events = [(data, key) for _, data, key in chosen]
+    else:
+        groups = [chosen]
+        events = [({"messages": [data for _, data, _ in chosen], "count": len(chosen)},
+                   f"batch:{chosen[0][2]}..{chosen[-1][2]}")]
+    results = await ctx.fire_many(events)
     for group, result in zip(groups, results, strict=True):
         if isinstance(result, HubError):
-            for message, _ in group:
+            for message, _, _ in group:
                 await source.dead_letter(message, str(result))
-        elif isinstance(result, BaseException):
-            raise result
-
-
-async def _fire(ctx: TriggerContextLike, group: list[tuple[Message, dict[str, Any]]]) -> tuple[str, bool]:
-    config = ctx.bound.trigger
-    keys = [_key(ctx, message, data) for message, data in group]
-    if config.batch is None:
-        return await ctx.fire(group[0][1], keys[0])
-    data = {"messages": [data for _, data in group], "count": len(group)}
-    return await ctx.fire(data, f"batch:{keys[0]}..{keys[-1]}")
 
 
 def _key(ctx: TriggerContextLike, message: Message, data: dict[str, Any]) -> str:

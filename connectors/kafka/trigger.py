@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 from connectors.bus.consume import BusTriggerConfig, Message, dead_letter_record, run_source, setting_renderer
 from connectors.kafka.client import KafkaConnection, client_kwargs, header_list
+from hub.flow.durations import Duration
 
 
 class KafkaTriggerConfig(BusTriggerConfig, KafkaConnection):
@@ -25,6 +26,9 @@ class KafkaTriggerConfig(BusTriggerConfig, KafkaConnection):
     group_id: str | None = Field(None, description="Consumer group; default hub.<namespace>.<flow>.<trigger>.")
     offset_reset: Literal["earliest", "latest"] = Field(
         "latest", description="Where a new group starts: the oldest record or only new ones."
+    )
+    session_timeout: Duration = Field(
+        10.0, description="A consumer silent this long leaves the group (its partitions move to another process)."
     )
 
     @model_validator(mode="after")
@@ -56,7 +60,8 @@ class KafkaSource:
         self.kwargs = client_kwargs(self.config, setting_renderer(self.ctx))
         self.consumer = AIOKafkaConsumer(
             *self.config.topic_list, group_id=self.group_id, enable_auto_commit=False,
-            auto_offset_reset=self.config.offset_reset, **self.kwargs,
+            auto_offset_reset=self.config.offset_reset, session_timeout_ms=int(self.config.session_timeout * 1000),
+            heartbeat_interval_ms=max(100, int(self.config.session_timeout * 1000 / 3)), **self.kwargs,
         )
         await self.consumer.start()
 

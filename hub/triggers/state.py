@@ -49,9 +49,11 @@ class TriggerStates:
         with self.store.engine.begin() as conn:
             conn.execute(update(TRIGGERS).where(self._key(namespace, flow_id, trigger_id)).values(**values))
 
-    def fired(self, namespace: str, flow_id: str, trigger_id: str, execution_id: str, **values: Any) -> None:
+    def fired(self, namespace: str, flow_id: str, trigger_id: str, execution_id: str, count: int = 1,
+              **values: Any) -> None:
+        """``count`` executions started, ``execution_id`` the last of them."""
         values.update(last_fire_at=time.time(), last_execution_id=execution_id,
-                      fire_count=TRIGGERS.c.fire_count + 1, last_error=None)
+                      fire_count=TRIGGERS.c.fire_count + count, last_error=None)
         self.update(namespace, flow_id, trigger_id, **values)
 
     def failed(self, namespace: str, flow_id: str, trigger_id: str, message: str) -> None:

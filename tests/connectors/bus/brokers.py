@@ -65,7 +65,8 @@ class Kafka(Broker):
     servers = "127.0.0.1:9092"
 
     def trigger(self) -> dict[str, Any]:
-        return {"type": "kafka", "bootstrap_servers": self.servers, "topic": self.name, "offset_reset": "earliest"}
+        return {"type": "kafka", "bootstrap_servers": self.servers, "topic": self.name, "offset_reset": "earliest",
+                "session_timeout": "3s"}  # Tansu answers a join after half of it
 
     async def produce(self, payloads: list[bytes]) -> None:
         from aiokafka import AIOKafkaProducer

@@ -69,10 +69,10 @@ class StandIn:  # TODO(h14a): the lead's TriggerContext once it lands
     states: Any
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def fire(self, data: dict[str, Any], key: str) -> tuple[str, bool]:
-        from hub.triggers.base import fire
+    async def fire_many(self, events: list[tuple[dict[str, Any], str]]) -> list[Any]:
+        from hub.triggers.base import fire_many
 
-        return await fire(self.engine, self.bound, data, key, self.states)
+        return await fire_many(self.engine, self.bound, events, self.states)
 
 
 class Running:
