@@ -121,7 +121,7 @@ class AmqpTrigger:
     """Start the flow for each message of a RabbitMQ queue (see the module docstring)."""
 
     type: ClassVar[str] = "amqp"
-    Config: ClassVar[type[AmqpTriggerConfig]] = AmqpTriggerConfig
+    Config = AmqpTriggerConfig
     leader_only: ClassVar[bool] = False  # competing consumers on one queue
 
     async def run(self, ctx: Any) -> None:

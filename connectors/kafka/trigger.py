@@ -113,7 +113,7 @@ class KafkaTrigger:
     """Start the flow for each record of Kafka topics (see the module docstring)."""
 
     type: ClassVar[str] = "kafka"
-    Config: ClassVar[type[KafkaTriggerConfig]] = KafkaTriggerConfig
+    Config = KafkaTriggerConfig
     leader_only: ClassVar[bool] = False  # the consumer group shares the partitions
 
     async def run(self, ctx: Any) -> None:

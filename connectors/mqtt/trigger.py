@@ -89,7 +89,7 @@ class MqttTrigger:
     """Start the flow for each message on an MQTT topic filter (see the module docstring)."""
 
     type: ClassVar[str] = "mqtt"
-    Config: ClassVar[type[MqttTriggerConfig]] = MqttTriggerConfig
+    Config = MqttTriggerConfig
     leader_only: ClassVar[bool] = True  # one session per client id
 
     async def run(self, ctx: Any) -> None:

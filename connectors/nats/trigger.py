@@ -104,7 +104,7 @@ class NatsTrigger:
     """Start the flow for each message of a JetStream stream (see the module docstring)."""
 
     type: ClassVar[str] = "nats"
-    Config: ClassVar[type[NatsTriggerConfig]] = NatsTriggerConfig
+    Config = NatsTriggerConfig
     leader_only: ClassVar[bool] = False  # the durable consumer shares the messages
 
     async def run(self, ctx: Any) -> None:
