@@ -68,8 +68,11 @@ class TriggerContextLike(Protocol):
 
     bound: Any
     engine: Any
-    states: Any
     stopping: asyncio.Event
+
+    def ok(self) -> None: ...
+
+    def failed(self, message: str) -> None: ...
 
     async def fire_many(self, events: list[tuple[dict[str, Any], str]]) -> list[tuple[str, bool] | HubError]: ...
 
@@ -149,7 +152,8 @@ async def run_source(ctx: TriggerContextLike, source: Source, backoff: Backoff |
     while not ctx.stopping.is_set():
         try:
             await source.connect()
-            _status(ctx, None)
+            ctx.ok()
+            log.info("trigger %s: connected", name)
             backoff.reset()
             await _consume(ctx, source)
         except asyncio.CancelledError:
@@ -157,21 +161,12 @@ async def run_source(ctx: TriggerContextLike, source: Source, backoff: Backoff |
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             log.warning("trigger %s: %s; reconnecting", name, message)
-            _status(ctx, message)
+            ctx.failed(message)
         finally:
             with contextlib.suppress(Exception):
                 await source.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.stopping.wait(), backoff.next())
-
-
-def _status(ctx: TriggerContextLike, error: str | None) -> None:
-    states, key = ctx.states, ctx.bound.key
-    states.ensure(*key, ctx.bound.trigger.type)
-    if error is None:
-        states.update(*key, last_error=None)
-    else:
-        states.failed(*key, error)
 
 
 async def _consume(ctx: TriggerContextLike, source: Source) -> None:

@@ -1,14 +1,15 @@
 """Kafka: the ``kafka`` trigger (a consumer group) and the ``kafka.produce`` task kind.
 
-Importing this package is cheap; aiokafka loads when a trigger runs or the task is used.
+Importing this package is cheap: the client library loads when a trigger runs or the task is used.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from hub.core.plugins import PluginAPI
 
 
-def register(registry: Any) -> None:
-    from connectors.kafka.tasks import Produce
-
-    registry.add(Produce)
+def register(hub: PluginAPI) -> None:
+    """The kafka connector's contributions (entry point ``hub.plugins``)."""
+    hub.trigger_type("kafka", "connectors.kafka.trigger:KafkaTrigger")
+    hub.task_kind("kafka.produce", "connectors.kafka.tasks:Produce")
+    hub.tables("connectors.bus.tables")  # the publish records, shared by the four buses

@@ -1,14 +1,15 @@
 """MQTT: the ``mqtt`` trigger (a persistent QoS 1 session) and the ``mqtt.publish`` task kind.
 
-Importing this package is cheap; aiomqtt loads when a trigger runs or the task is used.
+Importing this package is cheap: the client library loads when a trigger runs or the task is used.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from hub.core.plugins import PluginAPI
 
 
-def register(registry: Any) -> None:
-    from connectors.mqtt.tasks import Publish
-
-    registry.add(Publish)
+def register(hub: PluginAPI) -> None:
+    """The mqtt connector's contributions (entry point ``hub.plugins``)."""
+    hub.trigger_type("mqtt", "connectors.mqtt.trigger:MqttTrigger")
+    hub.task_kind("mqtt.publish", "connectors.mqtt.tasks:Publish")
+    hub.tables("connectors.bus.tables")  # the publish records, shared by the four buses

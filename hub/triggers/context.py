@@ -29,7 +29,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from hub.engine.runner import Engine
-from hub.triggers.base import Bound, fire
+from hub.errors import HubError
+from hub.triggers.base import Bound, fire, fire_many
 from hub.triggers.state import TriggerStates
 
 
@@ -79,6 +80,13 @@ class TriggerContext:
         starts two executions. Raises :class:`hub.errors.HubError` when the event cannot start a
         run (its inputs are invalid, the flow is disabled): dead-letter it."""
         return await fire(self.engine, self.bound, data, key, self.states, **state_values)
+
+    async def fire_many(self, events: list[tuple[dict[str, Any], str]]) -> list[tuple[str, bool] | HubError]:
+        """Start the flow for several events (``(data, key)`` each) in one round: per event, in
+        order, ``(execution id, created)`` or the :class:`HubError` to dead-letter it with. Every
+        row is committed when this returns; it costs a handful of round trips whatever the count
+        (a consumer that fetches messages in batches should use it)."""
+        return await fire_many(self.engine, self.bound, events, self.states)
 
     def ok(self) -> None:
         """Clear the trigger's last error (it works again)."""

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -54,52 +53,15 @@ tasks:
 """
 
 
-TRIGGERS = {
-    "kafka": "connectors.kafka.trigger:KafkaTrigger",
-    "nats": "connectors.nats.trigger:NatsTrigger",
-    "amqp": "connectors.amqp.trigger:AmqpTrigger",
-    "mqtt": "connectors.mqtt.trigger:MqttTrigger",
-}
+async def running(engine: Engine, flow: str) -> Any:
+    """Deploy ``flow`` (YAML, its trigger validated by the plugin's Config) and run the trigger
+    service of this process; ``await service.stop()`` at the end."""
+    from hub.triggers.service import TriggerService
 
-
-@dataclass
-class StandIn:  # TODO(h14a): the lead's TriggerContext once it lands
-    bound: Any
-    engine: Any
-    states: Any
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def fire_many(self, events: list[tuple[dict[str, Any], str]]) -> list[Any]:
-        from hub.triggers.base import fire_many
-
-        return await fire_many(self.engine, self.bound, events, self.states)
-
-
-class Running:
-    def __init__(self, ctx: StandIn, task: asyncio.Task[None]):
-        self.ctx, self.task = ctx, task
-
-    async def stop(self) -> None:
-        self.ctx.stopping.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.task, 10)
-
-
-async def running(engine: Engine, flow: str) -> Running:
-    """Deploy ``flow`` and start its (only) trigger in this process."""
-    import importlib
-
-    from hub.triggers.base import Bound
-    from hub.triggers.state import TriggerStates
-
-    data = yaml.safe_load(flow)
-    trigger = data.pop("triggers")[0]
-    parsed = load_text(yaml.safe_dump(data))
-    engine.deploy(parsed)
-    module, _, attr = TRIGGERS[trigger["type"]].partition(":")
-    kind = getattr(importlib.import_module(module), attr)
-    ctx = StandIn(Bound(parsed, kind.Config.model_validate(trigger)), engine, TriggerStates(engine.store))
-    return Running(ctx, asyncio.create_task(kind().run(ctx)))
+    engine.deploy(load_text(flow))
+    service = TriggerService(engine, refresh=0.2)
+    await service.start()
+    return service
 
 
 def executions(engine: Engine, flow_id: str = "orders") -> list[dict[str, Any]]:

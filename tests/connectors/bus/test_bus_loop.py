@@ -75,7 +75,7 @@ async def test_a_batch_starts_one_execution_for_several_messages(engine: Engine,
 async def test_nothing_is_fetched_while_the_flow_is_at_its_concurrency_limit(engine: Engine, nats_broker: Nats) -> None:
     slow = ("concurrency: {limit: 2, behavior: queue}")
     flow = flow_text(nats_broker.trigger(), extra=slow).replace(
-        "tasks:\n", "tasks:\n  - {id: slow, type: python, function: 'asyncio:sleep', args: [0.3]}\n")
+        "tasks:\n", "tasks:\n  - {id: slow, type: python, function: 'tests.connectors.bus.steps:slow', args: [0.3]}\n")
     trigger = await running(engine, flow)
     active_seen: list[int] = []
     try:
