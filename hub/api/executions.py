@@ -26,6 +26,7 @@ from hub.api.models import (
     StartRequest,
     errors,
 )
+from hub.api.paging import CURSOR_HELP, decode_cursor, next_cursor
 from hub.engine.inputs import check_inputs
 from hub.engine.states import State
 from hub.errors import HubError, NotFound
@@ -62,11 +63,12 @@ def list_executions(
     since: str | None = Query(None, description="Created at or after (epoch seconds or ISO 8601)"),
     until: str | None = Query(None, description="Created before (epoch seconds or ISO 8601)"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=1_000_000),
+    cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+    offset: int = Query(0, ge=0, le=1_000_000, description="Rows to skip (costs what it skips; prefer `cursor`)."),
     hub: Hub = Depends(get_hub),
     _: Any = Depends(require("read")),
 ) -> ExecutionList:
-    """Executions, newest first, filtered."""
+    """Executions, newest first, filtered; a page ends with ``next``, the cursor of the page after it."""
     states = list(state or [])
     pair = None
     if label:
@@ -76,11 +78,19 @@ def list_executions(
         pair = (match[1], match[2])
     if flow and "." in flow and not namespace:
         namespace, _, flow = flow.rpartition(".")
+    after = None
+    if cursor:
+        if offset:
+            raise ApiError(400, "give cursor or offset, not both", details=[{"path": "query.offset", "message": "with cursor"}])
+        created_at, last_id = decode_cursor(cursor, (float | int, str))
+        after = (float(created_at), last_id)
     rows = hub.engine.store.list_executions(
         namespace=namespace, flow_id=flow, states=states or None, label=pair,
-        since=parse_time(since, "since"), until=parse_time(until, "until"), limit=limit, offset=offset,
+        since=parse_time(since, "since"), until=parse_time(until, "until"), limit=limit + 1, offset=offset,
+        after=after,
     )
-    return ExecutionList(items=[Execution(**r) for r in rows], limit=limit, offset=offset)
+    following = next_cursor(rows, limit, lambda r: [r["created_at"], r["id"]])
+    return ExecutionList(items=[Execution(**r) for r in rows], limit=limit, offset=offset, next=following)
 
 
 @router.get("/{execution_id}", response_model=ExecutionDetail, responses=errors(401, 403, 404))

@@ -162,6 +162,7 @@ class ExecutionList(BaseModel):
     items: list[Execution]
     limit: int
     offset: int
+    next: str | None = Field(None, description="Cursor of the next page (`?cursor=`); null on the last page.")
 
 
 class ReplayRequest(BaseModel):

@@ -9,13 +9,16 @@ database already at :data:`LATEST` costs one query to open.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 
 from hub.store import tables
+from hub.store.labels import label_text
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +64,41 @@ def _v2_trace_columns(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE step_runs ADD COLUMN {column} VARCHAR"))
 
 
+def _v4_list_indexes(conn: Connection) -> None:
+    """Version 4: an index per list filter ending in the lists' order (state, flow, namespace,
+    created), and the ``execution_labels`` table, filled from the executions' labels."""
+    for name in ("ix_executions_state", "ix_executions_created_at"):  # now prefixes of the new ones
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+    for index in tables.Execution.__table__.indexes:  # type: ignore[attr-defined]
+        index.create(conn, checkfirst=True)
+    labels = tables.ExecutionLabel.__table__  # type: ignore[attr-defined]
+    labels.create(conn, checkfirst=True)
+    last = ""
+    while True:  # in pages of the primary key: a million executions never sit in memory at once
+        chunk = conn.execute(
+            text("SELECT id, labels, created_at FROM executions WHERE id > :last ORDER BY id LIMIT 2000"),
+            {"last": last},
+        ).all()
+        if not chunk:
+            return
+        last = chunk[-1][0]
+        found = [
+            {"execution_id": row[0], "key": str(key), "value": label_text(value), "created_at": row[2]}
+            for row in chunk for key, value in _labels(row[1]).items()
+        ]
+        if found:
+            conn.execute(labels.insert(), found)
+
+
+def _labels(raw: Any) -> dict[str, Any]:
+    value = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    return value if isinstance(value, dict) else {}
+
+
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "trace/span ids and resume_at", _v2_trace_columns),
     (3, "bus publish records", _create_new_tables),
+    (4, "list indexes and execution labels", _v4_list_indexes),
 ]
 LATEST = max(v for v, _, _ in STEPS)
 

@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Connection,
     Engine,
-    String,
     and_,
     bindparam,
-    cast,
     create_engine,
     event,
     func,
@@ -37,7 +35,9 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from hub.errors import NotFound
 from hub.store import migrations
-from hub.store.tables import Blob, Execution, FlowRevision, LogLine, StepRun
+from hub.store.labels import label_rows
+from hub.store.lists import Cursor, list_executions
+from hub.store.tables import Blob, Execution, ExecutionLabel, FlowRevision, LogLine, StepRun
 
 if TYPE_CHECKING:
     from hub.settings import HubSettings
@@ -55,6 +55,7 @@ FLOWS = FlowRevision.__table__  # type: ignore[attr-defined]
 _INSERT_STEP = STEPS.insert()
 _INSERT_LOG = LOGS.insert()
 _INSERT_EXECUTION = insert(EXECUTIONS)
+_INSERT_LABELS = insert(ExecutionLabel.__table__)  # type: ignore[attr-defined]
 _UPDATE_EXECUTION = update(EXECUTIONS).where(EXECUTIONS.c.id == bindparam("_execution_id"))
 _UPDATE_EXECUTION_RETURNING = _UPDATE_EXECUTION.returning(*EXECUTIONS.c)
 _UPDATE_STEP = update(STEPS).where(STEPS.c.id == bindparam("_step_id"))
@@ -345,7 +346,8 @@ class Store:
         ``along``: writes that belong to these executions (a webhook's idempotency claim), each
         called with the transaction's connection before the rows are inserted; committed with
         them or not at all. One that raises (:class:`Conflict`) aborts the whole transaction."""
-        if len(rows) == 1 and not along:  # one statement: autocommit, one round trip
+        labels = label_rows(rows)
+        if len(rows) == 1 and not along and not labels:  # one statement: autocommit, one round trip
             with self.auto.connect() as conn:
                 conn.execute(_INSERT_EXECUTION, rows[0])
             return
@@ -353,6 +355,8 @@ class Store:
             for write in along:
                 write(conn)
             conn.execute(_INSERT_EXECUTION, rows)
+            if labels:
+                conn.execute(_INSERT_LABELS, labels)
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:
         with self.auto.connect() as conn:
@@ -433,26 +437,14 @@ class Store:
         parent_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        after: Cursor | None = None,
     ) -> list[dict[str, Any]]:
-        query = select(EXECUTIONS)
-        if namespace:
-            query = query.where(EXECUTIONS.c.namespace == namespace)
-        if flow_id:
-            query = query.where(EXECUTIONS.c.flow_id == flow_id)
-        if states:
-            query = query.where(EXECUTIONS.c.state.in_(list(states)))
-        if since is not None:
-            query = query.where(EXECUTIONS.c.created_at >= since)
-        if until is not None:
-            query = query.where(EXECUTIONS.c.created_at < until)
-        if parent_id:
-            query = query.where(EXECUTIONS.c.parent_id == parent_id)
-        if label:
-            key, value = label
-            query = query.where(cast(EXECUTIONS.c.labels[key].as_string(), String) == value)
-        query = query.order_by(EXECUTIONS.c.created_at.desc(), EXECUTIONS.c.id.desc())
+        """Executions newest first, filtered (see :func:`hub.store.lists.list_executions`)."""
         with self.auto.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query.limit(limit).offset(offset))]
+            return list_executions(
+                conn, namespace=namespace, flow_id=flow_id, states=states, label=label, since=since, until=until,
+                parent_id=parent_id, limit=limit, offset=offset, after=after,
+            )
 
     def killing(self, execution_ids: Iterable[str]) -> set[str]:
         """Which of ``execution_ids`` another process asked to stop (state KILLING)."""

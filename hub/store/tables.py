@@ -26,17 +26,25 @@ class FlowRevision(SQLModel, table=True):
 
 
 class Execution(SQLModel, table=True):
+    """One run of a flow. Lists are newest first, ``(created_at, id)`` descending, filtered by
+    state, flow, namespace or label (:class:`ExecutionLabel`): each filter has an index that
+    ends in that order, so a page costs the same however long the history."""
+
     __tablename__ = "executions"
     __table_args__ = (
         Index("ix_executions_flow_state", "namespace", "flow_id", "state"),
         Index("ix_executions_state_owner", "state", "owner"),
+        Index("ix_executions_created", "created_at", "id"),
+        Index("ix_executions_state_created", "state", "created_at", "id"),
+        Index("ix_executions_flow_created", "flow_id", "namespace", "created_at", "id"),
+        Index("ix_executions_namespace_created", "namespace", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True)
     namespace: str
     flow_id: str
     revision: int
-    state: str = Field(index=True)
+    state: str
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     outputs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -47,13 +55,26 @@ class Execution(SQLModel, table=True):
     restarted_from: str | None = None
     owner: str | None = None
     heartbeat_at: float | None = None
-    created_at: float = Field(index=True)
+    created_at: float
     started_at: float | None = None
     ended_at: float | None = None
     updated_at: float
     trace_id: str | None = None
     span_id: str | None = None
     resume_at: float | None = None
+
+
+class ExecutionLabel(SQLModel, table=True):
+    """One label of one execution, for the label filter of the lists (the ``labels`` column keeps
+    them all for reading). ``value`` is the text of a string, the JSON of anything else."""
+
+    __tablename__ = "execution_labels"
+    __table_args__ = (Index("ix_execution_labels_value", "key", "value", "created_at", "execution_id"),)
+
+    execution_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: float
 
 
 class StepRun(SQLModel, table=True):

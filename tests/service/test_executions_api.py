@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
+from hub.store.store import Store
 from tests.service.conftest import assert_error, deploy, wait_for
 
 FLAKY = """\
@@ -58,6 +60,29 @@ def test_start_get_list_and_logs(client: TestClient) -> None:
 
     logs = client.get(f"/v1/executions/{done['id']}/logs").json()
     assert [line["message"] for line in logs] == ["hi ana"]
+
+
+def test_the_list_pages_with_a_next_cursor(client: TestClient, engine: Any) -> None:
+    rows = [Store.execution_row(namespace="demo", flow_id="hello", revision=1, inputs={}, state=state)
+            for state in ["SUCCESS", "FAILED", "SUCCESS"] * 4]
+    engine.store.insert_executions(rows)
+    failed = {r["id"] for r in rows if r["state"] == "FAILED"}
+
+    seen, params = [], {"state": "FAILED", "limit": 3}
+    while True:
+        page = client.get("/v1/executions", params=params).json()
+        seen += [e["id"] for e in page["items"]]
+        if page["next"] is None:
+            break
+        assert len(page["items"]) == 3
+        params = {**params, "cursor": page["next"]}
+    assert len(seen) == len(set(seen)) == 4 and set(seen) == failed
+    assert client.get("/v1/executions", params={"limit": 12}).json()["next"] is None  # exactly one full page
+
+    assert_error(client.get("/v1/executions", params={"cursor": "bm9wZQ"}), 400, "BadRequest")  # "nope"
+    assert_error(client.get("/v1/executions", params={"cursor": "%%%"}), 400, "BadRequest")
+    first = client.get("/v1/executions", params={"limit": 1}).json()["next"]
+    assert_error(client.get("/v1/executions", params={"cursor": first, "offset": 1}), 400, "BadRequest")
 
 
 def test_start_errors(client: TestClient) -> None:

@@ -32,6 +32,44 @@ INSERT INTO executions VALUES ('old1', 'legacy', 'flow', 1, 'SUCCESS', '{}', '{"
   NULL, NULL, NULL, NULL, NULL, 1700000000, 1700000000, 1700000001, 1700000001);
 """
 
+# what a version-2 hub had for the list: an index on state and one on created_at, labels only as JSON
+V2 = V1.replace("created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, updated_at FLOAT NOT NULL);",
+                "created_at FLOAT NOT NULL, started_at FLOAT, ended_at FLOAT, updated_at FLOAT NOT NULL,"
+                " trace_id VARCHAR, span_id VARCHAR, resume_at FLOAT);", 1).replace(
+    "output_ref VARCHAR, error JSON, data JSON, started_at FLOAT NOT NULL, ended_at FLOAT);",
+    "output_ref VARCHAR, error JSON, data JSON, started_at FLOAT NOT NULL, ended_at FLOAT,"
+    " trace_id VARCHAR, span_id VARCHAR);", 1).replace(
+    "1700000000, 1700000000, 1700000001, 1700000001);", "1700000000, 1700000000, 1700000001, 1700000001,"
+    " NULL, NULL, NULL);", 1) + """
+INSERT INTO executions (id, namespace, flow_id, revision, state, inputs, labels, created_at, updated_at)
+  VALUES ('old2', 'legacy', 'flow', 1, 'FAILED', '{}', '{"customer": "acme", "tier": 3}', 1700000100, 1700000100);
+CREATE INDEX ix_executions_state ON executions (state);
+CREATE INDEX ix_executions_created_at ON executions (created_at);
+CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1, 2);
+"""
+
+
+def test_a_version_2_database_gets_the_list_indexes_and_its_labels_become_searchable(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V2)
+    store = Store.open(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (migrations.LATEST,)
+        plan = conn.execute("EXPLAIN QUERY PLAN SELECT * FROM executions WHERE state = 'FAILED' "
+                            "ORDER BY created_at DESC, id DESC LIMIT 50").fetchall()
+    assert {"ix_executions_state_created", "ix_executions_flow_created", "ix_executions_namespace_created",
+            "ix_executions_created", "ix_execution_labels_value"} <= indexes
+    assert not {"ix_executions_state", "ix_executions_created_at"} & indexes  # prefixes of the new ones
+    assert "ix_executions_state_created" in str(plan) and "TEMP B-TREE" not in str(plan)  # no sort of the matches
+    assert [r["id"] for r in store.list_executions(label=("customer", "acme"))] == ["old2"]
+    assert [r["id"] for r in store.list_executions(label=("tier", "3"))] == ["old2"]
+    assert [r["id"] for r in store.list_executions(states=["FAILED"])] == ["old2"]
+    assert [r["id"] for r in store.list_executions(after=(1700000100.0, "old2"))] == ["old1"]
+    store.close()
+
 
 def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
@@ -59,3 +97,26 @@ def test_flow_revisions_change_only_with_content(store: Store) -> None:
     assert store.save_flow("ns", "f", "id: f  # changed\n", "h2") == (2, True)
     assert store.get_flow_source("ns", "f") == (2, "id: f  # changed\n")
     assert store.get_flow_source("ns", "f", 1) == (1, "id: f\n")
+
+
+def test_the_version_4_step_on_both_databases(store: Store) -> None:
+    """A database as a version-3 hub left it (no label rows, the old list indexes) moves to
+    version 4 on SQLite and PostgreSQL alike, and its labels are found."""
+    from sqlalchemy import inspect, text
+
+    tagged = store.create_execution(namespace="n", flow_id="f", revision=1, inputs={}, state="SUCCESS",
+                                    labels={"customer": "acme", "vip": True})
+    store.create_execution(namespace="n", flow_id="f", revision=1, inputs={}, state="SUCCESS")
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE execution_labels"))
+        for name in ("ix_executions_created", "ix_executions_state_created", "ix_executions_flow_created",
+                     "ix_executions_namespace_created"):
+            conn.execute(text(f"DROP INDEX {name}"))
+        conn.execute(text("CREATE INDEX ix_executions_state ON executions (state)"))
+        conn.execute(text("UPDATE schema_version SET version = 3"))
+    assert store.migrate() == ["migrated to version 4: list indexes and execution labels"]
+    with store.engine.connect() as conn:
+        names = {index["name"] for index in inspect(conn).get_indexes("executions")}
+    assert "ix_executions_state_created" in names and "ix_executions_state" not in names
+    assert [r["id"] for r in store.list_executions(label=("vip", "true"))] == [tagged]
+    assert [r["id"] for r in store.list_executions(label=("customer", "acme"))] == [tagged]
