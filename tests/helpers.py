@@ -70,5 +70,11 @@ def echo(**kwargs: Any) -> dict[str, Any]:
     return kwargs
 
 
+def keep(**kwargs: Any) -> dict[str, Any]:
+    """Returns its arguments and keeps them in ``STATE["kept"]`` (what the task really received)."""
+    STATE["kept"] = kwargs
+    return kwargs
+
+
 def big(size: int) -> str:
     return "x" * size

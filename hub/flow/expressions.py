@@ -23,6 +23,7 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefine
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from hub.errors import ExpressionError
+from hub.flow.secrets import redactor_of
 
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 
@@ -249,7 +250,14 @@ class Expressions:
         return truthy(self._evaluate(self.compile_condition, source, scope, where))
 
     def _render_one(self, source: str, scope: dict[str, Any], where: str | None) -> Any:
-        return self._evaluate(self.compile, source, scope, where)
+        redactor = redactor_of(scope)
+        if redactor is None:
+            return self._evaluate(self.compile, source, scope, where)
+        before = redactor.reads
+        result = self._evaluate(self.compile, source, scope, where)
+        if redactor.reads != before:  # made from a secret: never stored, logged or traced, whole
+            redactor.add_rendered(result)
+        return result
 
     @staticmethod
     def _evaluate(

@@ -2,6 +2,11 @@
 
 Every secret an execution reads is remembered by its :class:`Redactor`; rendered parameters,
 outputs, errors and log lines pass through it before they are stored or printed.
+
+A value made from a secret is not the secret's text (``| upper``, ``| b64encode``, ``[::-1]``,
+``[:12]``), so it is remembered too: the whole rendered value of every template that called
+``secret()`` (see :meth:`Redactor.add_rendered`, called by the expression engine). The task
+still receives the real value; only what is stored, logged or traced is masked.
 """
 
 from __future__ import annotations
@@ -53,14 +58,32 @@ class Secrets:
 
 
 class Redactor:
-    """Replaces every secret value seen so far with ``******`` in strings, dicts and lists."""
+    """Replaces every secret value seen so far with ``******`` in strings, dicts and lists.
+
+    ``reads`` counts the calls of its ``secret()`` function, so that whoever renders a template
+    can tell whether that template read a secret (and then hand its result to :meth:`add_rendered`).
+    """
 
     def __init__(self) -> None:
         self.values: set[str] = set()
+        self.reads = 0
 
     def add(self, value: str) -> None:
         if value and len(value) >= 3:
             self.values.add(value)
+
+    def add_rendered(self, value: Any) -> None:
+        """Remember the rendered value of a template that called ``secret()``: each string in it
+        is masked whole from now on (numbers and booleans are not: they would mask every equal
+        number)."""
+        if isinstance(value, str):
+            self.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self.add_rendered(item)
+        elif isinstance(value, list | tuple | set):
+            for item in value:
+                self.add_rendered(item)
 
     def __call__(self, value: Any) -> Any:
         if not self.values:
@@ -79,10 +102,28 @@ class Redactor:
             return [self._walk(v) for v in value]
         return value
 
-    def secret_function(self, secrets: Secrets):  # type: ignore[no-untyped-def]
-        def secret(name: str) -> str:
-            value = secrets.get(str(name))
-            self.add(value)
-            return value
+    def secret_function(self, secrets: Secrets) -> SecretFunction:
+        return SecretFunction(secrets, self)
 
-        return secret
+
+class SecretFunction:
+    """``secret('NAME')`` in an execution's expressions: looks the value up and tells the
+    redactor. (Its attributes start with ``_``, which the expression sandbox never lets through.)"""
+
+    __slots__ = ("_redactor", "_secrets")
+
+    def __init__(self, secrets: Secrets, redactor: Redactor):
+        self._secrets = secrets
+        self._redactor = redactor
+
+    def __call__(self, name: str) -> str:
+        value = self._secrets.get(str(name))
+        self._redactor.add(value)
+        self._redactor.reads += 1
+        return value
+
+
+def redactor_of(scope: Any) -> Redactor | None:
+    """The redactor behind a scope's ``secret`` function, if it has one."""
+    secret = scope.get("secret") if hasattr(scope, "get") else None
+    return secret._redactor if isinstance(secret, SecretFunction) else None

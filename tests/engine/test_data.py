@@ -99,9 +99,57 @@ errors:
     store = engine.store
     everything = repr(store.step_runs(result.id)) + repr(store.logs(result.id)) + repr(store.get_execution(result.id))
     assert "tok-123456789" not in everything and "pw-abcdefgh" not in everything
-    assert result.output("use") == {"header": "Bearer ******", "pw": "******"}
-    assert store.logs(result.id)[0]["message"] == "token is Bearer ******"
-    assert result.error["message"] == "failed with ******"
+    assert result.output("use") == {"header": "******", "pw": "******"}  # a value made with secret(): whole
+    assert store.logs(result.id)[0]["message"] == "token is ******"
+    assert result.error["message"] == "******"
+
+
+def test_a_value_derived_from_a_secret_is_redacted_as_a_whole(tmp_path, monkeypatch) -> None:
+    """Filters and slices of a secret are not the secret's exact text, yet must not be stored:
+    a rendered value whose template called secret() is masked whole (stored parameters, outputs,
+    logs, errors), while the task still receives it."""
+    secret = "tok-AbCdEf-123456789"
+    monkeypatch.setenv("HUB_SECRET_API_TOKEN", secret)
+    monkeypatch.setenv("HUB_PYTHON_MODULES", "tests")
+    from tests import helpers
+
+    flow = """
+id: derived
+variables: {prefix: "{{ secret('API_TOKEN')[:12] }}"}
+tasks:
+  - id: call
+    type: python
+    function: tests.helpers:keep
+    kwargs:
+      upper: "{{ secret('API_TOKEN') | upper }}"
+      b64: "{{ secret('API_TOKEN') | b64encode }}"
+      reversed: "{{ secret('API_TOKEN')[::-1] }}"
+      header: "Bearer {{ secret('API_TOKEN') | lower }}"
+      nested: {list: ["{{ secret('API_TOKEN') | sha256 }}"]}
+      prefix: "{{ vars.prefix }}"
+      plain: "no secret here"
+  - {id: say, type: log, message: "prefix {{ vars.prefix }}, header {{ outputs.call.header }}"}
+  - {id: boom, type: fail, message: "refused: {{ secret('API_TOKEN') | upper }}"}
+"""
+    engine = make_engine(home=tmp_path, python_modules="tests")
+    result = run_flow(flow, engine=engine)
+    assert result.state == "FAILED"
+    import base64
+    import hashlib
+
+    derived = [secret.upper(), base64.b64encode(secret.encode()).decode(), secret[::-1], secret[:12],
+               secret.lower(), hashlib.sha256(secret.encode()).hexdigest()]
+    # the task got the real values
+    assert helpers.STATE["kept"]["upper"] == secret.upper() and helpers.STATE["kept"]["prefix"] == secret[:12]
+    store = engine.store
+    everything = repr(store.step_runs(result.id)) + repr(store.logs(result.id)) + repr(store.get_execution(result.id))
+    for value in derived:
+        assert value not in everything, value
+    call = result.step("call")
+    assert call["params"]["kwargs"] == {"upper": "******", "b64": "******", "reversed": "******", "header": "******",
+                                        "nested": {"list": ["******"]}, "prefix": "******", "plain": "no secret here"}
+    assert store.logs(result.id)[0]["message"] == "prefix ******, header ******"
+    assert result.error["message"] == "******"
 
 
 def test_missing_secret_says_how_to_set_it(tmp_path) -> None:
