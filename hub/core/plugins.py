@@ -290,19 +290,26 @@ class _EntryPointRegister:
 
 
 class _LegacyTasks:
-    """A ``hub.tasks`` entry point: ``register(registry)`` calling ``registry.add(Kind)``."""
+    """A ``hub.tasks`` entry point: ``register(registry)`` calling ``registry.add(Kind)``. The
+    object it is given is also a full :class:`PluginAPI`, so a package whose installed metadata
+    still names this group but whose ``register`` is already a plugin's keeps working."""
 
     def __init__(self, ep: EntryPoint):
         self.ep = ep
 
     def __call__(self, api: PluginAPI) -> None:
-        register = self.ep.load()
+        self.ep.load()(_LegacyRegistry(api))
 
-        class _Adder:
-            def add(self, kind: Any) -> None:
-                api.task_kind(kind.type, kind)
 
-        register(_Adder())
+class _LegacyRegistry:
+    def __init__(self, api: PluginAPI):
+        self._api = api
+
+    def add(self, kind: Any) -> None:
+        self._api.task_kind(kind.type, kind)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
 
 
 @lru_cache(maxsize=1)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
+from hub.engine import pauses
 from hub.engine.frame import Frame
 from hub.engine.retry import backoff, should_retry
 from hub.engine.run import PauseSignal, Run, StepCall, StepFailed, StepLog, step_event
@@ -72,6 +74,7 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
             services=engine.services,
             flow=run.flow,
             execution=run.execution,
+            issue_resume_token=None if step_id is None else partial(pauses.issue_token, engine.store, step_id),
         )
         error: dict[str, Any]
         retry_after: float | None = None
@@ -93,9 +96,23 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
                 step_id = engine.flush(run).start_step(
                     run.id, path, task.id, task.type, attempt, stored_params, started
                 )
-            engine.store.finish_step(step_id, State.PAUSED, data=data)
-            engine.emit(step_event(run, task, path, State.PAUSED, attempt, None))
-            raise PauseSignal(path, pause.resume_at) from None
+            ended = pauses.pause_step(engine.store, step_id, data)
+            if ended is None:
+                run.paused_steps.append(step_id)
+                engine.emit(step_event(run, task, path, State.PAUSED, attempt, None))
+                raise PauseSignal(path, pause.resume_at) from None
+            if ended["state"] == State.SUCCESS:  # completed before it finished pausing
+                value = engine.store.load_output(ended)
+                frame.outputs[task.id] = value
+                engine.emit(step_event(run, task, path, State.SUCCESS, attempt, time.time() - started))
+                return
+            error = ended.get("error") or {"type": "Failed", "message": f"step {task.id} ended {ended['state']}"}
+            engine.emit(step_event(run, task, path, State.FAILED, attempt, time.time() - started, error))
+            if task.allow_failure:
+                run.warning = True
+                frame.outputs[task.id] = None
+                return
+            raise StepFailed(error, path, task.id) from None
         except Retry as retry_signal:
             error = {"type": "Retry", "message": str(retry_signal), "retryable": True}
             retry_after = retry_signal.after

@@ -56,6 +56,8 @@ class Run:
         # (path, attempt, trace_id, span_id) of steps a middleware traced: put on their rows by
         # the run's final write (what is left when it pauses or dies, the middleware writes)
         self.step_contexts: list[tuple[str, int, str, str]] = []
+        # step runs this walk left PAUSED: one ended while the execution was being paused wakes it
+        self.paused_steps: list[int] = []
 
 
 class StepLog:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from hub.engine import control, fanout, leaf
+from hub.engine import control, fanout, leaf, pauses
 from hub.engine.catalog import FlowCatalog
 from hub.engine.clock import Clock
 from hub.engine.frame import Frame
@@ -349,6 +349,9 @@ class Engine:
         except PauseSignal as pause:
             self.flush(run).update_execution(execution_id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
             self.emit({"event": "execution", "execution_id": execution_id, "state": State.PAUSED, "flow": flow.key})
+            if pauses.completed_meanwhile(self.store, run.paused_steps):  # answered while it paused
+                await self._wake(execution_id)
+                return self.store.get_execution(execution_id)
             if pause.resume_at is not None:
                 await self.queue.submit(execution_id, delay=max(0.0, pause.resume_at - self.clock.time()))
             return self.store.get_execution(execution_id)
@@ -485,6 +488,9 @@ class Engine:
             return
         if row is not None:
             run.attempts[path] = row["attempt"]
+            if row["state"] == State.FAILED and (row.get("data") or {}).get(pauses.COMPLETED_KEY):
+                self._ended_failed(run, task, frame, row)  # failed from outside (engine.complete): final
+                return
         if task.if_ is not None:
             try:
                 go = self.expr.condition(task.if_, frame.scope(), f"{task.id}.if")
@@ -510,6 +516,12 @@ class Engine:
             await control.run_control(self, run, task, frame, path, row)
         else:
             await leaf.run_leaf(self, run, task, kind, frame, path)
+
+    def _ended_failed(self, run: Run, task: Task, frame: Frame, row: dict[str, Any]) -> None:
+        if not task.allow_failure:
+            raise StepFailed(row["error"] or {}, row["path"], task.id)
+        run.warning = True
+        frame.outputs[task.id] = None
 
     def _fail_record(self, run: Run, task: Task, path: str, error: dict[str, Any]) -> None:
         error = run.redactor(error)
@@ -595,11 +607,21 @@ class Engine:
 
     async def resume(self, execution_id: str) -> None:
         """Queue a PAUSED execution again (after a decision, a child ending, or its timer)."""
-        execution = self.store.get_execution(execution_id)
-        if execution["state"] != State.PAUSED:
+        if not await self._wake(execution_id):
+            execution = self.store.get_execution(execution_id)
             raise HubError(f"execution {execution_id} is {execution['state']}, not PAUSED")
-        self.store.update_execution(execution_id, state=State.RUNNING, resume_at=None)
+
+    async def _wake(self, execution_id: str) -> bool:
+        """PAUSED -> RUNNING (a compare-and-set: one caller wins) and queued; False if not PAUSED."""
+        if not await self.db(pauses.claim_paused, self.store, execution_id):
+            return False
         await self.queue.submit(execution_id)
+        return True
+
+    async def complete(self, token: str, output: Any = None, *, error: dict[str, Any] | None = None) -> bool:
+        """End the paused step holding ``token`` with ``output`` (or ``error``) and continue its
+        execution, exactly once: True for the call that ended it (see :mod:`hub.engine.pauses`)."""
+        return await pauses.complete(self, token, output, error=error)
 
     async def restart(self, execution_id: str, run_now: bool = False) -> dict[str, Any]:
         """Run a FAILED (or KILLED) execution again from its failed step, keeping earlier outputs."""

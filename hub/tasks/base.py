@@ -74,6 +74,19 @@ class TaskContext:
     """The parsed flow the execution runs (:class:`hub.flow.models.Flow`), when the engine runs it."""
     execution: dict[str, Any] | None = None
     """The execution's row as the engine took it (ids, revision, inputs, created_at), when known."""
+    issue_resume_token: Callable[[], str] | None = field(default=None, repr=False)
+
+    @property
+    def resume_token(self) -> str:
+        """The token that ends this step once it has paused: hand it to whoever answers and raise
+        :class:`hub.errors.Paused`; ``await engine.complete(token, output)`` makes ``output`` the
+        step's output and continues the execution (see :mod:`hub.engine.pauses`)."""
+        if self.issue_resume_token is None:
+            raise RuntimeError("this step cannot pause with a resume token (it runs outside the engine)")
+        token = self.__dict__.get("_token")
+        if token is None:
+            token = self.__dict__["_token"] = self.issue_resume_token()
+        return str(token)
 
     @property
     def idempotency_key(self) -> str:
