@@ -96,17 +96,17 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
                 step_id = engine.flush(run).start_step(
                     run.id, path, task.id, task.type, attempt, stored_params, started
                 )
-            ended = pauses.pause_step(engine.store, step_id, data)
-            if ended is None:
+            answered = pauses.pause_step(engine.store, step_id, data)
+            if answered is None:
                 run.paused_steps.append(step_id)
                 engine.emit(step_event(run, task, path, State.PAUSED, attempt, None))
                 raise PauseSignal(path, pause.resume_at) from None
-            if ended["state"] == State.SUCCESS:  # completed before it finished pausing
-                value = engine.store.load_output(ended)
+            if answered["state"] == State.SUCCESS:  # completed before it finished pausing
+                value = engine.store.load_output(answered)
                 frame.outputs[task.id] = value
                 engine.emit(step_event(run, task, path, State.SUCCESS, attempt, time.time() - started))
                 return
-            error = ended.get("error") or {"type": "Failed", "message": f"step {task.id} ended {ended['state']}"}
+            error = answered.get("error") or {"type": "Failed", "message": f"step {task.id} ended {answered['state']}"}
             engine.emit(step_event(run, task, path, State.FAILED, attempt, time.time() - started, error))
             if task.allow_failure:
                 run.warning = True
