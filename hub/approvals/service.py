@@ -395,27 +395,53 @@ class Approvals:
             await self.refresh_messages(gate["id"])
         except Exception:
             log.exception("could not update the messages of approval %s", gate["id"])
-        if self.engine is not None:
-            await resume_when_paused(self.engine, gate["execution_id"])
+        await self.complete_step(gate)
+
+    def resume_token(self, gate: dict[str, Any]) -> str | None:
+        """The resume token of the newest run of the gate's step while it waits (RUNNING on its
+        way to pausing, or PAUSED), if it holds one."""
+        query = (
+            select(STEPS.c.state, STEPS.c.data)
+            .where(STEPS.c.execution_id == gate["execution_id"], STEPS.c.path == gate["path"])
+            .order_by(STEPS.c.id.desc()).limit(1)
+        )
+        with self.store.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None or row.state not in (State.RUNNING, State.PAUSED):
+            return None
+        token = (row.data or {}).get("resume_token")
+        return str(token) if token else None
+
+    async def complete_step(self, gate: dict[str, Any]) -> bool:
+        """End the gate's paused step with the decision as its output and continue the execution
+        (``engine.complete``: exactly once, however many decisions and sweeps race). Without a
+        token (a step run outside the engine) the step reads the decision when it runs next."""
+        token = self.resume_token(gate)
+        if token is None or self.engine is None:
+            return False
+        return await self.engine.complete(token, self.outputs(self.get(gate["id"])))
 
     def decided_but_paused(self) -> list[str]:
         """Executions still PAUSED on a gate that was already decided (the process died between
-        the decision and the resume): the sweep queues them again."""
+        the decision and completing the step): the sweep completes them."""
+        return sorted({gate["execution_id"] for gate in self._decided_gates_still_paused()})
+
+    def _decided_gates_still_paused(self) -> list[dict[str, Any]]:
         query = (
-            select(GATES.c.execution_id)
-            .join(EXECUTIONS, EXECUTIONS.c.id == GATES.c.execution_id)
+            select(GATES.c.id)
             .join(STEPS, (STEPS.c.execution_id == GATES.c.execution_id) & (STEPS.c.path == GATES.c.path))
-            .where(GATES.c.state.in_(sorted(DECIDED)), EXECUTIONS.c.state == "PAUSED", STEPS.c.state == "PAUSED")
+            .where(GATES.c.state.in_(sorted(DECIDED)), STEPS.c.state == State.PAUSED)
             .distinct()
         )
         with self.store.engine.connect() as conn:
-            return [row[0] for row in conn.execute(query)]
+            ids = [row[0] for row in conn.execute(query)]
+        return [self.get(gate_id) for gate_id in ids]
 
     async def sweep(self) -> list[str]:
         resumed = []
-        for execution_id in self.decided_but_paused():
-            if self.engine is not None and await resume_when_paused(self.engine, execution_id, tries=1):
-                resumed.append(execution_id)
+        for gate in self._decided_gates_still_paused():
+            if await self.complete_step(gate):
+                resumed.append(gate["execution_id"])
         return resumed
 
     def _later(self, coro: Any) -> None:
@@ -453,22 +479,3 @@ def _ended(gate: dict[str, Any]) -> str:
         return "this request was cancelled (its execution ended)"
     who = (gate["decided_by"] or {}).get("who")
     return f"this request was already {gate['state'].replace('_', ' ')}" + (f" by {who}" if who else "")
-
-
-async def resume_when_paused(engine: Engine, execution_id: str, tries: int = 100) -> bool:
-    """Queue the execution's continuation. A decision can land while the step is still on its way
-    to pausing; then wait for the pause (briefly) before resuming."""
-    for _ in range(tries):
-        state = engine.store.get_execution(execution_id)["state"]
-        if state == State.PAUSED:
-            try:
-                await engine.resume(execution_id)
-                return True
-            except HubError:  # resumed by someone else in between
-                return False
-        if state in TERMINAL:
-            return False
-        await asyncio.sleep(0.05)
-    log.warning("execution %s did not pause; its approval step will see the decision when it runs", execution_id)
-    return False
-

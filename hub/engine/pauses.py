@@ -94,6 +94,11 @@ def end_step(store: Store, token: str, output: Any, error: dict[str, Any] | None
     return None
 
 
+def set_data(store: Store, step_id: int, data: dict[str, Any]) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(update(STEPS).where(STEPS.c.id == step_id).values(data=data))
+
+
 def completed_meanwhile(store: Store, step_ids: list[int]) -> bool:
     """Whether any of the step runs a walk left PAUSED has been ended since."""
     if not step_ids:

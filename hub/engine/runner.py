@@ -482,6 +482,8 @@ class Engine:
         row = run.steps.get(path)
         if row is not None and row["state"] in COMMITTED:
             frame.outputs[task.id] = self.store.load_output(row)
+            if (row.get("data") or {}).get(pauses.COMPLETED_KEY) is True:
+                await self._observe_completion(run, task, path, row, frame.outputs[task.id])
             if row["state"] == State.WARNING:
                 run.warning = True
             control.expose_children(task, frame, frame.outputs[task.id])
@@ -516,6 +518,23 @@ class Engine:
             await control.run_control(self, run, task, frame, path, row)
         else:
             await leaf.run_leaf(self, run, task, kind, frame, path)
+
+    async def _observe_completion(self, run: Run, task: Task, path: str, row: dict[str, Any], output: Any) -> None:
+        """A step ended from outside (``engine.complete``) passes through the middleware once,
+        when its execution goes on, as the resumed end of its pause (its span, its metrics)."""
+        run.steps[path] = {**row, "state": State.PAUSED}
+        info = StepCall(run, task, path, row["attempt"], None, None, control=False)
+
+        async def answered() -> Any:
+            return output
+
+        try:
+            await self.wrap(info, answered)()
+        finally:
+            run.steps[path] = row
+        data = {**(row.get("data") or {}), pauses.COMPLETED_KEY: "observed"}
+        await self.write(run, pauses.set_data, self.store, row["id"], data)
+        self.emit(step_event(run, task, path, State(row["state"]), row["attempt"], None))
 
     def _ended_failed(self, run: Run, task: Task, frame: Frame, row: dict[str, Any]) -> None:
         if not task.allow_failure:

@@ -108,6 +108,8 @@ class Approval:
 
     async def run(self, ctx: TaskContext, params: ApprovalParams) -> Any:
         service = approvals.for_context(ctx)
+        if ctx.issue_resume_token is not None:
+            _ = ctx.resume_token  # a decision ends this step through engine.complete (hub.engine.pauses)
         gate = service.find(ctx.execution_id, ctx.path)
         if gate is not None and (gate["state"] == "cancelled" or (gate["state"] == "timed_out" and gate["on_timeout"] == "fail")):
             service.retire(gate)  # the execution was restarted: ask again
