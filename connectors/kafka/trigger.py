@@ -10,6 +10,7 @@ with the error in its ``hub-error`` header, before its offset is committed.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -26,6 +27,9 @@ class KafkaTriggerConfig(BusTriggerConfig, KafkaConnection):
     group_id: str | None = Field(None, description="Consumer group; default hub.<namespace>.<flow>.<trigger>.")
     offset_reset: Literal["earliest", "latest"] = Field(
         "latest", description="Where a new group starts: the oldest record or only new ones."
+    )
+    fetch_max_wait: Duration = Field(
+        0.05, description="How long the broker may hold a fetch for new records (latency vs requests on an idle topic)."
     )
     session_timeout: Duration = Field(
         10.0, description="A consumer silent this long leaves the group (its partitions move to another process)."
@@ -52,6 +56,7 @@ class KafkaSource:
         self.group_id = self.config.group_id or f"hub.{flow.namespace}.{flow.id}.{self.config.id}"
         self.consumer: Any = None
         self.producer: Any = None
+        self.commit: asyncio.Future[Any] | None = None
         self.kwargs: dict[str, Any] = {}
 
     async def connect(self) -> None:
@@ -61,11 +66,14 @@ class KafkaSource:
         self.consumer = AIOKafkaConsumer(
             *self.config.topic_list, group_id=self.group_id, enable_auto_commit=False,
             auto_offset_reset=self.config.offset_reset, session_timeout_ms=int(self.config.session_timeout * 1000),
-            heartbeat_interval_ms=max(100, int(self.config.session_timeout * 1000 / 3)), **self.kwargs,
+            heartbeat_interval_ms=max(100, int(self.config.session_timeout * 1000 / 3)),
+            fetch_max_wait_ms=int(self.config.fetch_max_wait * 1000), **self.kwargs,
         )
         await self.consumer.start()
 
     async def fetch(self, max_count: int, timeout: float) -> list[Message]:
+        if self.commit is not None and self.commit.done():
+            await self._committed()  # raises what the last commit met
         batches = await self.consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_count)
         return [_message(record) for records in batches.values() for record in records]
 
@@ -77,7 +85,15 @@ class KafkaSource:
             record = message.handle
             tp = TopicPartition(record.topic, record.partition)
             offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-        await self.consumer.commit(offsets)
+        # the commit overlaps the next fetch (one at a time, in order); a failed one is raised at
+        # the next round, and the records it covered are delivered again (and deduplicated)
+        await self._committed()
+        self.commit = asyncio.ensure_future(self.consumer.commit(offsets))
+
+    async def _committed(self) -> None:
+        commit, self.commit = self.commit, None
+        if commit is not None:
+            await commit
 
     async def dead_letter(self, message: Message, error: str) -> None:
         if self.producer is None:
@@ -92,6 +108,12 @@ class KafkaSource:
         )
 
     async def close(self) -> None:
+        try:
+            await self._committed()
+        finally:
+            await self._stop()
+
+    async def _stop(self) -> None:
         consumer, producer, self.consumer, self.producer = self.consumer, self.producer, None, None
         try:
             if consumer is not None:
