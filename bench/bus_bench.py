@@ -172,11 +172,19 @@ def main() -> None:
         for proc in procs:
             proc.kill()
             proc.wait()
-        store.close()
         import redis
+        from arq.constants import job_key_prefix
+        from sqlalchemy import select
 
+        from hub.store.store import EXECUTIONS
+
+        with store.engine.connect() as conn:
+            ids = [row[0] for row in conn.execute(select(EXECUTIONS.c.id))]
+        store.close()
         client = redis.Redis.from_url(args.redis_url)
-        client.delete(queue, queue + ":wake")
+        for at in range(0, len(ids), 500):
+            client.delete(*(job_key_prefix + i for i in ids[at:at + 500]))
+        client.delete(queue, queue + ":wake", queue + ":scheduler-leader")
         client.close()
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
