@@ -152,6 +152,8 @@ def create_app(
             "the extension `error`). Lists page with the `next` cursor."
         ),
         lifespan=lifespan,
+        docs_url=None,  # the console serves /docs and /redoc from packaged files (no CDN)
+        redoc_url=None,
     )
     errors.install(app)
     errors.document_problems(app)
