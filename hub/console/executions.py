@@ -18,10 +18,12 @@ from hub.api import sse
 from hub.api.errors import ApiError, parse_time
 from hub.api.models import ReplayRequest
 from hub.console import queries
+from hub.console.graph import depths
 from hub.console.render import render
 from hub.console.session import ConsoleRoute, Viewer, form, hub_of, state_of, viewer
 from hub.console.timeline import gantt
 from hub.engine.states import State
+from hub.errors import HubError
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -82,8 +84,13 @@ def _view(request: Request, execution_id: str) -> dict[str, Any]:
     top = sorted({re.split(r"[.\[]", s["path"], maxsplit=1)[0] for s in steps}, key=lambda p: min(
         s["id"] for s in steps if re.split(r"[.\[]", s["path"], maxsplit=1)[0] == p))
     subflows = [s["data"]["child_id"] for s in steps if s["task_type"] == "subflow" and (s.get("data") or {}).get("child_id")]
+    try:
+        _, flow = hub.engine.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
+        nesting = depths(flow)
+    except HubError:  # the revision no longer loads (a task kind gone): indent by path instead
+        nesting = {}
     return {
-        "execution": execution, "steps": steps, "chart": gantt(execution, steps, now),
+        "execution": execution, "steps": steps, "chart": gantt(execution, steps, now, nesting),
         "logs": store.logs(execution_id, 500), "calls": calls, "totals": totals,
         "children": queries.children(store, execution_id), "subflows": sorted(set(subflows)),
         "ended": execution["state"] in ENDED, "top_steps": top, "now": now,

@@ -111,3 +111,19 @@ def flow_graph(flow: Flow, trigger_states: dict[str, dict[str, Any]] | None = No
         errors=[node(t, flow.namespace) for t in flow.errors],
         finally_=[node(t, flow.namespace) for t in flow.finally_],
     )
+
+
+def depths(flow: Flow) -> dict[str, int]:
+    """Each task id's nesting depth (0 for top-level tasks), for indenting timelines."""
+    out: dict[str, int] = {}
+
+    def walk(nodes: list[Node], depth: int) -> None:
+        for n in nodes:
+            out.setdefault(n.id, depth)
+            for lane in n.lanes:
+                walk(lane.nodes, depth + 1)
+
+    graph = flow_graph(flow)
+    for part in (graph.tasks, graph.errors, graph.finally_):
+        walk(part, 0)
+    return out

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine
@@ -31,6 +32,8 @@ from hub.api.context import Hub
 from hub.api.errors import ApiError, hub_error_details, hub_error_message, hub_error_status
 from hub.console.settings import ConsoleSettings, signing_key
 from hub.errors import HubError
+
+log = logging.getLogger(__name__)
 
 COOKIE = "hub_console"
 CSRF_HEADER = "x-csrf-token"
@@ -224,6 +227,10 @@ class ConsoleRoute(APIRoute):
                 response = error_page(request, hub_error_status(exc), hub_error_message(exc), hub_error_details(exc))
             except HTTPException as exc:
                 response = error_page(request, exc.status_code, str(exc.detail), [])
+            except Exception as exc:  # a bug: a page that says so, the details in the server log
+                log.exception("console page %s failed", request.url.path)
+                response = error_page(request, 500, f"internal error ({type(exc).__name__}); the server log has "
+                                      "details", [])
             if hasattr(request.state, "console_session"):
                 _write_cookie(request, response, request.state.console_session)
             return response

@@ -3,6 +3,7 @@ waits between retries, pauses) and the waterfall of its trace's spans."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,11 @@ class Chart:
     ticks: list[tuple[float, str]]
 
 
-def _depth(path: str) -> int:
+def _depth(path: str, depths: dict[str, int]) -> int:
+    """How deep a step sits: from the flow's structure (paths are step ids, ``id[3]`` in loops)."""
+    base = re.sub(r"\[\d+\]", "", path).rsplit(".", 1)[-1]
+    if base in depths:
+        return depths[base] + path.count("[")
     return path.count(".") + path.count("[")
 
 
@@ -65,7 +70,8 @@ def _bar(kind: str, start: float, end: float | None, origin: float, span: float,
     return Bar(kind, round(max(left, 0.0), 3), round(min(width, 100.0 - min(left, 99.5)), 3), start, end, label, attempt)
 
 
-def gantt(execution: dict[str, Any], steps: list[dict[str, Any]], now: float | None = None) -> Chart:
+def gantt(execution: dict[str, Any], steps: list[dict[str, Any]], now: float | None = None,
+          depths: dict[str, int] | None = None) -> Chart:
     """One row per step path (in the order they started), one bar per attempt, a ``wait`` bar for
     the time between a failed attempt and the next, a paused step's bar marked ``pause``."""
     now = now or time.time()
@@ -81,7 +87,7 @@ def gantt(execution: dict[str, Any], steps: list[dict[str, Any]], now: float | N
     rows = []
     for path, runs in by_path.items():
         runs.sort(key=lambda r: (r["attempt"], r["id"] or 0))
-        row = Row(path, runs[-1]["task_type"], _depth(path), runs[-1]["state"], len(runs))
+        row = Row(path, runs[-1]["task_type"], _depth(path, depths or {}), runs[-1]["state"], len(runs))
         previous_end = None
         for run in runs:
             if previous_end is not None and run["started_at"] > previous_end:
