@@ -11,6 +11,7 @@ console is open like the API: the session only carries its id.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -64,13 +65,14 @@ class Viewer:
     sid: str
     csrf: str
     auth_on: bool
+    key_name: str | None = None
 
     def can(self, scope: str) -> bool:
         return self.principal.allows(scope)
 
     @property
     def name(self) -> str:
-        return self.principal.name
+        return self.key_name or self.principal.name
 
     def need(self, scope: str) -> None:
         """Refuse (403, shown as a page) when the key lacks ``scope``."""
@@ -185,7 +187,11 @@ async def viewer(request: Request) -> Viewer:
     except ApiError:
         new_session(request)
         raise SignInRequired(here(request), "Your API key is no longer accepted; sign in again.") from None
-    request.state.console_viewer = Viewer(principal, sid, csrf, auth_on=True)
+    name = None
+    if principal.key_id and principal.key_id != "bootstrap":
+        with contextlib.suppress(HubError):
+            name = hub.api_store.get_key(principal.key_id)["name"]
+    request.state.console_viewer = Viewer(principal, sid, csrf, auth_on=True, key_name=name)
     return request.state.console_viewer  # type: ignore[no-any-return]
 
 
