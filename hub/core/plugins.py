@@ -48,6 +48,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("triggers", "hub.triggers.plugin:register"),  # schedule, webhook, redis_stream, file, flow triggers
     ("telemetry", "hub.telemetry.plugin:register"),  # spans kept for the trace viewer, `hub trace`
     ("evals", "hub.evals.plugin:register"),  # `hub eval`, eval runs
+    ("console", "hub.console.plugin:register"),  # the web console at /, the API docs offline
 )
 
 KINDS = ("task_kind", "trigger_type", "router", "command", "tables", "sweeper", "service", "lifespan",
