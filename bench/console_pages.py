@@ -4,8 +4,8 @@
         [--executions 100000] [--steps 10] [--requests 50]
 
 Fills a fresh schema with ``--executions`` executions of 10 flows (states mixed, labels) and
-``--steps`` step runs each (1,000,000 by default: ten per execution, a retried step among them),
-written with COPY, then ANALYZE. The app runs in-process (the hub's own app, console mounted,
+``--steps`` step runs each (1,000,000 by default: ten per execution, a retried step among them)
+and their label rows, written with COPY, then ANALYZE. The app runs in-process (the hub's own app, console mounted,
 open server); each page is requested ``--requests`` times and timed from request to full body,
 which is the server's time plus a few tens of microseconds of in-process ASGI transport. The
 schema is dropped at the end. Prints p50 / p95 / max per page in milliseconds.
@@ -48,7 +48,7 @@ def fill(url: str, executions: int, steps: int) -> list[str]:
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         for first in range(0, executions, batch):
-            ex_rows, step_rows = [], []
+            ex_rows, step_rows, label_rows = [], [], []
             for n in range(first, min(first + batch, executions)):
                 ident = uuid.uuid4().hex
                 created = start + n
@@ -58,6 +58,7 @@ def fill(url: str, executions: int, steps: int) -> list[str]:
                                 json.dumps({"type": "TaskError", "message": "boom"}) if state == "FAILED" else None,
                                 json.dumps({"team": f"t{n % 5}"}), json.dumps({"type": "api"}),
                                 created, created + 0.01, created + 0.5, created + 0.5])
+                label_rows.append([ident, "team", f"t{n % 5}", created])
                 t = created + 0.01
                 for s in range(steps):
                     attempt = 2 if s == 3 else 1
@@ -75,9 +76,11 @@ def fill(url: str, executions: int, steps: int) -> list[str]:
                                       "labels", "trigger", "created_at", "started_at", "ended_at", "updated_at"], ex_rows)
             _copy(raw, "step_runs", ["execution_id", "path", "task_id", "task_type", "attempt", "state", "params",
                                      "output", "error", "started_at", "ended_at"], step_rows)
+            _copy(raw, "execution_labels", ["execution_id", "key", "value", "created_at"], label_rows)
             raw.commit()
         conn.execute(text("ANALYZE executions"))
         conn.execute(text("ANALYZE step_runs"))
+        conn.execute(text("ANALYZE execution_labels"))
         conn.commit()
     engine.dispose()
     return sample

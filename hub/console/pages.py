@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from hub.api.auth import authenticate
 from hub.api.errors import ApiError
 from hub.console import approvals, executions, flows, prompts, traces
-from hub.console.render import STATIC, render
+from hub.console.render import CSP, STATIC, render
 from hub.console.session import ConsoleRoute, Viewer, check_csrf, end_session, hub_of, new_session, viewer
 
 STATIC_PREFIX = "/console-static"
@@ -109,7 +109,8 @@ def swagger_ui(request: Request) -> HTMLResponse:
     head = f'<link rel=stylesheet href="{STATIC_PREFIX}/api/swagger-ui.css">'
     body = (f'<div id=swagger-ui></div><script src="{STATIC_PREFIX}/api/swagger-ui-bundle.js"></script>'
             f'<script src="{STATIC_PREFIX}/api-docs.js" data-spec="{spec}" data-kind=swagger></script>')
-    return HTMLResponse(DOCS.format(title="hub API — Swagger UI", head=head, body=body))
+    return HTMLResponse(DOCS.format(title="hub API — Swagger UI", head=head, body=body),
+                        headers={"Content-Security-Policy": CSP})
 
 
 @router.get("/redoc")
@@ -117,7 +118,10 @@ def redoc(request: Request) -> HTMLResponse:
     spec = quote(request.app.openapi_url or "/openapi.json")
     body = (f'<div id=redoc></div><script src="{STATIC_PREFIX}/api/redoc.standalone.js"></script>'
             f'<script src="{STATIC_PREFIX}/api-docs.js" data-spec="{spec}" data-kind=redoc></script>')
-    return HTMLResponse(DOCS.format(title="hub API — ReDoc", head="<style>body{margin:0}</style>", body=body))
+    # ReDoc links its maker's logo from their CDN: the policy keeps the browser from fetching it
+    style = "<style>body{margin:0}a[href*='redocly.com']{display:none}</style>"
+    return HTMLResponse(DOCS.format(title="hub API — ReDoc", head=style, body=body),
+                        headers={"Content-Security-Policy": CSP})
 
 
 for module in (flows, executions, traces, approvals, prompts):

@@ -1,17 +1,14 @@
-"""The few reads the console makes beyond the store's own: a page of executions by keyset (fast at
-any depth, only the columns a list shows) and each flow's newest execution."""
+"""The reads of the console's lists: a page of executions by keyset (the store's list, fast at any
+depth), each flow's newest execution, an execution's subflow children."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, and_, cast, or_, select, tuple_
+from sqlalchemy import select
 
 from hub.store.store import EXECUTIONS, Store
-
-LIST_COLUMNS = ("id", "namespace", "flow_id", "revision", "state", "labels", "created_at", "started_at",
-                "ended_at", "parent_id", "restarted_from")
 
 
 @dataclass
@@ -47,32 +44,12 @@ def parse_cursor(value: str | None) -> tuple[float, str] | None:
 
 
 def executions_page(store: Store, filters: Filters, limit: int, before: str | None = None) -> Page:
-    """Executions newest first after the cursor ``before`` (``created_at~id`` of the last row shown):
-    one indexed range read, however deep the page."""
-    table = EXECUTIONS
-    query = select(*[table.c[name] for name in LIST_COLUMNS])
-    if filters.namespace:
-        query = query.where(table.c.namespace == filters.namespace)
-    if filters.flow:
-        query = query.where(table.c.flow_id == filters.flow)
-    if filters.states:
-        query = query.where(table.c.state.in_(filters.states))
-    if filters.since is not None:
-        query = query.where(table.c.created_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(table.c.created_at < filters.until)
-    if filters.label:
-        key, value = filters.label
-        query = query.where(cast(table.c.labels[key].as_string(), String) == value)
-    mark = parse_cursor(before)
-    if mark is not None:
-        at, ident = mark
-        query = query.where(table.c.created_at <= at, or_(
-            table.c.created_at < at, and_(table.c.created_at == at, table.c.id < ident),
-        ) if store.engine.dialect.name == "sqlite" else tuple_(table.c.created_at, table.c.id) < (at, ident))
-    query = query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
-    with store.auto.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
+    """Executions newest first after the cursor ``before`` (``created_at~id`` of the last row shown),
+    through the store's keyset list: an indexed range read, however deep the page."""
+    rows = store.list_executions(
+        namespace=filters.namespace, flow_id=filters.flow, states=filters.states or None, label=filters.label,
+        since=filters.since, until=filters.until, limit=limit + 1, after=parse_cursor(before),
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, cursor_of(rows[-1]) if more and rows else None)

@@ -16,6 +16,11 @@ from markupsafe import Markup, escape
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 
+# what a console page may load: only this server (inline style attributes place the charts' bars)
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; worker-src 'self' blob:; font-src 'self' data:; frame-ancestors 'none'; "
+       "base-uri 'self'; form-action 'self'")
+
 STATE_CLASS = {
     "SUCCESS": "ok", "WARNING": "warn", "FAILED": "bad", "KILLED": "bad", "CANCELLED": "muted",
     "RUNNING": "run", "QUEUED": "wait", "CREATED": "wait", "PAUSED": "pause", "KILLING": "bad", "SKIPPED": "muted",
@@ -114,4 +119,5 @@ def render(request: Request, viewer: Any, template: str, *, status: int = 200, *
     html = environment().get_template(template).render(
         request=request, viewer=who, path=request.url.path, **context
     )
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store",
+                                                           "Content-Security-Policy": CSP})

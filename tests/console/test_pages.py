@@ -186,7 +186,9 @@ def test_a_waiting_execution_is_killed_from_its_page(client: TestClient, engine:
 
 def test_api_docs_are_served_from_packaged_files(client: TestClient) -> None:
     for page, assets in (("/docs", ["swagger-ui.css", "swagger-ui-bundle.js"]), ("/redoc", ["redoc.standalone.js"])):
-        html = client.get(page).text
+        response = client.get(page)
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        html = response.text
         sources = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert sources and all(s.startswith("/console-static/") for s in sources), sources
         for asset in assets:
