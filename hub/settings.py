@@ -39,6 +39,10 @@ class HubSettings(BaseSettings):
         "`*` allows any). Default: the project's own modules, those found under the current directory "
         "(not in a virtual environment, not the hub's own packages).",
     )
+    protected_labels: str = Field(
+        "production",
+        description="Comma-separated prompt labels that move only with a passing eval comparison or --force --reason.",
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -51,6 +55,10 @@ class HubSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'hub.db'}"
+
+    def protected(self) -> frozenset[str]:
+        """The protected prompt labels (``HUB_PROTECTED_LABELS``; empty: none)."""
+        return frozenset(p.strip() for p in self.protected_labels.split(",") if p.strip())
 
     def resolved_secrets_file(self) -> Path:
         return self.secrets_file or self.home / "secrets.env"

@@ -44,6 +44,13 @@ class RunRequest(BaseModel):
     models: list[str] | None = None
     tags: list[str] | None = Field(None, description="Only cases with one of these tags.")
     baseline: str | None = Field(None, description="An earlier run id to compare with.")
+    candidate: str | None = Field(None, description="Judge this version (or label) against 'against' with the gates.")
+    against: str | None = Field(None, description="The version (or label, e.g. production) the candidate would replace.")
+    cases: list[str] | None = Field(None, description="Only cases whose id matches one of these globs.")
+    filter_failing: str | None = Field(None, description="Only the cases that failed in this earlier run.")
+    repeat: int | None = Field(None, ge=1, le=50, description="Runs per case (default: the file's).")
+    max_concurrency: int | None = Field(None, ge=1, le=256, description="Case runs at once (default: the file's).")
+    cache: bool | None = Field(None, description="false: ask the models again instead of reusing cached answers.")
     wait: bool = Field(False, description="Answer once the run ended (200) instead of at once (202).")
 
 
@@ -89,15 +96,32 @@ def _parts(request: Request) -> tuple[Any, Any, Any]:
 @router.post("/runs", dependencies=_run, status_code=202)
 async def start_run(body: RunRequest, request: Request) -> Any:
     """Start an eval run; 202 with its id, or 200 with its summary when ``wait`` is true."""
-    from hub.evals.runner import EvalRunner
+    from hub.evals.cli import failing_cases
+    from hub.evals.preflight import EvalReferenceError
+    from hub.evals.runner import EvalRunner, Selection
     from hub.evals.spec import load_file
 
     loaded = load_file(_file(body.file))
     store, client, settings = _parts(request)
     runner = EvalRunner(store, client, settings)
     baseline = runner.results.run(body.baseline)["id"] if body.baseline else None
+    if (body.candidate is None) != (body.against is None):
+        raise ApiError(422, "give both 'candidate' and 'against'")
+    compare = (body.candidate, body.against) if body.candidate and body.against else None
+    versions = [compare[1], compare[0]] if compare else body.versions
+    try:
+        runner.check(loaded, versions, body.models)  # a broken reference is the request's fault: 422, nothing run
+    except EvalReferenceError as exc:
+        raise ApiError(422, str(exc)) from None
+    select = Selection(
+        tags=body.tags, patterns=body.cases, only=failing_cases(runner.results, body.filter_failing) if body.filter_failing else None,
+        repeat=body.repeat, concurrency=body.max_concurrency, cache=body.cache,
+    )
     run_id = new_run_id()
-    work = runner.run(loaded, versions=body.versions, models=body.models, baseline=baseline, run_id=run_id, tags=body.tags)
+    work = runner.run(
+        loaded, versions=None if compare else body.versions, models=body.models, baseline=baseline, run_id=run_id,
+        select=select, compare=compare,
+    )
     if body.wait:
         outcome = await work
         return JSONResponse({"run_id": run_id, "status": "done", "passed": outcome.passed, "summary": outcome.summary})

@@ -8,24 +8,31 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.auth import require
+from hub.api.auth import Principal, require
 from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
 from hub.api.models import errors
+from hub.errors import HubError
 from hub.llm.records import CallLog
-from hub.prompts.registry import PromptRegistry
+from hub.prompts.registry import Move, PromptRegistry, ProtectedLabel
 from hub.prompts.spec import PromptFileError
 
 router = APIRouter(tags=["prompts"])
 
 
-class LabelRequest(BaseModel):
+class _Audit(BaseModel):
+    reason: str | None = Field(None, description="Why the label moves (kept in the label history).")
+    eval_run: str | None = Field(None, description="A passing eval run of this version that justifies the move.")
+    force: bool = Field(False, description="Move a protected label without an eval run (needs a reason; audited).")
+
+
+class LabelRequest(_Audit):
     model_config = ConfigDict(extra="forbid")
 
     version: str | int = Field(description="A version number, a label, or 'latest'.", examples=[3, "staging"])
 
 
-class PromoteRequest(BaseModel):
+class PromoteRequest(_Audit):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     from_: str | int = Field("staging", alias="from", description="The version or label to promote.")
@@ -40,7 +47,20 @@ class SyncRequest(BaseModel):
 
 def registry(hub: Hub = Depends(get_hub)) -> PromptRegistry:
     engine = hub.engine
-    return PromptRegistry(engine.store.engine, engine.settings.prompts_dir)
+    return PromptRegistry(engine.store.engine, engine.settings.prompts_dir, protected=engine.settings.protected())
+
+
+def _move(reg: PromptRegistry, name: str, version: str | int, body: _Audit, principal: Principal) -> Move:
+    eval_run = body.eval_run
+    if eval_run:
+        from hub.evals.gate import verify_evidence
+        from hub.evals.results import EvalStore
+
+        try:
+            eval_run = verify_evidence(EvalStore(reg.engine), name, reg.version_of(name, version), eval_run)
+        except HubError as exc:
+            raise ApiError(409, str(exc)) from None
+    return Move(actor=f"key:{principal.name}", reason=body.reason, eval_run=eval_run, force=body.force)
 
 
 def _user_error(exc: Exception) -> ApiError:
@@ -89,26 +109,38 @@ def diff_versions(
 
 @router.get("/prompts/{name}/history", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
 def label_history(name: str, reg: PromptRegistry = Depends(registry)) -> list[dict[str, Any]]:
-    """Every move of every label, oldest first."""
+    """Every move of every label, oldest first: when, who (``actor``), why (``reason``), the
+    eval run that justified it (``eval_run``) and whether it was ``forced``."""
     reg.versions(name)  # 404 for an unknown prompt
     return reg.history(name)
 
 
-@router.put("/prompts/{name}/labels/{label}", dependencies=[Depends(require("admin"))], responses=errors(401, 403, 404, 422))
-def set_label(name: str, label: str, body: LabelRequest, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
-    """Point a label at a version."""
+@router.put("/prompts/{name}/labels/{label}", responses=errors(401, 403, 404, 409, 422))
+def set_label(
+    name: str, label: str, body: LabelRequest, reg: PromptRegistry = Depends(registry),
+    principal: Principal = Depends(require("admin")),
+) -> dict[str, Any]:
+    """Point a label at a version. A protected label (``HUB_PROTECTED_LABELS``) needs
+    ``eval_run`` (a passing eval of that version) or ``force`` with a ``reason``: 409 otherwise."""
     try:
-        previous = reg.set_label(name, label, body.version)
+        previous = reg.set_label(name, label, body.version, _move(reg, name, body.version, body, principal))
+    except ProtectedLabel as exc:
+        raise ApiError(409, str(exc)) from None
     except ValueError as exc:
         raise _user_error(exc) from None
     return {"name": name, "label": label, "version": reg.labels(name)[label], "previous": previous}
 
 
-@router.post("/prompts/{name}/promote", dependencies=[Depends(require("admin"))], responses=errors(401, 403, 404, 422))
-def promote(name: str, body: PromoteRequest, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
-    """Move label ``to`` (default production) onto the version ``from`` names (default staging)."""
+@router.post("/prompts/{name}/promote", responses=errors(401, 403, 404, 409, 422))
+def promote(
+    name: str, body: PromoteRequest, reg: PromptRegistry = Depends(registry), principal: Principal = Depends(require("admin")),
+) -> dict[str, Any]:
+    """Move label ``to`` (default production) onto the version ``from`` names (default staging);
+    a protected label needs ``eval_run`` or ``force`` with a ``reason`` (409 otherwise)."""
     try:
-        version, previous = reg.promote(name, body.from_, body.to)
+        version, previous = reg.promote(name, body.from_, body.to, _move(reg, name, body.from_, body, principal))
+    except ProtectedLabel as exc:
+        raise ApiError(409, str(exc)) from None
     except ValueError as exc:
         raise _user_error(exc) from None
     return {"name": name, "label": body.to, "version": version, "previous": previous}

@@ -9,6 +9,7 @@ fraction matched for ``contains_all``, the similarity for ``similar``, the judge
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -284,6 +285,62 @@ async def _llm_rubric(a: S.LlmRubric, obs: Observed, models: Models) -> Grade:
     return Grade(ok, score, f"judge: {verdict.get('reason', '')}".strip())
 
 
+def tool_calls(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every ``{name, arguments}`` in the step outputs' ``tool_calls`` (OpenAI's ``function``
+    shape too, with its arguments as a JSON string), in the order the steps ran."""
+    out = []
+    for step in steps:
+        output = step.get("output")
+        calls = output.get("tool_calls") if isinstance(output, dict) else None
+        for call in calls if isinstance(calls, list) else []:
+            if not isinstance(call, dict):
+                continue
+            inner = call.get("function")
+            fn: dict[str, Any] = inner if isinstance(inner, dict) else call
+            arguments = fn.get("arguments")
+            if isinstance(arguments, str):
+                with contextlib.suppress(ValueError):
+                    arguments = json.loads(arguments)
+            out.append({"name": fn.get("name"), "arguments": arguments, "step": step.get("id")})
+    return out
+
+
+def _in_order(wanted: list[str], ran: list[str]) -> bool:
+    it = iter(ran)
+    return all(any(step == w for step in it) for w in wanted)
+
+
+async def _trajectory(a: S.Trajectory, obs: Observed, models: Models) -> Grade:
+    if "steps" not in obs.extra:
+        return Grade(False, 0.0, "no trajectory: trajectory assertions need a flow target")
+    steps: list[dict[str, Any]] = obs.extra["steps"]
+    ran = [str(s["id"]) for s in steps]
+    problems: list[str] = []
+    if a.steps and not _in_order(a.steps, ran):
+        problems.append(f"steps {a.steps} did not run in that order (ran {ran})")
+    for name in a.not_steps or []:
+        if name in ran:
+            problems.append(f"step {name!r} ran")
+    if a.max_steps is not None and len(steps) > a.max_steps:
+        problems.append(f"{len(steps)} step runs > {a.max_steps}")
+    turns = int(obs.extra.get("turns", 0))
+    if a.max_turns is not None and turns > a.max_turns:
+        problems.append(f"{turns} model turns > {a.max_turns}")
+    calls = tool_calls(steps)
+    for check in a.tool_calls or []:
+        named = [c for c in calls if c["name"] == check.name]
+        matching = [c for c in named if check.arguments is None or not schema_errors(check.arguments, c["arguments"])]
+        if len(matching) < check.min:
+            detail = f" ({len(named)} with other arguments: {schema_errors(check.arguments or {}, named[0]['arguments'])[0]})" if named and check.arguments and not matching else ""
+            problems.append(f"tool {check.name!r} called {len(matching)} time(s) as asked, needs ≥ {check.min}{detail}")
+        if check.max is not None and len(matching) > check.max:
+            problems.append(f"tool {check.name!r} called {len(matching)} time(s), at most {check.max}")
+    if a.approval is not None and bool(obs.extra.get("approval")) != a.approval:
+        problems.append("no approval was requested" if a.approval else "an approval was requested")
+    summary = f"{len(steps)} steps, {turns} turns, {len(calls)} tool calls"
+    return _binary(not problems, summary, "; ".join(problems))
+
+
 CHECKS: dict[str, Callable[[Any, Observed, Models], Awaitable[Grade]]] = {
     "equals": _equals,
     "contains": _contains,
@@ -299,6 +356,7 @@ CHECKS: dict[str, Callable[[Any, Observed, Models], Awaitable[Grade]]] = {
     "cost": _cost,
     "similar": _similar,
     "llm_rubric": _llm_rubric,
+    "trajectory": _trajectory,
 }
 
 

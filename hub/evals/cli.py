@@ -6,8 +6,10 @@
     hub eval add-case evals/support_triage.yaml --execution 6f1c --step triage \\
         --expected '{"category": "billing", "urgency": "normal"}'
 
-Exit codes: 0 when every compared version × model meets the thresholds, 1 when one does not
-(or on an error in the eval file), for CI.
+    hub eval evals/support_triage.yaml --candidate support_triage:5 --against support_triage@production
+
+Exit codes, for CI: 0 every threshold (and gate) met, 1 one is not, 2 the eval file or what it
+refers to is invalid (nothing was called), 3 the run could not complete (provider down).
 """
 
 from __future__ import annotations
@@ -66,41 +68,136 @@ def eval_group() -> None:
     """Evaluate prompt versions on datasets of cases: `hub eval FILE` runs one."""
 
 
+def _reference(text: str, prompt: str | None, option: str) -> str:
+    """``triage:3`` / ``triage@production`` / ``3`` / ``production`` -> the version or label."""
+    for sep in (":", "@"):
+        if sep in text:
+            name, ref = text.split(sep, 1)
+            if prompt is not None and name != prompt:
+                raise click.BadParameter(f"the eval compares prompt {prompt!r}, not {name!r}", param_hint=option)
+            return ref
+    return text
+
+
 @eval_group.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-V", "--version", "versions", multiple=True, help="A version or label to compare (repeatable).")
 @click.option("-m", "--model", "models", multiple=True, help="A model alias to compare (repeatable).")
+@click.option("--candidate", help="The version to judge: NAME:V (or V, or a label), with --against.")
+@click.option("--against", help="The version it would replace: NAME@production (or a version).")
 @click.option("-t", "--tag", "tags", multiple=True, help="Only cases with this tag (repeatable).")
+@click.option("--cases", "patterns", multiple=True, help="Only cases whose id matches this glob (repeatable).")
+@click.option("--filter-failing", "failing", metavar="RUN_ID", help="Only the cases that failed in that run.")
+@click.option("--repeat", type=click.IntRange(1, 50), help="Run each case N times (default: the file's).")
+@click.option("--max-concurrency", "concurrency", type=click.IntRange(1, 256), help="Case runs at once (default: the file's).")
+@click.option("--no-cache", is_flag=True, help="Ask the models again instead of reusing cached answers.")
 @click.option("--baseline", help="An earlier run id to compare with.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the run as JSON here.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report here.")
-@user_errors
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JUnit XML report here.")
 def run_command(
-    file: Path, versions: tuple[str, ...], models: tuple[str, ...], tags: tuple[str, ...], baseline: str | None,
-    json_path: Path | None, html_path: Path | None,
+    file: Path, versions: tuple[str, ...], models: tuple[str, ...], candidate: str | None, against: str | None,
+    tags: tuple[str, ...], patterns: tuple[str, ...], failing: str | None, repeat: int | None, concurrency: int | None,
+    no_cache: bool, baseline: str | None, json_path: Path | None, html_path: Path | None, junit_path: Path | None,
 ) -> None:
-    """Run an eval file: every version × model × case, then the side-by-side table."""
+    """Run an eval file: every version × model × case, then the side-by-side table.
+
+    Exit codes: 0 every threshold and gate met; 1 one is not; 2 the eval file or what it refers
+    to is invalid (checked before any model call); 3 the run could not complete (a provider
+    still failing after the retries)."""
+    code = _run_exit_code(lambda: _run(
+        file, versions, models, candidate, against, tags, patterns, failing, repeat, concurrency, no_cache, baseline,
+        json_path, html_path, junit_path,
+    ))
+    sys.exit(code)
+
+
+def _run_exit_code(work: Any) -> int:
+    from hub.cli import settings_problems
+    from hub.errors import FlowError, NotFound
+    from hub.evals.preflight import EvalReferenceError
+    from hub.prompts.spec import PromptFileError
+
+    try:
+        return int(work())
+    except (FlowError, EvalReferenceError, NotFound, PromptFileError, click.BadParameter) as exc:
+        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        click.secho(message if isinstance(exc, FlowError) else f"error: {message}", fg="red", err=True)
+        return 2
+    except HubError as exc:  # the run broke off (its partial results are stored)
+        click.secho(f"error: the run could not complete: {exc}", fg="red", err=True)
+        return 3
+    except (ValueError, OSError) as exc:
+        if settings_problems(exc):
+            for problem in settings_problems(exc):
+                click.secho(f"error: invalid setting {problem}", fg="red", err=True)
+            return 2
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return 2
+
+
+def _run(
+    file: Path, versions: tuple[str, ...], models: tuple[str, ...], candidate: str | None, against: str | None,
+    tags: tuple[str, ...], patterns: tuple[str, ...], failing: str | None, repeat: int | None, concurrency: int | None,
+    no_cache: bool, baseline: str | None, json_path: Path | None, html_path: Path | None, junit_path: Path | None,
+) -> int:
     from hub.evals.report import text_table
+    from hub.evals.runner import Selection
     from hub.evals.spec import load_file
 
     loaded = load_file(file)
+    if (candidate is None) != (against is None):
+        raise click.BadParameter("give both --candidate NAME:V and --against NAME@LABEL", param_hint="--candidate")
+    if candidate and versions:
+        raise click.BadParameter("--candidate/--against choose the versions; drop -V", param_hint="-V")
+    prompt = loaded.spec.target.prompt
+    compare = None
+    if candidate and against:
+        compare = (_reference(candidate, prompt, "--candidate"), _reference(against, prompt, "--against"))
     runner = _runner(progress=True)
     if baseline:
         baseline = runner.results.run(baseline)["id"]
+    only = failing_cases(runner.results, failing) if failing else None
+    select = Selection(
+        tags=list(tags) or None, patterns=list(patterns) or None, only=only, repeat=repeat, concurrency=concurrency,
+        cache=False if no_cache else None,
+    )
+    if not select.cases(loaded):
+        raise click.BadParameter("no case of the eval matches the tags, --cases and --filter-failing given", param_hint="--cases")
     outcome = asyncio.run(runner.run(
-        loaded, versions=list(versions) or None, models=list(models) or None, baseline=baseline, tags=list(tags) or None,
+        loaded, versions=list(versions) or None, models=list(models) or None, baseline=baseline, select=select, compare=compare,
     ))
     click.echo(f"eval {loaded.spec.name}: run {outcome.run_id}\n")
     click.echo(text_table(outcome.summary))
-    _export(runner.results, outcome.run_id, json_path, html_path)
+    _export(runner.results, outcome.run_id, json_path, html_path, junit_path)
+    if outcome.incomplete:
+        click.secho(f"\nINCOMPLETE: {outcome.summary['incomplete']} case run(s) got no answer", fg="yellow", bold=True)
+        return 3
     verdict = click.style("passed", fg="green", bold=True) if outcome.passed else click.style("FAILED", fg="red", bold=True)
-    click.echo(f"\n{verdict}: thresholds {'met by every variant' if outcome.passed else 'not met'}")
-    sys.exit(0 if outcome.passed else 1)
+    if compare:
+        click.echo(f"\n{verdict}: the candidate {'meets' if outcome.passed else 'does not meet'} the gates and thresholds")
+    else:
+        click.echo(f"\n{verdict}: thresholds {'met by every variant' if outcome.passed else 'not met'}")
+    return 0 if outcome.passed else 1
 
 
-def _export(results: Any, run_id: str, json_path: Path | None, html_path: Path | None) -> None:
+def failing_cases(results: Any, run_id: str) -> set[str]:
+    """The ids of the cases that failed (in some variant, some repeat) in a stored run."""
+    run = results.run(run_id)
+    return {r["case_id"] for r in results.results(run["id"]) if not r["passed"]}
+
+
+def _export(
+    results: Any, run_id: str, json_path: Path | None, html_path: Path | None, junit_path: Path | None = None,
+) -> None:
     from hub.evals.export import run_document, to_html, to_json
 
+    if junit_path:
+        from hub.evals.junit import to_junit
+
+        run = results.run(run_id)
+        junit_path.write_text(to_junit(run, results.results(run["id"])))
+        click.echo(f"wrote {junit_path}")
     if not json_path and not html_path:
         return
     document = run_document(results, run_id)
@@ -181,7 +278,7 @@ def validate_command(files: tuple[Path, ...]) -> None:
             failed = True
             continue
         click.echo(f"{file}: ok ({len(loaded.spec.cases)} cases)")
-    sys.exit(1 if failed else 0)
+    sys.exit(2 if failed else 0)
 
 
 @eval_group.command("schema")
@@ -242,10 +339,13 @@ def promotions_command(name: str | None) -> None:
 eval = eval_group  # noqa: A001
 
 
-def require_eval(name: str, version: str, label: str, file: Path, prompts_dir: Path | None = None) -> dict[str, Any]:
-    """For ``hub prompts promote --require-eval FILE``: run the eval, promote when it passes."""
+def require_eval(
+    name: str, version: str, label: str, file: Path, prompts_dir: Path | None = None, actor: str | None = None,
+) -> dict[str, Any]:
+    """For ``hub prompts promote --require-eval FILE``: run the eval (the candidate against the
+    version the label names now), promote when it passes."""
     from hub.evals.gate import promote_gated
     from hub.evals.spec import load_file
 
     runner = _runner(progress=True, prompts_dir=prompts_dir)
-    return asyncio.run(promote_gated(runner, load_file(file), name, version, label))
+    return asyncio.run(promote_gated(runner, load_file(file), name, version, label, actor=actor))

@@ -44,6 +44,13 @@ def _thresholds(t: Thresholds, stats: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def unanswered(row: dict[str, Any]) -> bool:
+    """The case run got no answer for a reason that may pass (provider down, rate limited, timed
+    out after the retries): the run is incomplete, not failed."""
+    error = row.get("error")
+    return isinstance(error, dict) and error.get("retryable") is True
+
+
 def variant_stats(spec: EvalSpec, rows: list[dict[str, Any]]) -> dict[str, Any]:
     latencies = [r["latency_ms"] for r in rows if r["error"] is None]
     by_case: dict[str, list[bool]] = defaultdict(list)
@@ -61,7 +68,11 @@ def variant_stats(spec: EvalSpec, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "input_tokens": sum(r["input_tokens"] for r in rows),
         "output_tokens": sum(r["output_tokens"] for r in rows),
         "cost": sum(r["cost"] for r in rows),
+        "judge_cost": sum(r.get("judge_cost") or 0.0 for r in rows),
+        "spent": sum(r.get("spent") or 0.0 for r in rows),
+        "cached": sum(1 for r in rows if r.get("cached")),
         "errors": sum(1 for r in rows if r["error"] is not None),
+        "unanswered": sum(1 for r in rows if unanswered(r)),
         "flaky": flaky,
         "metrics": {m.name: classification(m, rows) for m in spec.metrics},
     }
@@ -76,8 +87,9 @@ def case_table(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, An
     cases: dict[str, dict[str, Any]] = {}
     for r in sorted(rows, key=lambda r: (r["case_index"], r["repeat"])):
         entry = cases.setdefault(r["case_id"], {"case_id": r["case_id"], "index": r["case_index"], "variants": {}})
-        cell = entry["variants"].setdefault(r["variant"], {"passed": 0, "runs": 0, "score": 0.0, "reasons": []})
+        cell = entry["variants"].setdefault(r["variant"], {"passed": 0, "runs": 0, "score": 0.0, "reasons": [], "cached": 0})
         cell["runs"] += 1
+        cell["cached"] += 1 if r.get("cached") else 0
         cell["passed"] += 1 if r["passed"] else 0
         cell["score"] += r["score"]
         if not r["passed"]:
@@ -110,6 +122,7 @@ def summarize(spec: EvalSpec, variants: list[dict[str, Any]], rows: list[dict[st
         "cases": cases,
         "differing": [c["case_id"] for c in cases if c["differs"]],
         "passed": all(v["thresholds_passed"] for v in out_variants),
+        "incomplete": sum(v["unanswered"] for v in out_variants),
     }
 
 
@@ -191,6 +204,9 @@ ROWS = (
     ("tokens in", "input_tokens", "int"),
     ("tokens out", "output_tokens", "int"),
     ("cost", "cost", "usd"),
+    ("judge cost", "judge_cost", "usd"),
+    ("spent now", "spent", "usd"),
+    ("cached runs", "cached", "int"),
     ("errors", "errors", "int"),
 )
 
@@ -204,7 +220,7 @@ def missed(t: dict[str, Any]) -> str:
 def variant_title(v: dict[str, Any]) -> str:
     if v.get("version") is None:
         return str(v["key"])
-    names = [n for n in [v.get("ref"), *v.get("labels", [])] if n and not str(n).isdigit()]
+    names = [n for n in [v.get("role"), v.get("ref"), *v.get("labels", [])] if n and not str(n).isdigit()]
     seen = list(dict.fromkeys(names))
     return f"v{v['version']}" + (f" ({', '.join(seen)})" if seen else "") + f" × {v.get('model')}"
 
@@ -215,7 +231,7 @@ def text_table(summary: dict[str, Any]) -> str:
     header = ["", *[variant_title(v) for v in variants]]
     body: list[list[str]] = []
     for label, key, kind in ROWS:
-        body.append([label, *[_fmt(v[key], kind) for v in variants]])
+        body.append([label, *[_fmt(v.get(key), kind) for v in variants]])
     body.append(["flaky cases", *[str(len(v["flaky"])) for v in variants]])
     metric_names = sorted({m for v in variants for m in v["metrics"]})
     for name in metric_names:
@@ -234,12 +250,19 @@ def text_table(summary: dict[str, Any]) -> str:
                 cells = []
                 for k in keys:
                     cell = case["variants"].get(k)
-                    cells.append("-" if cell is None else f"{'pass' if cell['passed'] == cell['runs'] else 'FAIL'} {cell['passed']}/{cell['runs']}")
+                    mark = " (cached)" if cell and cell.get("cached") == cell["runs"] else ""
+                    cells.append("-" if cell is None else f"{'pass' if cell['passed'] == cell['runs'] else 'FAIL'} {cell['passed']}/{cell['runs']}{mark}")
                 rows.append([case["case_id"], *cells])
         lines += _grid(rows)
     flaky = sorted({c for v in variants for c in v["flaky"]})
     if flaky:
         lines += ["", f"Flaky cases (repeats disagree): {', '.join(flaky)}"]
+    if summary.get("comparison"):
+        from hub.evals.compare import comparison_text
+
+        lines += comparison_text(summary["comparison"])
+    if summary.get("incomplete"):
+        lines += ["", f"INCOMPLETE: {summary['incomplete']} case run(s) got no answer (provider down after retries)"]
     base = summary.get("baseline")
     if base:
         lines += ["", f"Against baseline {base['run_id']}:"]

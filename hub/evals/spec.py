@@ -169,14 +169,41 @@ class LlmRubric(_Assertion):
     model: str | None = Field(None, description="Judge model alias (default: the eval's judge_model).")
 
 
+class ToolCallCheck(_Strict):
+    """A tool call the run must (or, with ``max: 0``, must not) make."""
+
+    name: str = Field(description="The tool's name.")
+    arguments: dict[str, Any] | None = Field(None, description="JSON Schema the call's arguments must match.")
+    min: int = Field(1, ge=0, description="At least this many matching calls.")
+    max: int | None = Field(None, ge=0, description="At most this many matching calls.")
+
+    @field_validator("arguments")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else JsonSchema._valid_schema(value)  # type: ignore[operator]
+
+
+class Trajectory(_Assertion):
+    """What a flow run did on its way (flow targets): the steps that ran, in order, the tool calls
+    found in step outputs (``tool_calls: [{name, arguments}]``), the LLM rounds, an approval."""
+
+    type: Literal["trajectory"]
+    steps: list[str] | None = Field(None, description="Step ids that must run, in this order (others may run between).")
+    not_steps: list[str] | None = Field(None, description="Step ids that must not run.")
+    max_steps: int | None = Field(None, ge=0, description="At most this many step runs.")
+    max_turns: int | None = Field(None, ge=0, description="At most this many model requests (every round, every step).")
+    tool_calls: list[ToolCallCheck] | None = None
+    approval: bool | None = Field(None, description="true: an approval was requested; false: none was.")
+
+
 Assertion = Annotated[
     Equals | Contains | ContainsMany | Regex | IsJson | JsonSchema | FieldCheck | Python | Latency | Cost
-    | Similar | LlmRubric,
+    | Similar | LlmRubric | Trajectory,
     Field(discriminator="type"),
 ]
 ASSERTION_TYPES = (
     "equals", "contains", "icontains", "contains_any", "contains_all", "regex", "is_json", "json_schema",
-    "field", "python", "latency", "cost", "similar", "llm_rubric",
+    "field", "python", "latency", "cost", "similar", "llm_rubric", "trajectory",
 )
 
 
@@ -210,6 +237,34 @@ class Thresholds(_Strict):
         default_factory=dict,
         description="Minimum metric values: 'category.accuracy', 'category.recall.billing', ...",
     )
+
+
+class Gates(_Strict):
+    """What a candidate must reach against the version it would replace (``hub eval --candidate
+    ... --against ...`` and ``hub prompts promote --require-eval``), per model."""
+
+    min_pass_rate_delta: float = Field(
+        0.0, ge=-1, le=1, description="Candidate pass rate minus the current one, at least (0: not below it)."
+    )
+    max_regressions: int | None = Field(None, ge=0, description="Cases that passed before and fail now, at most.")
+    min_score_delta: float | None = Field(None, ge=-1, le=1, description="Mean score difference, at least.")
+    min_accuracy: float | None = Field(None, ge=0, le=1, description="Accuracy of every classification metric.")
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Metric differences, at least: {'category.accuracy': 0}.",
+    )
+    max_cost_ratio: float | None = Field(None, gt=0, description="Candidate cost / current cost, at most.")
+    max_latency_ratio: float | None = Field(None, gt=0, description="Candidate p95 latency / current, at most.")
+
+
+class Online(_Strict):
+    """Score a share of the production calls of a prompt label with this file's assertions."""
+
+    label: str = Field("production", description="The prompt label whose calls are scored.")
+    sample_rate: float = Field(0.1, gt=0, le=1, description="Share of the calls scored.")
+    window: int = Field(50, ge=1, le=10_000, description="Mean over the newest this many scores.")
+    alert_below: float | None = Field(None, ge=0, le=1, description="A window mean below this is an alert.")
+    min_samples: int = Field(10, ge=1, description="Scores in the window before an alert can fire.")
+    alert_flow: str | None = Field(None, description="Flow ('namespace.id') started when the alert fires.")
 
 
 # -- the file ----------------------------------------------------------------------------------------
@@ -257,6 +312,9 @@ class EvalSpec(_Strict):
     assert_: list[Assertion] = Field(default_factory=list, alias="assert")
     metrics: list[Metric] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    gates: Gates = Field(default_factory=Gates)
+    cache: bool = Field(True, description="Reuse the answers of earlier runs for identical requests ('--no-cache').")
+    online: Online | None = Field(None, description="Score sampled production calls ('hub eval online attach').")
     dataset: str | None = Field(None, description="A YAML file holding more cases (a list), relative to this file.")
     cases: list[Case] = Field(default_factory=list)
 
@@ -316,14 +374,19 @@ def _locations(exc: ValidationError, positions: yamlpos.Positions, file: str | N
 def _known_keys() -> list[str]:
     """Every key an eval file may hold somewhere (what a misspelt key is matched against)."""
     names: set[str] = set()
-    models: tuple[type[BaseModel], ...] = (EvalSpec, Case, Target, Thresholds, Classification, *_assertion_models())
+    models: tuple[type[BaseModel], ...] = (
+        EvalSpec, Case, Target, Thresholds, Gates, Online, ToolCallCheck, Classification, *_assertion_models(),
+    )
     for model in models:
         names |= {f.alias or n for n, f in model.model_fields.items()}
     return sorted(names)
 
 
 def _assertion_models() -> tuple[type[BaseModel], ...]:
-    return (Equals, Contains, ContainsMany, Regex, IsJson, JsonSchema, FieldCheck, Python, Latency, Cost, Similar, LlmRubric)
+    return (
+        Equals, Contains, ContainsMany, Regex, IsJson, JsonSchema, FieldCheck, Python, Latency, Cost, Similar, LlmRubric,
+        Trajectory,
+    )
 
 
 def load_text(text: str, file: str | None = None) -> LoadedEval:

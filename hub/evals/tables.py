@@ -57,7 +57,10 @@ class EvalResult(SQLModel, table=True):
     latency_ms: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
-    cost: float = 0.0
+    cost: float = Field(0.0, description="The target's calls (as first asked, for answers from the cache).")
+    judge_cost: float = Field(0.0, description="Judge and embedding calls of the assertions.")
+    spent: float = Field(0.0, description="What this run paid for the case run (0 when every answer was cached).")
+    cached: bool = Field(False, description="Every model answer of the case run came from the eval cache.")
     call_ids: Any = Field(default=None, sa_column=Column(JSON))
     execution_id: str | None = Field(default=None, description="The eval run id, or the flow execution.")
     trace_id: str | None = None
@@ -76,4 +79,50 @@ class EvalPromotion(SQLModel, table=True):
     previous: int | None = None
     run_id: str
     eval_file: str | None = None
+    created_at: float
+
+
+class OnlineEval(SQLModel, table=True):
+    """An eval file attached to a prompt label: a share of its production calls is scored."""
+
+    __tablename__ = "online_evals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, description="The eval's name.")
+    prompt_name: str = Field(index=True)
+    label: str
+    sample_rate: float
+    window: int
+    alert_below: float | None = None
+    min_samples: int = 10
+    alert_flow: str | None = None
+    spec: Any = Field(default=None, sa_column=Column(JSON))
+    file: str | None = None
+    enabled: bool = True
+    alerting: bool = False
+    alerted_at: float | None = None
+    created_at: float
+    updated_at: float
+
+
+class OnlineScore(SQLModel, table=True):
+    """One sampled production call, scored by an attached eval's assertions."""
+
+    __tablename__ = "online_scores"
+    __table_args__ = (Index("ix_online_scores_eval", "eval_name", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    eval_name: str
+    call_id: int | None = Field(default=None, index=True, description="The scored llm_calls row.")
+    execution_id: str | None = Field(default=None, index=True)
+    path: str | None = None
+    trace_id: str | None = None
+    prompt_name: str
+    prompt_version: int | None = None
+    model: str | None = None
+    passed: bool
+    score: float
+    assertions: Any = Field(default=None, sa_column=Column(JSON))
+    error: Any = Field(default=None, sa_column=Column(JSON))
+    cost: float = Field(0.0, description="What the scoring's own judge and embedding calls cost.")
     created_at: float

@@ -71,7 +71,7 @@ class Completion:
     input_tokens: int
     output_tokens: int
     cost: float
-    latency_ms: float
+    latency_ms: float  # the answering request's wall time: no retries, backoff or pricing in it
     retries: int = 0
     fallbacks: int = 0
     finish_reason: str | None = None
@@ -114,6 +114,7 @@ class Embeddings:
 class _Tries:
     retries: int = 0
     fallbacks: int = 0
+    request_ms: float = 0.0  # wall time of the request that answered (no backoff, no queueing)
 
 
 class _Failed(Exception):
@@ -191,7 +192,6 @@ class LLMClient:
         def ask(spec: ModelSpec, seconds: float) -> Awaitable[Reply]:
             return self._transport(spec).chat(spec, messages, {**spec.params, **(params or {})}, seconds)
 
-        started = time.perf_counter()
         tries = _Tries()
         answered, reply = await self._call(model, ask, timeout, tries)
         spec = self.spec(answered)
@@ -208,7 +208,7 @@ class LLMClient:
             input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens,
             cost=cost,
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=tries.request_ms,
             retries=tries.retries,
             fallbacks=tries.fallbacks,
             finish_reason=reply.finish_reason,
@@ -221,8 +221,8 @@ class LLMClient:
         def ask(spec: ModelSpec, seconds: float) -> Awaitable[tuple[list[list[float]], int]]:
             return self._transport(spec).embed(spec, texts, seconds)
 
-        started = time.perf_counter()
-        answered, (vectors, tokens) = await self._call(model, ask, timeout, _Tries())
+        tries = _Tries()
+        answered, (vectors, tokens) = await self._call(model, ask, timeout, tries)
         spec = self.spec(answered)
         return Embeddings(
             vectors=vectors,
@@ -230,7 +230,7 @@ class LLMClient:
             litellm_model=spec.model,
             input_tokens=tokens,
             cost=await self._cost(spec, tokens, 0),
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=tries.request_ms,
         )
 
     async def _call(
@@ -271,8 +271,9 @@ class LLMClient:
     ) -> T:
         attempts = self.settings.num_retries + 1
         for attempt in range(attempts):
+            started = time.perf_counter()
             try:
-                return await ask(spec, seconds)
+                answer = await ask(spec, seconds)
             except ProviderFailure as failure:
                 if not failure.retryable or attempt + 1 == attempts:
                     raise
@@ -288,6 +289,9 @@ class LLMClient:
                     | ({"http.response.status_code": failure.status} if failure.status else {}),
                 )
                 await asyncio.sleep(wait)
+                continue
+            tries.request_ms = (time.perf_counter() - started) * 1000
+            return answer
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _cost(self, spec: ModelSpec, tokens_in: int, tokens_out: int) -> float:

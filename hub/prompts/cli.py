@@ -43,9 +43,36 @@ def _registry(directory: Path | None) -> Iterator[Any]:
     settings = HubSettings()
     store = Store.from_settings(settings)
     try:
-        yield PromptRegistry(store.engine, directory or settings.prompts_dir)
+        yield PromptRegistry(store.engine, directory or settings.prompts_dir, protected=settings.protected())
     finally:
         store.close()
+
+
+def os_user() -> str:
+    """Who runs the command, for the label history: ``user:<login>``."""
+    import getpass
+
+    try:
+        return f"user:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "user:unknown"
+
+
+def _move(reg: Any, name: str, version: str, force: bool, reason: str | None, eval_run: str | None) -> Any:
+    """The audit of a label move from the command line (an ``--eval-run`` is checked first)."""
+    from hub.prompts.registry import Move
+
+    if eval_run:
+        from hub.evals.gate import verify_evidence
+        from hub.evals.results import EvalStore
+
+        eval_run = verify_evidence(EvalStore(reg.engine), name, reg.version_of(name, version), eval_run)
+    return Move(actor=os_user(), reason=reason, eval_run=eval_run, force=force)
+
+
+force_option = click.option("--force", is_flag=True, help="Move a protected label without an eval (needs --reason; audited).")
+reason_option = click.option("--reason", help="Why the label moves (kept in the label history).")
+eval_run_option = click.option("--eval-run", help="A passing eval run of this version that justifies the move.")
 
 
 def _when(ts: float | None) -> str:
@@ -143,12 +170,20 @@ def diff(name: str, a: str, b: str, directory: Path | None) -> None:
 @click.argument("name")
 @click.argument("version")
 @click.argument("label")
+@force_option
+@reason_option
+@eval_run_option
 @dir_option
 @user_errors
-def label(name: str, version: str, label: str, directory: Path | None) -> None:
-    """Point LABEL at VERSION (a number, another label or latest)."""
+def label(
+    name: str, version: str, label: str, force: bool, reason: str | None, eval_run: str | None, directory: Path | None,
+) -> None:
+    """Point LABEL at VERSION (a number, another label or latest).
+
+    A protected label (HUB_PROTECTED_LABELS, default production) moves only with --eval-run RUN
+    (a passing eval of that version) or --force --reason TEXT."""
     with _registry(directory) as reg:
-        previous = reg.set_label(name, label, version)
+        previous = reg.set_label(name, label, version, _move(reg, name, version, force, reason, eval_run))
         now = reg.labels(name)[label]
     was = f" (was v{previous})" if previous is not None else ""
     click.echo(f"{name}@{label} -> v{now}{was}")
@@ -160,21 +195,30 @@ def label(name: str, version: str, label: str, directory: Path | None) -> None:
 @click.option("--from", "source", default="staging", show_default=True, help="Version or label to promote.")
 @click.option("--to", "--label", "target", default="production", show_default=True, help="Label that moves.")
 @click.option("--require-eval", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Promote only if the version passes this eval file; the run is recorded with the promotion.")
+              help="Promote only if the version passes this eval file against the version the label names now; "
+                   "the run is recorded with the move.")
+@force_option
+@reason_option
+@eval_run_option
 @dir_option
 @user_errors
 def promote(
-    name: str, version: str | None, source: str, target: str, require_eval: Path | None, directory: Path | None
+    name: str, version: str | None, source: str, target: str, require_eval: Path | None, force: bool,
+    reason: str | None, eval_run: str | None, directory: Path | None,
 ) -> None:
-    """Move a label (production) onto VERSION, or the version another label (staging) names."""
+    """Move a label (production) onto VERSION, or the version another label (staging) names.
+
+    A protected label (HUB_PROTECTED_LABELS, default production) needs --require-eval FILE,
+    --eval-run RUN or --force --reason TEXT."""
     if require_eval is not None:
         from hub.evals.cli import require_eval as gated
 
-        done = gated(name, version or source, target, require_eval, directory)
-        click.echo(f"{name}@{target} -> v{done['version']} (eval run {done['run_id']} passed)")
+        done = gated(name, version or source, target, require_eval, directory, actor=os_user())
+        against = f" against v{done['compared_with']}" if done.get("compared_with") else ""
+        click.echo(f"{name}@{target} -> v{done['version']} (eval run {done['run_id']} passed{against})")
         return
     with _registry(directory) as reg:
-        moved, previous = reg.promote(name, version or source, target)
+        moved, previous = reg.promote(name, version or source, target, _move(reg, name, version or source, force, reason, eval_run))
     was = f" (was v{previous})" if previous is not None else ""
     click.echo(f"{name}@{target} -> v{moved}{was}")
 
@@ -182,11 +226,20 @@ def promote(
 @prompts.command("history")
 @click.argument("name")
 @dir_option
+@json_option
 @user_errors
-def history(name: str, directory: Path | None) -> None:
-    """Every move of every label of a prompt."""
+def history(name: str, directory: Path | None, as_json: bool) -> None:
+    """Every move of every label of a prompt: when, who, why, and the eval run behind it."""
     with _registry(directory) as reg:
         reg.versions(name)
-        for move in reg.history(name):
-            was = f" (was v{move['previous']})" if move["previous"] is not None else ""
-            click.echo(f"{_when(move['moved_at'])}  {move['label']} -> v{move['version']}{was}")
+        moves = reg.history(name)
+    if as_json:
+        click.echo(json.dumps(moves, indent=2))
+        return
+    for move in moves:
+        was = f" (was v{move['previous']})" if move["previous"] is not None else ""
+        who = move.get("actor") or "-"
+        evidence = f" eval {move['eval_run']}" if move.get("eval_run") else ""
+        forced = click.style(" FORCED", fg="red", bold=True) if move.get("forced") else ""
+        why = f"  {move['reason']}" if move.get("reason") else ""
+        click.echo(f"{_when(move['moved_at'])}  {move['label']} -> v{move['version']}{was}  by {who}{forced}{evidence}{why}")

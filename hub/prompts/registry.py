@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hub.errors import NotFound
+from hub.errors import HubError, NotFound
 from hub.llm.tables import ensure_tables
 from hub.prompts.spec import LATEST, PromptFileError, PromptSpec, Reference, parse_prompt, parse_reference
 from hub.prompts.tables import PromptLabel, PromptLabelMove, PromptPin, PromptVersion
@@ -120,12 +120,31 @@ class Synced:
     path: str | None = None
 
 
-class PromptRegistry:
-    """Stored prompt versions and labels, fed from the files in ``directory``."""
+class ProtectedLabel(HubError):
+    """A protected label moves only with a passing eval comparison, or ``--force --reason``."""
 
-    def __init__(self, engine: Engine, directory: str | Path | None = None):
+
+@dataclass(frozen=True)
+class Move:
+    """Who moves a label and why: the audit of one label move."""
+
+    actor: str | None = None  # "user:<login>" (CLI) or "key:<name>" (API)
+    reason: str | None = None
+    eval_run: str | None = None  # the passing eval run that justifies it (checked by the caller)
+    force: bool = False
+
+
+class PromptRegistry:
+    """Stored prompt versions and labels, fed from the files in ``directory``.
+
+    Labels in ``protected`` (``HUB_PROTECTED_LABELS``, default production, passed by the CLI and
+    the API) move only with the passing eval run that justifies it, or forced with a reason; the
+    registry records who moved a label, why, and on which eval run."""
+
+    def __init__(self, engine: Engine, directory: str | Path | None = None, protected: frozenset[str] = frozenset()):
         self.engine = engine
         self.directory = Path(directory) if directory is not None else prompts_dir()
+        self.protected = protected
         ensure_tables(engine, PromptVersion, PromptLabel, PromptLabelMove, PromptPin)
 
     # -- versions ------------------------------------------------------------------------------
@@ -260,26 +279,45 @@ class PromptRegistry:
             rows = conn.execute(select(LABELS.c.label, LABELS.c.version).where(LABELS.c.name == name))
             return {r.label: int(r.version) for r in rows}
 
-    def set_label(self, name: str, label: str, version: str | int) -> int | None:
-        """Point ``label`` at ``version`` (a number or another label); returns the previous version."""
+    def set_label(self, name: str, label: str, version: str | int, move: Move | None = None) -> int | None:
+        """Point ``label`` at ``version`` (a number or another label); returns the previous version.
+        A protected label needs ``move.eval_run`` or ``move.force`` with a reason (:class:`ProtectedLabel`)."""
+        move = move or Move()
         if label == LATEST:
             raise ValueError("'latest' always means the newest version; it cannot be moved")
         target = self.version_of(name, version)
         self.get(name, target)
+        self._check_policy(name, label, target, move)
         with self.engine.begin() as conn:
-            return self._move(conn, name, label, target, time.time())
+            return self._move(conn, name, label, target, time.time(), move)
 
-    def promote(self, name: str, source: str | int = "staging", to: str = FIRST_LABEL) -> tuple[int, int | None]:
+    def _check_policy(self, name: str, label: str, target: int, move: Move) -> None:
+        if label not in self.protected or move.eval_run:
+            return
+        if self.labels(name).get(label) == target:
+            return  # not a move
+        if not move.force:
+            raise ProtectedLabel(
+                f"'{label}' is a protected label: move it with an eval that backs {name}:{target} "
+                f"('hub prompts promote {name} {target} --label {label} --require-eval evals/<file>.yaml'), "
+                f"or with --force --reason '...' (audited)"
+            )
+        if not (move.reason or "").strip():
+            raise ProtectedLabel(f"--force on the protected label '{label}' needs --reason: it is recorded in the label history")
+
+    def promote(
+        self, name: str, source: str | int = "staging", to: str = FIRST_LABEL, move: Move | None = None,
+    ) -> tuple[int, int | None]:
         """Move label ``to`` onto the version ``source`` names; returns (version, previous)."""
         version = self.version_of(name, source)
-        return version, self.set_label(name, to, version)
+        return version, self.set_label(name, to, version, move)
 
     def history(self, name: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(MOVES).where(MOVES.c.name == name).order_by(MOVES.c.id))
             return [dict(r._mapping) for r in rows]
 
-    def _move(self, conn: Any, name: str, label: str, version: int, now: float) -> int | None:
+    def _move(self, conn: Any, name: str, label: str, version: int, now: float, move: Move | None = None) -> int | None:
         row = conn.execute(select(LABELS.c.version).where(LABELS.c.name == name, LABELS.c.label == label)).first()
         previous = int(row.version) if row else None
         if row is None:
@@ -288,7 +326,11 @@ class PromptRegistry:
             conn.execute(
                 update(LABELS).where(LABELS.c.name == name, LABELS.c.label == label).values(version=version, updated_at=now)
             )
-        conn.execute(insert(MOVES).values(name=name, label=label, version=version, previous=previous, moved_at=now))
+        move = move or Move(actor="hub", reason="first version of the prompt")
+        conn.execute(insert(MOVES).values(
+            name=name, label=label, version=version, previous=previous, moved_at=now, actor=move.actor,
+            reason=move.reason, eval_run=move.eval_run, forced=move.force,
+        ))
         return previous
 
     def version_of(self, name: str, ref: str | int) -> int:

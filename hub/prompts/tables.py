@@ -44,6 +44,10 @@ class PromptLabelMove(SQLModel, table=True):
     version: int
     previous: int | None = None
     moved_at: float
+    actor: str | None = Field(default=None, description="Who moved it: 'key:<name>' (API) or 'user:<login>' (CLI).")
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    eval_run: str | None = Field(default=None, description="The eval run that justified the move.")
+    forced: bool = Field(default=False, description="A protected label moved with --force (audited).")
 
 
 class PromptPin(SQLModel, table=True):

@@ -95,10 +95,32 @@ def _labels(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _add_columns(conn: Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
+    if not inspect(conn).has_table(table):
+        return  # created whole by create_all below
+    existing = {c["name"] for c in inspect(conn).get_columns(table)}
+    for column, sql_type in columns:
+        if column not in existing:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+
+
+def _v5_eval_quality_loop(conn: Connection) -> None:
+    """Version 5: eval results keep judge cost, spend and cache hits; label moves keep who, why
+    and the eval run; online scoring tables (added by create_all)."""
+    _add_columns(conn, "eval_results", (
+        ("judge_cost", "FLOAT DEFAULT 0 NOT NULL"), ("spent", "FLOAT DEFAULT 0 NOT NULL"),
+        ("cached", "BOOLEAN DEFAULT FALSE NOT NULL"),
+    ))
+    _add_columns(conn, "prompt_label_moves", (
+        ("actor", "VARCHAR"), ("reason", "TEXT"), ("eval_run", "VARCHAR"), ("forced", "BOOLEAN DEFAULT FALSE NOT NULL"),
+    ))
+
+
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "trace/span ids and resume_at", _v2_trace_columns),
     (3, "bus publish records", _create_new_tables),
     (4, "list indexes and execution labels", _v4_list_indexes),
+    (5, "eval judge cost/spend/cache, label move audit, online scoring", _v5_eval_quality_loop),
 ]
 LATEST = max(v for v, _, _ in STEPS)
 

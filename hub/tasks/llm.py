@@ -4,7 +4,12 @@
 
     {"value": <the validated JSON, or the text>, "text": <the raw reply>,
      "prompt": {"name", "version", "hash", "reference"} | None, "model": <alias that answered>,
-     "usage": {"input_tokens", "output_tokens", "cost", "calls"}, "rounds": 1, "cached": false}
+     "usage": {"input_tokens", "output_tokens", "cost", "calls", "latency_ms", "cached_cost"},
+     "rounds": 1, "cached": false}
+
+``usage.latency_ms`` is the model's time over every round (a round answered from the cache
+counts the time it took when it was asked); ``usage.cached_cost`` what the rounds answered from
+the cache cost when they were asked (``cost`` is what this step paid).
 
 The reply is data: it is never rendered as a template, and downstream steps read its validated
 fields (``outputs.triage.value.category``).
@@ -34,6 +39,7 @@ from hub.telemetry.genai import llm_call_span
 
 class CacheSpec(Params):
     ttl: Duration | None = Field(None, description="Lifetime of a cached answer (default HUB_LLM_CACHE_TTL).")
+    sample: int = Field(1, ge=1, description="Which cached answer to reuse: evals keep one per repeat.")
 
 
 class ChatParams(Params):
@@ -198,7 +204,10 @@ class _Conversation:
         self.ctx, self.client, self.log, self.resolved = ctx, client, log, resolved
         self.model, self.call_params, self.check, self.params = model, call_params, check, params
         self.max_cost = max_cost_for(ctx, execution) if log is not None else None
-        self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0, "calls": 0}
+        self.usage: dict[str, Any] = {
+            "input_tokens": 0, "output_tokens": 0, "cost": 0.0, "calls": 0, "latency_ms": 0.0, "cached_cost": 0.0,
+        }
+        self._hit: dict[str, Any] = {}
 
     async def run(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         attempts: list[dict[str, Any]] = []
@@ -249,6 +258,7 @@ class _Conversation:
         if self.params.cache and self.log is not None:
             hit = self.log.cache_get(self._cache_key(messages))
             if hit is not None:
+                self._hit = hit
                 return Completion(**{**hit, "cost": 0.0, "latency_ms": 0.0, "retries": 0}), True
         try:
             completion = await self.client.complete(
@@ -260,7 +270,9 @@ class _Conversation:
         return completion, False
 
     def _cache_key(self, messages: list[dict[str, Any]]) -> str:
-        return cache_key(self.model, messages, self.call_params)
+        spec = self.params.cache
+        sample = spec.sample if isinstance(spec, CacheSpec) else 1
+        return cache_key(self.model, messages, self.call_params if sample == 1 else {**self.call_params, "#sample": sample})
 
     def _cache_put(self, messages: list[dict[str, Any]], completion: Completion) -> None:
         assert self.log is not None
@@ -282,6 +294,8 @@ class _Conversation:
             self.usage["output_tokens"] += 0 if cached else completion.output_tokens
             self.usage["cost"] += completion.cost
             self.usage["calls"] += 0 if cached else 1
+            self.usage["latency_ms"] += float(self._hit.get("latency_ms") or 0.0) if cached else completion.latency_ms
+            self.usage["cached_cost"] += float(self._hit.get("cost") or 0.0) if cached else 0.0
         if self.log is None:
             return
         prompt = self.resolved

@@ -80,7 +80,7 @@ def test_hub_eval_exit_codes_table_and_exports(env, store):
 def test_hub_eval_reports_file_errors_with_lines(env):
     (env / "evals" / "bad.yaml").write_text("name: bad\ntarget: {prompt: triage}\ncases:\n  - {id: a, expectd: 1}\n")
     result = CliRunner().invoke(main, ["eval", "evals/bad.yaml"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the eval file is invalid: not a failed threshold
     assert "evals/bad.yaml:4:13: cases[0].expectd: unknown key 'expectd'; did you mean 'expected'?" in result.output
     assert hub("eval", "validate", "evals/triage.yaml").output.strip() == "evals/triage.yaml: ok (5 cases)"
     schema = json.loads(hub("eval", "schema").output)
@@ -108,9 +108,12 @@ def test_gated_promotion_refused_then_allowed_and_recorded(env, store):
     [promotion] = EvalStore(store.engine).promotions("triage")
     assert (promotion["label"], promotion["version"], promotion["previous"]) == ("production", 3, 1)
     run = EvalStore(store.engine).run(promotion["run_id"])
-    assert run["passed"] is True and [v["version"] for v in run["variants"]] == [3]
-    assert f"eval run {run['id']} passed" in allowed.output
-    assert registry.history("triage")[-1]["version"] == 3
+    # v3 ran against v1, the version production named, on the same cases
+    assert run["passed"] is True and [(v["version"], v["role"]) for v in run["variants"]] == [(1, "against"), (3, "candidate")]
+    assert f"eval run {run['id']} passed against v1" in allowed.output
+    move = registry.history("triage")[-1]
+    assert (move["version"], move["eval_run"], move["forced"]) == (3, run["id"], False)
+    assert move["actor"].startswith("user:") and "against v1" in move["reason"]
     assert run["id"] in hub("eval", "promotions", "triage").output
 
 
@@ -180,6 +183,14 @@ def test_api_runs_results_report_and_cases(env, store, client, settings):
         report = api.get(f"/v1/evals/runs/{run_id}/report.html")
         assert report.headers["content-type"].startswith("text/html") and "<table id='summary'>" in report.text
         assert {r["id"] for r in api.get("/v1/evals/runs").json()} >= {run_id, waited.json()["run_id"]}
+        compared = api.post("/v1/evals/runs", json={
+            "file": "triage.yaml", "candidate": "latest", "against": "production", "cases": ["c*"], "wait": True,
+        }).json()
+        [pair] = compared["summary"]["comparison"]["pairs"]
+        # only the candidate must meet the thresholds (v1, which misses them, is what it is judged against)
+        assert pair["improvements"] == ["crash"] and compared["passed"] is True
+        unknown = api.post("/v1/evals/runs", json={"file": "triage.yaml", "models": ["fsat"]})
+        assert unknown.status_code == 422 and "unknown model alias 'fsat'" in unknown.json()["error"]["message"]
         bad = api.post("/v1/evals/runs", json={"file": "../prompts/triage.yaml"})
         assert bad.status_code == 422 and "outside the evals folder" in bad.json()["detail"]
         assert api.post("/v1/evals/runs", json={"file": "nope.yaml"}).status_code == 404

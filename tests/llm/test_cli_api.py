@@ -37,10 +37,17 @@ def test_cli_sync_list_show_label_promote_diff(cli, prompts):
     assert "v1" in shown and "production" in shown and "clearer" in shown
     assert "You triage tickets, v2." in run(cli, "show", "triage", "latest")
     assert run(cli, "label", "triage", "2", "staging").strip() == "triage@staging -> v2"
-    assert run(cli, "promote", "triage").strip() == "triage@production -> v2 (was v1)"
+    # production is protected: a plain move is refused, a forced one needs a reason and is audited
+    refused = run(cli, "promote", "triage", code=1)
+    assert "'production' is a protected label" in refused and "--require-eval" in refused
+    assert "needs --reason" in run(cli, "promote", "triage", "--force", code=1)
+    forced = run(cli, "promote", "triage", "--force", "--reason", "hotfix for the outage")
+    assert forced.strip() == "triage@production -> v2 (was v1)"
     out = run(cli, "diff", "triage", "1", "2")
     assert "-    content: You triage tickets." in out and "+    content: You triage tickets, v2." in out
-    assert "production -> v2 (was v1)" in run(cli, "history", "triage")
+    history = run(cli, "history", "triage")
+    assert "production -> v2 (was v1)  by user:" in history and "FORCED" in history and "hotfix for the outage" in history
+    assert "staging -> v2  by user:" in history
 
 
 def test_cli_errors_say_what_to_do(cli):
@@ -71,9 +78,18 @@ def test_api_prompts(api, prompts):
     assert api.get("/v1/prompts/triage/versions/latest").json()["spec"]["messages"][0]["content"] == "v2 system"
     assert "+    content: v2 system" in api.get("/v1/prompts/triage/diff", params={"a": 1}).json()["diff"]
     assert api.put("/v1/prompts/triage/labels/staging", json={"version": 2}).json()["version"] == 2
-    promoted = api.post("/v1/prompts/triage/promote", json={"from": "staging"}).json()
+    refused = api.post("/v1/prompts/triage/promote", json={"from": "staging"})
+    assert refused.status_code == 409 and "protected label" in refused.json()["error"]["message"]
+    bad_evidence = api.put("/v1/prompts/triage/labels/production", json={"version": 2, "eval_run": "ev_nope"})
+    assert bad_evidence.status_code == 409 and "no eval run" in bad_evidence.json()["error"]["message"]
+    promoted = api.post("/v1/prompts/triage/promote", json={"from": "staging", "force": True, "reason": "rollback drill"}).json()
     assert (promoted["version"], promoted["previous"]) == (2, 1)
-    assert len(api.get("/v1/prompts/triage/history").json()) == 3
+    history = api.get("/v1/prompts/triage/history").json()
+    assert len(history) == 3
+    assert {k: history[-1][k] for k in ("label", "version", "actor", "reason", "forced", "eval_run")} == {
+        "label": "production", "version": 2, "actor": "key:anonymous", "reason": "rollback drill", "forced": True,
+        "eval_run": None,
+    }
 
 
 def test_api_errors(api):
