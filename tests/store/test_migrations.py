@@ -114,9 +114,35 @@ def test_the_version_4_step_on_both_databases(store: Store) -> None:
             conn.execute(text(f"DROP INDEX {name}"))
         conn.execute(text("CREATE INDEX ix_executions_state ON executions (state)"))
         conn.execute(text("UPDATE schema_version SET version = 3"))
-    assert store.migrate() == ["migrated to version 4: list indexes and execution labels"]
+    assert store.migrate()[0] == "migrated to version 4: list indexes and execution labels"  # (later steps follow)
     with store.engine.connect() as conn:
         names = {index["name"] for index in inspect(conn).get_indexes("executions")}
     assert "ix_executions_state_created" in names and "ix_executions_state" not in names
     assert [r["id"] for r in store.list_executions(label=("vip", "true"))] == [tagged]
     assert [r["id"] for r in store.list_executions(label=("customer", "acme"))] == [tagged]
+
+
+def test_the_version_5_step_on_both_databases(store: Store) -> None:
+    """Eval results and label moves as a version-4 hub wrote them get the columns of the quality
+    loop (judge cost, spend, cache; who, why, eval run, forced), old rows kept with defaults."""
+    from sqlalchemy import inspect, text
+
+    from hub.prompts.registry import PromptRegistry
+
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE eval_results"))
+        conn.execute(text("DROP TABLE prompt_label_moves"))
+        conn.execute(text("CREATE TABLE eval_results (id INTEGER PRIMARY KEY, run_id VARCHAR NOT NULL, cost FLOAT)"))
+        conn.execute(text(
+            "CREATE TABLE prompt_label_moves (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, label VARCHAR NOT NULL, "
+            "version INTEGER NOT NULL, previous INTEGER, moved_at FLOAT NOT NULL)"
+        ))
+        conn.execute(text("INSERT INTO prompt_label_moves (id, name, label, version, moved_at) VALUES (1, 'p', 'production', 1, 0)"))
+        conn.execute(text("DROP TABLE IF EXISTS online_scores"))
+        conn.execute(text("UPDATE schema_version SET version = 4"))
+    assert store.migrate() == ["migrated to version 5: eval judge cost/spend/cache, label move audit, online scoring"]
+    with store.engine.connect() as conn:
+        results = {c["name"] for c in inspect(conn).get_columns("eval_results")}
+        assert {"judge_cost", "spent", "cached"} <= results and inspect(conn).has_table("online_scores")
+    [old] = PromptRegistry(store.engine).history("p")
+    assert (old["actor"], old["reason"], old["eval_run"], old["forced"]) == (None, None, None, False)
