@@ -152,3 +152,19 @@ def _answers(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+async def test_a_key_template_deduplicates_by_business_id_and_refuses_messages_without_one(
+    engine: Engine, nats_broker: Nats
+) -> None:
+    trigger = await running(engine, flow_text({**nats_broker.trigger(), "key": "{{ trigger.body.order }}"}))
+    try:
+        await nats_broker.produce([b'{"order": "A", "n": 1}', b'{"order": "A", "n": 2}', b'{"n": 3}',
+                                   b'{"order": "B", "n": 4}'])
+        await until(lambda: count(engine) >= 2, message="orders A and B")
+        dead = await nats_broker.dead_letters(1)
+    finally:
+        await trigger.stop()
+    assert sorted(r["inputs"]["n"] for r in executions(engine)) == [1, 4]  # A's repeat started nothing
+    [(body, error)] = dead
+    assert body == {"n": 3} and "order" in error
