@@ -38,28 +38,30 @@ def _settings() -> Any:
     return HubSettings()
 
 
-def _engine(settings: Any = None) -> Any:
+def _engine(settings: Any = None, *, runs: bool = False) -> Any:
+    """The engine of a command; one that ``runs`` executions traces them (unless HUB_TRACING=off):
+    the hub's span store keeps them for ``hub trace``, and OTLP gets them when configured."""
     from hub.engine.runner import Engine
     from hub.store.store import Store
 
     settings = settings or _settings()
     store = Store.from_settings(settings)
     engine = Engine(store, settings)
-    if _tracing_asked():
-        from hub.telemetry.setup import install, instrument_httpx
+    if runs:
+        from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
 
-        install(engine)
-        instrument_httpx()
+        if tracing_enabled():
+            install(engine)
+            instrument_httpx()
     return engine
 
 
-def _tracing_asked() -> bool:
-    """The CLI traces when asked (HUB_TRACING=on, or an OTEL exporter configured); the server and
-    workers trace unless HUB_TRACING=off."""
-    if os.environ.get("HUB_TRACING", "").lower() in ("on", "true", "1", "yes"):
-        return True
-    return bool(os.environ.get("OTEL_TRACES_EXPORTER") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+def _flush_traces() -> None:
+    """Write the spans still buffered before the process ends (``hub trace`` reads them next)."""
+    if "hub.telemetry.setup" in sys.modules:
+        from hub.telemetry.setup import shutdown
+
+        shutdown()
 
 
 def _state(state: str) -> str:
@@ -310,7 +312,7 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
     values = parse_cli_inputs(list(inputs), inputs_json)
     label_map = dict(pair.split("=", 1) for pair in labels)
     settings = _settings()
-    engine = _engine(settings)
+    engine = _engine(settings, runs=True)
     engine.listeners.append(Progress(quiet or as_json))
     _deploy_dir(engine, flows_dir if flows_dir is not None else settings.flows_dir)
 
@@ -330,6 +332,7 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
         return engine.store.get_execution(execution["id"])
 
     execution = asyncio.run(go())
+    _flush_traces()
     _print_result(engine, execution, as_json)
     sys.exit(EXIT_CODES.get(execution["state"], 1))
 
@@ -442,7 +445,7 @@ def logs(execution_id: str) -> None:
 def resume(flows_dir: Path | None) -> None:
     """Continue every execution whose process died, after its last committed step."""
     settings = _settings()
-    engine = _engine(settings)
+    engine = _engine(settings, runs=True)
     engine.listeners.append(Progress())
     _deploy_dir(engine, flows_dir if flows_dir is not None else settings.flows_dir)
 
@@ -452,6 +455,7 @@ def resume(flows_dir: Path | None) -> None:
         return ids
 
     ids = asyncio.run(go())
+    _flush_traces()
     if not ids:
         click.echo("nothing to resume")
         return
@@ -465,7 +469,7 @@ def resume(flows_dir: Path | None) -> None:
 @user_errors
 def restart(execution_id: str) -> None:
     """Run a FAILED, KILLED or CANCELLED execution again from its failed step, keeping earlier outputs."""
-    engine = _engine()
+    engine = _engine(runs=True)
     engine.listeners.append(Progress())
     execution = engine.store.find_execution(execution_id)
 
@@ -475,6 +479,7 @@ def restart(execution_id: str) -> None:
         return engine.store.get_execution(result["id"])
 
     result = asyncio.run(go())
+    _flush_traces()
     _print_result(engine, result, False)
     sys.exit(EXIT_CODES.get(result["state"], 1))
 

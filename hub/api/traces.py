@@ -46,17 +46,22 @@ def get_store(request: Request) -> Store:
     return store  # type: ignore[no-any-return]
 
 
-def _execution_trace(store: Store, execution_id: str) -> dict[str, Any]:
+def _execution_trace(store: Store, execution_id: str, wait: float = 0.0) -> dict[str, Any]:
     try:
-        return review.execution_trace(store, execution_id)
+        return review.execution_trace(store, execution_id, wait=wait)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
 
 @router.get("/executions/{execution_id}/trace")
-def execution_trace(execution_id: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+def execution_trace(
+    execution_id: str,
+    wait: float = Query(0, ge=0, le=10, description="Seconds past its end to wait for the spans of an execution "
+                                                    "that just ended (`complete: false` while they are missing)."),
+    store: Store = Depends(get_store),
+) -> dict[str, Any]:
     """The execution's trace as a span tree (404 for an unknown execution)."""
-    return _execution_trace(store, execution_id)
+    return _execution_trace(store, execution_id, wait)
 
 
 @router.get("/executions/{execution_id}/usage")

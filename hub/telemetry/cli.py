@@ -17,6 +17,7 @@ import click
 from hub.telemetry import attributes as A
 
 BAR = 40
+WAIT = 10.0
 NAME = 38
 
 
@@ -76,6 +77,8 @@ def waterfall(found: dict[str, Any], width: int = BAR, color: bool = False) -> l
     if usage["calls"]:
         head += f"  tokens {usage['input_tokens']}/{usage['output_tokens']}  ${usage['cost']:.4f}"
     lines = [head]
+    if not found.get("complete", True):
+        lines.append("its last spans are not stored yet (the process that ran it may be busy or gone); run again")
     if not found["spans"]:
         lines.append("no spans stored for this execution (tracing off, not sampled, or past retention)")
         return lines
@@ -104,8 +107,14 @@ def waterfall(found: dict[str, Any], width: int = BAR, color: bool = False) -> l
 @click.argument("execution_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the span tree as JSON.")
 @click.option("--width", default=BAR, show_default=True, help="Width of the bars.")
-def trace(execution_id: str, as_json: bool, width: int) -> None:
-    """Show the trace of an execution (id or unambiguous prefix) as a waterfall."""
+@click.option("--wait", default=WAIT, show_default=True, type=click.FloatRange(0, 600), metavar="SECONDS",
+              help="For an execution that ended less than this ago, wait for its spans to be written.")
+def trace(execution_id: str, as_json: bool, width: int, wait: float) -> None:
+    """Show the trace of an execution (id or unambiguous prefix) as a waterfall.
+
+    The hub writes spans to its database in batches, a fraction of a second after they end; right
+    after an execution ends this waits (at most --wait seconds past its end) for its last ones.
+    """
     from hub.errors import HubError
     from hub.settings import HubSettings
     from hub.store.store import Store
@@ -114,7 +123,7 @@ def trace(execution_id: str, as_json: bool, width: int) -> None:
     settings = HubSettings()
     store = Store.from_settings(settings)
     try:
-        found = execution_trace(store, execution_id)
+        found = execution_trace(store, execution_id, wait=wait)
     except HubError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from hub.store.store import Store
@@ -64,11 +65,32 @@ def usage_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {**total, "by_model": by_model}
 
 
-def execution_trace(store: Store, execution_id: str) -> dict[str, Any]:
-    """Everything the viewer shows for one execution (raises NotFound for an unknown id)."""
+WAIT_POLL = 0.1
+
+
+def _pending(execution: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """True while an ended, traced execution's last run has no stored span yet: the span that
+    ends the run ends after the row's final write, and the exporters write it a moment later."""
+    ended = execution.get("ended_at")
+    if ended is None or not execution.get("trace_id") or not execution.get("span_id"):
+        return False  # running or paused, not traced, or sampled out (no span id): nothing to wait for
+    return not any(r["end_time"] >= ended - 0.001 for r in rows)
+
+
+def execution_trace(store: Store, execution_id: str, wait: float = 0.0) -> dict[str, Any]:
+    """Everything the viewer shows for one execution (raises NotFound for an unknown id).
+
+    ``wait``: an execution that ended less than ``wait`` seconds ago and whose final spans are
+    not stored yet is read again until they are, at most until ``wait`` seconds after its end.
+    ``complete`` in the answer is False while they are missing.
+    """
     execution = store.find_execution(execution_id)
     trace_id = execution.get("trace_id")
     rows = spanstore.trace_spans(store.engine, trace_id) if trace_id else []
+    deadline = (execution.get("ended_at") or 0.0) + wait
+    while _pending(execution, rows) and time.time() < deadline:
+        time.sleep(min(WAIT_POLL, max(0.0, deadline - time.time())))
+        rows = spanstore.trace_spans(store.engine, trace_id) if trace_id else []
     start = min((r["start_time"] for r in rows), default=None)
     end = max((r["end_time"] for r in rows), default=None)
     return {
@@ -76,6 +98,7 @@ def execution_trace(store: Store, execution_id: str) -> dict[str, Any]:
         "flow": f"{execution['namespace']}.{execution['flow_id']}",
         "state": execution["state"],
         "trace_id": trace_id,
+        "complete": not _pending(execution, rows),
         "start_time": start,
         "end_time": end,
         "duration_ms": round((end - start) * 1000.0, 3) if start is not None and end is not None else None,

@@ -138,10 +138,21 @@ def resource() -> Resource:
     return Resource.create(attrs)
 
 
-def database_processor(store: Any, *, simple: bool = False) -> SpanProcessor:
+STORE_DELAY_MS = 500
+"""How often the database processor writes what it holds: ``hub trace`` right after an execution
+ends finds its spans within this (OpenTelemetry's 5 s default left the viewer empty meanwhile);
+``OTEL_BSP_SCHEDULE_DELAY`` overrides it."""
+
+
+def database_processor(store: Any, *, simple: bool = False, delay_ms: float | None = None) -> SpanProcessor:
     """The processor that keeps execution traces in the hub database (batched, redacted)."""
     exporter = DatabaseSpanExporter(store.engine, retention_days())
-    inner = SimpleSpanProcessor(exporter) if simple else BatchSpanProcessor(exporter)
+    if simple:
+        inner: SpanProcessor = SimpleSpanProcessor(exporter)
+    else:
+        if delay_ms is None and not os.environ.get("OTEL_BSP_SCHEDULE_DELAY"):
+            delay_ms = STORE_DELAY_MS
+        inner = BatchSpanProcessor(exporter, schedule_delay_millis=delay_ms)
     return RedactingProcessor(HubTracesOnly(inner))
 
 

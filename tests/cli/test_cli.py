@@ -40,6 +40,23 @@ def test_run_prints_progress_and_outputs_then_show_and_list(hub) -> None:  # typ
     assert "Hello, Ada!" in logs.stdout
 
 
+def test_hub_run_keeps_its_trace_for_hub_trace_by_default(hub, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for name in ("HUB_TRACING", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    flow = tmp_path / "two.yaml"
+    flow.write_text("id: two\ntasks:\n  - {id: a, type: set, values: {v: 1}}\n  - {id: b, type: fail, message: nope}\n")
+    done = json.loads(hub("run", str(flow), "--json", "--flows", "none").stdout)
+    shown = hub("trace", done["id"])  # at once: the spans were written before `hub run` exited
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"execution {done['id']}  default.two  FAILED") and "1 spans" in lines[0]
+    assert [line.split()[:2] for line in lines[2:]] == [["step", "a"], ["step", "b"]] and "error: nope" in lines[3]
+
+    monkeypatch.setenv("HUB_TRACING", "off")  # still the way to run without
+    quiet = json.loads(hub("run", str(flow), "--json", "--flows", "none").stdout)
+    assert "0 spans" in hub("trace", quiet["id"], "--wait", "0").stdout
+
+
 def test_run_json_and_exit_code_of_a_failed_flow(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     flow = tmp_path / "fails.yaml"
     flow.write_text("id: fails\ntasks:\n  - {id: stop, type: fail, message: nope}\n")

@@ -230,3 +230,35 @@ def test_retention_purges_old_spans(tmp_path) -> None:
     assert spanstore.purge(store.engine, retention_days=7, now=2_000_000_100.0) == 1
     assert len(spanstore.trace_spans(store.engine, "a" * 32)) == 1
     store.close()
+
+
+@sync
+async def test_the_viewer_waits_for_the_spans_of_an_execution_that_just_ended(tmp_path) -> None:
+    """Spans reach the database in batches after the execution ends; asked at once, the viewer
+    waits for them (bounded) instead of answering an empty trace."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from hub.store.store import Store
+    from hub.telemetry.review import execution_trace
+    from hub.testing import make_engine
+
+    store = Store.open(f"sqlite:///{tmp_path / 'hub.db'}")
+    engine = make_engine(store, home=tmp_path)
+    provider = TracerProvider()
+    provider.add_span_processor(setup.database_processor(store, delay_ms=3000))  # a slow batch
+    install(engine, provider)
+    flow = engine.catalog.loader.load_text("id: quick\nnamespace: t\ntasks:\n  - {id: a, type: set, values: {x: 1}}\n")
+    done = await engine.execute(flow)
+
+    early = execution_trace(store, done["id"])  # no wait: what `hub trace` printed before
+    assert early["span_count"] == 0 and early["complete"] is False
+    waited = execution_trace(store, done["id"], wait=30)
+    assert waited["complete"] is True and waited["span_count"] == 1
+    assert waited["spans"][0]["name"] == "execution t.quick"
+
+    old = store.create_execution(namespace="t", flow_id="quick", revision=1, inputs={}, state="SUCCESS")
+    store.update_execution(old, ended_at=1.0, trace_id="b" * 32, span_id="c" * 16)  # ended long ago: no wait
+    gone = execution_trace(store, old, wait=30)
+    assert gone["span_count"] == 0 and gone["complete"] is False
+    provider.shutdown()
+    store.close()
