@@ -47,6 +47,10 @@ def _engine(settings: Any = None, *, runs: bool = False) -> Any:
     settings = settings or _settings()
     store = Store.from_settings(settings)
     engine = Engine(store, settings)
+    if runs and settings.log_format == "json":
+        from hub.telemetry.jsonlog import configure_logging
+
+        configure_logging("warning", "json", "run", engine)
     if runs:
         from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,11 @@ class HubSettings(BaseSettings):
         description="Modules `python` tasks may call, comma-separated (`shop` allows shop and shop.*; "
         "`*` allows any). Default: the project's own modules, those found under the current directory "
         "(not in a virtual environment, not the hub's own packages).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`json`: one JSON object per log line with the execution, flow, trace and span ids "
+        "(hub serve, hub worker, hub run); `text`: lines for a terminal.",
     )
     protected_labels: str = Field(
         "production",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,9 +55,10 @@ def serve(host: str, port: int, flows_dir: Path | None, log_level: str) -> None:
     from hub.api.app import create_app
     from hub.api.context import ApiSettings
     from hub.settings import HubSettings
+    from hub.telemetry.jsonlog import configure_logging
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = HubSettings()
+    configure_logging(log_level, settings.log_format, "server")
     api_settings = ApiSettings()
     store = _api_store()
     has_keys = store.any_keys() or bool(api_settings.admin_key)
@@ -80,7 +80,10 @@ def serve(host: str, port: int, flows_dir: Path | None, log_level: str) -> None:
     click.echo(f"hub API on http://{host}:{port}  (state: {settings.resolved_database_url().split('@')[-1]}, "
                f"queue: {queue}, flows: {folder})", err=True)
     app = create_app(flows_dir=folder, auth="auto" if local else "required", settings=api_settings)
-    uvicorn.run(app, host=host, port=port, reload=False, log_level=log_level.lower(), access_log=False)
+    # in JSON, uvicorn's own lines go through the root logger too (its default config has handlers of its own)
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(app, host=host, port=port, reload=False, log_level=log_level.lower(), access_log=False,
+                log_config=log_config)
 
 
 @click.command()

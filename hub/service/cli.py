@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Callable
 
@@ -34,9 +33,10 @@ def worker(concurrency: int | None, queue_name: str | None, sweep_interval: floa
     from hub.service.runtime import build_engine
     from hub.service.worker import WorkerOptions, serve_worker
     from hub.settings import HubSettings
+    from hub.telemetry.jsonlog import configure_logging
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = HubSettings()
+    configure_logging(log_level, settings.log_format, "worker")
     if not settings.redis_url:
         raise HubError("hub worker needs Redis: set HUB_REDIS_URL (e.g. redis://localhost:6379/0)")
     engine = build_engine(settings, queue=queue_name)

@@ -45,6 +45,10 @@ def build_engine(
     from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
 
     install_plugins(engine)  # services (approvals: gates use this engine's clock, hear kills), sweepers, middleware
+    if settings.log_format == "json":
+        from hub.telemetry.jsonlog import mark_executions
+
+        mark_executions(engine)  # every log line names its execution
     if tracing_enabled():
         install(engine)
         instrument_httpx()

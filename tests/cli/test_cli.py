@@ -57,6 +57,32 @@ def test_hub_run_keeps_its_trace_for_hub_trace_by_default(hub, tmp_path: Path, m
     assert "0 spans" in hub("trace", quiet["id"], "--wait", "0").stdout
 
 
+def test_json_log_lines_name_their_execution_and_trace(hub, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "shop.py").write_text(
+        "import logging\n\n"
+        "def refund(amount):\n"
+        "    logging.getLogger('shop').warning('refunding %s', amount, extra={'order': 'A-7'})\n"
+        "    return amount\n"
+    )
+    flow = tmp_path / "refund.yaml"
+    flow.write_text("id: refund\nnamespace: shop\ntasks:\n"
+                    "  - {id: pay, type: python, function: 'shop:refund', kwargs: {amount: 20}}\n")
+    monkeypatch.delenv("HUB_TRACING", raising=False)
+    monkeypatch.setenv("HUB_LOG_FORMAT", "json")
+    done = hub("run", str(flow), "--json", "--flows", "none")
+    assert done.returncode == 0, done.stderr
+    execution = json.loads(done.stdout)
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    [line] = [one for one in lines if one["logger"] == "shop"]
+    assert line["message"] == "refunding 20" and line["level"] == "WARNING" and line["order"] == "A-7"
+    assert line["execution_id"] == execution["id"] and line["flow"] == "shop.refund" and line["process"] == "run"
+    assert line["trace_id"] == execution["trace_id"] and len(line["span_id"]) == 16
+
+    monkeypatch.setenv("HUB_LOG_FORMAT", "xml")
+    bad = hub("run", str(flow), "--flows", "none")
+    assert bad.returncode == 2 and "HUB_LOG_FORMAT" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_run_json_and_exit_code_of_a_failed_flow(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     flow = tmp_path / "fails.yaml"
     flow.write_text("id: fails\ntasks:\n  - {id: stop, type: fail, message: nope}\n")
