@@ -30,6 +30,12 @@ def engine(sqlite_store: Any) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def both_engine(store: Any) -> Iterator[Engine]:
+    """An engine on SQLite and on PostgreSQL (where starts are group-committed from a thread)."""
+    yield make_engine(store)
+
+
+@pytest.fixture
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
     made = BROKERS[request.param]()
     try:
