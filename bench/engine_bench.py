@@ -4,7 +4,9 @@
 
 (a) a flow of 100 sequential ``set`` steps: milliseconds per persisted step;
 (b) a ``for_each`` over 1,000 items with one trivial step: seconds for the whole execution;
-(c) the whole-process wall time of ``hub run`` on a 10-step flow (a fresh interpreter each time).
+(c) the whole-process wall time of ``hub run`` on a 10-step flow (a fresh interpreter each time);
+(d) a flow of 100 ``python`` steps calling a sync function, (e) the same with an async one:
+    milliseconds of hub time per durable side-effecting step (the functions do nothing).
 
 Each figure is the median of ``--repeat`` runs. Nothing here asserts: it prints what it measured.
 """
@@ -44,13 +46,25 @@ tasks:
 """
 
 
+CPU: list[float] = []  # process CPU seconds of each timed run (all threads): "hub time" on a busy machine
+
+
 async def _timed(engine, flow) -> float:  # type: ignore[no-untyped-def]
     engine.deploy(flow)
+    cpu = time.process_time()
     start = time.perf_counter()
     execution = await engine.execute(flow)
     elapsed = time.perf_counter() - start
+    CPU.append(time.process_time() - cpu)
     assert execution["state"] == "SUCCESS", execution["error"]
     return elapsed
+
+
+def python_flow(n: int, function: str) -> str:
+    steps = "\n".join(
+        f"  - {{id: p{i}, type: python, function: 'bench.steps:{function}', args: ['{{{{ {i} }}}}']}}" for i in range(n)
+    )
+    return f"id: py{function}{n}\ntasks:\n{steps}\n"
 
 
 def measure(text: str, repeat: int, url: str | None, middleware=None) -> list[float]:  # type: ignore[no-untyped-def]
@@ -94,6 +108,14 @@ def main() -> None:
     print(f"(a) 100 sequential set steps: {statistics.median(seq) * 1000:.1f} ms -> {per_step:.3f} ms per persisted step (target <= 0.3)")
     fan = measure(FOR_EACH, args.repeat, args.database_url)
     print(f"(b) for_each over 1,000 items: {statistics.median(fan):.3f} s (target <= 0.5)")
+    os.environ.setdefault("HUB_PYTHON_MODULES", "bench")
+    for label, function, target in (("(d) python step, sync function", "echo", 0.15),
+                                    ("(e) python step, async function", "aecho", 0.1)):
+        CPU.clear()
+        times = measure(python_flow(100, function), args.repeat, args.database_url)
+        cpu = statistics.median(CPU[1::2])  # the timed run of each pair (the other warms up)
+        print(f"{label}: {statistics.median(times) / 100 * 1000:.3f} ms per durable step, "
+              f"{cpu / 100 * 1000:.3f} ms CPU (target <= {target})")
     if args.database_url is None:
         wall = hub_run_wall(args.repeat)
         print(f"(c) hub run, 10-step flow, whole process: {statistics.median(wall):.3f} s (target <= 1.0)")

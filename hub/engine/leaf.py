@@ -1,11 +1,17 @@
 """How the runner runs a leaf step: render and validate its parameters, call the task inside
-the middleware with its timeout, record the attempt, and retry by its policy."""
+the middleware with its timeout, record the attempt, and retry by its policy.
+
+A side-effecting step's attempt is recorded by a :class:`Checkpoint`: its RUNNING row is written
+only when the step takes longer than :data:`START_DELAY` (or pauses, or asks for its resume
+token), so a quick step costs one commit — its finished row, written before the next step
+starts — instead of two. A step that crashes the process before its RUNNING row was written
+simply runs again, with the same idempotency key, as one whose row was written would.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -24,8 +30,91 @@ from hub.tasks.base import TaskContext
 if TYPE_CHECKING:
     from hub.engine.runner import Engine
 
+START_DELAY = 0.05
+"""Seconds a side-effecting step runs before its RUNNING row is written (watchers see it then)."""
+
+
+class Checkpoint:
+    """The stored record of one attempt of a side-effecting step."""
+
+    def __init__(self, engine: Engine, run: Run, task: Task, path: str, attempt: int, params: Any, started: float):
+        self.engine, self.run, self.task, self.path = engine, run, task, path
+        self.attempt, self.params, self.started = attempt, params, started
+        self.step_id: int | None = None
+        self.ended = False
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    def _start_args(self) -> tuple[str, str, str, str, int, Any, float]:
+        return (self.run.id, self.path, self.task.id, self.task.type, self.attempt, self.params, self.started)
+
+    async def begin(self, eager: bool) -> None:
+        """Write the RUNNING row now (``eager``: a kind that pauses) or once START_DELAY has passed."""
+        if eager:
+            await self._write_start()
+        else:
+            self._timer = asyncio.get_running_loop().call_later(START_DELAY, self._due)
+
+    def _due(self) -> None:
+        if not self.ended and self.step_id is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_start())
+
+    async def _write_start(self) -> None:
+        async with self._lock:
+            if self.ended or self.step_id is not None:
+                return
+            held, self.run.row_values = self.run.row_values or None, {}
+            self.step_id = await self.engine.write(self.run, self.engine.store.start_step, *self._start_args(),
+                                                   execution_values=held)
+
+    def started_now(self) -> int:
+        """The RUNNING row, written now if it is not yet (for a pause or a resume token)."""
+        if self.step_id is None:
+            if self._lock.locked():
+                raise RuntimeError(f"step {self.task.id}: its start is being written; a kind that pauses "
+                                   "declares pauses = True")
+            held, self.run.row_values = self.run.row_values or None, {}
+            self.step_id = self.engine.flush(self.run).start_step(*self._start_args(), execution_values=held)
+        return self.step_id
+
+    def _stop_timer(self) -> None:
+        self.ended = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+    async def end(self, state: str, *, output: Any = None, error: dict[str, Any] | None = None,
+                  data: dict[str, Any] | None = None) -> float:
+        """Commit the attempt's end (one transaction with what the run holds back); its end time."""
+        self._stop_timer()
+        ended = time.time()
+        async with self._lock:
+            if self.step_id is not None:
+                await self.engine.write(self.run, self.engine.store.finish_step, self.step_id, state, output=output,
+                                        error=error, ended_at=ended, execution_id=self.run.id)
+                return ended
+            row = self.engine.store.step_values(
+                self.run.id, self.path, self.task.id, self.task.type, self.attempt, state, params=self.params,
+                output=output, error=error, started_at=self.started, ended_at=ended, data=data,
+            )
+            steps, logs = [*self.run.pending_steps, row], self.run.pending_logs
+            self.run.pending_steps, self.run.pending_logs = [], []
+            held, self.run.row_values = self.run.row_values or None, {}
+            await self.engine.db(self.engine.store.write_batch, steps, logs, (self.run.id, held) if held else None)
+        return ended
+
+    def killed(self) -> None:
+        """The attempt was cancelled (a kill, a timeout of the execution): record it if it started."""
+        self._stop_timer()
+        if self._writer is not None:
+            self._writer.cancel()
+        if self.step_id is not None:
+            self.engine.store.finish_step(self.step_id, State.KILLED, error={
+                "type": "Killed", "message": "the execution was killed", "retryable": False})
+
 
 async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:
+    """Run one leaf step to its end: success, pause, a final failure, or retries by its policy."""
     policy = task.retry or run.flow.retry
     first_start = engine.clock.time()
     local = 0
@@ -36,115 +125,15 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
         attempt = run.attempts.get(path, 0) + 1
         run.attempts[path] = attempt
         started = time.time()
-        try:
-            rendered = engine.expr.render(task.params, frame.scope(), task.id)
-            params = kind.Params.model_validate(rendered)
-        except ExpressionError as exc:
-            run.attempts[path] -= 1
-            engine._fail_record(run, task, path, exc.to_dict())
-            frame.outputs[task.id] = None
+        prepared = _prepare(engine, run, task, kind, frame, path)
+        if prepared is None:
             return
-        except ValidationError as exc:
-            run.attempts[path] -= 1
-            engine._fail_record(run, task, path, InvalidParameters.after_rendering(task.id, exc).to_dict())
-            frame.outputs[task.id] = None
+        rendered, params = prepared
+        stored = run.redactor(to_jsonable_python(rendered, fallback=str))
+        failure = await _attempt(engine, run, task, kind, instance, frame, path, attempt, params, stored, started, pure)
+        if failure is None:
             return
-        stored_params = run.redactor(to_jsonable_python(rendered, fallback=str))
-        step_id = None
-        if not pure:
-            # what a middleware holds for the execution row (its trace context) goes with it
-            held, run.row_values = run.row_values or None, {}
-            step_id = await engine.write(
-                run, engine.store.start_step, run.id, path, task.id, task.type, attempt, stored_params, started,
-                execution_values=held,
-            )
-            engine.emit(step_event(run, task, path, State.RUNNING, attempt, None))
-        ctx = TaskContext(
-            execution_id=run.id,
-            namespace=run.flow.namespace,
-            flow_id=run.flow.id,
-            task_id=task.id,
-            path=path,
-            attempt=attempt,
-            settings=engine.settings,
-            store=engine.store,
-            logger=StepLog(engine, run, path, buffered=pure),  # type: ignore[arg-type]
-            redact=run.redactor,
-            state=dict((run.steps.get(path) or {}).get("data") or {}),
-            services=engine.services,
-            flow=run.flow,
-            execution=run.execution,
-            issue_resume_token=None if step_id is None else partial(pauses.issue_token, engine.store, step_id),
-        )
-        error: dict[str, Any]
-        retry_after: float | None = None
-        try:
-            call = engine._wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
-            if task.timeout:
-                try:
-                    async with asyncio.timeout(task.timeout):
-                        output = await call()
-                except TimeoutError:
-                    raise TaskTimeout(
-                        f"task {task.id} timed out after {format_duration(task.timeout)}"
-                    ) from None
-            else:
-                output = await call()
-        except Paused as pause:
-            data = {**(pause.data or {}), "reason": pause.reason}
-            if step_id is None:
-                step_id = engine.flush(run).start_step(
-                    run.id, path, task.id, task.type, attempt, stored_params, started
-                )
-            answered = pauses.pause_step(engine.store, step_id, data)
-            if answered is None:
-                run.paused_steps.append(step_id)
-                engine.emit(step_event(run, task, path, State.PAUSED, attempt, None))
-                raise PauseSignal(path, pause.resume_at) from None
-            if answered["state"] == State.SUCCESS:  # completed before it finished pausing
-                value = engine.store.load_output(answered)
-                frame.outputs[task.id] = value
-                engine.emit(step_event(run, task, path, State.SUCCESS, attempt, time.time() - started))
-                return
-            error = answered.get("error") or {"type": "Failed", "message": f"step {task.id} ended {answered['state']}"}
-            engine.emit(step_event(run, task, path, State.FAILED, attempt, time.time() - started, error))
-            if task.allow_failure:
-                run.warning = True
-                frame.outputs[task.id] = None
-                return
-            raise StepFailed(error, path, task.id) from None
-        except Retry as retry_signal:
-            error = {"type": "Retry", "message": str(retry_signal), "retryable": True}
-            retry_after = retry_signal.after
-        except HubError as exc:
-            error = exc.to_dict()
-            retry_after = getattr(exc, "retry_after", None)
-        except asyncio.CancelledError:
-            if step_id is not None:
-                engine.store.finish_step(
-                    step_id, State.KILLED,
-                    error={"type": "Killed", "message": "the execution was killed", "retryable": False},
-                )
-            raise
-        except Exception as exc:
-            error = error_dict(exc)
-        else:
-            value = run.redactor(to_jsonable_python(output, fallback=str))
-            ended = time.time()
-            if step_id is None:
-                engine._hold(
-                    run, run.id, path, task.id, task.type, attempt, State.SUCCESS,
-                    params=stored_params, output=value, started_at=started, ended_at=ended,
-                    data=ctx.state or None,
-                )
-            else:
-                await engine.write(
-                    run, engine.store.finish_step, step_id, State.SUCCESS, output=value, ended_at=ended,
-                    execution_id=run.id,
-                )
-            frame.outputs[task.id] = value
-            engine.emit(step_event(run, task, path, State.SUCCESS, attempt, ended - started))
-            return
+        error, retry_after, checkpoint = failure
         error = run.redactor(to_jsonable_python(error, fallback=str))
         delay = backoff(policy, local, engine.rng) if policy else 0.0
         if retry_after is not None:
@@ -153,14 +142,12 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
         state = State.WARNING if (not again and task.allow_failure) else State.FAILED
         if again:
             error = {**error, "retry_in": round(delay, 3)}
-        ended = time.time()
-        if step_id is None:
-            engine._hold(
-                run, run.id, path, task.id, task.type, attempt, state,
-                params=stored_params, error=error, started_at=started, ended_at=ended,
-            )
+        if checkpoint is None:
+            ended = time.time()
+            engine._hold(run, run.id, path, task.id, task.type, attempt, state, params=stored, error=error,
+                         started_at=started, ended_at=ended)
         else:
-            await engine.write(run, engine.store.finish_step, step_id, state, error=error, ended_at=ended)
+            ended = await checkpoint.end(state, error=error)
         engine.emit(step_event(run, task, path, state, attempt, ended - started, error))
         if again:
             await engine.clock.sleep(delay)
@@ -170,3 +157,109 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
             frame.outputs[task.id] = None
             return
         raise StepFailed(error, path, task.id)
+
+
+def _prepare(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> tuple[Any, Any] | None:
+    """The rendered and validated parameters; None after recording why they could not be made."""
+    try:
+        rendered = engine.expr.render(task.params, frame.scope(), task.id)
+        return rendered, kind.Params.model_validate(rendered)
+    except ExpressionError as exc:
+        error = exc.to_dict()
+    except ValidationError as exc:
+        error = InvalidParameters.after_rendering(task.id, exc).to_dict()
+    run.attempts[path] -= 1
+    engine._fail_record(run, task, path, error)
+    frame.outputs[task.id] = None
+    return None
+
+
+async def _attempt(
+    engine: Engine, run: Run, task: Task, kind: Any, instance: Any, frame: Frame, path: str, attempt: int,
+    params: Any, stored: Any, started: float, pure: bool,
+) -> tuple[dict[str, Any], float | None, Checkpoint | None] | None:
+    """One attempt: None when the step succeeded (or paused: PauseSignal), else what failed."""
+    checkpoint = None
+    if not pure:
+        checkpoint = Checkpoint(engine, run, task, path, attempt, stored, started)
+        await checkpoint.begin(eager=getattr(kind, "pauses", False))
+        engine.emit(step_event(run, task, path, State.RUNNING, attempt, None))
+    ctx = TaskContext(
+        execution_id=run.id, namespace=run.flow.namespace, flow_id=run.flow.id, task_id=task.id, path=path,
+        attempt=attempt, settings=engine.settings, store=engine.store,
+        logger=StepLog(engine, run, path, buffered=pure),  # type: ignore[arg-type]
+        redact=run.redactor, state=dict((run.steps.get(path) or {}).get("data") or {}),
+        services=engine.services, flow=run.flow, execution=run.execution,
+        issue_resume_token=None if checkpoint is None else _token_issuer(engine, checkpoint),
+    )
+    try:
+        call = engine._wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
+        output = await _with_timeout(task, call)
+    except Paused as pause:
+        await _paused(engine, run, task, frame, path, attempt, stored, started, checkpoint, pause)
+        return None
+    except Retry as signal:
+        return {"type": "Retry", "message": str(signal), "retryable": True}, signal.after, checkpoint
+    except HubError as exc:
+        return exc.to_dict(), getattr(exc, "retry_after", None), checkpoint
+    except asyncio.CancelledError:
+        if checkpoint is not None:
+            checkpoint.killed()
+        raise
+    except Exception as exc:
+        return error_dict(exc), None, checkpoint
+    value = run.redactor(to_jsonable_python(output, fallback=str))
+    if checkpoint is None:
+        ended = time.time()
+        engine._hold(run, run.id, path, task.id, task.type, attempt, State.SUCCESS, params=stored, output=value,
+                     started_at=started, ended_at=ended, data=ctx.state or None)
+    else:
+        ended = await checkpoint.end(State.SUCCESS, output=value, data=ctx.state or None)
+    frame.outputs[task.id] = value
+    engine.emit(step_event(run, task, path, State.SUCCESS, attempt, ended - started))
+    return None
+
+
+def _token_issuer(engine: Engine, checkpoint: Checkpoint) -> Any:
+    def issue() -> str:
+        return pauses.issue_token(engine.store, checkpoint.started_now())
+
+    return issue
+
+
+async def _with_timeout(task: Task, call: Any) -> Any:
+    if not task.timeout:
+        return await call()
+    try:
+        async with asyncio.timeout(task.timeout):
+            return await call()
+    except TimeoutError:
+        raise TaskTimeout(f"task {task.id} timed out after {format_duration(task.timeout)}") from None
+
+
+async def _paused(
+    engine: Engine, run: Run, task: Task, frame: Frame, path: str, attempt: int, stored: Any, started: float,
+    checkpoint: Checkpoint | None, pause: Paused,
+) -> None:
+    """Record the pause (raises PauseSignal), or go on when the step was answered meanwhile."""
+    data = {**(pause.data or {}), "reason": pause.reason}
+    if checkpoint is not None:
+        checkpoint._stop_timer()
+        step_id = checkpoint.started_now()
+    else:
+        step_id = engine.flush(run).start_step(run.id, path, task.id, task.type, attempt, stored, started)
+    answered = pauses.pause_step(engine.store, step_id, data)
+    if answered is None:
+        run.paused_steps.append(step_id)
+        engine.emit(step_event(run, task, path, State.PAUSED, attempt, None))
+        raise PauseSignal(path, pause.resume_at) from None
+    if answered["state"] == State.SUCCESS:  # completed before it finished pausing
+        frame.outputs[task.id] = engine.store.load_output(answered)
+        engine.emit(step_event(run, task, path, State.SUCCESS, attempt, time.time() - started))
+        return
+    error = answered.get("error") or {"type": "Failed", "message": f"step {task.id} ended {answered['state']}"}
+    engine.emit(step_event(run, task, path, State.FAILED, attempt, time.time() - started, error))
+    if not task.allow_failure:
+        raise StepFailed(error, path, task.id) from None
+    run.warning = True
+    frame.outputs[task.id] = None

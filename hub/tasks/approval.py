@@ -105,6 +105,7 @@ class Approval:
 
     type = "approval"
     Params = ApprovalParams
+    pauses = True  # its RUNNING row is written before it runs: it hands out its resume token
 
     async def run(self, ctx: TaskContext, params: ApprovalParams) -> Any:
         service = approvals.for_context(ctx)

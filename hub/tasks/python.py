@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import inspect
+import os
 import sys
 import traceback
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,19 @@ def resolve(path: str, policy: ModulePolicy | None = None) -> Callable[..., Any]
     return target  # type: ignore[no-any-return]
 
 
+@lru_cache(maxsize=1024)
+def _callable(path: str, allowed: str | None, project: str) -> tuple[Callable[..., Any], bool]:
+    """The function at ``path`` (allowed, imported) and whether it takes ``ctx``, once per process
+    and setting: looking modules up on every step cost more than the step. A refusal is not
+    cached (it raises), so fixing the setting or the module takes effect."""
+    fn = resolve(path, ModulePolicy(allowed, Path(project)))
+    try:
+        wants_ctx = "ctx" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        wants_ctx = False
+    return fn, wants_ctx
+
+
 class Python:
     """Call your own function, sync or async; its return value is the step's output.
 
@@ -141,13 +156,10 @@ class Python:
         return [] if reason is None else [(("function",), reason)]
 
     async def run(self, ctx: TaskContext, params: PythonParams) -> Any:
-        fn = resolve(params.function, ModulePolicy(ctx.settings.python_modules))
+        fn, wants_ctx = _callable(params.function, ctx.settings.python_modules, os.getcwd())
         kwargs = dict(params.kwargs)
-        try:
-            if "ctx" in inspect.signature(fn).parameters:
-                kwargs["ctx"] = ctx
-        except (TypeError, ValueError):
-            pass
+        if wants_ctx:
+            kwargs["ctx"] = ctx
         try:
             if inspect.iscoroutinefunction(fn):
                 return await fn(*params.args, **kwargs)

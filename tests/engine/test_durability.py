@@ -65,7 +65,8 @@ def test_sigkill_mid_flow_then_resume_runs_no_committed_step_twice(store: Store,
     )
     try:
         deadline = time.monotonic() + 30
-        while not (markers / "slow").exists():
+        while not (markers / "slow").exists() or not _running(store, "slow"):
+            # a step's RUNNING row is written once it has run for leaf.START_DELAY: kill after that
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             assert time.monotonic() < deadline, "the flow never reached the slow step"
             time.sleep(0.02)
@@ -97,6 +98,11 @@ def test_sigkill_mid_flow_then_resume_runs_no_committed_step_twice(store: Store,
     slow_rows = [r for r in store.step_runs(execution["id"]) if r["path"] == "slow"]
     assert [r["state"] for r in slow_rows] == ["FAILED", "SUCCESS"]
     assert slow_rows[0]["error"]["type"] == "Interrupted"
+
+
+def _running(store: Store, path: str) -> bool:
+    return any(row["path"] == path and row["state"] == "RUNNING"
+               for execution in store.list_executions(flow_id="durable") for row in store.step_runs(execution["id"]))
 
 
 def test_resume_leaves_executions_of_live_processes_alone(sqlite_store: Store) -> None:
