@@ -13,14 +13,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
 from hub.api import enrich, errors, executions, flows, keys, webhooks
+from hub.api.auth import require
 from hub.api.context import ApiSettings, Hub, Waiter
 from hub.api.limits import build_limits
 from hub.api.models import Health
+from hub.api.models import errors as errors_doc
 from hub.engine.runner import Engine
 from hub.errors import FlowError
 from hub.store.api_store import ApiStore
@@ -104,6 +106,9 @@ def create_app(
             limiter=limiter, cache=cache, auth=auth,
         )
         app.state.hub = hub
+        from hub.telemetry.prometheus import HubMetrics
+
+        hub.metrics = HubMetrics(eng).with_database().attach()
         tasks: list[asyncio.Task[Any]] = []
         closers: list[Any] = []
         folder = flows_dir
@@ -173,6 +178,18 @@ def create_app(
     def health() -> Health:
         """Liveness: the process answers."""
         return Health(status="ok")
+
+    guard = [] if api_settings.metrics_public else [Depends(require("read"))]
+
+    @app.get("/metrics", tags=["health"], dependencies=guard, response_class=PlainTextResponse,
+             responses=errors_doc(401, 403))
+    async def metrics() -> Response:
+        """Prometheus metrics (text format): executions by state, queue depth, step durations, LLM
+        tokens and cost. Needs the `read` scope unless HUB_API_METRICS_PUBLIC=true."""
+        from hub.telemetry.prometheus import CONTENT_TYPE
+
+        hub: Hub = app.state.hub
+        return Response(await hub.metrics.collect(), media_type=CONTENT_TYPE)
 
     @app.get("/ready", response_model=Health, tags=["health"], responses={503: {"model": Health}})
     async def ready() -> Any:

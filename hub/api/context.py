@@ -30,6 +30,9 @@ class ApiSettings(BaseSettings):
     enrich_timeout: float = Field(30.0, gt=0, description="Seconds an enrichment call waits before answering 202.")
     enrich_batch_max: int = Field(100, ge=1, description="Most items in one enrichment batch.")
     enrich_batch_concurrency: int = Field(16, ge=1, description="Items of one batch run at once.")
+    metrics_public: bool = Field(
+        False, description="Serve GET /metrics without an API key (default: the `read` scope, as every GET)."
+    )
     rate_limit: float = Field(0.0, ge=0, description="Enrichment requests per second per API key (0: no limit).")
     rate_burst: int = Field(0, ge=0, description="Bucket size of the rate limit (default: 2 x rate_limit).")
     redis_timeout: float = Field(
@@ -97,6 +100,7 @@ class Hub:
     cache: ResponseCache = field(default_factory=MemoryCache)
     auth: str = "auto"  # auto: on once a key exists; required; open (localhost only)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    metrics: Any = None  # hub.telemetry.prometheus.HubMetrics, made in the lifespan
     _keys_seen: bool = False
     _keys_checked: float = 0.0
 

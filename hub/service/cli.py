@@ -23,10 +23,12 @@ from hub.service.api_cli import log_level_option
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="On SIGTERM, seconds to let running executions finish before handing them over.")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, envvar="HUB_WORKER_METRICS_PORT",
+              help="Serve Prometheus metrics of this worker (its executions and step durations) on this port.")
 @log_level_option
 @user_errors
 def worker(concurrency: int | None, queue_name: str | None, sweep_interval: float, poll_delay: float,
-           grace: float, burst: bool, log_level: str) -> None:
+           grace: float, burst: bool, metrics_port: int | None, log_level: str) -> None:
     """Run queued executions from Redis (HUB_REDIS_URL); start as many as you like."""
     from hub.errors import HubError
     from hub.service.health import ALIVE_FILE
@@ -40,6 +42,10 @@ def worker(concurrency: int | None, queue_name: str | None, sweep_interval: floa
     if not settings.redis_url:
         raise HubError("hub worker needs Redis: set HUB_REDIS_URL (e.g. redis://localhost:6379/0)")
     engine = build_engine(settings, queue=queue_name)
+    if metrics_port:
+        from hub.telemetry.prometheus import HubMetrics, serve_metrics
+
+        serve_metrics(HubMetrics(engine).attach(), metrics_port)
     with contextlib.suppress(OSError):  # the health file's folder; not writable: logged by the worker
         settings.home.mkdir(parents=True, exist_ok=True)
     options = WorkerOptions(
