@@ -34,6 +34,9 @@ class HubSettings(BaseSettings):
         64 * 1024, description="Step outputs larger than this many bytes of JSON are stored as blobs."
     )
     max_concurrency: int = Field(64, description="Executions run at once by one in-process queue.")
+    subflow_max_depth: int = Field(
+        10, ge=1, description="How deep subflows may nest (a subflow step past it fails the execution)."
+    )
     python_modules: str | None = Field(
         None,
         description="Modules `python` tasks may call, comma-separated (`shop` allows shop and shop.*; "

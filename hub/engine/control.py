@@ -222,8 +222,31 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
     return results
 
 
+def subflow_depth(engine: Engine, execution: dict[str, Any]) -> int:
+    """How many subflow steps started ``execution`` (0: a root). Kept in the trigger as ``depth``;
+    for executions started before it was, counted along the parents (at most the limit + 1)."""
+    depth, trigger = 0, execution.get("trigger") or {}
+    limit = engine.settings.subflow_max_depth
+    while trigger.get("type") in ("subflow", fanout.ITERATION) and depth <= limit:
+        if trigger.get("type") == "subflow":
+            if isinstance(trigger.get("depth"), int):
+                return depth + int(trigger["depth"])
+            depth += 1
+        try:
+            trigger = engine.store.get_execution(str(trigger.get("parent_execution_id")))["trigger"] or {}
+        except NotFound:
+            break
+    return depth
+
+
 async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
     parsed = _config(engine, task, frame)
+    depth = subflow_depth(engine, run.execution) + 1
+    if depth > engine.settings.subflow_max_depth:  # a flow calling itself (or a cycle of flows)
+        raise HubError(
+            f"subflow {parsed.flow} would be nested {depth} levels deep, past the limit of "
+            f"{engine.settings.subflow_max_depth} (HUB_SUBFLOW_MAX_DEPTH); a flow that calls itself "
+            "needs a condition that stops it")
     child_id = box.data.get("child_id")
     if child_id is None:
         child_id = new_id()
@@ -237,7 +260,8 @@ async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Con
                 f"{namespace}.{flow_id}", parsed.inputs, labels=parsed.labels,
                 parent_id=run.id if parsed.wait else None, parent_path=box.path,
                 execution_id=child_id, enqueue=not parsed.wait or parsed.distributed,
-                trigger={"type": "subflow", "parent_execution_id": run.id, "parent_flow": run.flow.key},
+                trigger={"type": "subflow", "parent_execution_id": run.id, "parent_flow": run.flow.key,
+                         "depth": depth},
             )
         except NotFound:
             raise HubError(

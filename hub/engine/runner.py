@@ -53,6 +53,7 @@ from hub.store.store import AlongWrite, Store, owner_is_alive, this_owner
 from hub.tasks.registry import Registry, default_registry
 
 log = logging.getLogger(__name__)
+_LIVE = (State.CREATED, State.QUEUED, State.RUNNING, State.PAUSED, State.KILLING)  # what kill reaches
 
 Listener = Callable[[dict[str, Any]], None]
 STALE_HEARTBEAT = 60.0
@@ -613,10 +614,13 @@ class Engine:
             resumed.append(execution["id"])
         resumed.extend(self.store.due_paused(self.clock.time()))
         for execution_id in resumed:
-            if run_now:
-                await self.run(execution_id)
-            else:
-                await self.queue.submit(execution_id)
+            try:
+                if run_now:
+                    await self.run(execution_id)
+                else:
+                    await self.queue.submit(execution_id)
+            except Exception:  # one execution that cannot be continued does not stop the others
+                log.exception("execution %s could not be resumed", execution_id)
         for sweeper in self.sweepers:
             try:
                 resumed.extend(await sweeper())
@@ -660,7 +664,24 @@ class Engine:
         return self.store.get_execution(execution_id)
 
     async def kill(self, execution_id: str) -> dict[str, Any]:
-        """Stop an execution: cancel it here, or mark it KILLING for the process that runs it."""
+        """Stop an execution: cancel it here, or mark it KILLING for the process that runs it;
+        then the same for its children (subflows it waits for, distributed for_each iterations)."""
+        killed = await self._kill_one(execution_id)
+        await self._kill_children(execution_id)
+        return killed if killed["state"] in TERMINAL else self.store.get_execution(execution_id)
+
+    async def _kill_children(self, parent_id: str) -> None:
+        # breadth-first, each execution once (a cycle of rows cannot loop)
+        seen, todo = {parent_id}, [parent_id]
+        while todo:
+            current = todo.pop()
+            for child in self.store.list_executions(parent_id=current, states=_LIVE, limit=10_000):
+                if child["id"] not in seen:
+                    seen.add(child["id"])
+                    await self._kill_one(child["id"])
+                    todo.append(child["id"])
+
+    async def _kill_one(self, execution_id: str) -> dict[str, Any]:
         execution = self.store.get_execution(execution_id)
         if execution["state"] in TERMINAL:
             return execution

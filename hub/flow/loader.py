@@ -158,6 +158,9 @@ class FlowLoader:
             if header is not None or tasks:
                 self._check_references(data, header, tasks, errors, final, out, set(ids))
             raise FlowError(_sorted(out.items), file)
+        _check_self_calls(header, [*tasks, *errors, *final], out)
+        if out.items:
+            raise FlowError(_sorted(out.items), file)
         flow = Flow(
             id=header.id,
             namespace=header.namespace,
@@ -441,6 +444,19 @@ class FlowLoader:
                     added |= self._walk_refs(value, seen, inner_roots, checker, child_seq)
             added.add(task.id)
         return added
+
+
+def _check_self_calls(header: FlowHeader, tasks: list[Task], out: _Collector) -> None:
+    """A subflow step that starts its own flow unconditionally recurses until the depth limit."""
+    for task in walk_tasks(tasks):
+        ref = task.params.get("flow")
+        if task.type != "subflow" or task.if_ is not None or not isinstance(ref, str) or is_template(ref):
+            continue
+        namespace, _, flow_id = ref.rpartition(".")
+        if (namespace or header.namespace, flow_id) == (header.namespace, header.id):
+            out.add((*task.path, "flow"), f"the flow {header.namespace}.{header.id} starts itself here, "
+                    "which would nest subflows until HUB_SUBFLOW_MAX_DEPTH fails it; give the step an "
+                    "'if' that ends the recursion, or start another flow")
 
 
 def _field_alias_path(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, ...]:
