@@ -45,10 +45,11 @@ log_level_option = click.option(
 @log_level_option
 @user_errors
 def serve(host: str, port: int, flows_dir: Path | None, log_level: str) -> None:
-    """Run the API server (and, without HUB_REDIS_URL, the executions in this process).
+    """Run the API server and the web console at / (and, without HUB_REDIS_URL, the executions in
+    this process).
 
-    Every endpoint needs an API key once one exists ('hub keys create'). Without keys the server
-    runs open, which is allowed only on a loopback address.
+    Every endpoint needs an API key once one exists ('hub keys create'); the console asks for one
+    to sign in. Without keys the server runs open, which is allowed only on a loopback address.
     """
     import uvicorn
 
