@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -123,6 +124,7 @@ def main() -> None:
         with store.engine.connect() as conn:
             counts = conn.execute(text("SELECT (SELECT count(*) FROM executions), (SELECT count(*) FROM step_runs)")).one()
         print(f"filled {counts[0]:,} executions, {counts[1]:,} step runs in {time.perf_counter() - began:.0f} s")
+        print("load average (1, 5, 15 min): " + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
         engine = make_engine(store, home=Path(tempfile.mkdtemp()))
         app = create_app(engine, auth="open", background=False)
         with TestClient(app) as client:

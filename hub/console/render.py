@@ -64,7 +64,11 @@ def pretty(value: Any) -> str:
 
 
 def money(value: float | None) -> str:
-    return "—" if value is None else f"${float(value):.4f}"
+    """USD: four decimals, six below a cent (a model call often costs fractions of one)."""
+    if value is None:
+        return "—"
+    amount = float(value)
+    return f"${amount:.6f}" if 0 < amount < 0.01 else f"${amount:.4f}"
 
 
 def state_class(state: str | None) -> str:

@@ -131,7 +131,7 @@ def test_decide_an_approval_on_a_phone(browser: Browser, hub: Any, outside: list
     page = new_page(browser, hub, outside, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     sign_in(page, hub, "ana", "/approvals")
     page.get_by_role("link", name="Refund request").click()
-    expect(page.locator(".card pre")).to_contain_text("Refund 42.5 EUR to the customer?")
+    expect(page.locator(".card.message")).to_contain_text("Refund 42.5 EUR to the customer?")
     amount = page.get_by_label("amount")
     expect(amount).to_have_value("42.5")  # the draft, typed
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # no sideways scroll

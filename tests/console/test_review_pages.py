@@ -12,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.engine.runner import Engine
+from hub.evals.runner import EvalRunner
+from hub.evals.spec import load_file
 from hub.llm.fake import FakeOpenAI
 from hub.prompts.registry import PromptRegistry, use_prompts_dir
 from hub.settings import HubSettings
@@ -49,7 +51,7 @@ def setup(store: Store, tmp_path: Path, fake: FakeOpenAI, monkeypatch: pytest.Mo
     install(engine, provider)
     with use_prompts_dir(prompts), console(engine, auth="open") as client:
         yield {"engine": engine, "client": client, "prompts": prompts, "evals": evals, "llm": llm,
-               "settings": settings}
+               "settings": settings, "fake": fake}
     provider.shutdown()
 
 
@@ -124,3 +126,11 @@ async def test_an_eval_gate_refuses_a_version_that_fails_and_the_matrix_shows_wh
     assert refused.status_code == 303 and "refused=production" in refused.headers["location"]
     assert "did not pass this eval: label production did not move" in text_of(
         client.get(refused.headers["location"]).text)
+
+    # the model now says billing for everything: v2 regresses against the first run
+    setup["fake"].responder = lambda request: '{"category": "billing", "urgency": "low"}'
+    runner = EvalRunner(engine.store, setup["llm"], setup["settings"])
+    again = await runner.run(load_file(setup["evals"] / "triage.yaml"), baseline=run_id)
+    html = client.get(f"/evals/{again.run_id}").text
+    assert re.search(r'<td class="cell fail regressed" data-case="crash" data-variant="v2/fast"', html)
+    assert "regressions: crash, error-500, hello" in text_of(html)
