@@ -175,6 +175,26 @@ def add_case(body: CaseRequest, request: Request) -> dict[str, Any]:
     return {"case": case, "file": str(written), "call_id": call["id"]}
 
 
+@router.get("/online", dependencies=_read)
+def online_status(request: Request) -> list[dict[str, Any]]:
+    """Attached online evals: the window's mean score and pass rate, the window before, alerting."""
+    from hub.evals.online import OnlineStore
+
+    store, _, _ = _parts(request)
+    return OnlineStore(store.engine).status()
+
+
+@router.get("/online/{name}/scores", dependencies=_read)
+def online_scores(name: str, request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+    """The newest scores of one attached eval, each with its call record, execution and trace."""
+    from hub.evals.online import OnlineStore
+
+    store, _, _ = _parts(request)
+    online = OnlineStore(store.engine)
+    online.get(name)  # 404 for an eval that is not attached
+    return online.scores(name, limit)
+
+
 @router.get("/promotions", dependencies=_read)
 def promotions(request: Request, prompt: str | None = None) -> list[dict[str, Any]]:
     store, _, _ = _parts(request)

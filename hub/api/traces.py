@@ -60,8 +60,13 @@ def execution_trace(
                                                     "that just ended (`complete: false` while they are missing)."),
     store: Store = Depends(get_store),
 ) -> dict[str, Any]:
-    """The execution's trace as a span tree (404 for an unknown execution)."""
-    return _execution_trace(store, execution_id, wait)
+    """The execution's trace as a span tree (404 for an unknown execution), with the online
+    scores of its LLM calls (``scores``: eval, call record id, step path, score, assertions)."""
+    from hub.evals.online import OnlineStore
+
+    found = _execution_trace(store, execution_id, wait)
+    found["scores"] = OnlineStore(store.engine).scores(execution_id=found["execution_id"], limit=500)
+    return found
 
 
 @router.get("/executions/{execution_id}/usage")

@@ -335,6 +335,58 @@ def promotions_command(name: str | None) -> None:
         click.echo(f"{p['prompt_name']}@{p['label']} → v{p['version']} (was {p['previous'] or '-'}), eval run {p['run_id']}")
 
 
+@eval_group.group("online", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@user_errors
+def online_group(ctx: click.Context, as_json: bool) -> None:
+    """Online scoring: each attached eval's window of scores and alert state."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from hub.evals.online import OnlineStore
+
+    _, store = _open()
+    rows = OnlineStore(store.engine).status()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no eval is attached; 'hub eval online attach FILE' attaches one with an 'online:' section")
+    for r in rows:
+        mean = "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}"
+        before = "" if r["previous_mean_score"] is None else f" (window before: {r['previous_mean_score']:.3f})"
+        state = click.style("ALERTING", fg="red", bold=True) if r["alerting"] else "ok"
+        limit = f", alert below {r['alert_below']:g}" if r["alert_below"] is not None else ""
+        click.echo(f"{r['name']}: {r['prompt_name']}@{r['label']} sampled at {r['sample_rate']:g}; mean score {mean} over "
+                   f"the last {r['samples']} of {r['scored']} scored{before}{limit}: {state}")
+
+
+@online_group.command("attach")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@user_errors
+def online_attach(file: Path) -> None:
+    """Attach an eval file's 'online:' section: its assertions score sampled production calls."""
+    from hub.evals.online import OnlineStore
+    from hub.evals.spec import load_file
+
+    loaded = load_file(file)
+    _, store = _open()
+    row = OnlineStore(store.engine).attach(loaded)
+    click.echo(f"attached {row['name']} to {row['prompt_name']}@{row['label']} (sample rate {row['sample_rate']:g})")
+
+
+@online_group.command("detach")
+@click.argument("name")
+@user_errors
+def online_detach(name: str) -> None:
+    """Stop scoring with the attached eval NAME (its scores stay)."""
+    from hub.evals.online import OnlineStore
+
+    _, store = _open()
+    OnlineStore(store.engine).detach(name)
+    click.echo(f"detached {name}")
+
+
 # the name the hub command mounts
 eval = eval_group  # noqa: A001
 

@@ -9,3 +9,4 @@ def register(hub: PluginAPI) -> None:
     hub.tables("hub.evals.tables")
     hub.router("hub.api.evals:router")
     hub.command("eval", "hub.evals.cli:eval_group")
+    hub.service("online_scoring", "hub.evals.online:install")  # scores sampled production calls

@@ -386,7 +386,7 @@ class EvalRunner:
             latest[row["path"]] = row  # the newest attempt of each step, in the order they started
         obs.extra["steps"] = [
             {"id": r["task_id"], "path": r["path"], "type": r["task_type"], "state": r["state"], "output": store.load_output(r)}
-            for r in sorted(latest.values(), key=lambda r: r["id"])
+            for r in sorted(latest.values(), key=lambda r: r["id"]) if r["state"] != "SKIPPED"  # (its 'if' was false)
         ]
         obs.extra["approval"] = any(s["type"] == "approval" for s in obs.extra["steps"])
         return str(execution["id"]), execution.get("trace_id")

@@ -36,6 +36,9 @@ from hub.prompts.spec import Message, OutputSpec, PromptFileError, parse_referen
 from hub.tasks.base import Params, TaskContext
 from hub.telemetry.genai import llm_call_span
 
+SCORING_SERVICE = "online_scoring"
+"""The service that may score a sample of the answers (``offer(ctx, resolved, vars, output, call_id)``)."""
+
 
 class CacheSpec(Params):
     ttl: Duration | None = Field(None, description="Lifetime of a cached answer (default HUB_LLM_CACHE_TTL).")
@@ -152,7 +155,15 @@ class Chat:
         check, instructions = contract
         if instructions:
             messages = _with_instructions(messages, instructions)
-        return await _Conversation(ctx, client, log, execution, resolved, model, call_params, check, params).run(messages)
+        conversation = _Conversation(ctx, client, log, execution, resolved, model, call_params, check, params)
+        out = await conversation.run(messages)
+        scoring = ctx.services.get(SCORING_SERVICE)
+        if scoring is not None and resolved is not None:
+            try:  # sampled and scored later, off this step: it never slows or fails it
+                scoring.offer(ctx, resolved, params.vars, out, conversation.call_id)
+            except Exception:
+                ctx.logger.exception("online scoring could not take the call")
+        return out
 
     @staticmethod
     def _resolve(ctx: TaskContext, params: ChatParams, execution: dict[str, Any] | None) -> Resolved | None:
@@ -208,6 +219,7 @@ class _Conversation:
             "input_tokens": 0, "output_tokens": 0, "cost": 0.0, "calls": 0, "latency_ms": 0.0, "cached_cost": 0.0,
         }
         self._hit: dict[str, Any] = {}
+        self.call_id: int | None = None  # the record of the last round
 
     async def run(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         attempts: list[dict[str, Any]] = []
@@ -328,7 +340,7 @@ class _Conversation:
                 latency_ms=completion.latency_ms,
                 response=self.ctx.redact(completion.text),
             )
-        self.log.record(**values)
+        self.call_id = self.log.record(**values)
 
 
 # -- langchain.invoke --------------------------------------------------------------------------------

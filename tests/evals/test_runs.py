@@ -302,3 +302,60 @@ cases:
     assert rows[2]["call_ids"] == [call["id"]] and call["prompt_version"] == 2
     assert outcome.summary["differing"] == ["crash"]
     assert Path(project / "evals").is_dir()
+
+
+async def test_a_flow_case_asserts_on_the_trajectory(runner, fake, project, store):
+    """Steps that ran, tool calls found in step outputs (an agent step's ``tool_calls``), model
+    turns, an approval asked (the execution pauses: a trajectory, not an error)."""
+    from hub.prompts.registry import use_prompts_dir
+
+    fake.responder = triage_answer
+    (project / "flows").mkdir()
+    (project / "flows" / "triage_flow.yaml").write_text("""\
+id: triage_flow
+inputs: [{id: body, type: string, required: true}]
+tasks:
+  - {id: triage, type: llm.chat, prompt: triage@production, vars: {body: "{{ inputs.body }}"}}
+  - id: plan
+    type: set
+    values:
+      tool_calls:
+        - {name: lookup_order, arguments: {order_id: A-17}}
+        - {function: {name: notify, arguments: '{"channel": "#ops"}'}}
+  - id: review
+    type: approval
+    if: "{{ outputs.triage.value.category == 'bug' }}"
+    message: "A bug: {{ inputs.body }}"
+    approvers: [ana@example.com]
+outputs: {category: "{{ outputs.triage.value.category }}"}
+""")
+    runner.registry.sync()
+    new_version(project / "prompts")
+    spec = """
+name: flow_eval
+target: {flow: ../flows/triage_flow.yaml, prompt: triage}
+versions: [latest]
+assert:
+  - type: trajectory
+    steps: [triage, plan]
+    max_turns: 1
+    tool_calls:
+      - {name: lookup_order, arguments: {type: object, required: [order_id], properties: {order_id: {type: string, pattern: "^A-"}}}}
+      - {name: notify, arguments: {type: object, properties: {channel: {const: "#ops"}}}, max: 1}
+      - {name: refund, min: 0, max: 0}
+cases:
+  - {id: crash, inputs: {body: The app crash on start}, assert: [{type: trajectory, approval: true}]}
+  - {id: invoice, inputs: {body: Where is my invoice}, assert: [{type: trajectory, approval: true}]}
+  - {id: wrong-order, inputs: {body: charged twice}, assert: [{type: trajectory, steps: [plan, triage]}]}
+"""
+    with use_prompts_dir(project / "prompts"):
+        outcome = await runner.run(load_text(spec, str(project / "evals" / "flow_eval.yaml")))
+    rows = {r["case_id"]: r for r in runner.results.results(outcome.run_id)}
+    assert rows["crash"]["passed"], rows["crash"]["assertions"]
+    assert rows["crash"]["error"] is None and store.get_execution(rows["crash"]["execution_id"])["state"] == "PAUSED"
+    assert rows["crash"]["assertions"][0]["reason"].startswith("3 steps, 1 turns, 2 tool calls")
+    assert rows["invoice"]["assertions"][0]["reason"].startswith("2 steps")  # the review step was skipped
+    invoice = rows["invoice"]["assertions"]
+    assert invoice[0]["passed"] and invoice[1]["reason"] == "no approval was requested"
+    wrong = rows["wrong-order"]["assertions"][1]
+    assert not wrong["passed"] and "steps ['plan', 'triage'] did not run in that order" in wrong["reason"]
