@@ -52,12 +52,22 @@ def _engine(settings: Any = None, *, runs: bool = False) -> Any:
 
         configure_logging("warning", "json", "run", engine)
     if runs:
-        from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
+        from hub.telemetry.setup import install, tracing_enabled
 
         if tracing_enabled():
-            install(engine)
-            instrument_httpx()
+            # an exporter or HUB_TRACING=on: a client span for every HTTP call too (importing the
+            # httpx instrumentation is most of what tracing adds to a `hub run`)
+            install(engine, http_spans=_tracing_asked())
     return engine
+
+
+def _tracing_asked() -> bool:
+    """Tracing asked for outright (HUB_TRACING=on, or an OTEL exporter configured), beyond the
+    default span store."""
+    if os.environ.get("HUB_TRACING", "").lower() in ("on", "true", "1", "yes"):
+        return True
+    return bool(os.environ.get("OTEL_TRACES_EXPORTER") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 def _flush_traces() -> None:

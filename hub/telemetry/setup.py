@@ -176,8 +176,11 @@ def build_tracer_provider(
     return provider
 
 
-def configure(store: Any = None) -> TracerProvider | None:
-    """Set up the process-wide providers once (later calls only add a new store's exporter)."""
+def configure(store: Any = None, *, http_spans: bool = True) -> TracerProvider | None:
+    """Set up the process-wide providers once (later calls only add a new store's exporter).
+
+    ``http_spans=False`` leaves httpx uninstrumented (``hub run`` by default: importing the
+    instrumentation is most of what tracing adds to a short process)."""
     global _configured
     if not tracing_enabled():
         return None
@@ -194,14 +197,15 @@ def configure(store: Any = None) -> TracerProvider | None:
 
                 metrics.set_meter_provider(MeterProvider(metric_readers=readers, resource=resource()))
         install_log_correlation()
-        instrument_httpx(_configured)
+        if http_spans:
+            instrument_httpx(_configured)
     if store is not None and id(store.engine) not in _db_engines and trace_store_enabled():
         _db_engines.add(id(store.engine))
         _configured.add_span_processor(database_processor(store))
     return _configured
 
 
-def install(engine: Any, tracer_provider: Any = None, meter_provider: Any = None) -> Any:
+def install(engine: Any, tracer_provider: Any = None, meter_provider: Any = None, *, http_spans: bool = True) -> Any:
     """Trace ``engine``'s executions; returns the middleware, or None when tracing is off.
 
     Without ``tracer_provider`` the process-wide one is configured from the environment (with the
@@ -212,7 +216,7 @@ def install(engine: Any, tracer_provider: Any = None, meter_provider: Any = None
     if not tracing_enabled():
         return None
     if tracer_provider is None:
-        tracer_provider = configure(engine.store)
+        tracer_provider = configure(engine.store, http_spans=http_spans)
     return add_middleware(engine, tracer_provider, meter_provider)
 
 
