@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hub.net import redact_url
 
 if TYPE_CHECKING:
-    from hub.api.context import ApiSettings
     from hub.engine.runner import Engine
 
 log = logging.getLogger(__name__)
@@ -311,7 +310,15 @@ def redis_prefix(engine: Engine) -> str:
     return queue_name()
 
 
-def build_limits(settings: ApiSettings, engine: Engine) -> tuple[Limiter, ResponseCache]:
+class LimitSettings(Protocol):
+    """What the limits read of the API's settings (:class:`hub.api.context.ApiSettings`)."""
+
+    rate_limit: float
+    rate_burst: int
+    redis_timeout: float
+
+
+def build_limits(settings: LimitSettings, engine: Engine) -> tuple[Limiter, ResponseCache]:
     """The rate limiter and response cache of one API server: shared through Redis when the hub has
     a Redis URL (``HUB_REDIS_URL``), else in this process."""
     url = engine.settings.redis_url

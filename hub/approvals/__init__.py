@@ -25,7 +25,10 @@ def install(engine: Engine) -> Approvals:
     existing = engine.services.get(SERVICE)
     if isinstance(existing, Approvals):
         return existing
-    service = Approvals(engine.store, home=engine.settings.home, clock=engine.clock, engine=engine)
+    from hub.approvals.notify import refresh_slack
+
+    service = Approvals(engine.store, home=engine.settings.home, clock=engine.clock, engine=engine,
+                        messages=refresh_slack)
     engine.services[SERVICE] = service
 
     def on_event(event: dict[str, Any]) -> None:
@@ -48,4 +51,6 @@ def for_context(ctx: TaskContext) -> Approvals:
         from hub.errors import TaskError
 
         raise TaskError("approval needs the hub's store; none was given", retryable=False)
-    return Approvals(ctx.store, home=ctx.settings.home)
+    from hub.approvals.notify import refresh_slack
+
+    return Approvals(ctx.store, home=ctx.settings.home, messages=refresh_slack)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,8 +88,11 @@ class Approvals:
         clock: Clock | None = None,
         engine: Engine | None = None,
         settings: ApprovalSettings | None = None,
+        messages: Callable[[Approvals, dict[str, Any]], Awaitable[Any]] | None = None,
     ):
         self.store = store
+        self.messages = messages
+        """Shows a gate's current state in the messages sent for it (Slack); given by the wiring."""
         self.home = home
         self.clock = clock or Clock()
         self.engine = engine
@@ -384,10 +388,9 @@ class Approvals:
         return closed
 
     async def refresh_messages(self, gate_id: str) -> None:
-        """Show the gate's current state in every Slack message sent for it."""
-        from hub.approvals import notify
-
-        await notify.refresh_slack(self, self.get(gate_id))
+        """Show the gate's current state in every message sent for it (see :attr:`messages`)."""
+        if self.messages is not None:
+            await self.messages(self, self.get(gate_id))
 
     async def after_decision(self, gate: dict[str, Any]) -> None:
         """Update the messages, then queue the execution's continuation."""

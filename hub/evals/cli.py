@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from hub.errors import HubError
-from hub.prompts.cli import user_errors
+from hub.prompts.cli_errors import user_errors
 
 
 def _open() -> tuple[Any, Any]:
