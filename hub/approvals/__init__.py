@@ -28,7 +28,7 @@ def install(engine: Engine) -> Approvals:
     from hub.approvals.notify import refresh_slack
 
     service = Approvals(engine.store, home=engine.settings.home, clock=engine.clock, engine=engine,
-                        messages=refresh_slack)
+                        refresh=refresh_slack)
     engine.services[SERVICE] = service
 
     def on_event(event: dict[str, Any]) -> None:
@@ -53,4 +53,4 @@ def for_context(ctx: TaskContext) -> Approvals:
         raise TaskError("approval needs the hub's store; none was given", retryable=False)
     from hub.approvals.notify import refresh_slack
 
-    return Approvals(ctx.store, home=ctx.settings.home, messages=refresh_slack)
+    return Approvals(ctx.store, home=ctx.settings.home, refresh=refresh_slack)

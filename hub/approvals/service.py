@@ -88,10 +88,10 @@ class Approvals:
         clock: Clock | None = None,
         engine: Engine | None = None,
         settings: ApprovalSettings | None = None,
-        messages: Callable[[Approvals, dict[str, Any]], Awaitable[Any]] | None = None,
+        refresh: Callable[[Approvals, dict[str, Any]], Awaitable[Any]] | None = None,
     ):
         self.store = store
-        self.messages = messages
+        self.refresh = refresh
         """Shows a gate's current state in the messages sent for it (Slack); given by the wiring."""
         self.home = home
         self.clock = clock or Clock()
@@ -388,9 +388,9 @@ class Approvals:
         return closed
 
     async def refresh_messages(self, gate_id: str) -> None:
-        """Show the gate's current state in every message sent for it (see :attr:`messages`)."""
-        if self.messages is not None:
-            await self.messages(self, self.get(gate_id))
+        """Show the gate's current state in every message sent for it (see :attr:`refresh`)."""
+        if self.refresh is not None:
+            await self.refresh(self, self.get(gate_id))
 
     async def after_decision(self, gate: dict[str, Any]) -> None:
         """Update the messages, then queue the execution's continuation."""

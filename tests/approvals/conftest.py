@@ -127,7 +127,7 @@ def wait_state(engine: Engine, execution_id: str, want: Callable[[str], bool] | 
         if check(row["state"]):
             return row
         if time.monotonic() > deadline:
-            raise AssertionError(f"execution {execution_id} is {row['state']}")
+            raise AssertionError(f"execution {execution_id} is {row['state']}: {row.get('error')}")
         time.sleep(0.02)
 
 
