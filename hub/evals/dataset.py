@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from hub.errors import HubError, NotFound
 from hub.evals import spec as S
+from hub.flow import yamlpos
 from hub.llm.records import CALLS, CallLog
 from hub.llm.validation import extract_json
 from hub.store.store import Store
@@ -145,7 +146,7 @@ def _insert_case(text: str, case: dict[str, Any]) -> str:
         raise DatasetError("'cases' is not a list")
     if cases.flow_style or not cases.value:
         start, end = cases.start_mark, cases.end_mark
-        existing = yaml.load(text, Loader=_LOADER).get("cases") or []
+        existing = yamlpos.load_data(text, max_nodes=None).get("cases") or []
         block = "\n" + "".join(_item(c, 2) for c in [*existing, case])
         flat = "".join(lines)
         return flat[: start.index] + block.rstrip("\n") + flat[end.index :]

@@ -392,7 +392,7 @@ def _assertion_models() -> tuple[type[BaseModel], ...]:
 def load_text(text: str, file: str | None = None) -> LoadedEval:
     """Parse an eval file's text; raises :class:`EvalFileError` listing every problem."""
     try:
-        data, positions = yamlpos.load(text)
+        data, positions = yamlpos.load(text, max_nodes=None)  # a local file: any number of cases
     except yamlpos.YamlSyntaxError as exc:
         raise EvalFileError([Location((), str(exc), file, exc.line, exc.column)], file) from None
     if not isinstance(data, dict):
@@ -422,7 +422,7 @@ def load_dataset(path: Path) -> list[Case]:
     if not path.is_file():
         raise EvalFileError([Location(("dataset",), "the dataset file does not exist", file)], file)
     try:
-        data, positions = yamlpos.load(path.read_text())
+        data, positions = yamlpos.load(path.read_text(), max_nodes=None)  # a local file: any number of cases
     except yamlpos.YamlSyntaxError as exc:
         raise EvalFileError([Location((), str(exc), file, exc.line, exc.column)], file) from None
     if data is None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from hub.errors import NotFound, TaskError
+from hub.flow import yamlpos
 
 if TYPE_CHECKING:
     from hub.tasks.base import TaskContext
@@ -51,8 +50,8 @@ def max_cost_for(ctx: TaskContext, execution: dict[str, Any] | None) -> float | 
 @lru_cache(maxsize=256)
 def _max_cost_in(source: str) -> float | None:
     try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError:
+        data = yamlpos.load_data(source)
+    except yamlpos.YamlSyntaxError:
         return None
     value = data.get("max_cost") if isinstance(data, dict) else None
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -28,9 +28,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.flow import yamlpos
 
 
 def _http_url(value: str | None) -> str | None:
@@ -121,9 +122,9 @@ class LLMSettings(BaseSettings):
         data: dict[str, Any] = {}
         if self.models_file and self.models_file.is_file():
             try:
-                data = yaml.safe_load(self.models_file.read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise ValueError(f"{self.models_file}: not valid YAML: {exc}") from None
+                data = yamlpos.load_data(self.models_file.read_text()) or {}
+            except yamlpos.YamlSyntaxError as exc:
+                raise ValueError(exc.where(str(self.models_file))) from None
         try:
             config = ModelsConfig.model_validate(data)
             if self.models:

@@ -33,11 +33,11 @@ import re
 from functools import lru_cache
 from typing import Any, Literal
 
-import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hub.flow import yamlpos
 from hub.llm.validation import Rule
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
@@ -158,9 +158,9 @@ class PromptFileError(ValueError):
 
 def parse_prompt(text: str, source: str = "<prompt>") -> PromptSpec:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PromptFileError(f"{source}: not valid YAML: {exc}") from None
+        data = yamlpos.load_data(text)
+    except yamlpos.YamlSyntaxError as exc:
+        raise PromptFileError(exc.where(source)) from None
     if not isinstance(data, dict):
         raise PromptFileError(f"{source}: a prompt file is a mapping with 'name' and 'messages'")
     try:

@@ -183,3 +183,16 @@ def test_a_setting_that_does_not_validate_is_named_with_its_variable(hub, monkey
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr
         assert "invalid setting HUB_REDIS_URL: 'localhost:6379' is not a Redis URL" in done.stderr
         assert "invalid setting HUB_MAX_CONCURRENCY:" in done.stderr
+
+
+def test_validate_names_recursive_aliases_and_duplicate_keys(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    looped = tmp_path / "looped.yaml"
+    looped.write_text("a: &r [*r]\n")  # was an internal error (RecursionError), exit 70
+    done = hub("validate", str(looped))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "looped.yaml:1:8: <root>: invalid YAML: the alias *r is inside its own anchor" in done.stderr
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("id: a\ntasks:\n  - {id: t, type: log, message: hi}\nid: b\n")
+    done = hub("validate", str(twice))
+    assert done.returncode == 1
+    assert "twice.yaml:4:1: <root>: invalid YAML: the key 'id' is given twice, at line 1 and line 4" in done.stderr
