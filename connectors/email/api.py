@@ -61,7 +61,7 @@ def email_router(
     guards = list(read)
 
     @router.get("/outbox", dependencies=guards)
-    def list_outbox(limit: int = Query(50, ge=1), offset: int = Query(0, ge=0), store: Store = store_dep) -> list[dict[str, Any]]:
+    def list_outbox(limit: int = Query(50, ge=1, le=1_000_000), offset: int = Query(0, ge=0, le=1_000_000), store: Store = store_dep) -> list[dict[str, Any]]:
         return outbox.list_messages(store, status="outbox", limit=min(limit, 500), offset=offset)
 
     @router.get("/messages", dependencies=guards)
@@ -69,8 +69,8 @@ def email_router(
         status: str | None = None,
         backend: str | None = None,
         execution_id: str | None = None,
-        limit: int = Query(50, ge=1),
-        offset: int = Query(0, ge=0),
+        limit: int = Query(50, ge=1, le=1_000_000),
+        offset: int = Query(0, ge=0, le=1_000_000),
         store: Store = store_dep,
     ) -> list[dict[str, Any]]:
         return outbox.list_messages(

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
-from hub.api import enrich, errors, executions, flows, keys, webhooks
+from hub.api import enrich, errors, executions, flows, guard, keys, webhooks
 from hub.api.auth import require
 from hub.api.context import ApiSettings, Hub, Waiter
 from hub.api.limits import build_limits
@@ -159,7 +159,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # the console serves /docs and /redoc from packaged files (no CDN)
         redoc_url=None,
+        dependencies=[Depends(guard.storable_request)],
     )
+    app.add_middleware(guard.BodyLimit, limit=api_settings.max_body)
     errors.install(app)
     errors.document_problems(app)
     from hub.telemetry.setup import instrument_app, tracing_enabled
@@ -179,9 +181,9 @@ def create_app(
         """Liveness: the process answers."""
         return Health(status="ok")
 
-    guard = [] if api_settings.metrics_public else [Depends(require("read"))]
+    metrics_auth = [] if api_settings.metrics_public else [Depends(require("read"))]
 
-    @app.get("/metrics", tags=["health"], dependencies=guard, response_class=PlainTextResponse,
+    @app.get("/metrics", tags=["health"], dependencies=metrics_auth, response_class=PlainTextResponse,
              responses=errors_doc(401, 403))
     async def metrics() -> Response:
         """Prometheus metrics (text format): executions by state, queue depth, step durations, LLM

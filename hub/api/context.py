@@ -39,7 +39,13 @@ class ApiSettings(BaseSettings):
         0.5, gt=0, description="Seconds a rate-limit or cache call to Redis may take before Redis counts as down."
     )
     wait_timeout: float = Field(30.0, gt=0, description="Most seconds a webhook ?wait=true holds the request.")
-    max_body: int = Field(1_000_000, ge=1, description="Largest webhook / flow body accepted, in bytes.")
+    max_body: int = Field(
+        10_000_000, ge=1, description="Largest request body accepted, in bytes (inputs, webhook bodies, a deploy); "
+        "a larger one is answered 413."
+    )
+    max_flow_body: int = Field(
+        1_000_000, ge=1, description="Largest flow (YAML source) accepted, in bytes; a larger one is answered 413."
+    )
     flow_cache_ttl: float = Field(
         1.0, ge=0, description="Seconds a server reuses a flow's newest revision and disabled flag when starting "
         "executions; changes made through this server apply at once, through another within this time (0: always read)."

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.errors import ApiError
+from hub.api.models import MAX_INT
 from hub.errors import HubError, NotFound
 from hub.evals.results import EvalStore, new_run_id
 
@@ -58,7 +59,7 @@ class CaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     file: str = Field(description="Eval file, relative to the evals folder.")
-    call_id: int | None = Field(None, description="An LLM call record id.")
+    call_id: int | None = Field(None, ge=1, le=MAX_INT, description="An LLM call record id.")
     execution_id: str | None = None
     step: str | None = Field(None, description="Step path of the LLM call (with execution_id).")
     expected: Any = Field(None, description="The corrected expected output (default: the model's output).")

@@ -7,11 +7,22 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
+from hub.api import guard
 from hub.api.auth import require
 from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
-from hub.api.models import DeployResult, FlowDetail, FlowDiff, FlowSummary, Revision, ValidationResult, errors
+from hub.api.models import (
+    MAX_INT,
+    DeployResult,
+    FlowDetail,
+    FlowDiff,
+    FlowSummary,
+    Revision,
+    ValidationResult,
+    errors,
+)
 from hub.errors import FlowError, Location, NotFound
 from hub.flow.models import Flow
 
@@ -44,9 +55,7 @@ class DeployRequest(BaseModel):
 
 
 async def _yaml_text(request: Request, hub: Hub) -> str:
-    body = await request.body()
-    if len(body) > hub.settings.max_body:
-        raise ApiError(413, f"the flow is larger than {hub.settings.max_body} bytes")
+    body = await guard.read_body(request, hub.settings.max_flow_body, "the flow", "HUB_API_MAX_FLOW_BODY")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -57,7 +66,13 @@ async def _yaml_text(request: Request, hub: Hub) -> str:
 
 
 def _parse(hub: Hub, text: str, file: str | None) -> Flow:
+    """Parse and check a flow (CPU work: call it from a thread, see :func:`_parse_off_loop`)."""
     return hub.engine.catalog.loader.load_text(text, file)
+
+
+async def _parse_off_loop(hub: Hub, text: str, file: str | None) -> Flow:
+    """:func:`_parse` in a worker thread, so that a large flow does not hold up other requests."""
+    return await run_in_threadpool(_parse, hub, text, file)
 
 
 def _detail(hub: Hub, namespace: str, flow_id: str, revision: int | None = None,
@@ -122,7 +137,7 @@ async def create_flow(
     request: Request, response: Response, hub: Hub = Depends(get_hub), _: Any = Depends(require("admin"))
 ) -> FlowDetail:
     """Create or update a flow from its YAML. 201 with a new revision, 200 when nothing changed."""
-    flow = _parse(hub, await _yaml_text(request, hub), None)
+    flow = await _parse_off_loop(hub, await _yaml_text(request, hub), None)
     revision, created = save(hub, flow)
     if not created:
         response.status_code = 200
@@ -138,7 +153,7 @@ async def put_flow(
     _: Any = Depends(require("admin")),
 ) -> FlowDetail:
     """Create or update the flow at this address; the YAML's ``namespace`` and ``id`` must match it."""
-    flow = _parse(hub, await _yaml_text(request, hub), f"{namespace}.{flow_id}")
+    flow = await _parse_off_loop(hub, await _yaml_text(request, hub), f"{namespace}.{flow_id}")
     if (flow.namespace, flow.id) != (namespace, flow_id):
         raise FlowError([Location(("id",), f"the flow is {flow.key}, but was sent to {namespace}.{flow_id}")])
     revision, created = save(hub, flow)
@@ -151,7 +166,7 @@ async def validate_flow(
 ) -> ValidationResult:
     """Check a flow without saving it: every error, each with file, line, column and key path."""
     try:
-        flow = _parse(hub, await _yaml_text(request, hub), request.query_params.get("file"))
+        flow = await _parse_off_loop(hub, await _yaml_text(request, hub), request.query_params.get("file"))
     except FlowError as exc:
         return ValidationResult(valid=False, errors=[loc.to_dict() for loc in exc.locations])  # type: ignore[misc]
     return ValidationResult(valid=True, flow=flow.key)
@@ -160,9 +175,13 @@ async def validate_flow(
 @router.post("/deploy", response_model=DeployResult, responses=errors(400, 401, 403, 422))
 def deploy_flows(body: DeployRequest, hub: Hub = Depends(get_hub), _: Any = Depends(require("admin"))) -> DeployResult:
     """Push a folder of flows at once (``hub deploy DIR``): all are checked first, nothing is saved
-    unless every one is valid, so a git repository can be the source of truth."""
+    unless every one is valid, so a git repository can be the source of truth. (A plain ``def``:
+    FastAPI runs it in a worker thread, off the event loop.)"""
     parsed: list[Flow] = []
     problems: list[Location] = []
+    for item in body.flows:
+        if len(item.source.encode("utf-8", "surrogatepass")) > hub.settings.max_flow_body:
+            raise guard.too_large(hub.settings.max_flow_body, item.file, "HUB_API_MAX_FLOW_BODY")
     for item in body.flows:
         try:
             parsed.append(_parse(hub, item.source, item.file))
@@ -184,7 +203,7 @@ def deploy_flows(body: DeployRequest, hub: Hub = Depends(get_hub), _: Any = Depe
 
 @router.get("/{namespace}/{flow_id}", response_model=FlowDetail, responses=errors(401, 403, 404))
 def get_flow(
-    namespace: str, flow_id: str, revision: int | None = Query(None, ge=1),
+    namespace: str, flow_id: str, revision: int | None = Query(None, ge=1, le=MAX_INT),
     hub: Hub = Depends(get_hub), _: Any = Depends(require("read")),
 ) -> FlowDetail:
     """A flow at its newest (or a given) revision, with the list of its revisions."""
@@ -202,7 +221,8 @@ def list_revisions(
 @router.get("/{namespace}/{flow_id}/diff", response_model=FlowDiff, responses=errors(401, 403, 404))
 def diff_flow(
     namespace: str, flow_id: str,
-    from_revision: int = Query(alias="from", ge=1), to_revision: int | None = Query(None, alias="to", ge=1),
+    from_revision: int = Query(alias="from", ge=1, le=MAX_INT),
+    to_revision: int | None = Query(None, alias="to", ge=1, le=MAX_INT),
     hub: Hub = Depends(get_hub), _: Any = Depends(require("read")),
 ) -> FlowDiff:
     """Unified diff between two revisions (``to`` defaults to the newest)."""

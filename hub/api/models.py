@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_INT = 2**31 - 1  # the largest number every database integer column holds (PostgreSQL INTEGER)
 # -- errors -------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 A trigger authenticates requests with its ``secret`` (``?key=`` or ``X-Hub-Key``) and/or its
 ``signing_secret``: ``X-Hub-Signature: sha256=<hex>`` of HMAC-SHA256 over ``<timestamp>.<raw body>``
-with ``X-Hub-Timestamp`` (epoch seconds) inside the trigger's ``tolerance``. A trigger with
+with ``X-Hub-Timestamp`` (epoch seconds, an integer) inside the trigger's ``tolerance``. A trigger with
 neither needs an API key with the ``run`` scope. ``Idempotency-Key`` deduplicates for 24 h.
 """
 
@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from hub.api import guard
 from hub.api.auth import authenticate, token_from
 from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
@@ -78,11 +79,10 @@ def check_request(hub: Hub, request: Request, raw: bytes, flow: Flow, trigger: W
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not stamp or not signature:
             raise ApiError(401, "missing X-Hub-Timestamp or X-Hub-Signature header", type="BadSignature")
-        try:
-            sent = float(stamp)
-        except ValueError:
-            raise ApiError(401, "X-Hub-Timestamp must be epoch seconds", type="BadSignature") from None
-        if abs(time.time() - sent) > trigger.tolerance:
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):  # not nan, inf, 1e9, +1, 1.5
+            raise ApiError(401, "X-Hub-Timestamp must be the epoch seconds as an integer (e.g. 1700000000)",
+                           type="BadSignature")
+        if abs(time.time() - int(stamp)) > trigger.tolerance:
             raise ApiError(401, f"X-Hub-Timestamp is outside the {trigger.tolerance:g}s replay window; "
                            "sign the request again with the current time", type="StaleTimestamp")
         expected = sign(_secret(hub, trigger.signing_secret, flow), stamp, raw)
@@ -100,6 +100,8 @@ def _body(request: Request, raw: bytes) -> Any:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise ApiError(400, "the body is not valid JSON") from None
+        except RecursionError:
+            raise ApiError(400, f"the body's JSON is nested more than {guard.MAX_DEPTH} levels deep") from None
     if kind == "application/x-www-form-urlencoded":
         return dict(parse_qsl(raw.decode("utf-8", "replace")))
     return raw.decode("utf-8", "replace")
@@ -146,13 +148,13 @@ async def webhook(
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
     """Start an execution from a webhook call; the body, headers and query become ``trigger.*``."""
-    raw = await request.body()
-    if len(raw) > hub.settings.max_body:
-        raise ApiError(413, f"the body is larger than {hub.settings.max_body} bytes")
+    raw = await request.body()  # at most HUB_API_MAX_BODY bytes (guard.BodyLimit)
     revision, flow = runnable(hub, namespace, flow_id)
     trigger = _trigger(flow, trigger_id)
     check_request(hub, request, raw, flow, trigger)
-    data = trigger_data(request, trigger_id, _body(request, raw))
+    body = _body(request, raw)
+    guard.check_storable(body, "body")
+    data = trigger_data(request, trigger_id, body)
     inputs = trigger_inputs(hub, flow, trigger, data)
 
     execution_id = new_id()

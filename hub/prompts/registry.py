@@ -34,6 +34,12 @@ MOVES = PromptLabelMove.__table__  # type: ignore[attr-defined]
 PINS = PromptPin.__table__  # type: ignore[attr-defined]
 FIRST_LABEL = "production"
 SUFFIXES = (".yaml", ".yml")
+MAX_VERSION = 2**31 - 1  # the largest integer a database INTEGER column holds (PostgreSQL)
+
+
+def _number(text: str) -> bool:
+    """``text`` is a version number: ASCII digits only (``"³".isdigit()`` is true, but no number)."""
+    return text.isascii() and text.isdigit()
 
 _prompts_dir: contextvars.ContextVar[Path | None] = contextvars.ContextVar("hub_prompts_dir", default=None)
 
@@ -254,8 +260,10 @@ class PromptRegistry:
         ]
 
     def get(self, name: str, version: int) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(VERSIONS).where(VERSIONS.c.name == name, VERSIONS.c.version == version)).first()
+        row = None
+        if 0 < version <= MAX_VERSION:  # (a larger number is no version, and no database integer)
+            with self.engine.connect() as conn:
+                row = conn.execute(select(VERSIONS).where(VERSIONS.c.name == name, VERSIONS.c.version == version)).first()
         if row is None:
             if not self._exists(name):
                 raise self._no_prompt(name)
@@ -336,9 +344,9 @@ class PromptRegistry:
     def version_of(self, name: str, ref: str | int) -> int:
         """A version number from ``3``, ``"3"``, ``"v3"``, a label or ``latest``."""
         text = str(ref).strip()
-        if text.lower().startswith("v") and text[1:].isdigit():
+        if text.lower().startswith("v") and _number(text[1:]):
             text = text[1:]
-        if text.isdigit():
+        if _number(text):
             return int(text)
         return self._label_version(name, text, None)
 
