@@ -78,3 +78,8 @@ def keep(**kwargs: Any) -> dict[str, Any]:
 
 def big(size: int) -> str:
     return "x" * size
+
+
+def unstorable(kind: str) -> dict[str, str]:
+    """Text a database refuses: a lone surrogate (``surrogate``) or a NUL character (``nul``)."""
+    return {"text": "\ud800" if kind == "surrogate" else "a\x00b"}

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import sqlalchemy.exc
 from pydantic_core import to_jsonable_python
 
 from hub.engine import control, fanout, leaf, pauses
@@ -48,6 +49,7 @@ from hub.flow.durations import format_duration
 from hub.flow.expressions import Expressions, Scope, expressions
 from hub.flow.models import Flow, Task, walk_tasks
 from hub.flow.secrets import Secrets
+from hub.flow.yamlpos import UNSTORABLE
 from hub.settings import HubSettings
 from hub.store.store import AlongWrite, Store, owner_is_alive, this_owner
 from hub.tasks.registry import Registry, default_registry
@@ -57,6 +59,13 @@ _LIVE = (State.CREATED, State.QUEUED, State.RUNNING, State.PAUSED, State.KILLING
 
 Listener = Callable[[dict[str, Any]], None]
 STALE_HEARTBEAT = 60.0
+# failures of the database connection, not of the execution: it is left RUNNING and resumed later
+TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError, OSError)
+
+
+def _storable(text: str) -> str:
+    """``text`` with the characters a database refuses (NUL, lone surrogates) spelled as escapes."""
+    return UNSTORABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 class Engine:
@@ -265,8 +274,30 @@ class Engine:
             if current["state"] in (State.KILLING, State.RUNNING, State.QUEUED):
                 self._killed(execution_id)
             raise
+        except TRANSIENT:
+            raise  # the database is away: the execution stays RUNNING and is picked up again
+        except Exception as exc:
+            return await self._crashed(execution_id, exc)
         finally:
             self._running.pop(execution_id, None)
+
+    async def _crashed(self, execution_id: str, exc: Exception) -> dict[str, Any]:
+        """End an execution the engine itself failed on (a bug, or data the database refuses):
+        FAILED with the error, instead of RUNNING and crashed again by every process that resumes it."""
+        log.exception("execution %s crashed in the engine; it ends FAILED", execution_id)
+        cause = exc.orig if isinstance(exc, sqlalchemy.exc.StatementError) and exc.orig is not None else exc
+        message = f"the engine failed on this execution: {type(cause).__name__}: {cause}"
+        error = {"type": "EngineError", "message": _storable(message), "retryable": False}
+        self.store.update_execution(
+            execution_id, state=State.FAILED, ended_at=time.time(), owner=None, resume_at=None, error=error
+        )
+        self.store.end_open_steps(execution_id, State.FAILED)
+        execution = self.store.get_execution(execution_id)
+        self.emit({"event": "execution", "execution_id": execution_id, "state": State.FAILED, "error": error})
+        with contextlib.suppress(HubError):  # (its flow did load, or it would not have run)
+            _, flow = self.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
+            await self._after_end(execution, flow)
+        return execution
 
     def _owner_gone(self, execution: dict[str, Any]) -> bool:
         alive = owner_is_alive(execution["owner"])
