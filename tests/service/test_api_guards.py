@@ -60,16 +60,16 @@ def test_validate_refuses_an_alias_bomb_at_once(client: TestClient, levels: int)
 def test_a_flow_over_the_flow_limit_is_413(small: TestClient) -> None:
     big = HELLO + "# " + "x" * 2_000 + "\n"
     error = assert_error(small.post("/v1/flows/validate", content=big, headers=YAML), 413)
-    assert "the flow is larger than 2000 bytes" in error["message"] and "HUB_API_MAX_FLOW_BODY" in error["message"]
+    assert "the flow is larger than 2000 bytes" in error["detail"] and "HUB_API_MAX_FLOW_BODY" in error["detail"]
     assert_error(small.post("/v1/flows", content=big, headers=YAML), 413)
     deployed = small.post("/v1/flows/deploy", json={"flows": [{"file": "flows/big.yaml", "source": big}]})
-    assert "flows/big.yaml is larger than 2000 bytes" in assert_error(deployed, 413)["message"]
+    assert "flows/big.yaml is larger than 2000 bytes" in assert_error(deployed, 413)["detail"]
 
 
 def test_any_body_over_the_limit_is_413_before_it_is_read(small: TestClient) -> None:
     inputs = {"inputs": {"name": "x" * 6_000}}
     error = assert_error(small.post("/v1/flows/demo/hello/executions", json=inputs), 413)
-    assert "larger than 5000 bytes" in error["message"] and "HUB_API_MAX_BODY" in error["message"]
+    assert "larger than 5000 bytes" in error["detail"] and "HUB_API_MAX_BODY" in error["detail"]
     webhook = small.post("/v1/webhooks/demo/hooks/plain", content=b"x" * 6_000, headers={"content-type": "text/plain"})
     assert_error(webhook, 413)
 
@@ -90,7 +90,7 @@ def test_unstorable_text_is_422_naming_the_field(small: TestClient, escaped: str
     webhook = small.post("/v1/webhooks/demo/hooks/plain", content=f'{{"ticket": {{"body": "{escaped}"}}}}',
                          headers=JSON)
     error = assert_error(webhook, 422)
-    assert error["details"][0]["path"] == "body.ticket.body" and what in error["message"]
+    assert error["details"][0]["path"] == "body.ticket.body" and what in error["detail"]
     started = small.post("/v1/flows/demo/hello/executions", content=f'{{"inputs": {{"name": "{escaped}"}}}}',
                          headers=JSON)
     assert assert_error(started, 422)["details"][0]["path"] == "body.inputs.name"
@@ -120,7 +120,7 @@ def test_a_timestamp_that_is_not_integer_seconds_is_refused(small: TestClient, s
     except UnicodeEncodeError:  # (a non-ASCII header cannot even be sent)
         return
     error = assert_error(response, 401, "BadSignature")
-    assert "integer" in error["message"]
+    assert "integer" in error["detail"]
 
 
 def test_an_integer_timestamp_in_the_window_is_accepted(small: TestClient) -> None:
