@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.engine.runner import Engine
-from hub.evals.runner import EvalRunner
+from hub.evals.runner import EvalRunner, Selection
 from hub.evals.spec import load_file
 from hub.llm.fake import FakeOpenAI
 from hub.prompts.registry import PromptRegistry, use_prompts_dir
@@ -130,7 +130,8 @@ async def test_an_eval_gate_refuses_a_version_that_fails_and_the_matrix_shows_wh
     # the model now says billing for everything: v2 regresses against the first run
     setup["fake"].responder = lambda request: '{"category": "billing", "urgency": "low"}'
     runner = EvalRunner(engine.store, setup["llm"], setup["settings"])
-    again = await runner.run(load_file(setup["evals"] / "triage.yaml"), baseline=run_id)
+    again = await runner.run(load_file(setup["evals"] / "triage.yaml"), baseline=run_id,
+                             select=Selection(cache=False))  # the answers changed: do not reuse the cached ones
     html = client.get(f"/evals/{again.run_id}").text
     assert re.search(r'<td class="cell fail regressed" data-case="crash" data-variant="v2/fast"', html)
     assert "regressions: crash, error-500, hello" in text_of(html)
