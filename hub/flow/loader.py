@@ -404,6 +404,9 @@ class FlowLoader:
             if isinstance(trig, dict):
                 checker.check(trig.get("inputs") or {}, ("triggers", i, "inputs"), visible=set(),
                               roots={"trigger", "execution", "secret", "now", "range", "vars"})
+                for key in ("path", "secret", "signing_secret"):  # rendered with secret() and now() only
+                    if isinstance(trig.get(key), str):
+                        checker.check(trig[key], ("triggers", i, key), visible=set(), roots={"secret", "now", "range"})
         main_ids = self._walk_refs(tasks, set(), BASE_ROOTS, checker)
         handler_roots = BASE_ROOTS | {"error"}
         self._walk_refs(errors, set(main_ids), handler_roots, checker)

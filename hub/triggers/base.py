@@ -62,6 +62,12 @@ def enabled_triggers(engine: Engine, kinds: set[str] | None = None) -> list[Boun
     return out
 
 
+def render_field(engine: Engine, bound: Bound, value: Any, field: str, **scope: Any) -> Any:
+    """A trigger field rendered the one way every trigger type uses: ``secret()`` and ``now()``
+    available, plus ``scope`` (``trigger`` for inputs); raises ExpressionError naming the field."""
+    return engine.expr.render(value, {"secret": engine.secrets.get, **scope}, f"triggers.{bound.trigger.id}.{field}")
+
+
 def execution_id_for(bound: Bound, event_key: str) -> str:
     digest = hashlib.sha256(f"{bound.flow.key}\x1f{bound.trigger.id}\x1f{event_key}".encode()).hexdigest()
     return digest[:32]
@@ -81,7 +87,7 @@ async def fire(engine: Engine, bound: Bound, data: dict[str, Any], event_key: st
         pass
     trigger_data = {"type": bound.trigger.type, "id": bound.trigger.id, **data}
     try:
-        inputs = engine.expr.render(bound.trigger.inputs, {"trigger": trigger_data}, f"triggers.{bound.trigger.id}.inputs")
+        inputs = render_field(engine, bound, bound.trigger.inputs, "inputs", trigger=trigger_data)
         await engine.start(bound.flow.key, inputs, trigger=trigger_data, execution_id=execution_id)
     except IntegrityError:
         return execution_id, False  # another process fired the same event first
@@ -123,8 +129,7 @@ async def fire_many(engine: Engine, bound: Bound, events: list[tuple[dict[str, A
             return execution_id, False
         trigger_data = {"type": bound.trigger.type, "id": bound.trigger.id, **data}
         try:
-            inputs = engine.expr.render(bound.trigger.inputs, {"trigger": trigger_data},
-                                        f"triggers.{bound.trigger.id}.inputs")
+            inputs = render_field(engine, bound, bound.trigger.inputs, "inputs", trigger=trigger_data)
             await engine.start(flow, inputs, trigger=trigger_data, execution_id=execution_id, revision=revision)
         except IntegrityError:
             return execution_id, False  # another process fired the same event first

@@ -19,7 +19,7 @@ from pathlib import Path
 from hub.engine.runner import Engine
 from hub.engine.states import TERMINAL, State
 from hub.errors import HubError, NotFound
-from hub.triggers.base import Bound, execution_id_for, fire
+from hub.triggers.base import Bound, execution_id_for, fire, render_field
 from hub.triggers.state import TriggerStates
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ async def scan(engine: Engine, bound: Bound, states: TriggerStates | None = None
     """One pass over the folder; returns the ids of executions started."""
     states = states or TriggerStates(engine.store)
     states.ensure(*bound.key, "file")
-    root = Path(bound.trigger.path)
+    root = Path(str(render_field(engine, bound, bound.trigger.path, "path")))
     if not root.is_dir():
         states.failed(*bound.key, f"watched folder {root} does not exist")
         return []

@@ -59,11 +59,17 @@ async def tick(engine: Engine, now: float, states: TriggerStates | None = None,
     states = states or TriggerStates(engine.store)
     created: list[str] = []
     for bound in enabled_triggers(engine, {"schedule"}) if schedules is None else schedules:
+        earlier = (states.get(*bound.key) or {}).get("last_error")  # (fire() records its own failure)
         try:
             created.extend(await _tick_one(engine, bound, now, states))
         except Exception as exc:
-            log.exception("schedule %s failed", bound.name)
-            states.failed(*bound.key, f"{type(exc).__name__}: {exc}")
+            message = str(exc) if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+            if message != earlier:  # reported once (and in GET /v1/triggers), not at every tick
+                if isinstance(exc, HubError):
+                    log.error("schedule %s cannot start its flow: %s", bound.name, message)
+                else:
+                    log.exception("schedule %s failed", bound.name)
+            states.failed(*bound.key, message)
     return created
 
 
@@ -98,7 +104,14 @@ async def _tick_one(engine: Engine, bound: Bound, now: float, states: TriggerSta
         data = {"date": _iso(moment, trigger.timezone), "scheduled_at": moment, "late": now - moment > MISFIRE_GRACE}
         if trigger.catchup == "once" and missed and moment == chosen[-1]:
             data["missed"] = len(missed) + len(on_time) - 1
-        execution_id, new = await fire(engine, bound, data, f"schedule:{moment:.3f}", states)
+        try:
+            execution_id, new = await fire(engine, bound, data, f"schedule:{moment:.3f}", states)
+        except HubError:
+            # this time cannot start (its inputs do not render, the flow is disabled): it is
+            # skipped, so the schedule tries again at its next time, not at every tick
+            states.update(*bound.key, cursor={"last": moment, "cron": trigger.cron + "@" + trigger.timezone},
+                          next_fire_at=next_time(trigger, moment))
+            raise
         if new:
             created.append(execution_id)
     states.update(*bound.key, cursor={"last": due[-1], "cron": trigger.cron + "@" + trigger.timezone},

@@ -18,6 +18,7 @@ from typing import Any
 from hub.core.plugins import PluginError
 from hub.core.registry import trigger_registry
 from hub.engine.runner import Engine
+from hub.errors import HubError
 from hub.settings import HubSettings
 from hub.triggers import files, schedule
 from hub.triggers.base import Bound, enabled_triggers
@@ -99,8 +100,11 @@ class TriggerService:
             try:
                 created.extend(await files.scan(self.engine, bound, self.states))
             except Exception as exc:
-                log.exception("file trigger %s failed", bound.name)
-                self.states.failed(*bound.key, f"{type(exc).__name__}: {exc}")
+                message = str(exc) if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+                if message != (self.states.get(*bound.key) or {}).get("last_error"):  # reported once
+                    log.error("file trigger %s failed: %s", bound.name, message,
+                              exc_info=not isinstance(exc, HubError))
+                self.states.failed(*bound.key, message)
         self.fired += len(created)
         return created
 

@@ -304,3 +304,63 @@ tasks: [{id: noted, type: set, values: {ok: true}}]
     assert await listener.handle(high["id"]) == [rows[0]["id"]]
     assert len(engine.store.list_executions(namespace="tr", flow_id="follow_up")) == 1
     listener.detach()
+
+
+async def test_trigger_fields_render_secrets_the_same_way_everywhere(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schedule's inputs and a file trigger's path may call secret(), as a webhook's secret may."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setenv("HUB_SECRET_REPORT_TOKEN", "tok-987")
+    monkeypatch.setenv("HUB_SECRET_INBOX", str(inbox))
+    engine.deploy(load_text("""
+id: secretive
+namespace: tr
+inputs: [{id: token, type: string, default: none}, {id: name, type: string, default: none}]
+triggers:
+  - {id: nightly, type: schedule, cron: "0 2 * * *", inputs: {token: "{{ secret('REPORT_TOKEN') }}"}}
+  - {id: drop, type: file, path: "{{ secret('INBOX') }}", pattern: "*.csv", inputs: {name: "{{ trigger.name }}"}}
+tasks:
+  - {id: echo, type: log, message: "{{ inputs.name }}"}
+"""))
+    await schedule.tick(engine, ts("2024-05-01T12:00:00"))
+    [created] = await schedule.tick(engine, ts("2024-05-02T02:00:01"))
+    assert engine.store.get_execution(created)["inputs"]["token"] == "tok-987"
+    (inbox / "a.csv").write_text("x\n")
+    os.utime(inbox / "a.csv", (time.time() - 5, time.time() - 5))
+    [bound] = enabled_triggers(engine, {"file"})
+    [started] = await files.scan(engine, bound)
+    assert engine.store.get_execution(started)["inputs"]["name"] == "a.csv"
+    assert (inbox / "processing" / "a.csv").exists()
+
+
+async def test_a_schedule_that_cannot_start_is_reported_once_and_tries_at_its_next_time(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine.deploy(load_text("""
+id: unset
+namespace: tr
+inputs: [{id: token, type: string}]
+triggers:
+  - {id: nightly, type: schedule, cron: "0 2 * * *", inputs: {token: "{{ secret('NEVER_SET') }}"}}
+tasks:
+  - {id: echo, type: log, message: "{{ inputs.token }}"}
+"""))
+    await schedule.tick(engine, ts("2024-05-01T12:00:00"))
+    for second in range(1, 6):  # the leader ticks every second
+        assert await schedule.tick(engine, ts("2024-05-02T02:00:00") + second) == []
+    errors = [r for r in caplog.records if "unset" in r.getMessage()]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "secret 'NEVER_SET' is not set" in errors[0].getMessage()
+    [state] = trigger_states(engine.store, "tr", "unset")
+    assert "secret 'NEVER_SET' is not set" in state["last_error"]
+    assert state["next_fire_at"] == ts("2024-05-03T02:00:00")  # skipped to the next time, not every tick
+
+
+def test_a_file_trigger_path_is_checked_at_validation() -> None:
+    from hub.errors import FlowError
+
+    with pytest.raises(FlowError, match=r"triggers\[0\]\.path: .*inputs"):
+        load_text("id: f\ntriggers:\n  - {id: drop, type: file, path: \"{{ inputs.dir }}\"}\n"
+                  "tasks:\n  - {id: a, type: log, message: hi}\n")
