@@ -266,12 +266,14 @@ class Progress:
 
         self.quiet = quiet
         self.containers = set(HANDLERS)  # their RUNNING line opens a block; a leaf's would be noise
+        self.streaming: str | None = None  # the step whose tokens are being printed
 
     def __call__(self, event: dict[str, Any]) -> None:
         if self.quiet:
             return
         kind = event["event"]
         if kind == "step":
+            self._end_tokens()
             state = event["state"]
             if state == "RUNNING" and event["type"] not in self.containers:
                 return
@@ -285,7 +287,19 @@ class Progress:
                     line += click.style(f"  retrying in {err['retry_in']}s", fg="yellow")
             click.echo(line, err=True)
         elif kind == "log":
+            self._end_tokens()
             click.echo(click.style(f"    {event['level']}: ", fg="bright_black") + str(event["message"]), err=True)
+        elif kind == "token":  # a streamed model answer, as it arrives
+            if self.streaming != event.get("path"):
+                self._end_tokens()
+                click.echo(click.style(f"    {event.get('path')}: ", fg="bright_black"), err=True, nl=False)
+                self.streaming = event.get("path")
+            click.echo(str(event.get("text", "")), err=True, nl=False)
+
+    def _end_tokens(self) -> None:
+        if self.streaming is not None:
+            click.echo("", err=True)
+            self.streaming = None
 
 
 def _deploy_dir(engine: Any, flows_dir: Path | None) -> None:

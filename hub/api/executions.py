@@ -175,6 +175,7 @@ async def execution_events(
     __: Any = Depends(_existing),
 ) -> Any:
     """Server-sent events: ``snapshot`` (the execution and its steps now), then ``execution``,
-    ``step`` and ``log`` events as they happen; the stream ends after the execution ends."""
+    ``step``, ``log`` and ``token`` (a streamed model answer, piece by piece) events as they happen;
+    the stream ends after the execution ends."""
     async for event in sse.execution_stream(hub, execution_id):
         yield event

@@ -11,6 +11,7 @@ simply runs again, with the same idempotency key, as one whose row was written w
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -191,6 +192,7 @@ async def _attempt(
         redact=run.redactor, state=dict((run.steps.get(path) or {}).get("data") or {}),
         services=engine.services, flow=run.flow, execution=run.execution,
         issue_resume_token=None if checkpoint is None else _token_issuer(engine, checkpoint),
+        emit=functools.partial(_emit_for, engine, run.id, path),
     )
     try:
         call = engine._wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
@@ -263,3 +265,9 @@ async def _paused(
         raise StepFailed(error, path, task.id) from None
     run.warning = True
     frame.outputs[task.id] = None
+
+
+def _emit_for(engine: Engine, execution_id: str, path: str, event: dict[str, Any]) -> None:
+    """A task's live event, stamped with its execution and step."""
+    if engine.listeners:
+        engine.emit({**event, "execution_id": execution_id, "path": path})

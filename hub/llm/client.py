@@ -16,7 +16,10 @@ Provider failures come out as hub errors: :class:`~hub.errors.ConnectorError` wi
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ from hub.errors import ConnectorError, TaskError
 from hub.llm.settings import LLMSettings, ModelsConfig, ModelSpec
 from hub.llm.transports import (
     Litellm,
+    OnToken,
     OpenAICompatible,
     ProviderFailure,
     Reply,
@@ -42,6 +46,7 @@ __all__ = ["LLMClient", "Completion", "Embeddings", "LLMTimeout", "ContextWindow
 T = TypeVar("T")
 
 MAX_BACKOFF = 8.0  # seconds between two tries of one alias, unless the provider asks for more
+DEFAULT_OUTPUT_ESTIMATE = 512  # output tokens a budget reserves for a call that sets no max_tokens
 MAX_RETRY_AFTER = 60.0  # a longer Retry-After ends the tries (the step's own retry policy can wait)
 
 
@@ -76,6 +81,8 @@ class Completion:
     fallbacks: int = 0
     finish_reason: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """``[{"id", "name", "arguments"}]`` when the model answered by calling tools (arguments: JSON text)."""
 
     @property
     def fallback_used(self) -> bool:
@@ -95,6 +102,7 @@ class Completion:
             "retries": self.retries,
             "fallbacks": self.fallbacks,
             "finish_reason": self.finish_reason,
+            "tool_calls": self.tool_calls,
         }
 
 
@@ -138,6 +146,7 @@ class LLMClient:
         self._openai = OpenAICompatible(self.settings.max_connections)
         self._litellm = Litellm()
         self._prices: dict[str, tuple[float, float]] = {}
+        self._warm: set[str] = set()
 
     @property
     def default_model(self) -> str | None:
@@ -173,12 +182,15 @@ class LLMClient:
     async def warm(self, model: str) -> None:
         """Do the slow once-per-process work ``model`` (and its fallbacks) will need — litellm's
         import, the price lookup — now, so that no request's latency includes it."""
+        if model in self._warm:
+            return
         for name in self._chain(model):
             spec = self.spec(name)
             if not wants_openai(spec) or not spec.has_price:
                 await imported_litellm()
                 if wants_openai(spec):
                     self._price(spec)
+        self._warm.add(model)
 
     async def complete(
         self,
@@ -186,12 +198,19 @@ class LLMClient:
         messages: list[dict[str, Any]],
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        on_token: OnToken | None = None,
     ) -> Completion:
-        """Ask ``model`` (an alias or a litellm model name); raises hub errors on failure."""
+        """Ask ``model`` (an alias or a litellm model name); raises hub errors on failure.
+
+        ``params`` go to the provider as OpenAI names them (``temperature``, ``tools``,
+        ``tool_choice``, ``response_format`` ...). With ``on_token`` the answer is streamed and each
+        piece of text is passed to it as it arrives (a retried stream starts again from its start).
+        """
 
         def ask(spec: ModelSpec, seconds: float) -> Awaitable[Reply]:
-            return self._transport(spec).chat(spec, messages, {**spec.params, **(params or {})}, seconds)
+            return self._transport(spec).chat(spec, messages, {**spec.params, **(params or {})}, seconds, on_token)
 
+        await self.warm(model)  # litellm's import and the price lookup are no request's latency
         tries = _Tries()
         answered, reply = await self._call(model, ask, timeout, tries)
         spec = self.spec(answered)
@@ -212,6 +231,7 @@ class LLMClient:
             retries=tries.retries,
             fallbacks=tries.fallbacks,
             finish_reason=reply.finish_reason,
+            tool_calls=reply.tool_calls,
         )
 
     async def embed(self, model: str, texts: list[str], timeout: float | None = None) -> Embeddings:
@@ -221,6 +241,7 @@ class LLMClient:
         def ask(spec: ModelSpec, seconds: float) -> Awaitable[tuple[list[list[float]], int]]:
             return self._transport(spec).embed(spec, texts, seconds)
 
+        await self.warm(model)
         tries = _Tries()
         answered, (vectors, tokens) = await self._call(model, ask, timeout, tries)
         spec = self.spec(answered)
@@ -304,6 +325,20 @@ class LLMClient:
         price_in, price_out = self._price(spec)
         return tokens_in * price_in + tokens_out * price_out
 
+    async def cost_of(self, model: str, tokens_in: int, tokens_out: int) -> float:
+        """USD for tokens of ``model`` (an alias or a model name): its prices, or litellm's map."""
+        return await self._cost(self.spec(model), tokens_in, tokens_out)
+
+    async def estimate(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any] | None = None) -> float:
+        """What one call will cost at most, about (USD), before it is made: a token per 4
+        characters of the request as input, ``max_tokens`` (default 512) as output, at the prices
+        of the alias asked. The budget reserves it before the call (see :mod:`hub.llm.budget`)."""
+        await self.warm(model)
+        spec = self.spec(model)
+        tokens_in = len(json.dumps(messages, default=str)) // 4 + 1
+        tokens_out = int((params or {}).get("max_tokens") or spec.params.get("max_tokens") or DEFAULT_OUTPUT_ESTIMATE)
+        return await self._cost(spec, tokens_in, tokens_out)
+
     def _price(self, spec: ModelSpec) -> tuple[float, float]:
         prices = self._prices.get(spec.model)
         if prices is None:
@@ -339,6 +374,30 @@ class LLMClient:
 
 
 _DEFAULT: LLMClient | None = None
+
+
+def needs_litellm(config: ModelsConfig) -> bool:
+    """Whether calls may need litellm: an alias goes through it or is priced from its price map
+    (or no alias is defined, so model names go to litellm)."""
+    return not config.models or any(not wants_openai(spec) or not spec.has_price for spec in config.models.values())
+
+
+def preload_litellm(settings: LLMSettings | None = None) -> threading.Thread | None:
+    """Import litellm in a background thread now, at process start (``hub serve``, ``hub
+    worker``), when some model alias will need it (litellm transport, or a price from its map):
+    its import takes seconds and must not fall inside the first model call. None when no alias
+    needs it or it is imported already."""
+    if "litellm" in sys.modules:
+        return None
+    try:
+        config = (settings or LLMSettings()).load_models()
+    except Exception:  # a broken models file is reported when a model is called
+        return None
+    if not needs_litellm(config):
+        return None
+    thread = threading.Thread(target=litellm_module, name="hub-litellm-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def default_client() -> LLMClient:

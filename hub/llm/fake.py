@@ -1,6 +1,7 @@
 """An OpenAI-compatible chat server for tests and offline development.
 
-It speaks ``POST /v1/chat/completions`` (with ``usage``) and ``POST /v1/embeddings`` on 127.0.0.1,
+It speaks ``POST /v1/chat/completions`` (with ``usage``; tool calls; ``stream: true`` answered
+with chunks in the real server-sent-events wire format, usage last when ``stream_options`` asks) and ``POST /v1/embeddings`` on 127.0.0.1,
 so litellm's real HTTP path runs against it. Replies are scripted per model, in order; when a
 model's script is empty the default reply is used. A ``responder`` (request -> reply or None)
 answers from the request's content instead, which concurrent callers need::
@@ -8,6 +9,7 @@ answers from the request's content instead, which concurrent callers need::
     fake = FakeOpenAI()
     fake.enqueue(Reply(status=429, headers={"Retry-After": "0"}), Reply('{"score": 0.9}'))
     fake.enqueue(Reply(status=500), model="primary")
+    fake.enqueue(Reply(tool_calls=[{"name": "search", "arguments": {"q": "Ada"}}]))
     with fake.serve() as api_base:          # "http://127.0.0.1:<port>/v1"
         ...
     assert fake.requests[0]["model"] == "primary"
@@ -59,6 +61,12 @@ class Reply:
     completion_tokens: int | None = None
     error: str | None = None
     error_code: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """``[{"name": ..., "arguments": {...} or "<json>", "id": optional}]``: the answer calls tools."""
+
+    def __post_init__(self) -> None:
+        if self.tool_calls and self.content == "ok":  # a tool-calling answer has no text unless given one
+            self.content = ""
 
     @classmethod
     def context_overflow(cls) -> Reply:
@@ -163,24 +171,26 @@ class FakeOpenAI:
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
         completion_tokens = reply.completion_tokens
         if completion_tokens is None:
-            completion_tokens = max(1, len(reply.content.split()))
+            completion_tokens = max(1, len(reply.content.split()) + 8 * len(reply.tool_calls))
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        calls = _tool_calls(reply)
+        if request.get("stream"):
+            await _stream(send, request, reply, calls, usage)
+            return
+        answer: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
+        if calls:
+            answer["tool_calls"] = calls
         payload = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.get("model", "fake"),
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": reply.content},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "choices": [{"index": 0, "message": answer, "finish_reason": "tool_calls" if calls else "stop"}],
+            "usage": usage,
         }
         await _send_json(send, 200, payload, reply.headers)
 
@@ -206,6 +216,58 @@ class FakeOpenAI:
 
         with serve_app(self) as base:
             yield f"{base}/v1"
+
+
+def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
+    out = []
+    for n, call in enumerate(reply.tool_calls):
+        arguments = call.get("arguments", {})
+        out.append({
+            "id": call.get("id") or f"call_{n}_{uuid.uuid4().hex[:8]}",
+            "type": "function",
+            "function": {
+                "name": call["name"],
+                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+            },
+        })
+    return out
+
+
+async def _stream(
+    send: Any, request: dict[str, Any], reply: Reply, calls: list[dict[str, Any]], usage: dict[str, int]
+) -> None:
+    """The answer as chat.completion.chunk events, as OpenAI streams it: a role delta, content in
+    word-sized pieces, tool calls split into their name and argument fragments, the finish reason,
+    the usage (only when ``stream_options.include_usage``), then ``[DONE]``."""
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
+        "created": int(time.time()), "model": request.get("model", "fake"),
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        data = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+        *[(k.lower().encode(), v.encode()) for k, v in reply.headers.items()],
+    ]})
+    pieces = [chunk({"role": "assistant", "content": ""})]
+    if reply.content:
+        pieces += [chunk({"content": word}) for word in re.findall(r"\S+\s*|\s+", reply.content)]
+    for index, call in enumerate(calls):
+        arguments = call["function"]["arguments"]
+        half = len(arguments) // 2
+        pieces.append(chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                             "function": {"name": call["function"]["name"], "arguments": arguments[:half]}}]}))
+        pieces.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}))
+    pieces.append(chunk({}, "tool_calls" if calls else "stop"))
+    if (request.get("stream_options") or {}).get("include_usage"):
+        pieces.append(b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode() + b"\n\n")
+    pieces.append(b"data: [DONE]\n\n")
+    for piece in pieces:
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _send_json(send: Any, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:

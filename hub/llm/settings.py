@@ -25,6 +25,7 @@ litellm model with its provider details, and may fall back to other aliases::
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,6 +64,12 @@ class ModelSpec(BaseModel):
         "auto",
         description="'openai': speak the OpenAI wire format directly (fast); 'litellm': through litellm; "
         "'auto': openai for an 'openai/...' model with an api_base, litellm otherwise.",
+    )
+    structured_output: Literal["json_schema", "json_object", "prompt"] = Field(
+        "json_schema",
+        description="How a step's output schema reaches the model: 'json_schema' (response_format with the "
+        "schema: OpenAI, vLLM, llama.cpp, Ollama), 'json_object' (JSON mode only), 'prompt' (in the "
+        "system message only, for servers that reject response_format).",
     )
 
     @field_validator("api_base")
@@ -139,3 +146,44 @@ class LLMSettings(BaseSettings):
         if self.default_model:
             config.default = self.default_model
         return config
+
+
+def unknown_model(name: str, config: ModelsConfig | None = None) -> str | None:
+    """Why ``name`` cannot be called (a sentence), or None: it is an alias of the models file, a
+    ``provider/model`` name, or a model litellm's price map knows by its bare name. Checked when a
+    flow loads (``hub validate``) so that a typo is not a provider error at run time; not checked
+    where no models are configured at all."""
+    if config is None:
+        try:
+            config = LLMSettings().load_models()
+        except Exception:  # a broken models file is reported when a model is called
+            return None
+    if not config.models:
+        return None  # no models file here (a checkout without one, a worker configured elsewhere)
+    if name in config.models or "/" in name or name in _known_bare_models():
+        return None
+    from hub.flow.loader import suggest
+
+    aliases = sorted(config.models)
+    listed = f" (aliases: {', '.join(aliases)})" if aliases else ""
+    return (
+        f"model {name!r} is not an alias in the models file{listed} nor a 'provider/model' name"
+        f"{suggest(name, aliases)}; define it under 'models', or name its provider (e.g. openai/{name})"
+    )
+
+
+@lru_cache(maxsize=1)
+def _known_bare_models() -> frozenset[str]:
+    """Model names litellm resolves without a provider prefix, read from its price map file (no
+    import of litellm, which takes seconds)."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    path = Path(spec.submodule_search_locations[0]) / "model_prices_and_context_window_backup.json"
+    try:
+        return frozenset(name for name in json.loads(path.read_text()) if "/" not in name)
+    except (OSError, ValueError):
+        return frozenset()

@@ -20,7 +20,7 @@ import json
 import os
 import weakref
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.propagate import inject
@@ -75,6 +75,49 @@ class Reply:
     output_tokens: int
     finish_reason: str | None
     cost: float | None = None  # known to the transport (litellm's price map); None: the client prices it
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """``[{"id", "name", "arguments"}]``, the arguments as the JSON text the model wrote."""
+
+
+OnToken = Callable[[str], None]
+"""Called with each piece of text as a streamed answer arrives."""
+
+
+class _Assembly:
+    """A streamed answer put back together from its chunks (OpenAI's ``chat.completion.chunk``)."""
+
+    def __init__(self, on_token: OnToken):
+        self.on_token = on_token
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}
+        self.model: str | None = None
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        self.model = self.model or chunk.get("model")
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            piece = delta.get("content")
+            if piece:
+                self.text.append(piece)
+                self.on_token(piece)
+            for part in delta.get("tool_calls") or []:
+                call = self.calls.setdefault(int(part.get("index") or 0), {"id": None, "name": "", "arguments": ""})
+                call["id"] = part.get("id") or call["id"]
+                function = part.get("function") or {}
+                call["name"] += function.get("name") or ""
+                call["arguments"] += function.get("arguments") or ""
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+
+    def tool_calls(self) -> list[dict[str, Any]]:
+        return [
+            {**call, "id": call["id"] or f"call_{index}"} for index, call in sorted(self.calls.items())
+        ]
 
 
 async def _close_at_loop_end(
@@ -85,6 +128,24 @@ async def _close_at_loop_end(
     finally:
         forget()  # the session refers to its loop: kept in the map, it would keep the loop alive
         await session.close()
+
+
+async def _read_events(response: aiohttp.ClientResponse, assembly: _Assembly) -> None:
+    """Server-sent events of a streamed chat completion: ``data: <chunk JSON>`` lines, ended by
+    ``data: [DONE]`` (or by the end of the body)."""
+    async for raw_line in response.content:
+        line = raw_line.strip()
+        if not line.startswith(b"data:"):
+            continue  # blank separators, comments (": keep-alive"), event names
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            return
+        chunk = json.loads(data)
+        if isinstance(chunk, dict) and chunk.get("error"):
+            error = chunk["error"]
+            message = str(error.get("message") if isinstance(error, dict) else error)
+            raise ProviderFailure("server", f"the stream ended with an error: {message}", 502)
+        assembly.add(chunk)
 
 
 def _dumps(value: Any) -> str:
@@ -204,7 +265,8 @@ class OpenAICompatible:
         return spec.model.removeprefix("openai/")
 
     async def _post(
-        self, spec: ModelSpec, path: str, body: dict[str, Any], timeout: float, extra_headers: dict[str, Any] | None = None
+        self, spec: ModelSpec, path: str, body: dict[str, Any], timeout: float, extra_headers: dict[str, Any] | None = None,
+        stream: _Assembly | None = None,
     ) -> dict[str, Any]:
         base = (spec.api_base or OPENAI_BASE).rstrip("/")
         # an alias without a key of its own sends OPENAI_API_KEY, as litellm and the OpenAI SDK do
@@ -222,14 +284,19 @@ class OpenAICompatible:
                 f"{base}{path}", json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout),
                 proxy=proxy, proxy_auth=proxy_auth,
             ) as response:
-                raw = await response.read()
                 status, response_headers = response.status, response.headers
+                if stream is not None and status == 200:
+                    await _read_events(response, stream)
+                    return {}
+                raw = await response.read()
         except TimeoutError:
             raise ProviderFailure("timeout", f"no answer within {timeout:g}s") from None
         except aiohttp.ClientConnectionError as exc:
             raise ProviderFailure("connection", f"{type(exc).__name__}: {exc or 'connection failed'} ({base})") from None
         except aiohttp.ClientError as exc:  # a broken answer (payload, encoding)
             raise ProviderFailure("server", f"{type(exc).__name__}: {exc} ({base})", 502) from None
+        except ValueError as exc:  # a streamed chunk that is not JSON
+            raise ProviderFailure("server", f"a streamed chunk is not JSON: {exc} ({base})", 502) from None
         try:
             data = json.loads(raw)
         except ValueError:
@@ -251,15 +318,39 @@ class OpenAICompatible:
             raise ProviderFailure("server", f"HTTP {status}: the answer is not a JSON object", 502)
         return data
 
-    async def chat(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], timeout: float) -> Reply:
+    async def chat(
+        self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], timeout: float,
+        on_token: OnToken | None = None,
+    ) -> Reply:
+        """One chat completion; with ``on_token`` it is streamed (``stream: true``, usage asked for
+        in the last chunk) and each piece of text goes to ``on_token`` as it arrives."""
         # extra_body / extra_headers as the OpenAI SDK (and litellm) take them: merged into the request
         params = dict(params)
         extra_body, extra_headers = params.pop("extra_body", None), params.pop("extra_headers", None)
         body = {**params, **(extra_body or {}), "model": self._name(spec), "messages": messages}
+        if on_token is not None:
+            assembly = _Assembly(on_token)
+            body.update(stream=True, stream_options={"include_usage": True})
+            await self._post(spec, "/chat/completions", body, timeout, extra_headers, stream=assembly)
+            return Reply(
+                text="".join(assembly.text),
+                model=str(assembly.model or self._name(spec)),
+                provider="openai",
+                input_tokens=int(assembly.usage.get("prompt_tokens") or 0),
+                output_tokens=int(assembly.usage.get("completion_tokens") or 0),
+                finish_reason=assembly.finish_reason,
+                tool_calls=assembly.tool_calls(),
+            )
         data = await self._post(spec, "/chat/completions", body, timeout, extra_headers)
         try:
             choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
+            message = choice["message"]
+            text = message.get("content") or ""
+            calls = [
+                {"id": call.get("id") or f"call_{n}", "name": call["function"]["name"],
+                 "arguments": call["function"].get("arguments") or ""}
+                for n, call in enumerate(message.get("tool_calls") or [])
+            ]
         except (KeyError, IndexError, TypeError, AttributeError):
             raise ProviderFailure("server", f"the answer has no choices[0].message: {str(data)[:300]}", 502) from None
         usage = data.get("usage") or {}
@@ -270,6 +361,7 @@ class OpenAICompatible:
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason=choice.get("finish_reason"),
+            tool_calls=calls,
         )
 
     async def embed(self, spec: ModelSpec, texts: list[str], timeout: float) -> tuple[list[list[float]], int]:
@@ -300,15 +392,27 @@ class Litellm:
             kwargs["output_cost_per_token"] = spec.output_cost_per_token or 0.0
         return kwargs
 
-    async def chat(self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], timeout: float) -> Reply:
+    async def chat(
+        self, spec: ModelSpec, messages: list[dict[str, Any]], params: dict[str, Any], timeout: float,
+        on_token: OnToken | None = None,
+    ) -> Reply:
         litellm = await imported_litellm()
+        kwargs = {**params, **self._kwargs(spec, timeout), "messages": messages}
+        if on_token is not None:
+            kwargs.update(stream=True, stream_options={"include_usage": True})
         try:
-            response = await litellm.acompletion(**{**params, **self._kwargs(spec, timeout), "messages": messages})
+            response = await litellm.acompletion(**kwargs)
+            if on_token is not None:
+                return await self._streamed(spec, response, on_token)
         except Exception as exc:  # litellm raises its own hierarchy; classify once, here
             raise self._failure(litellm, exc, timeout) from exc
         hidden = getattr(response, "_hidden_params", {}) or {}
         usage = getattr(response, "usage", None)
         choice = response.choices[0]
+        calls = [
+            {"id": call.id or f"call_{n}", "name": call.function.name, "arguments": call.function.arguments or ""}
+            for n, call in enumerate(getattr(choice.message, "tool_calls", None) or [])
+        ]
         return Reply(
             text=choice.message.content or "",
             model=str(response.model or spec.model),
@@ -317,6 +421,25 @@ class Litellm:
             output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             finish_reason=getattr(choice, "finish_reason", None),
             cost=float(hidden.get("response_cost") or 0.0),
+            tool_calls=calls,
+        )
+
+    @staticmethod
+    async def _streamed(spec: ModelSpec, response: Any, on_token: OnToken) -> Reply:
+        """A litellm stream read chunk by chunk (its chunks have OpenAI's shape)."""
+        assembly = _Assembly(on_token)
+        provider = None
+        async for chunk in response:
+            provider = provider or (getattr(chunk, "_hidden_params", {}) or {}).get("custom_llm_provider")
+            assembly.add(chunk.model_dump(exclude_none=True) if hasattr(chunk, "model_dump") else dict(chunk))
+        return Reply(
+            text="".join(assembly.text),
+            model=str(assembly.model or spec.model),
+            provider=provider,
+            input_tokens=int(assembly.usage.get("prompt_tokens") or 0),
+            output_tokens=int(assembly.usage.get("completion_tokens") or 0),
+            finish_reason=assembly.finish_reason,
+            tool_calls=assembly.tool_calls(),
         )
 
     async def embed(self, spec: ModelSpec, texts: list[str], timeout: float) -> tuple[list[list[float]], int]:

@@ -38,6 +38,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.flow import yamlpos
+from hub.llm.content import ContentPart, to_openai
 from hub.llm.validation import Rule
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
@@ -62,8 +63,54 @@ class Variable(_Strict):
 
 
 class Message(_Strict):
-    role: Literal["system", "user", "assistant"]
-    content: str
+    """One chat message. ``content`` is text or a list of parts (text, images, files; see
+    :mod:`hub.llm.content`). ``tool_calls`` / ``tool_call_id`` carry a tool-calling exchange
+    (an assistant turn that called tools, and a ``tool`` message with one call's result)."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _has_something(self) -> Message:
+        if self.content is None and not self.tool_calls:
+            raise ValueError("a message needs content (or, for an assistant turn, tool_calls)")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id (the id of the call it answers)")
+        return self
+
+    def templates(self) -> list[str]:
+        """The template strings in the content: the text, and each part's text, url, data, path."""
+        if isinstance(self.content, str):
+            return [self.content]
+        out: list[str] = []
+        for part in self.content or []:
+            out += [v for k, v in part.model_dump().items() if k in ("text", "url", "data", "path") and isinstance(v, str)]
+        return out
+
+    def rendered(self, scope: dict[str, Any] | None) -> dict[str, Any]:
+        """The message for the wire: templates filled in from ``scope`` (none when it is None: a
+        step's inline messages were rendered by the engine already), parts in OpenAI's shape."""
+        if isinstance(self.content, str):
+            content: Any = render_template(self.content, scope) if scope is not None else self.content
+        elif self.content is None:
+            content = None
+        else:
+            parts = []
+            for part in self.content:
+                values = part.model_dump(exclude_none=True)
+                for key in ("text", "url", "data", "path"):
+                    if scope is not None and isinstance(values.get(key), str):
+                        values[key] = render_template(values[key], scope)
+                parts.append(type(part).model_validate(values))
+            content = to_openai(parts)
+        out: dict[str, Any] = {"role": self.role, "content": content}
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
+        return out
 
 
 class OutputSpec(_Strict):
@@ -113,7 +160,8 @@ class PromptSpec(_Strict):
         used: set[str] = set()
         for i, message in enumerate(self.messages):
             try:
-                used |= template_names(message.content)
+                for template in message.templates():
+                    used |= template_names(template)
             except TemplateSyntaxError as exc:
                 raise ValueError(f"messages[{i}]: template syntax error: {exc.message}") from None
         undeclared = sorted(used - set(self.variables))
@@ -125,7 +173,14 @@ class PromptSpec(_Strict):
 
     def canonical(self) -> str:
         """The spec as canonical JSON: what the content hash is taken over."""
-        return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json", by_alias=True)
+        for message in data["messages"]:  # keys added later, left out when unset: old hashes hold
+            for key in ("tool_calls", "tool_call_id"):
+                if message.get(key) is None:
+                    message.pop(key, None)
+            if isinstance(message.get("content"), list):
+                message["content"] = [{k: v for k, v in part.items() if v is not None} for part in message["content"]]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def content_hash(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()
@@ -142,14 +197,14 @@ class PromptSpec(_Strict):
                 problems.append((None, f"prompt {self.name!r} needs variable {name!r}"))
         return problems
 
-    def render(self, values: dict[str, Any]) -> list[dict[str, str]]:
+    def render(self, values: dict[str, Any]) -> list[dict[str, Any]]:
         """The chat messages with the variables filled in (raises ``ValueError`` on a bad variable)."""
         problems = self.check_vars(set(values))
         if problems:
             raise ValueError("; ".join(message for _, message in problems))
         scope = {name: var.default for name, var in self.variables.items()}
         scope.update(values)
-        return [{"role": m.role, "content": render_template(m.content, scope)} for m in self.messages]
+        return [m.rendered(scope) for m in self.messages]
 
 
 class PromptFileError(ValueError):

@@ -74,6 +74,9 @@ class TaskContext:
     """The parsed flow the execution runs (:class:`hub.flow.models.Flow`), when the engine runs it."""
     execution: dict[str, Any] | None = None
     """The execution's row as the engine took it (ids, revision, inputs, created_at), when known."""
+    emit: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
+    """Send a live event (e.g. ``{"event": "token", "text": ...}``) to the execution's listeners:
+    ``hub run``'s progress and the execution's SSE stream. Not stored."""
     issue_resume_token: Callable[[], str] | None = field(default=None, repr=False)
 
     @property

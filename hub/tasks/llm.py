@@ -1,15 +1,20 @@
-"""LLM task kinds: ``llm.chat`` (a versioned prompt, a validated answer) and ``langchain.invoke``.
+"""LLM task kinds: ``llm.chat`` (a versioned prompt, a validated answer, or tool calls) and
+``langchain.invoke`` (:mod:`hub.tasks.langchain`).
 
 ``llm.chat`` output::
 
     {"value": <the validated JSON, or the text>, "text": <the raw reply>,
      "prompt": {"name", "version", "hash", "reference"} | None, "model": <alias that answered>,
      "usage": {"input_tokens", "output_tokens", "cost", "calls", "latency_ms", "cached_cost"},
-     "rounds": 1, "cached": false}
+     "rounds": 1, "cached": false, "finish_reason": "stop", "tool_calls": []}
 
 ``usage.latency_ms`` is the model's time over every round (a round answered from the cache
 counts the time it took when it was asked); ``usage.cached_cost`` what the rounds answered from
 the cache cost when they were asked (``cost`` is what this step paid).
+
+With ``tools``, a model that calls them answers ``value: null`` and ``tool_calls: [{"id", "name",
+"arguments": {...}}]`` (validated against each tool's schema), plus ``message``: the assistant turn
+to put back into a conversation. A model that calls tools when the step offered none fails the step.
 
 The reply is data: it is never rendered as a template, and downstream steps read its validated
 fields (``outputs.triage.value.category``).
@@ -17,20 +22,28 @@ fields (``outputs.triage.value.category``).
 
 from __future__ import annotations
 
-import inspect
-import json
 import time
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from opentelemetry import trace
+from pydantic import Field, model_validator
 
 from hub.errors import HubError, NotFound, TaskError, error_dict
 from hub.flow.durations import Duration
 from hub.flow.expressions import is_template
-from hub.llm.budget import check_budget, execution_row, max_cost_for
+from hub.llm.budget import check_budget, exceeded, execution_row, max_cost_for
 from hub.llm.client import Completion, LLMClient, default_client
 from hub.llm.records import CallLog, cache_key
-from hub.llm.validation import OutputCheck, Rule, import_object, repair_message, schema_instructions
+from hub.llm.settings import unknown_model
+from hub.llm.tools import (
+    ToolChoice,
+    ToolDef,
+    assistant_message,
+    check_calls,
+    response_format,
+    tool_choice_param,
+)
+from hub.llm.validation import OutputCheck, Rule, repair_message, schema_instructions
 from hub.prompts.registry import PromptRegistry, Resolved, prompts_dir, read_spec
 from hub.prompts.spec import Message, OutputSpec, PromptFileError, parse_reference
 from hub.tasks.base import Params, TaskContext
@@ -62,12 +75,35 @@ class ChatParams(Params):
     max_repairs: int = Field(2, ge=0, le=10, description="Re-asks after an invalid answer.")
     cache: bool | CacheSpec = Field(False, description="Reuse an identical earlier answer (dev and evals).")
     request_timeout: Duration | None = Field(None, description="Seconds per model request.")
+    tools: list[ToolDef] | None = Field(None, description="Functions the model may call (JSON Schema arguments).")
+    tool_choice: ToolChoice | None = Field(None, description="auto, none, required, or a tool's name.")
+    structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = Field(
+        "auto",
+        description="How the output schema reaches the model: response_format with the schema, JSON mode, "
+        "or the system message only; auto: the model alias's setting (json_schema by default).",
+    )
+    stream: bool = Field(False, description="Stream the answer: tokens reach hub run and the execution's events.")
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> ChatParams:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give either 'prompt' (a stored prompt) or 'messages' (inline)")
+        if self.tools is not None:
+            names = [tool.function.name for tool in self.tools]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"tool names must be unique: {', '.join(twice)}")
+            tool_choice_param(self.tool_choice, set(names))
+        elif self.tool_choice not in (None, "none"):
+            raise ValueError("tool_choice needs tools")
         return self
+
+
+class UnexpectedToolCalls(TaskError):
+    """The model answered by calling tools the step did not offer: an error, never an empty answer."""
+
+    def __init__(self, message: str, calls: list[dict[str, Any]]):
+        super().__init__(message, retryable=False, data={"tool_calls": calls})
 
 
 class OutputInvalid(TaskError):
@@ -98,6 +134,11 @@ class Chat:
                 OutputCheck.build(schema=schema)
             except Exception as exc:
                 problems.append((("output_schema",), f"not a valid JSON Schema: {exc}"))
+        model = params.get("model")
+        if isinstance(model, str) and not is_template(model):
+            problem = unknown_model(model)
+            if problem:
+                problems.append((("model",), problem))
         prompt = params.get("prompt")
         if not isinstance(prompt, str) or is_template(prompt):
             return problems
@@ -119,6 +160,10 @@ class Chat:
             names = [p.stem for p in prompt_files(directory)]
             return [*problems, (("prompt",), f"there is no prompt {ref.name!r} in {directory}/{suggest(ref.name, names)}")]
         spec, _ = found
+        if spec.model and not isinstance(model, str):
+            problem = unknown_model(spec.model)
+            if problem:
+                problems.append((("prompt",), f"prompt {ref.name!r}: {problem}"))
         given = params.get("vars", {})
         if isinstance(given, dict):
             for name, message in spec.check_vars(set(given)):
@@ -140,7 +185,10 @@ class Chat:
             model = params.model or spec.model or client.default_model
             call_params = dict(spec.parameters)
         else:
-            messages = [m.model_dump() for m in params.messages or []]
+            try:
+                messages = [m.rendered(None) for m in params.messages or []]
+            except ValueError as exc:
+                raise TaskError(f"messages: {exc}", retryable=False) from None
             contract = _contract(params, None)
             model = params.model or client.default_model
             call_params = {}
@@ -155,6 +203,7 @@ class Chat:
         check, instructions = contract
         if instructions:
             messages = _with_instructions(messages, instructions)
+        call_params.update(_wire_params(client, model, params, check))
         conversation = _Conversation(ctx, client, log, execution, resolved, model, call_params, check, params)
         out = await conversation.run(messages)
         scoring = ctx.services.get(SCORING_SERVICE)
@@ -196,10 +245,28 @@ def _contract(params: ChatParams, prompt: OutputSpec | None) -> tuple[OutputChec
     return check, schema_instructions(json_schema) if instructions and json_schema else None
 
 
+def _wire_params(client: LLMClient, model: str, params: ChatParams, check: OutputCheck) -> dict[str, Any]:
+    """``tools``, ``tool_choice`` and ``response_format`` as the provider takes them."""
+    out: dict[str, Any] = {}
+    if params.tools:
+        out["tools"] = [tool.openai() for tool in params.tools]
+        if params.tool_choice is not None:
+            out["tool_choice"] = tool_choice_param(params.tool_choice, {t.function.name for t in params.tools})
+    schema = check.json_schema()
+    if schema is not None:
+        mode = params.structured_output
+        if mode == "auto":
+            mode = client.spec(model).structured_output
+        found = response_format(schema, mode)
+        if found is not None:
+            out["response_format"] = found
+    return out
+
+
 def _with_instructions(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
     out = [dict(m) for m in messages]
     for message in out:
-        if message["role"] == "system":
+        if message["role"] == "system" and isinstance(message["content"], str):
             message["content"] = f"{message['content'].rstrip()}\n\n{text}"
             return out
     return [{"role": "system", "content": text}, *out]
@@ -220,64 +287,127 @@ class _Conversation:
         }
         self._hit: dict[str, Any] = {}
         self.call_id: int | None = None  # the record of the last round
+        self.tools = {tool.function.name: tool for tool in params.tools or []}
+        self.on_token = self._token if params.stream else None
+        self._parsed_calls: list[dict[str, Any]] = []
+        self._trace_id: str | None = None
+
+    def _token(self, piece: str) -> None:
+        self.ctx.emit({"event": "token", "text": piece})
 
     async def run(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         attempts: list[dict[str, Any]] = []
         for round_no in range(1, self.params.max_repairs + 2):
-            self._budget(before=True)
+            reserved = await self._reserve(messages, round_no)
             prompt = self.resolved
             with llm_call_span(
                 model=self.model, prompt_name=prompt.name if prompt else None,
                 prompt_version=prompt.version if prompt else None, prompt_hash=prompt.content_hash if prompt else None,
                 messages=messages, redact=self.ctx.redact,
             ) as span:
-                completion, cached = await self._ask(messages, round_no)
+                self._trace_id = _trace_id()
+                completion, cached = await self._ask(messages, round_no, reserved)
                 span.record_response(
                     response_model=completion.litellm_model, provider=completion.provider,
                     input_tokens=0 if cached else completion.input_tokens,
                     output_tokens=0 if cached else completion.output_tokens,
                     finish_reasons=[completion.finish_reason] if completion.finish_reason else None,
-                    cost=completion.cost, repair_attempts=round_no - 1, cached=cached, output=completion.text,
+                    cost=completion.cost, repair_attempts=round_no - 1, cached=cached,
+                    output=completion.text or completion.tool_calls,
                 )
-            value, errors = self.check.check(completion.text)
-            self._record(round_no, messages, completion, cached, "invalid" if errors else "ok", errors)
-            self._budget(before=False)
+            if completion.tool_calls:
+                value, errors = self._calls(completion, round_no, messages, cached, reserved)
+            else:
+                value, errors = self.check.check(completion.text)
+                if not errors and self.params.tool_choice not in (None, "auto", "none"):
+                    errors = ["call one of the tools, as asked, instead of answering with text"]
+            self._record(round_no, messages, completion, cached, "invalid" if errors else "ok", errors, reserved)
+            self._budget_after()
             if not errors:
                 if self.params.cache and not cached:
                     self._cache_put(messages, completion)
-                return {
-                    "value": value,
-                    "text": completion.text,
-                    "prompt": self.resolved.record() if self.resolved else None,
-                    "model": completion.model,
-                    "usage": self.usage,
-                    "rounds": round_no,
-                    "cached": cached,
-                }
-            attempts.append({"round": round_no, "raw": completion.text, "errors": errors})
+                return self._output(value, completion, round_no, cached)
+            attempts.append({"round": round_no, "raw": completion.text, "errors": errors,
+                             **({"tool_calls": completion.tool_calls} if completion.tool_calls else {})})
             self.ctx.log(f"llm.chat round {round_no}: answer rejected: {'; '.join(errors)[:300]}", "warning")
-            messages = [
-                *messages,
-                {"role": "assistant", "content": completion.text},
-                {"role": "user", "content": repair_message(errors)},
-            ]
+            messages = [*messages, *self._repair(completion, errors)]
         raise OutputInvalid(
             f"the model's answer is still invalid after {len(attempts)} attempt(s): {'; '.join(attempts[-1]['errors'])}",
             attempts,
         )
 
-    async def _ask(self, messages: list[dict[str, Any]], round_no: int) -> tuple[Completion, bool]:
+    def _calls(
+        self, completion: Completion, round_no: int, messages: list[dict[str, Any]], cached: bool, reserved: int | None
+    ) -> tuple[Any, list[str]]:
+        """The answer's tool calls, parsed and checked against the declared tools."""
+        if not self.tools:
+            names = ", ".join(call["name"] for call in completion.tool_calls)
+            error = UnexpectedToolCalls(
+                f"model {completion.model!r} answered by calling tool(s) {names}, but this step offers no tools; "
+                "declare them under 'tools' (or use llm.agent), or remove 'tools' from the model alias's params",
+                completion.tool_calls,
+            )
+            self._record(round_no, messages, completion, cached, "error", [error_dict(error)], reserved)
+            raise error
+        calls, problems = check_calls(completion.tool_calls, self.tools)
+        self._parsed_calls = calls
+        errors = [f"tool call {call['name']} ({call['id']}): {problem}"
+                  for call in calls for problem in problems.get(call["id"], [])]
+        return None, errors
+
+    def _repair(self, completion: Completion, errors: list[str]) -> list[dict[str, Any]]:
+        """The turns that send the problems back: the answer, then the list of problems (as a
+        ``tool`` message per call when the answer called tools, as the protocol wants)."""
+        if not completion.tool_calls:
+            return [{"role": "assistant", "content": completion.text}, {"role": "user", "content": repair_message(errors)}]
+        out = [assistant_message(completion.text, completion.tool_calls)]
+        for call in completion.tool_calls:
+            mine = [e for e in errors if f"({call['id']})" in e]
+            out.append({"role": "tool", "tool_call_id": call["id"],
+                        "content": repair_message(mine) if mine else "not run: another call of this turn was invalid"})
+        return out
+
+    def _output(self, value: Any, completion: Completion, round_no: int, cached: bool) -> dict[str, Any]:
+        out = {
+            "value": value,
+            "text": completion.text,
+            "prompt": self.resolved.record() if self.resolved else None,
+            "model": completion.model,
+            "usage": self.usage,
+            "rounds": round_no,
+            "cached": cached,
+            "finish_reason": completion.finish_reason,
+            "tool_calls": [],
+        }
+        if completion.tool_calls:
+            out["tool_calls"] = self._parsed_calls
+            out["message"] = assistant_message(completion.text, completion.tool_calls)
+        return out
+
+    async def _reserve(self, messages: list[dict[str, Any]], round_no: int) -> int | None:
+        """With a budget: reserve this call's estimated cost, or fail when the budget is spent."""
+        if self.log is None or self.max_cost is None:
+            return None
+        estimate = await self.client.estimate(self.model, messages, self.call_params)
+        row = self.log.reserve(self._identity(round_no), estimate, self.max_cost)
+        if row is None:
+            raise exceeded(self.log.spent(self.ctx.execution_id), self.max_cost, self.ctx.flow_id)
+        return row
+
+    async def _ask(self, messages: list[dict[str, Any]], round_no: int, reserved: int | None) -> tuple[Completion, bool]:
         if self.params.cache and self.log is not None:
             hit = self.log.cache_get(self._cache_key(messages))
             if hit is not None:
                 self._hit = hit
+                if self.on_token is not None and hit.get("text"):
+                    self.on_token(hit["text"])
                 return Completion(**{**hit, "cost": 0.0, "latency_ms": 0.0, "retries": 0}), True
         try:
             completion = await self.client.complete(
-                self.model, messages, self.call_params, timeout=self.params.request_timeout
+                self.model, messages, self.call_params, timeout=self.params.request_timeout, on_token=self.on_token
             )
         except HubError as exc:
-            self._record(round_no, messages, None, False, "error", [error_dict(exc)])
+            self._record(round_no, messages, None, False, "error", [error_dict(exc)], reserved)
             raise
         return completion, False
 
@@ -293,13 +423,27 @@ class _Conversation:
         data = completion.to_dict()
         self.log.cache_put(self._cache_key(messages), self.model, data, ttl)
 
-    def _budget(self, before: bool) -> None:
+    def _budget_after(self) -> None:
         if self.log is not None and self.max_cost is not None:
-            check_budget(self.log.spent(self.ctx.execution_id), self.max_cost, self.ctx.flow_id, before)
+            check_budget(self.log.spent(self.ctx.execution_id), self.max_cost, self.ctx.flow_id, before=False)
+
+    def _identity(self, round_no: int) -> dict[str, Any]:
+        prompt = self.resolved
+        return dict(
+            execution_id=self.ctx.execution_id,
+            path=self.ctx.path,
+            task_id=self.ctx.task_id,
+            attempt=self.ctx.attempt,
+            round=round_no,
+            prompt_name=prompt.name if prompt else None,
+            prompt_version=prompt.version if prompt else None,
+            prompt_hash=prompt.content_hash if prompt else None,
+            model_requested=self.model,
+        )
 
     def _record(
         self, round_no: int, messages: list[dict[str, Any]], completion: Completion | None, cached: bool,
-        status: str, errors: list[Any],
+        status: str, errors: list[Any], reserved: int | None = None,
     ) -> None:
         if completion is not None:
             self.usage["input_tokens"] += 0 if cached else completion.input_tokens
@@ -310,22 +454,13 @@ class _Conversation:
             self.usage["cached_cost"] += float(self._hit.get("cost") or 0.0) if cached else 0.0
         if self.log is None:
             return
-        prompt = self.resolved
         values: dict[str, Any] = dict(
-            execution_id=self.ctx.execution_id,
-            path=self.ctx.path,
-            task_id=self.ctx.task_id,
-            attempt=self.ctx.attempt,
-            round=round_no,
             status=status,
-            prompt_name=prompt.name if prompt else None,
-            prompt_version=prompt.version if prompt else None,
-            prompt_hash=prompt.content_hash if prompt else None,
-            model_requested=self.model,
             cached=cached,
             request=self.ctx.redact({"messages": messages, "params": self.call_params}),
             errors=errors or None,
-            created_at=time.time(),
+            trace_id=_trace_id() or self._trace_id,
+            cost=0.0,
         )
         if completion is not None:
             values.update(
@@ -338,76 +473,21 @@ class _Conversation:
                 output_tokens=0 if cached else completion.output_tokens,
                 cost=completion.cost,
                 latency_ms=completion.latency_ms,
-                response=self.ctx.redact(completion.text),
+                response=self.ctx.redact(completion.text or _calls_text(completion.tool_calls)),
             )
-        self.call_id = self.log.record(**values)
+        if reserved is not None:
+            self.log.finish(reserved, **values)
+            self.call_id = reserved
+        else:
+            self.call_id = self.log.record(**self._identity(round_no), **values, created_at=time.time())
 
 
-# -- langchain.invoke --------------------------------------------------------------------------------
+def _trace_id() -> str | None:
+    """The current trace's id (hex), when tracing is on."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
 
 
-class LangchainParams(Params):
-    runnable: str = Field(description="Import path of a Runnable, or of a function that returns one.")
-    input: Any = Field(None, description="The input passed to invoke (rendered).")
-    config: dict[str, Any] | None = Field(None, description="RunnableConfig: tags, metadata, run_name, ...")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments for a factory function.")
-
-
-class LangchainInvoke:
-    """Run a LangChain Runnable (a chain, a retriever, ...) with the rendered input.
-
-    Sync and async runnables both work (``ainvoke``); messages, documents and other pydantic
-    objects in the result become plain JSON.
-    """
-
-    type = "langchain.invoke"
-    Params = LangchainParams
-
-    async def run(self, ctx: TaskContext, params: LangchainParams) -> Any:
-        from langchain_core.runnables import Runnable
-
-        try:
-            target = import_object(params.runnable)
-        except ValueError as exc:
-            raise TaskError(str(exc), retryable=False) from None
-        if not isinstance(target, Runnable):
-            if not callable(target):
-                raise TaskError(f"{params.runnable!r} is neither a Runnable nor a function returning one", retryable=False)
-            try:
-                target = target(**params.kwargs)
-                if inspect.isawaitable(target):
-                    target = await target
-            except TypeError as exc:
-                raise TaskError(
-                    f"{params.runnable!r} is not a Runnable, and calling it as a factory failed: {exc}",
-                    retryable=False,
-                ) from None
-            if not isinstance(target, Runnable):
-                raise TaskError(f"{params.runnable!r} returned {type(target).__name__}, not a Runnable", retryable=False)
-        config = dict(params.config or {})
-        config.setdefault("metadata", {}).update({"hub_execution_id": ctx.execution_id, "hub_step": ctx.path})
-        try:
-            result = await target.ainvoke(params.input, config=config)  # type: ignore[arg-type]
-        except HubError:
-            raise
-        except Exception as exc:
-            raise TaskError(f"{params.runnable}: {type(exc).__name__}: {exc}", retryable=True) from exc
-        return to_jsonable(result)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON from what a Runnable returns (messages, documents, pydantic models, ...)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, BaseModel):
-        return to_jsonable(value.model_dump(mode="json", exclude_none=True))
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return str(value)
-
+def _calls_text(calls: list[dict[str, Any]]) -> str | None:
+    """Tool calls as the record's response text (``name(arguments)`` per line)."""
+    return "\n".join(f"{call['name']}({call['arguments']})" for call in calls) or None

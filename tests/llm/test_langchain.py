@@ -6,7 +6,7 @@ import pytest
 
 from hub.errors import TaskError
 from hub.flow.loader import load_text
-from hub.tasks.llm import LangchainInvoke, LangchainParams
+from hub.tasks.langchain import LangchainInvoke, LangchainParams
 
 pytestmark = pytest.mark.anyio
 H = "tests.llm.llm_test_helpers"
@@ -62,3 +62,39 @@ def engine_for_langchain(sqlite_store, tmp_path):
     from hub.settings import HubSettings
 
     return Engine(sqlite_store, HubSettings(home=tmp_path / "home"))
+
+
+async def test_model_calls_inside_the_runnable_are_recorded_with_a_span(contexts):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from hub.llm.records import CallLog
+    from hub.telemetry.current import Telemetry, reset_current, set_current
+    from hub.telemetry.metrics import instruments
+    from hub.telemetry.setup import build_tracer_provider
+
+    exporter = InMemorySpanExporter()
+    provider = build_tracer_provider([exporter], simple=True)
+    token = set_current(Telemetry(trace.get_tracer("hub", tracer_provider=provider), instruments(None), str))
+    ctx = contexts.make(path="classify")
+    try:
+        out = await LangchainInvoke().run(ctx, LangchainParams.model_validate(
+            {"runnable": f"{H}:make_classifier", "input": {"text": "charged twice"}}))
+    finally:
+        reset_current(token)
+    assert out == "billing"
+    [record] = CallLog(ctx.store.engine).calls(ctx.execution_id)
+    assert record["path"] == "classify" and record["status"] == "ok" and record["response"] == "billing"
+    assert record["request"]["messages"][0][1] == {"role": "human", "content": "charged twice"}
+    [span] = exporter.get_finished_spans()
+    assert span.name == f"chat {record['model']}" and record["trace_id"] == f"{span.context.trace_id:032x}"
+
+
+async def test_a_failing_model_call_inside_the_runnable_is_recorded_as_an_error(contexts):
+    from hub.llm.records import CallLog
+
+    ctx = contexts.make()
+    with pytest.raises(TaskError):
+        await LangchainInvoke().run(ctx, LangchainParams.model_validate({"runnable": f"{H}:failing_model", "input": "hi"}))
+    [record] = CallLog(ctx.store.engine).calls(ctx.execution_id)
+    assert record["status"] == "error" and "model is down" in record["errors"][0]["message"]
