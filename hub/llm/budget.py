@@ -1,4 +1,10 @@
-"""The per-flow LLM budget (``max_cost`` in USD), read from the flow the execution runs."""
+"""The per-flow LLM budget (``max_cost`` in USD), read from the flow the execution runs.
+
+Before each call its cost is estimated and reserved, atomically, in ``llm_calls``
+(:meth:`hub.llm.records.CallLog.reserve`); the call runs only when the execution's spend,
+reservations of calls in flight included, is below ``max_cost``. So parallel steps (``for_each``
+with concurrency, several workers) overspend by at most one call's estimate, as one call alone
+could. The real cost replaces the estimate when the answer is in."""
 
 from __future__ import annotations
 
@@ -61,9 +67,13 @@ def check_budget(spent: float, max_cost: float | None, flow_id: str, before: boo
     if max_cost is None:
         return
     if (before and spent >= max_cost) or (not before and spent > max_cost):
-        raise BudgetExceeded(
-            f"flow {flow_id!r} reached its LLM budget: this execution spent ${spent:.6f} of max_cost "
-            f"${max_cost:g}; raise max_cost in the flow or use a cheaper model",
-            spent,
-            max_cost,
-        )
+        raise exceeded(spent, max_cost, flow_id)
+
+
+def exceeded(spent: float, max_cost: float, flow_id: str) -> BudgetExceeded:
+    return BudgetExceeded(
+        f"flow {flow_id!r} reached its LLM budget: this execution spent (or has reserved for calls in flight) "
+        f"${spent:.6f} of max_cost ${max_cost:g}; raise max_cost in the flow or use a cheaper model",
+        spent,
+        max_cost,
+    )

@@ -376,6 +376,14 @@ class LLMClient:
 _DEFAULT: LLMClient | None = None
 
 
+def install(engine: Any) -> LLMClient:
+    """The ``llm`` service of a process (``hub serve``, ``hub worker``): the model client built
+    from the environment, with litellm's slow import started in a thread when an alias needs it."""
+    client = default_client()
+    preload_litellm(client.settings)
+    return client
+
+
 def needs_litellm(config: ModelsConfig) -> bool:
     """Whether calls may need litellm: an alias goes through it or is priced from its price map
     (or no alias is defined, so model names go to litellm)."""

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select
+from sqlalchemy import Engine, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
@@ -33,6 +33,35 @@ class CallLog:
         with self.engine.begin() as conn:
             result = conn.execute(_INSERT_CALL, values)
             return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def reserve(self, values: dict[str, Any], estimate: float, max_cost: float) -> int | None:
+        """Write a call's row (status ``pending``, cost = ``estimate``) only while its execution's
+        spend, reservations included, is below ``max_cost``: the row id, or None when the budget
+        is spent. One statement (and on PostgreSQL an advisory lock on the execution) makes
+        concurrent steps and processes see each other's reservations: the budget holds."""
+        execution_id = values["execution_id"]
+        row = {**values, "status": "pending", "cost": estimate, "created_at": time.time()}
+        columns = sorted(row)
+        spent = (
+            select(func.coalesce(func.sum(CALLS.c.cost), 0.0))
+            .where(CALLS.c.execution_id == execution_id)
+            .scalar_subquery()
+        )
+        source = select(*[literal(row[c], CALLS.c[c].type) for c in columns]).where(spent < max_cost)
+        statement = insert(CALLS).from_select(columns, source).returning(CALLS.c.id)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"hub.llm.budget:{execution_id}"})
+            found = conn.execute(statement).first()
+        return int(found[0]) if found is not None else None
+
+    def finish(self, row_id: int, **values: Any) -> None:
+        """Complete a reserved row with what the call did (its real cost replaces the estimate)."""
+        unknown = set(values) - _CALL_COLUMNS
+        if unknown:
+            raise TypeError(f"unknown call record fields: {sorted(unknown)}")
+        with self.engine.begin() as conn:
+            conn.execute(update(CALLS).where(CALLS.c.id == row_id).values(**values))
 
     def calls(self, execution_id: str, path: str | None = None) -> list[dict[str, Any]]:
         query = select(CALLS).where(CALLS.c.execution_id == execution_id)

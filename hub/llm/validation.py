@@ -32,7 +32,11 @@ class Rule(BaseModel):
     min: float | None = None
     max: float | None = None
     max_length: int | None = None
-    pattern: str | None = Field(None, description="A regular expression the whole value must match.")
+    pattern: str | None = Field(
+        None,
+        description="A regular expression found anywhere in the value (as JSON Schema's 'pattern' and the "
+        "eval 'regex'); anchor it with ^...$ to match the whole value.",
+    )
     required: bool = Field(True, description="A missing field is an error.")
 
     @model_validator(mode="after")
@@ -59,7 +63,7 @@ class Rule(BaseModel):
                     errors.append(f"field {self.field!r} is {current}; it must be at most {self.max}")
         if self.max_length is not None and hasattr(current, "__len__") and len(current) > self.max_length:
             errors.append(f"field {self.field!r} is {len(current)} long; it must be at most {self.max_length}")
-        if self.pattern is not None and not (isinstance(current, str) and re.fullmatch(self.pattern, current)):
+        if self.pattern is not None and not (isinstance(current, str) and re.search(self.pattern, current)):
             errors.append(f"field {self.field!r} must match the pattern {self.pattern!r}")
         return errors
 

@@ -57,3 +57,14 @@ def broken() -> Any:
         raise RuntimeError("retriever is down")
 
     return RunnableLambda(fail)
+
+
+def failing_model() -> Any:
+    """A chat model whose call fails (the error goes through LangChain's callbacks)."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    class Down(FakeListChatModel):
+        def _call(self, *args: Any, **kwargs: Any) -> str:
+            raise RuntimeError("model is down")
+
+    return Down(responses=["never"])

@@ -151,3 +151,82 @@ async def test_the_support_triage_example_runs(sqlite_store, client, fake, tmp_p
     assert execution["state"] == "SUCCESS", execution["error"]
     assert execution["outputs"]["category"] == "billing" and execution["outputs"]["prompt_version"] == 1
     assert "<ticket>" in fake.requests[0]["messages"][1]["content"]
+
+
+BUDGET_FLOW = """
+id: fan
+max_cost: 0.09
+tasks:
+  - id: each
+    type: for_each
+    items: [1, 2, 3, 4, 5, 6, 7, 8]
+    concurrency: 8
+    tasks:
+      - id: ask
+        type: llm.chat
+        model: local
+        max_tokens: 10
+        messages: [{role: user, content: "Item {{ item }}"}]
+"""
+
+
+async def test_parallel_calls_reserve_their_cost_so_the_budget_holds(engine, fake, sqlite_store):
+    # each call costs 10 * 0.001 + 10 * 0.002 = 0.03: the budget admits three
+    fake.default = Reply("fine", prompt_tokens=10, completion_tokens=10, delay=0.2)
+    execution = await engine.execute(load_text(BUDGET_FLOW), {})
+    assert execution["state"] == "FAILED"
+    calls = CallLog(sqlite_store.engine).calls(execution["id"])
+    assert len(fake.requests) == 3 and [c["status"] for c in calls] == ["ok"] * 3
+    estimate = await engine.services["llm"].estimate("local", [{"role": "user", "content": "Item 1"}], {"max_tokens": 10})
+    spent = CallLog(sqlite_store.engine).spent(execution["id"])
+    assert spent == pytest.approx(0.09) and spent <= 0.09 + estimate
+    result = result_of(engine, execution["id"])
+    refused = [s for s in result.steps if s["task_id"] == "ask" and s["state"] == "FAILED"]
+    assert refused and {s["error"]["type"] for s in refused} == {"BudgetExceeded"}  # the others were cancelled
+    assert fake.max_in_flight == 3  # the three admitted ran at once
+
+
+def test_an_undefined_model_alias_is_a_flow_error_at_the_step(prompts, tmp_path, monkeypatch):
+    models = tmp_path / "models.yaml"
+    models.write_text("models:\n  fast: {model: openai/gpt-4o-mini}\n  smart: {model: anthropic/claude-3-5-sonnet}\n")
+    monkeypatch.setenv("HUB_LLM_MODELS_FILE", str(models))
+    text = step(extra='vars: {body: "x"}\n    model: fsat')
+    with use_prompts_dir(prompts), pytest.raises(FlowError) as failed:
+        load_text(text, "f.yaml")
+    [location] = failed.value.locations
+    assert (location.line, location.dotted) == (7, "tasks[0].model")  # the line of its model key
+    assert "model 'fsat' is not an alias in the models file (aliases: fast, smart)" in location.message
+    assert "did you mean 'fast'?" in location.message
+    for fine in ("fast", "openai/my-local", "gpt-4o-mini"):  # an alias, provider/model, a name litellm knows
+        with use_prompts_dir(prompts):
+            load_text(step(extra=f'vars: {{body: "x"}}\n    model: {fine}'), "f.yaml")
+    (prompts / "triage.yaml").write_text((prompts / "triage.yaml").read_text().replace("model: fast", "model: quick"))
+    with use_prompts_dir(prompts), pytest.raises(FlowError) as failed:
+        load_text(step(), "f.yaml")
+    [location] = failed.value.locations
+    assert location.dotted == "tasks[0].prompt" and "prompt 'triage': model 'quick' is not an alias" in location.message
+
+
+def test_budget_reservations_hold_across_concurrent_writers(store):
+    """Eight writers (threads with their own connections, as workers would be) reserve at once
+    under a budget that admits three reservations."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    log = CallLog(store.engine)
+    values = {"execution_id": "budget-exec", "path": "ask", "model_requested": "local"}
+    with ThreadPoolExecutor(8) as pool:
+        rows = list(pool.map(lambda n: log.reserve({**values, "round": n}, 0.03, 0.09), range(8)))
+    assert len([r for r in rows if r is not None]) == 3
+    assert log.spent("budget-exec") == pytest.approx(0.09)
+
+
+async def test_streamed_tokens_reach_the_engine_listeners(engine, fake):
+    fake.enqueue("Hello there, Ada.")
+    events: list[dict[str, Any]] = []
+    engine.listeners.append(events.append)
+    flow = load_text("id: s\ntasks:\n  - {id: say, type: llm.chat, stream: true, messages: [{role: user, content: hi}]}\n")
+    execution = await engine.execute(flow, {})
+    assert execution["state"] == "SUCCESS"
+    tokens = [e for e in events if e["event"] == "token"]
+    assert "".join(e["text"] for e in tokens) == "Hello there, Ada."
+    assert {(e["execution_id"], e["path"]) for e in tokens} == {(execution["id"], "say")}

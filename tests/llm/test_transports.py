@@ -257,3 +257,17 @@ async def test_embeddings_fall_back_and_say_which_alias_answered(fake, tmp_path:
     result = await client.embed("down", ["alpha"])
     assert (result.model, result.litellm_model) == ("up", "openai/up-m")
     assert fake.embedding_requests[-1]["model"] == "up-m"
+
+
+def test_litellm_is_imported_at_start_up_only_when_an_alias_needs_it():
+    from hub.llm.client import needs_litellm
+
+    def config(**spec: object) -> ModelsConfig:
+        return ModelsConfig.model_validate({"models": {"m": spec}})
+
+    direct = {"model": "openai/x", "api_base": "http://127.0.0.1:1/v1"}
+    assert not needs_litellm(config(**direct, input_cost_per_token=0))  # priced, direct: never
+    assert needs_litellm(config(**direct))  # priced from litellm's map
+    assert needs_litellm(config(model="anthropic/claude-3-5-sonnet"))
+    assert needs_litellm(config(**direct, input_cost_per_token=0, transport="litellm"))
+    assert needs_litellm(ModelsConfig())  # no aliases: names go to litellm

@@ -47,6 +47,11 @@ async def test_llm_chat_spans_follow_the_genai_conventions(contexts, fake) -> No
     assert attrs[A.LLM_REPAIR_ATTEMPTS] == 1 and first.attributes[A.LLM_REPAIR_ATTEMPTS] == 0
     assert attrs[A.LLM_COST] > 0
     assert A.GEN_AI_INPUT_MESSAGES not in attrs and A.GEN_AI_OUTPUT_MESSAGES not in attrs
+    # every call record names the trace it belongs to
+    from hub.llm.records import CallLog
+
+    records = CallLog(ctx.store.engine).calls(ctx.execution_id)
+    assert [r["trace_id"] for r in records] == [f"{first.context.trace_id:032x}", f"{repair.context.trace_id:032x}"]
 
 
 async def test_a_retry_is_an_event_on_the_call_span_and_the_provider_gets_the_trace(contexts, fake, transport) -> None:
