@@ -22,7 +22,7 @@ from connectors.container.engine import (
     in_thread,
 )
 from connectors.script.stream import LineSplitter, OutputSink
-from connectors.script.workdir import collect_output_files, temporary_workdir, write_input_files
+from connectors.script.workdir import EnvValue, collect_output_files, temporary_workdir, write_input_files
 from hub.errors import HubError, TaskError
 from hub.tasks.base import Params, TaskContext
 
@@ -37,7 +37,7 @@ class ContainerParams(Params):
     pull: Literal["always", "if_missing", "never"] = Field("if_missing", description="When the image is pulled.")
     command: str | list[str] | None = Field(None, description="The command (default: the image's).")
     entrypoint: str | list[str] | None = Field(None, description="Replaces the image's entrypoint.")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables (secrets allowed: redacted in the log).")
+    env: dict[str, EnvValue] = Field(default_factory=dict, description="Environment variables (secrets allowed: redacted in the log).")
     input_files: dict[str, Any] = Field(default_factory=dict, description="File name -> content, in the mounted working directory.")
     output_files: list[str] = Field(default_factory=list, description="Globs of files, in the working directory, stored and listed.")
     workdir: str = Field("/hub/work", description="Where the working directory is mounted in the container (also its cwd).")

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from connectors.script.process import run_process
 from connectors.script.stream import OutputSink
-from connectors.script.workdir import collect_output_files, temporary_workdir, write_input_files
+from connectors.script.workdir import EnvValue, collect_output_files, temporary_workdir, write_input_files
 from hub.errors import TaskError
 from hub.tasks.base import Params, TaskContext
 
@@ -43,7 +43,7 @@ class ScriptParams(Params):
     output_files: list[str] = Field(
         default_factory=list, description="Globs, relative to the working directory, of files stored and listed in the output."
     )
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables (secrets allowed: redacted in the log).")
+    env: dict[str, EnvValue] = Field(default_factory=dict, description="Environment variables (secrets allowed: redacted in the log).")
     kill_grace: float = Field(
         2.0, ge=0, description="When the step's `timeout` stops the run: seconds between SIGTERM and SIGKILL to its process group."
     )

@@ -11,10 +11,24 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from hub.errors import TaskError
 from hub.tasks.base import TaskContext
+
+
+def _env_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+EnvValue = Annotated[str, BeforeValidator(_env_text)]
+"""An environment variable's value: a rendered number or boolean becomes its text."""
 
 OUTPUTS_MARKER = "::outputs::"
 OUTPUTS_FILE = "outputs.json"

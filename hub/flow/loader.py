@@ -336,6 +336,8 @@ class FlowLoader:
                 if not (e["type"] == "missing" and e["loc"] and _field_alias(model, e["loc"][0]) in raw)
                 and not (e["loc"] and str(e["loc"][0]) in nested and e["type"] not in ("too_short", "missing"))
                 and not (e["loc"] and _field_name(model, str(e["loc"][0])) in templated)
+                # a check across fields (exactly one of a, b) cannot be judged while one is a template
+                and not (not e["loc"] and templated)
                 and not _at_template(raw, _field_alias_path(model, e["loc"]))
             ]
             # a misspelt key is one mistake, not two: no 'missing' error for the key it resembles

@@ -217,3 +217,11 @@ def test_the_step_runs_in_a_process_group_of_its_own(tmp_path: Path) -> None:
     result = run_flow(_flow("command: [python3, -c, 'import os; print(os.getpgid(0), os.getpid())']"), home=tmp_path)
     pgid, pid = map(int, result.output("run")["stdout"].split())
     assert pgid == pid != os.getpgid(0)
+
+
+def test_a_templated_script_loads_and_runs(tmp_path: Path) -> None:
+    """`script` from an expression: the one-of check waits until the value is rendered."""
+    flow = _flow("script: \"{{ inputs.code }}\"", "inputs:\n  - {id: code, type: string}\n")
+    result = run_flow(flow, {"code": "echo from input"}, home=tmp_path)
+    assert result.state == "SUCCESS", result.error
+    assert result.output("run")["stdout"] == "from input"
