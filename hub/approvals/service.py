@@ -420,8 +420,14 @@ class Approvals:
         (``engine.complete``: exactly once, however many decisions and sweeps race). Without a
         token (a step run outside the engine) the step reads the decision when it runs next."""
         token = self.resume_token(gate)
-        if token is None or self.engine is None:
+        if self.engine is None:
             return False
+        if token is None:  # a gate inside another step (an agent's tool call): that step reads the decision
+            try:
+                await self.engine.resume(gate["execution_id"])
+            except HubError:
+                return False  # not PAUSED (resumed by another decision or a sweep already)
+            return True
         return await self.engine.complete(token, self.outputs(self.get(gate["id"])))
 
     def decided_but_paused(self) -> list[str]:

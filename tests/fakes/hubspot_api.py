@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-UNIQUE = {"contacts": {"email"}, "companies": {"domain"}, "deals": set(), "notes": set()}
+UNIQUE = {"contacts": {"email"}, "companies": {"domain"}, "deals": {"deal_ref"}, "notes": set()}  # deal_ref: a custom unique property
 
 
 def _now() -> str:
