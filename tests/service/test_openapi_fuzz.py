@@ -3,6 +3,7 @@ generated requests, no 5xx, and the answers match the documented schemas."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -25,6 +26,8 @@ from hub.testing import make_engine  # noqa: E402
 from tests.service.conftest import HELLO  # noqa: E402
 
 ADMIN = ""
+# bounded in the suite (about a minute); HUB_TEST_FUZZ_EXAMPLES=100 explores deeper, with new random cases each run
+EXAMPLES = int(os.environ.get("HUB_TEST_FUZZ_EXAMPLES", "10"))
 
 
 def _free_port() -> int:
@@ -83,7 +86,7 @@ def test_no_server_errors(api_schema, method: str, path: str, mode: str) -> None
     strategy = operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode))
 
     @given(case=strategy)
-    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=EXAMPLES == 10,
               database=None)
     def run(case) -> None:  # type: ignore[no-untyped-def]
         headers = {"Authorization": f"Bearer {ADMIN}"}
