@@ -18,6 +18,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 echo "== ruff"
 .venv/bin/ruff check hub connectors tests bench
+echo "== import contracts"
+.venv/bin/lint-imports
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"

@@ -305,7 +305,7 @@ def redis_prefix(engine: Engine) -> str:
     name = getattr(engine.queue, "queue_name", None)
     if isinstance(name, str) and name:
         return name
-    from hub.service.runtime import queue_name
+    from hub.engine.queue import queue_name
 
     return queue_name()
 

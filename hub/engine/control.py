@@ -5,7 +5,6 @@ run, so a resumed execution takes the same path."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,8 +12,9 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from hub.engine import fanout
+from hub.engine.container import Container
 from hub.engine.frame import Frame
-from hub.engine.run import PauseSignal, Run, StepCall, StepFailed, step_event
+from hub.engine.run import PauseSignal, Run, StepCall, StepFailed
 from hub.engine.states import TERMINAL, State
 from hub.errors import HubError, InvalidParameters, NotFound
 from hub.flow.durations import format_duration
@@ -23,48 +23,9 @@ from hub.flow.models import Task
 from hub.store.store import new_id
 
 if TYPE_CHECKING:
-    from hub.engine.runner import Engine
+    from hub.engine.walker import Walker
 
 SHORT_WAIT = 30.0  # waits up to this long sleep in process; longer ones pause the execution
-
-
-class _Container:
-    """The step run of a control-flow task: opened (or re-opened on resume), then closed."""
-
-    def __init__(self, engine: Engine, run: Run, task: Task, path: str, row: dict[str, Any] | None):
-        self.engine = engine
-        self.run = run
-        self.task = task
-        self.path = path
-        self.started = time.time()
-        if row is not None and row["state"] in (State.RUNNING, State.PAUSED, State.FAILED, State.KILLED):
-            self.step_id = row["id"]
-            self.data: dict[str, Any] = dict(row.get("data") or {})
-            self.attempt = row["attempt"]
-            if row["state"] != State.RUNNING:
-                engine.flush(run).finish_step(self.step_id, State.RUNNING, data=self.data)
-        else:
-            self.attempt = 1
-            self.data = {}
-            self.step_id = engine.flush(run).start_step(run.id, path, task.id, task.type, 1, None, self.started)
-        engine.emit(step_event(run, task, path, State.RUNNING, self.attempt, None))
-
-    def remember(self, **values: Any) -> None:
-        self.data.update(values)
-        self.engine.flush(self.run).update_step_data(self.step_id, self.data)
-
-    def done(self, output: Any, state: State = State.SUCCESS) -> None:
-        value = self.run.redactor(to_jsonable_python(output, fallback=str))
-        self.engine.flush(self.run).finish_step(
-            self.step_id, state, output=value, data=self.data, execution_id=self.run.id
-        )
-        self.engine.emit(step_event(self.run, self.task, self.path, state, self.attempt, time.time() - self.started))
-
-    def failed(self, error: dict[str, Any]) -> None:
-        self.engine.flush(self.run).finish_step(self.step_id, State.FAILED, error=error, data=self.data)
-        self.engine.emit(
-            step_event(self.run, self.task, self.path, State.FAILED, self.attempt, time.time() - self.started, error)
-        )
 
 
 def expose_children(task: Task, frame: Frame, output: Any) -> None:
@@ -75,8 +36,8 @@ def expose_children(task: Task, frame: Frame, output: Any) -> None:
         frame.outputs[child.id] = [it.get(child.id) if isinstance(it, dict) else None for it in output]
 
 
-async def run_control(engine: Engine, run: Run, task: Task, frame: Frame, path: str, row: dict[str, Any] | None) -> None:
-    box = _Container(engine, run, task, path, row)
+async def run_control(engine: Walker, run: Run, task: Task, frame: Frame, path: str, row: dict[str, Any] | None) -> None:
+    box = Container(engine, run, task, path, row)
     handler = HANDLERS[task.type]
 
     async def call() -> Any:
@@ -100,11 +61,11 @@ async def run_control(engine: Engine, run: Run, task: Task, frame: Frame, path: 
     expose_children(task, frame, frame.outputs[task.id])
 
 
-def _render(engine: Engine, value: Any, frame: Frame, where: str) -> Any:
+def _render(engine: Walker, value: Any, frame: Frame, where: str) -> Any:
     return engine.expr.render(value, frame.scope(), where)
 
 
-def _config(engine: Engine, task: Task, frame: Frame) -> Any:
+def _config(engine: Walker, task: Task, frame: Frame) -> Any:
     """The container's own (non-task) parameters, rendered and validated."""
     kind = engine.registry.get(task.type)
     nested: dict[str, str] = getattr(kind, "nested", {})
@@ -118,12 +79,12 @@ def _config(engine: Engine, task: Task, frame: Frame) -> Any:
         raise InvalidParameters.after_rendering(task.id, exc) from None
 
 
-async def _sequential(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+async def _sequential(engine: Walker, run: Run, task: Task, frame: Frame, box: Container) -> Any:
     await engine.run_tasks(run, task.params["tasks"], frame)
     return None
 
 
-async def _parallel(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+async def _parallel(engine: Walker, run: Run, task: Task, frame: Frame, box: Container) -> Any:
     limit = _config(engine, task, frame).concurrency
     children: list[Task] = task.params["tasks"]
     semaphore = asyncio.Semaphore(int(limit) if limit else len(children))
@@ -145,7 +106,7 @@ async def _parallel(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
     return None
 
 
-async def _if(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+async def _if(engine: Walker, run: Run, task: Task, frame: Frame, box: Container) -> Any:
     if "branch" not in box.data:
         condition = task.params["condition"]
         if isinstance(condition, str):
@@ -159,7 +120,7 @@ async def _if(engine: Engine, run: Run, task: Task, frame: Frame, box: _Containe
     return {"branch": branch, "condition": box.data["condition"]}
 
 
-async def _switch(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+async def _switch(engine: Walker, run: Run, task: Task, frame: Frame, box: Container) -> Any:
     if "case" not in box.data:
         value = _render(engine, task.params["value"], frame, f"{task.id}.value")
         key = str(value).lower() if isinstance(value, bool) else str(value)
@@ -171,7 +132,7 @@ async def _switch(engine: Engine, run: Run, task: Task, frame: Frame, box: _Cont
     return {"case": case if case is not None else "default", "value": box.data["value"]}
 
 
-async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+async def _for_each(engine: Walker, run: Run, task: Task, frame: Frame, box: Container) -> Any:
     config = _config(engine, task, frame)
     items = config.items
     if isinstance(items, dict):
@@ -222,7 +183,7 @@ async def _for_each(engine: Engine, run: Run, task: Task, frame: Frame, box: _Co
     return results
 
 
-def subflow_depth(engine: Engine, execution: dict[str, Any]) -> int:
+def subflow_depth(engine: Walker, execution: dict[str, Any]) -> int:
     """How many subflow steps started ``execution`` (0: a root). Kept in the trigger as ``depth``;
     for executions started before it was, counted along the parents (at most the limit + 1)."""
     depth, trigger = 0, execution.get("trigger") or {}
@@ -239,7 +200,7 @@ def subflow_depth(engine: Engine, execution: dict[str, Any]) -> int:
     return depth
 
 
-async def _subflow(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+async def _subflow(engine: Walker, run: Run, task: Task, frame: Frame, box: Container) -> Any:
     parsed = _config(engine, task, frame)
     depth = subflow_depth(engine, run.execution) + 1
     if depth > engine.settings.subflow_max_depth:  # a flow calling itself (or a cycle of flows)
@@ -289,7 +250,7 @@ def _earliest(pauses: list[Any]) -> Any:
     return min(timed, key=lambda p: p.resume_at) if timed else pauses[0]
 
 
-async def _wait(engine: Engine, run: Run, task: Task, frame: Frame, box: _Container) -> Any:
+async def _wait(engine: Walker, run: Run, task: Task, frame: Frame, box: Container) -> Any:
     if "until" not in box.data:
         params = _config(engine, task, frame)
         if params.until:

@@ -32,8 +32,8 @@ from hub.flow.models import Flow, Task
 from hub.store.store import new_id
 
 if TYPE_CHECKING:
-    from hub.engine.control import _Container
-    from hub.engine.runner import Engine
+    from hub.engine.container import Container
+    from hub.engine.walker import Walker
 
 ITERATION = "for_each_iteration"
 RECHECK = 2.0  # seconds: a waiting parent looks at its children at least this often
@@ -46,7 +46,7 @@ def is_iteration(execution: dict[str, Any]) -> bool:
 
 
 async def fan_out(
-    engine: Engine, run: Run, task: Task, frame: Frame, box: _Container, items: list[Any], limit: int | None
+    engine: Walker, run: Run, task: Task, frame: Frame, box: Container, items: list[Any], limit: int | None
 ) -> Any:
     """The parent side: create and queue the children (at most ``limit`` running at once), collect
     them when all have ended."""
@@ -91,7 +91,7 @@ async def fan_out(
     wait(engine, box)
 
 
-def wait(engine: Engine, box: _Container) -> None:
+def wait(engine: Walker, box: Container) -> None:
     """Pause the parent until a child wakes it, with one re-check timer armed at a time."""
     from hub.engine.queue import LocalQueue
     if isinstance(engine.queue, LocalQueue):
@@ -105,14 +105,14 @@ def wait(engine: Engine, box: _Container) -> None:
     raise PauseSignal(box.path, now + RECHECK)
 
 
-def _get(engine: Engine, execution_id: str) -> dict[str, Any] | None:
+def _get(engine: Walker, execution_id: str) -> dict[str, Any] | None:
     try:
         return engine.store.get_execution(execution_id)
     except NotFound:
         return None
 
 
-def _snapshot(engine: Engine, run: Run, frame: Frame) -> str:
+def _snapshot(engine: Walker, run: Run, frame: Frame) -> str:
     """What the loop's tasks see besides ``item``/``index``, stored once as a blob."""
     scope: dict[str, Any] = {
         "outputs": frame.outputs.to_dict(),
@@ -132,7 +132,7 @@ def _plain(value: Any) -> Any:
     return value.to_dict() if isinstance(value, Scope) else value
 
 
-async def _start_child(engine: Engine, run: Run, task: Task, box: _Container, index: int, item: Any,
+async def _start_child(engine: Walker, run: Run, task: Task, box: Container, index: int, item: Any,
                        child_id: str) -> dict[str, Any]:
     execution = run.execution
     engine.store.create_execution(
@@ -155,13 +155,13 @@ async def _start_child(engine: Engine, run: Run, task: Task, box: _Container, in
     return engine.store.get_execution(child_id)
 
 
-async def walk_iteration(engine: Engine, run: Run) -> dict[str, Any]:
+async def walk_iteration(engine: Walker, run: Run) -> dict[str, Any]:
     """The child side: run one iteration's tasks; the execution's outputs are their outputs."""
     trigger = run.execution["trigger"]
     loop = _find(run.flow, trigger["task_id"])
     scope = json.loads(engine.store.get_blob(trigger["scope"]))
     # the parent's execution and trigger, under which the variables are rendered (once)
-    base, error = engine._base_scope(
+    base, error = engine.base_scope(
         run, execution=Scope("execution", scope.get("execution") or {}), trigger=scope.get("trigger") or {}
     )
     outer = Frame(
@@ -189,7 +189,7 @@ async def walk_iteration(engine: Engine, run: Run) -> dict[str, Any]:
     outputs = None
     if error is None:
         outputs = run.redactor(to_jsonable_python(dict(frame.outputs.own()), fallback=str))
-    return await engine._finish(run, state, outputs, error)
+    return await engine.finish(run, state, outputs, error)
 
 
 def _find(flow: Flow, task_id: str) -> Task:

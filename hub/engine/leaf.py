@@ -29,7 +29,7 @@ from hub.flow.models import Task
 from hub.tasks.base import TaskContext
 
 if TYPE_CHECKING:
-    from hub.engine.runner import Engine
+    from hub.engine.walker import Walker
 
 START_DELAY = 0.05
 """Seconds a side-effecting step runs before its RUNNING row is written (watchers see it then)."""
@@ -38,7 +38,7 @@ START_DELAY = 0.05
 class Checkpoint:
     """The stored record of one attempt of a side-effecting step."""
 
-    def __init__(self, engine: Engine, run: Run, task: Task, path: str, attempt: int, params: Any, started: float):
+    def __init__(self, engine: Walker, run: Run, task: Task, path: str, attempt: int, params: Any, started: float):
         self.engine, self.run, self.task, self.path = engine, run, task, path
         self.attempt, self.params, self.started = attempt, params, started
         self.step_id: int | None = None
@@ -114,7 +114,7 @@ class Checkpoint:
                 "type": "Killed", "message": "the execution was killed", "retryable": False})
 
 
-async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:
+async def run_leaf(engine: Walker, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:
     """Run one leaf step to its end: success, pause, a final failure, or retries by its policy."""
     policy = task.retry or run.flow.retry
     first_start = engine.clock.time()
@@ -145,7 +145,7 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
             error = {**error, "retry_in": round(delay, 3)}
         if checkpoint is None:
             ended = time.time()
-            engine._hold(run, run.id, path, task.id, task.type, attempt, state, params=stored, error=error,
+            engine.hold(run, run.id, path, task.id, task.type, attempt, state, params=stored, error=error,
                          started_at=started, ended_at=ended)
         else:
             ended = await checkpoint.end(state, error=error)
@@ -160,7 +160,7 @@ async def run_leaf(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame
         raise StepFailed(error, path, task.id)
 
 
-def _prepare(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> tuple[Any, Any] | None:
+def _prepare(engine: Walker, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> tuple[Any, Any] | None:
     """The rendered and validated parameters; None after recording why they could not be made."""
     try:
         rendered = engine.expr.render(task.params, frame.scope(), task.id)
@@ -170,13 +170,13 @@ def _prepare(engine: Engine, run: Run, task: Task, kind: Any, frame: Frame, path
     except ValidationError as exc:
         error = InvalidParameters.after_rendering(task.id, exc).to_dict()
     run.attempts[path] -= 1
-    engine._fail_record(run, task, path, error)
+    engine.fail_record(run, task, path, error)
     frame.outputs[task.id] = None
     return None
 
 
 async def _attempt(
-    engine: Engine, run: Run, task: Task, kind: Any, instance: Any, frame: Frame, path: str, attempt: int,
+    engine: Walker, run: Run, task: Task, kind: Any, instance: Any, frame: Frame, path: str, attempt: int,
     params: Any, stored: Any, started: float, pure: bool,
 ) -> tuple[dict[str, Any], float | None, Checkpoint | None] | None:
     """One attempt: None when the step succeeded (or paused: PauseSignal), else what failed."""
@@ -195,7 +195,7 @@ async def _attempt(
         emit=functools.partial(_emit_for, engine, run.id, path),
     )
     try:
-        call = engine._wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
+        call = engine.wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
         output = await _with_timeout(task, call)
     except Paused as pause:
         await _paused(engine, run, task, frame, path, attempt, stored, started, checkpoint, pause)
@@ -213,7 +213,7 @@ async def _attempt(
     value = run.redactor(to_jsonable_python(output, fallback=str))
     if checkpoint is None:
         ended = time.time()
-        engine._hold(run, run.id, path, task.id, task.type, attempt, State.SUCCESS, params=stored, output=value,
+        engine.hold(run, run.id, path, task.id, task.type, attempt, State.SUCCESS, params=stored, output=value,
                      started_at=started, ended_at=ended, data=ctx.state or None)
     else:
         ended = await checkpoint.end(State.SUCCESS, output=value, data=ctx.state or None)
@@ -222,7 +222,7 @@ async def _attempt(
     return None
 
 
-def _token_issuer(engine: Engine, checkpoint: Checkpoint) -> Any:
+def _token_issuer(engine: Walker, checkpoint: Checkpoint) -> Any:
     def issue() -> str:
         return pauses.issue_token(engine.store, checkpoint.started_now())
 
@@ -240,7 +240,7 @@ async def _with_timeout(task: Task, call: Any) -> Any:
 
 
 async def _paused(
-    engine: Engine, run: Run, task: Task, frame: Frame, path: str, attempt: int, stored: Any, started: float,
+    engine: Walker, run: Run, task: Task, frame: Frame, path: str, attempt: int, stored: Any, started: float,
     checkpoint: Checkpoint | None, pause: Paused,
 ) -> None:
     """Record the pause (raises PauseSignal), or go on when the step was answered meanwhile."""

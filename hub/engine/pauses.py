@@ -28,7 +28,7 @@ from hub.engine.states import State
 from hub.store.store import EXECUTIONS, STEPS, Store
 
 if TYPE_CHECKING:
-    from hub.engine.runner import Engine
+    from hub.engine.walker import Walker
 
 TOKEN_KEY = "resume_token"
 COMPLETED_KEY = "completed"
@@ -120,7 +120,7 @@ def claim_paused(store: Store, execution_id: str) -> bool:
     return done.rowcount == 1
 
 
-async def complete(engine: Engine, token: str, output: Any = None, *, error: dict[str, Any] | None = None) -> bool:
+async def complete(engine: Walker, token: str, output: Any = None, *, error: dict[str, Any] | None = None) -> bool:
     """End the paused step that holds ``token`` with ``output`` (or fail it with ``error``) and
     continue its execution. True for the one call that ended it; False for an unknown token or a
     step already ended (by another call, a kill, a timeout)."""

@@ -5,22 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Protocol
+import os
+from typing import TYPE_CHECKING
+
+from hub.engine.walker import Queue
 
 if TYPE_CHECKING:
-    from hub.engine.runner import Engine
+    from hub.engine.walker import Walker
 
 log = logging.getLogger(__name__)
 
+__all__ = ["DEFAULT_QUEUE", "LocalQueue", "Queue", "queue_name"]
 
-class Queue(Protocol):
-    async def submit(self, execution_id: str, delay: float = 0.0) -> None: ...
+DEFAULT_QUEUE = "hub:queue"
+QUEUE_NAME_ENV = "HUB_QUEUE_NAME"
+
+
+def queue_name() -> str:
+    """The deployment's name for its queue (the arq key on Redis): ``HUB_QUEUE_NAME`` or ``hub:queue``."""
+    return os.environ.get(QUEUE_NAME_ENV) or DEFAULT_QUEUE
 
 
 class LocalQueue:
     """Runs submitted executions as asyncio tasks in this process, at most ``limit`` at once."""
 
-    def __init__(self, engine: Engine, limit: int = 64):
+    def __init__(self, engine: Walker, limit: int = 64):
         self.engine = engine
         self.semaphore = asyncio.Semaphore(limit)
         self.tasks: dict[str, asyncio.Task[None]] = {}

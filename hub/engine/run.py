@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.engine.states import State
 from hub.flow.models import Flow, Task
@@ -15,7 +15,7 @@ from hub.flow.secrets import Redactor
 from hub.tasks.base import TaskContext
 
 if TYPE_CHECKING:
-    from hub.engine.runner import Engine
+    from hub.store.store import Store
 
 
 class StepFailed(Exception):
@@ -60,10 +60,18 @@ class Run:
         self.paused_steps: list[int] = []
 
 
+class Recorder(Protocol):
+    """What a step's logger needs of the engine."""
+
+    def flush(self, run: Run) -> Store: ...
+
+    def emit(self, event: dict[str, Any]) -> None: ...
+
+
 class StepLog:
     """The ``logger`` a task gets: lines go to the execution log (redacted) and the listeners."""
 
-    def __init__(self, engine: Engine, run: Run, path: str | None, buffered: bool = False):
+    def __init__(self, engine: Recorder, run: Run, path: str | None, buffered: bool = False):
         self.engine = engine
         self.run = run
         self.path = path

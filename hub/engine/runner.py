@@ -341,7 +341,7 @@ class Engine:
             return await fanout.walk_iteration(self, run)
         flow = run.flow
         execution_id = run.id
-        base, error = self._base_scope(run)
+        base, error = self.base_scope(run)
         root = Frame(outputs=Scope("outputs", {}, "task"), base=base)
         state = State.FAILED
         try:
@@ -396,7 +396,7 @@ class Engine:
                 outputs = run.redactor(outputs)
             except ExpressionError as exc:
                 state, error = State.FAILED, run.redactor(exc.to_dict())
-        return await self._finish(run, state, outputs, error)
+        return await self.finish(run, state, outputs, error)
 
     def _over_limit(self, execution: dict[str, Any], flow: Flow) -> dict[str, Any]:
         assert flow.concurrency is not None
@@ -417,7 +417,7 @@ class Engine:
         self.emit({"event": "execution", "execution_id": execution["id"], "state": state, "flow": flow.key})
         return self.store.get_execution(execution["id"])
 
-    async def _finish(
+    async def finish(
         self, run: Run, state: State, outputs: Any, error: dict[str, Any] | None
     ) -> dict[str, Any]:
         end = {"state": state, "outputs": outputs, "error": error, "ended_at": time.time(), "owner": None,
@@ -466,7 +466,7 @@ class Engine:
                 steps[path] = row
         return steps
 
-    def _base_scope(self, run: Run, **parts: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def base_scope(self, run: Run, **parts: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """What every expression of the execution sees; ``parts`` (``execution``, ``trigger``)
         replace the execution's own before the variables are rendered over them, once.
 
@@ -529,12 +529,12 @@ class Engine:
             try:
                 go = self.expr.condition(task.if_, frame.scope(), f"{task.id}.if")
             except ExpressionError as exc:
-                self._fail_record(run, task, path, exc.to_dict())  # raises unless allow_failure
+                self.fail_record(run, task, path, exc.to_dict())  # raises unless allow_failure
                 frame.outputs[task.id] = None
                 return
             if not go:
                 now = time.time()
-                self._hold(
+                self.hold(
                     run, run.id, path, task.id, task.type, run.attempts.get(path, 0) + 1, State.SKIPPED,
                     started_at=now, ended_at=now,
                 )
@@ -543,7 +543,7 @@ class Engine:
                 return
         kind = self.registry.get(task.type)
         if kind is None:  # the flow validated against another registry
-            self._fail_record(run, task, path, {"type": "UnknownTaskType", "message": f"no task type {task.type!r} here"})
+            self.fail_record(run, task, path, {"type": "UnknownTaskType", "message": f"no task type {task.type!r} here"})
             frame.outputs[task.id] = None
             return
         if getattr(kind, "control", False):
@@ -574,13 +574,13 @@ class Engine:
         run.warning = True
         frame.outputs[task.id] = None
 
-    def _fail_record(self, run: Run, task: Task, path: str, error: dict[str, Any]) -> None:
+    def fail_record(self, run: Run, task: Task, path: str, error: dict[str, Any]) -> None:
         error = run.redactor(error)
         now = time.time()
         attempt = run.attempts.get(path, 0) + 1
         run.attempts[path] = attempt
         state = State.WARNING if task.allow_failure else State.FAILED
-        self._hold(run, run.id, path, task.id, task.type, attempt, state, error=error, started_at=now, ended_at=now)
+        self.hold(run, run.id, path, task.id, task.type, attempt, state, error=error, started_at=now, ended_at=now)
         self.emit(step_event(run, task, path, state, attempt, 0.0, error))
         if not task.allow_failure:
             raise StepFailed(error, path, task.id)
@@ -610,13 +610,13 @@ class Engine:
 
         return await self.db(both)
 
-    def _hold(self, run: Run, *args: Any, **values: Any) -> None:
+    def hold(self, run: Run, *args: Any, **values: Any) -> None:
         """A finished run of a pure step, written with the next write (see :class:`Run`)."""
         run.pending_steps.append(self.store.step_values(*args, **values))
         if len(run.pending_steps) >= 500:
             self.flush(run)
 
-    def _wrap_step(self, info: StepCall, instance: Any, pure: bool = False) -> Callable[[], Awaitable[Any]]:
+    def wrap_step(self, info: StepCall, instance: Any, pure: bool = False) -> Callable[[], Awaitable[Any]]:
         async def call() -> Any:
             return await instance.run(info.ctx, info.params)
 

@@ -32,9 +32,11 @@ from arq.utils import timestamp_ms
 from arq.worker import Worker
 from redis.exceptions import RedisError
 
+from hub.engine.queue import DEFAULT_QUEUE
+
 log = logging.getLogger(__name__)
 
-DEFAULT_QUEUE = "hub:queue"
+
 JOB_FUNCTION = "run_execution"
 WAKE_SUFFIX = ":wake"
 POLL_TIMEOUT = 10.0  # seconds one poll of the queue may take before Redis counts as not answering

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import sys
 from typing import Any
 
 from hub.core.plugins import PluginError, Plugins, default_plugins
-from hub.engine.queue import LocalQueue
+from hub.engine.queue import LocalQueue, queue_name
 from hub.engine.runner import Engine
-from hub.service.queue_arq import DEFAULT_QUEUE, ArqQueue
+from hub.service.queue_arq import ArqQueue
 from hub.settings import HubSettings
 from hub.store.store import Store
 
 log = logging.getLogger(__name__)
-
-QUEUE_NAME_ENV = "HUB_QUEUE_NAME"
-
-
-def queue_name() -> str:
-    """The arq queue (Redis key) of this deployment: ``HUB_QUEUE_NAME`` or ``hub:queue``."""
-    return os.environ.get(QUEUE_NAME_ENV) or DEFAULT_QUEUE
-
 
 def build_engine(
     settings: HubSettings | None = None,
