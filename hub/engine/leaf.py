@@ -267,7 +267,7 @@ async def _paused(
     frame.outputs[task.id] = None
 
 
-def _emit_for(engine: Engine, execution_id: str, path: str, event: dict[str, Any]) -> None:
+def _emit_for(engine: Walker, execution_id: str, path: str, event: dict[str, Any]) -> None:
     """A task's live event, stamped with its execution and step."""
     if engine.listeners:
         engine.emit({**event, "execution_id": execution_id, "path": path})

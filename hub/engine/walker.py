@@ -38,6 +38,7 @@ class Walker(Protocol):
     catalog: FlowCatalog
     expr: Expressions
     queue: Queue
+    listeners: list[Callable[[dict[str, Any]], None]]
 
     def emit(self, event: dict[str, Any]) -> None: ...
 
