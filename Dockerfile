@@ -5,12 +5,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     HUB_HOME=/var/lib/hub HUB_FLOWS_DIR=/app/flows HUB_PROMPTS_DIR=/app/prompts
 
 WORKDIR /app
+# the dependencies first, from pyproject.toml alone: a change to the code reuses this layer
 COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && useradd --system --home /var/lib/hub hub && mkdir -p /var/lib/hub && chown hub /var/lib/hub
 COPY hub ./hub
 COPY connectors ./connectors
-RUN pip install . && useradd --system --home /var/lib/hub hub && mkdir -p /var/lib/hub && chown hub /var/lib/hub
+RUN pip install --no-deps .
 COPY flows ./flows
 COPY prompts ./prompts
+COPY models.yaml ./
 
 USER hub
 EXPOSE 8080

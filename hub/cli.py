@@ -3,39 +3,55 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
-import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hub.errors import FlowError, HubError, InputError
+from hub.cli_output import Progress, show_execution
+from hub.cli_output import duration as _dur
+from hub.cli_output import styled_state as _state
+from hub.cli_output import when as _when
+from hub.errors import FlowError, HubError, InputError, InvalidSettings
 
-STATE_COLORS = {
-    "SUCCESS": "green",
-    "WARNING": "yellow",
-    "FAILED": "red",
-    "KILLED": "red",
-    "CANCELLED": "magenta",
-    "RUNNING": "cyan",
-    "PAUSED": "blue",
-    "SKIPPED": "bright_black",
-    "QUEUED": "bright_black",
-}
 EXIT_CODES = {"SUCCESS": 0, "WARNING": 0, "PAUSED": 3}
 
 
-def _settings() -> Any:
-    from hub.settings import HubSettings
+SETTINGS_KEY = "hub.settings"
 
-    return HubSettings()
+
+def settings() -> Any:
+    """The process's settings (:class:`hub.settings.HubSettings` with every section): read from
+    the environment and checked when a command first asks, once per process. A problem stops the
+    command with one line per setting (:class:`~hub.errors.InvalidSettings`, exit 2)."""
+    from hub.settings import load_settings
+
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.find_root().meta if ctx is not None else {}
+    if SETTINGS_KEY not in meta:
+        meta[SETTINGS_KEY] = load_settings()
+    return meta[SETTINGS_KEY]
+
+
+_settings = settings
+
+
+def warn_misspelled() -> None:
+    """Warn (on stderr, once, not fatal) about each ``HUB_*`` variable that looks like a setting's
+    name but is nobody's: a typo would otherwise be ignored without a word."""
+    if not any(name.upper().startswith("HUB_") for name in os.environ):
+        return
+    from hub.settings import misspelled
+
+    for line in misspelled(os.environ):
+        click.secho(f"warning: {line}", fg="yellow", err=True)
 
 
 def _engine(settings: Any = None, *, runs: bool = False) -> Any:
@@ -78,44 +94,13 @@ def _flush_traces() -> None:
         shutdown()
 
 
-def _state(state: str) -> str:
-    return click.style(state, fg=STATE_COLORS.get(state), bold=state in ("FAILED", "SUCCESS"))
-
-
-def _when(ts: float | None) -> str:
-    if not ts:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _dur(start: float | None, end: float | None) -> str:
-    if not start:
-        return "-"
-    from hub.flow.durations import format_duration
-
-    return format_duration((end or time.time()) - start)
-
-
-def settings_problems(exc: BaseException) -> list[str]:
-    """``exc`` as lines naming each setting that does not validate (``HUB_...`` from the
-    environment), or [] when it is no settings error."""
-    from pydantic import ValidationError
-    from pydantic_settings import BaseSettings
-
-    if not isinstance(exc, ValidationError):
-        return []
-    classes, found = [BaseSettings], None
-    while classes and found is None:
-        cls = classes.pop()
-        found = cls if cls.__name__ == exc.title and cls is not BaseSettings else None
-        classes += cls.__subclasses__()
-    if found is None:
-        return []
-    prefix = str(found.model_config.get("env_prefix") or "")
-    return [
-        f"{(prefix + str(e['loc'][0])).upper() if e['loc'] else found.__name__}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors()
-    ]
+def _quiet_broken_pipe() -> None:
+    """Exit 141 (128 + SIGPIPE, what a shell reports for a command a closed pipe stopped) without
+    a word; stdout goes to /dev/null first so that the interpreter's last flush cannot fail again."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -131,17 +116,19 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except InputError as exc:
             click.secho("error: " + str(exc), fg="red", err=True)
             sys.exit(2)
+        except InvalidSettings as exc:
+            for problem in exc.problems:
+                click.secho(f"error: {problem}", fg="red", err=True)
+            sys.exit(2)
         except HubError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(1)
         except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            # the reader went away (`hub executions list | head -1`): stop quietly, as cat would
+            _quiet_broken_pipe()
         except Exception as exc:
-            problems = settings_problems(exc)
-            if problems:
-                for problem in problems:
-                    click.secho(f"error: invalid setting {problem}", fg="red", err=True)
-                sys.exit(2)
             if os.environ.get("HUB_DEBUG"):
                 traceback.print_exc()
             else:
@@ -204,8 +191,10 @@ def main() -> None:
 
     State lives in .hub/hub.db (SQLite) under the current directory unless HUB_DATABASE_URL is
     set (e.g. postgresql+psycopg://user@host/db). Secrets come from HUB_SECRET_<NAME> or
-    .hub/secrets.env.
+    .hub/secrets.env. Every HUB_* setting is checked when a command starts: a bad one stops it with
+    one line naming the variable (exit 2); a misspelled name is a warning.
     """
+    warn_misspelled()
 
 
 # -- validate / schema ---------------------------------------------------------------------------
@@ -258,50 +247,6 @@ def schema(output: Path | None) -> None:
 # -- run -----------------------------------------------------------------------------------------
 
 
-class Progress:
-    """Live step lines on stderr while a flow runs."""
-
-    def __init__(self, quiet: bool = False):
-        from hub.engine.control import HANDLERS
-
-        self.quiet = quiet
-        self.containers = set(HANDLERS)  # their RUNNING line opens a block; a leaf's would be noise
-        self.streaming: str | None = None  # the step whose tokens are being printed
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        if self.quiet:
-            return
-        kind = event["event"]
-        if kind == "step":
-            self._end_tokens()
-            state = event["state"]
-            if state == "RUNNING" and event["type"] not in self.containers:
-                return
-            duration = f" {event['duration'] * 1000:.0f}ms" if event.get("duration") is not None else ""
-            attempt = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
-            line = f"  {_state(state):<20} {event['path']} [{event['type']}]{duration}{attempt}"
-            err = event.get("error")
-            if err:
-                line += click.style(f"  {err.get('type')}: {err.get('message')}", fg="red")
-                if err.get("retry_in") is not None:
-                    line += click.style(f"  retrying in {err['retry_in']}s", fg="yellow")
-            click.echo(line, err=True)
-        elif kind == "log":
-            self._end_tokens()
-            click.echo(click.style(f"    {event['level']}: ", fg="bright_black") + str(event["message"]), err=True)
-        elif kind == "token":  # a streamed model answer, as it arrives
-            if self.streaming != event.get("path"):
-                self._end_tokens()
-                click.echo(click.style(f"    {event.get('path')}: ", fg="bright_black"), err=True, nl=False)
-                self.streaming = event.get("path")
-            click.echo(str(event.get("text", "")), err=True, nl=False)
-
-    def _end_tokens(self) -> None:
-        if self.streaming is not None:
-            click.echo("", err=True)
-            self.streaming = None
-
-
 def _deploy_dir(engine: Any, flows_dir: Path | None) -> None:
     from hub.flow.loader import flow_files, load_file
 
@@ -328,6 +273,10 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
         flows_dir: Path | None, as_json: bool, quiet: bool) -> None:
     """Run a flow file here and now, with live progress; print its outputs.
 
+    A step that waits (an LLM call, an HTTP request) shows as RUNNING at once. When a prompt the
+    flow names by label (name@production) has a newer version without that label (an edited
+    file), a note says which version runs and how to promote the newer one.
+
     Exit code: 0 SUCCESS or WARNING, 1 FAILED/KILLED/CANCELLED, 2 bad inputs, 3 PAUSED.
     """
     from hub.engine.inputs import parse_cli_inputs
@@ -343,6 +292,8 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
     engine = _engine(settings, runs=True)
     engine.listeners.append(Progress(quiet or as_json))
     _deploy_dir(engine, flows_dir if flows_dir is not None else settings.flows_dir)
+    if not quiet and any(task.type == "llm.chat" for task in flow.all_tasks()):
+        _prompt_notes(engine, flow)
 
     async def go() -> dict[str, Any]:
         execution_id = await engine.start(flow, values, labels=label_map, enqueue=False, claim=True,
@@ -363,6 +314,16 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
     _flush_traces()
     _print_result(engine, execution, as_json)
     sys.exit(EXIT_CODES.get(execution["state"], 1))
+
+
+def _prompt_notes(engine: Any, flow: Any) -> None:
+    """Say which version a label the flow runs resolves to, when a newer one has no label."""
+    from hub.prompts.startup import flow_prompts, label_notes
+
+    wanted = flow_prompts(flow)
+    if wanted:
+        for line in label_notes(engine.store.engine, engine.settings, wanted):
+            click.secho(f"note: {line}", fg="yellow", err=True)
 
 
 def _print_result(engine: Any, execution: dict[str, Any], as_json: bool) -> None:
@@ -422,37 +383,15 @@ def executions_list(namespace: str | None, flow_id: str | None, states: tuple[st
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
 def executions_show(execution_id: str, as_json: bool) -> None:
-    """One execution: state, inputs, every step run (attempts, durations, errors), outputs."""
+    """One execution: state, inputs, every step run (attempts, durations, outputs, errors; for LLM
+    steps the prompt version, model, tokens and cost), the execution's outputs."""
     engine = _engine()
     execution = engine.store.find_execution(execution_id)
     steps = engine.store.step_runs(execution["id"])
     if as_json:
         click.echo(json.dumps({**execution, "steps": steps}, indent=2, default=str))
         return
-    click.echo(f"execution  {execution['id']}")
-    click.echo(f"flow       {execution['namespace']}.{execution['flow_id']} (revision {execution['revision']})")
-    click.echo(f"state      {_state(execution['state'])}")
-    click.echo(f"started    {_when(execution['started_at'])}   duration {_dur(execution['started_at'], execution['ended_at'])}")
-    if execution.get("parent_id"):
-        click.echo(f"parent     {execution['parent_id']}")
-    click.echo(f"inputs     {json.dumps(execution['inputs'], default=str)}")
-    click.echo("steps:")
-    for step in steps:
-        attempt = f" #{step['attempt']}" if step["attempt"] > 1 else ""
-        line = (f"  {_state(step['state']):<20} {step['path']:<28} {step['task_type']:<14} "
-                f"{_dur(step['started_at'], step['ended_at']):>8}{attempt}")
-        click.echo(line)
-        if step.get("error"):
-            err = step["error"]
-            click.secho(f"      {err.get('type')}: {err.get('message')}", fg="red")
-            tb = (err.get("data") or {}).get("traceback") if isinstance(err.get("data"), dict) else None
-            if tb:
-                click.secho("      " + tb.rstrip().replace("\n", "\n      "), fg="bright_black")
-    if execution.get("error"):
-        err = execution["error"]
-        click.secho(f"error      {err.get('type')}: {err.get('message')}", fg="red")
-    if execution.get("outputs") is not None:
-        click.echo("outputs    " + json.dumps(execution["outputs"], indent=2, default=str).replace("\n", "\n           "))
+    show_execution(engine, execution, steps)
 
 
 @main.command()

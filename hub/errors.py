@@ -98,6 +98,15 @@ class InputError(HubError):
         super().__init__("invalid inputs: " + "; ".join(problems))
 
 
+class InvalidSettings(HubError):
+    """Settings from the environment that do not validate: one line per problem, each naming its
+    variable (``HUB_...``) or file. The CLI prints them and exits 2."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
 class InvalidParameters(HubError):
     """A task's parameters do not validate once their expressions are rendered."""
 

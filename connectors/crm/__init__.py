@@ -17,5 +17,5 @@ def register(hub: PluginAPI) -> None:
     hub.task_kind("crm.get", "connectors.crm.tasks:Get")
     hub.task_kind("crm.associate", "connectors.crm.tasks:Associate")
     hub.task_kind("crm.add_note", "connectors.crm.tasks:AddNote")
-    hub.settings("crm", "connectors.crm.tasks:CrmSettings")
-    hub.settings("hubspot", "connectors.crm.hubspot:HubSpotSettings")
+    hub.settings("crm", "connectors.crm.settings:CrmSettings")
+    hub.settings("hubspot", "connectors.crm.settings:HubSpotSettings")

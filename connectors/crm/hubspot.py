@@ -18,12 +18,11 @@ import datetime as dt
 from typing import Any
 
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.crm.base import Filter, Record, UpsertResult
+from connectors.crm.settings import HubSpotSettings
 from hub.errors import ConnectorError, TaskError
-from hub.net import http_client
+from hub.net import Guard, http_client
 from hub.tasks.http import retry_after
 
 BATCH_LIMIT = 100
@@ -43,18 +42,6 @@ RATE_HEADERS = {
     "daily": "x-hubspot-ratelimit-daily",
     "daily_remaining": "x-hubspot-ratelimit-daily-remaining",
 }
-
-
-class HubSpotSettings(BaseSettings):
-    """``HUB_HUBSPOT_*``"""
-
-    model_config = SettingsConfigDict(env_prefix="HUB_HUBSPOT_", extra="ignore")
-
-    token: str | None = Field(None, description="Private app access token.")
-    base_url: str = Field("https://api.hubapi.com", description="API root; point it at a fake in tests.")
-    timeout: float = 30.0
-    max_retries: int = Field(3, description="429s waited out inside one step before failing it.")
-    max_wait: float = Field(15.0, description="Longest single wait for a rate limit inside the step (seconds).")
 
 
 def _hubspot_filter(f: Filter) -> dict[str, Any]:
@@ -87,8 +74,9 @@ def _record(obj: dict[str, Any]) -> Record:
 class HubSpot:
     name = "hubspot"
 
-    def __init__(self, token: str | None = None, base_url: str | None = None, settings: HubSpotSettings | None = None):
-        self.settings = settings or HubSpotSettings()
+    def __init__(self, token: str | None = None, base_url: str | None = None, settings: HubSpotSettings | None = None,
+                 guard: Guard | None = None):
+        self.settings = settings if settings is not None else HubSpotSettings()  # embedders and tests
         token = token or self.settings.token
         if not token:
             raise TaskError(
@@ -96,6 +84,7 @@ class HubSpot:
                 retryable=False,
             )
         self.client = http_client(
+            guard,
             base_url=(base_url or self.settings.base_url).rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=self.settings.timeout,

@@ -7,26 +7,26 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.crm.base import CRM, Filter
+from connectors.crm.settings import CrmSettings
 from hub.errors import TaskError
+from hub.settings import HubSettings
 from hub.tasks.base import Params, TaskContext
 
 
-class CrmSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HUB_CRM_", extra="ignore")
-
-    provider: str = Field("hubspot", description="The CRM used when a step names none.")
-
-
-def _hubspot(token: str | None, base_url: str | None) -> CRM:
+def _hubspot(settings: HubSettings, token: str | None, base_url: str | None) -> CRM:
     from connectors.crm.hubspot import HubSpot
+    from connectors.crm.settings import HubSpotSettings
+    from hub.net import Guard
+    from hub.net_settings import NetSettings
 
-    return HubSpot(token=token, base_url=base_url)
+    guard = Guard.from_settings(settings.section(NetSettings))
+    return HubSpot(token=token, base_url=base_url, settings=settings.section(HubSpotSettings), guard=guard)
 
 
-PROVIDERS: dict[str, Callable[[str | None, str | None], CRM]] = {"hubspot": _hubspot}
+# a provider: (the hub's settings, token, base_url) -> an open CRM
+PROVIDERS: dict[str, Callable[[HubSettings, str | None, str | None], CRM]] = {"hubspot": _hubspot}
 
 
 class CrmParams(Params):
@@ -36,12 +36,13 @@ class CrmParams(Params):
 
 
 @asynccontextmanager
-async def open_crm(params: CrmParams) -> AsyncIterator[CRM]:
-    name = params.provider or CrmSettings().provider
+async def open_crm(ctx: TaskContext, params: CrmParams) -> AsyncIterator[CRM]:
+    """The CRM ``params`` name (default ``HUB_CRM_PROVIDER``), closed at the end of the block."""
+    name = params.provider or ctx.settings.section(CrmSettings).provider
     factory = PROVIDERS.get(name)
     if factory is None:
         raise TaskError(f"unknown CRM provider {name!r}; use one of {', '.join(sorted(PROVIDERS))}", retryable=False)
-    crm = factory(params.token, params.base_url)
+    crm = factory(ctx.settings, params.token, params.base_url)
     try:
         yield crm
     finally:
@@ -66,7 +67,7 @@ class Upsert:
     Params = UpsertParams
 
     async def run(self, ctx: TaskContext, params: UpsertParams) -> dict[str, Any]:
-        async with open_crm(params) as crm:
+        async with open_crm(ctx, params) as crm:
             result = await crm.upsert(
                 params.object, params.records, params.id_property, params.batch_size, ctx.idempotency_key
             )
@@ -109,7 +110,7 @@ class Search:
     async def run(self, ctx: TaskContext, params: SearchParams) -> dict[str, Any]:
         filters: list[Filter] = params.filters  # type: ignore[assignment]
         groups = [filters + g for g in params.any_of] if params.any_of else [filters]
-        async with open_crm(params) as crm:
+        async with open_crm(ctx, params) as crm:
             results, total = await crm.search(params.object, groups, params.properties, params.sorts, params.limit)
         return {"results": results, "count": len(results), "total": total}
 
@@ -129,7 +130,7 @@ class Get:
     Params = GetParams
 
     async def run(self, ctx: TaskContext, params: GetParams) -> dict[str, Any]:
-        async with open_crm(params) as crm:
+        async with open_crm(ctx, params) as crm:
             record = await crm.get(params.object, params.id, params.id_property, params.properties)
         if record is None and params.required:
             raise TaskError(f"{params.object} {params.id!r} does not exist", retryable=False)
@@ -151,7 +152,7 @@ class Associate:
     Params = AssociateParams
 
     async def run(self, ctx: TaskContext, params: AssociateParams) -> dict[str, Any]:
-        async with open_crm(params) as crm:
+        async with open_crm(ctx, params) as crm:
             return await crm.associate(params.from_object, params.from_id, params.to_object, params.to_id, params.type_id)
 
 
@@ -170,5 +171,5 @@ class AddNote:
     Params = AddNoteParams
 
     async def run(self, ctx: TaskContext, params: AddNoteParams) -> dict[str, Any]:
-        async with open_crm(params) as crm:
+        async with open_crm(ctx, params) as crm:
             return await crm.add_note(params.object, params.id, params.body, params.timestamp, params.association_type_id)

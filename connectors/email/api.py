@@ -40,6 +40,12 @@ def _app_store(request: Request) -> Store:
     return store  # type: ignore[no-any-return]
 
 
+def _settings(request: Request) -> EmailSettings:
+    """The email section of the hub's settings (an app with only ``state.store``: read here)."""
+    hub = getattr(request.app.state, "hub", None)
+    return hub.engine.settings.section(EmailSettings) if hub is not None else EmailSettings()
+
+
 def verify_sendgrid_signature(public_key: str, payload: bytes, signature: str, timestamp: str) -> bool:
     """SendGrid's signed event webhook: ECDSA (P-256, SHA-256) over ``timestamp + body``."""
     from cryptography.exceptions import UnsupportedAlgorithm
@@ -95,7 +101,7 @@ def email_router(
 
     @router.post("/sendgrid/events")
     async def sendgrid_events(request: Request, store: Store = store_dep) -> dict[str, int]:
-        key = EmailSettings().sendgrid_webhook_public_key
+        key = _settings(request).sendgrid_webhook_public_key
         if not key:
             raise HTTPException(
                 503, "SendGrid event webhook is not configured: set HUB_EMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY"

@@ -16,11 +16,10 @@ import click
 
 @contextlib.contextmanager
 def _store() -> Iterator[Any]:
-    from hub.settings import HubSettings
+    from hub.cli import settings
     from hub.store.store import Store
 
-    settings = HubSettings()
-    store = Store.from_settings(settings)
+    store = Store.from_settings(settings())
     try:
         yield store
     finally:

@@ -9,6 +9,8 @@ from connectors.email.backends import SendGridBackend, SendResult, SmtpBackend
 from connectors.email.message import EmailSendParams, build_message
 from connectors.email.settings import EmailSettings
 from hub.errors import TaskError, error_dict
+from hub.net import Guard
+from hub.net_settings import NetSettings
 from hub.tasks.base import TaskContext
 
 
@@ -25,7 +27,7 @@ class EmailSend:
     Params = EmailSendParams
 
     async def run(self, ctx: TaskContext, params: EmailSendParams) -> Any:
-        settings = EmailSettings()
+        settings = ctx.settings.section(EmailSettings)
         backend = params.backend or settings.resolved_backend()
         message = build_message(params, settings, ctx.idempotency_key)
         if ctx.store is None:
@@ -64,7 +66,7 @@ class EmailSend:
         }
         try:
             if backend == "sendgrid":
-                result: SendResult = await SendGridBackend(settings).send(message, meta, params.sandbox)
+                result: SendResult = await SendGridBackend(settings, Guard.from_settings(ctx.settings.section(NetSettings))).send(message, meta, params.sandbox)
             else:
                 result = await SmtpBackend(settings).send(message, meta)
         except Exception as exc:

@@ -15,4 +15,4 @@ def register(hub: PluginAPI) -> None:
     hub.task_kind("notion.update_page", "connectors.notion.tasks:UpdatePage")
     hub.task_kind("notion.query", "connectors.notion.tasks:Query")
     hub.task_kind("notion.append_blocks", "connectors.notion.tasks:AppendBlocks")
-    hub.settings("notion", "connectors.notion.client:NotionSettings")
+    hub.settings("notion", "connectors.notion.settings:NotionSettings")

@@ -18,29 +18,15 @@ from notion_client import AsyncClient
 from notion_client.client import RetryOptions
 from notion_client.errors import HTTPResponseError, RequestTimeoutError
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.notion.settings import NotionSettings
 from hub.errors import ConnectorError, TaskError
-from hub.net import http_client
+from hub.net import Guard, http_client
 from hub.tasks.base import Params
 from hub.tasks.http import retry_after
 
-NOTION_VERSION = "2025-09-03"
 log = logging.getLogger("hub.connectors.notion")
 T = TypeVar("T")
-
-
-class NotionSettings(BaseSettings):
-    """``HUB_NOTION_*``: the integration token and where the API is."""
-
-    model_config = SettingsConfigDict(env_prefix="HUB_NOTION_", extra="ignore")
-
-    token: str | None = Field(None, description="Internal integration secret (ntn_...).")
-    base_url: str = Field("https://api.notion.com", description="API root; point it at a fake in tests.")
-    version: str = Field(NOTION_VERSION, description="Notion-Version header.")
-    max_retries: int = Field(3, description="Retries of a rate-limited (429) request inside one step.")
-    max_retry_wait: float = Field(60.0, description="Longest Retry-After waited inside the step, in seconds.")
-    timeout: float = Field(60.0, description="Per-request timeout in seconds.")
 
 
 class NotionParams(Params):
@@ -60,20 +46,22 @@ _HINTS = {
 
 
 @asynccontextmanager
-async def connect(params: NotionParams, settings: NotionSettings | None = None) -> AsyncIterator[AsyncClient]:
+async def connect(
+    params: NotionParams, settings: NotionSettings | None = None, guard: Guard | None = None
+) -> AsyncIterator[AsyncClient]:
     """An ``AsyncClient`` on a guarded HTTP client, closed at the end of the block.
 
     (``AsyncClient``'s own ``async with`` swaps in a fresh, unguarded httpx client: not used.)
     """
-    client = _client(params, settings)
+    client = _client(params, settings, guard)
     try:
         yield client
     finally:
         await client.aclose()
 
 
-def _client(params: NotionParams, settings: NotionSettings | None = None) -> AsyncClient:
-    settings = settings or NotionSettings()
+def _client(params: NotionParams, settings: NotionSettings | None = None, guard: Guard | None = None) -> AsyncClient:
+    settings = settings if settings is not None else NotionSettings()  # embedders and tests
     token = params.token or settings.token
     if not token:
         raise TaskError(
@@ -81,7 +69,7 @@ def _client(params: NotionParams, settings: NotionSettings | None = None) -> Asy
             retryable=False,
         )
     return AsyncClient(
-        client=http_client(),
+        client=http_client(guard),
         auth=token,
         base_url=(params.base_url or settings.base_url).rstrip("/"),
         notion_version=settings.version,

@@ -8,10 +8,19 @@ from pydantic import Field, model_validator
 
 from connectors.notion import properties as props
 from connectors.notion.client import NotionParams, call, connect, paginate, resolve_data_source
+from connectors.notion.settings import NotionSettings
 from hub.errors import TaskError
+from hub.net import Guard
+from hub.net_settings import NetSettings
 from hub.tasks.base import TaskContext
 
 MAX_CHILDREN = 100  # blocks per append request
+
+
+def _connect(ctx: TaskContext, params: NotionParams) -> Any:
+    """A client configured by the process's settings (``HUB_NOTION_*``, the network guard's)."""
+    guard = Guard.from_settings(ctx.settings.section(NetSettings))
+    return connect(params, ctx.settings.section(NotionSettings), guard)
 
 
 class DataSourceRef(NotionParams):
@@ -52,7 +61,7 @@ class CreatePage:
     Params = CreatePageParams
 
     async def run(self, ctx: TaskContext, params: CreatePageParams) -> dict[str, Any]:
-        async with connect(params) as client:
+        async with _connect(ctx, params) as client:
             if params.parent_page_id:
                 parent = {"type": "page_id", "page_id": params.parent_page_id}
                 schema = None
@@ -104,7 +113,7 @@ class UpdatePage:
     Params = UpdatePageParams
 
     async def run(self, ctx: TaskContext, params: UpdatePageParams) -> dict[str, Any]:
-        async with connect(params) as client:
+        async with _connect(ctx, params) as client:
             body: dict[str, Any] = {}
             if params.properties:
                 current = await call(client.pages.retrieve(params.page_id), "retrieve page")  # type: ignore[arg-type]
@@ -148,7 +157,7 @@ class Query:
     Params = QueryParams
 
     async def run(self, ctx: TaskContext, params: QueryParams) -> dict[str, Any]:
-        async with connect(params) as client:
+        async with _connect(ctx, params) as client:
             source = await resolve_data_source(client, params.data_source_id, params.database_id, params.data_source)
             conditions = props.where_filter(params.where, source.get("properties") or {})
             if params.filter:
@@ -206,6 +215,6 @@ class AppendBlocks:
         blocks = [props.block(b) for b in params.blocks]
         if not blocks:
             return {"block_ids": [], "count": 0}
-        async with connect(params) as client:
+        async with _connect(ctx, params) as client:
             ids = await _append(client, params.block_id, blocks, params.after)
         return {"block_ids": ids, "count": len(ids)}

@@ -13,6 +13,8 @@ from connectors.slack.client import SlackClient
 from connectors.slack.settings import SlackSettings
 from connectors.slack.tables import SlackPost as PostRecord
 from hub.errors import TaskError
+from hub.net import Guard
+from hub.net_settings import NetSettings
 from hub.tasks.base import Params, TaskContext
 
 POSTS = PostRecord.__table__  # type: ignore[attr-defined]
@@ -60,7 +62,7 @@ class SlackPost:
         )
         _check_content(params)
         earlier = _earlier_post(ctx)
-        async with SlackClient(params.token, SlackSettings()) as slack:
+        async with SlackClient(params.token, ctx.settings.section(SlackSettings), _guard(ctx)) as slack:
             if earlier is not None:
                 ctx.log(f"slack.post: this step already posted {earlier['ts']} in {earlier['channel']}; updating it")
                 result = await slack.update(earlier["channel"], earlier["ts"], params.text, params.blocks)
@@ -81,9 +83,13 @@ class SlackUpdate:
 
     async def run(self, ctx: TaskContext, params: SlackUpdateParams) -> Any:
         _check_content(params)
-        async with SlackClient(params.token, SlackSettings()) as slack:
+        async with SlackClient(params.token, ctx.settings.section(SlackSettings), _guard(ctx)) as slack:
             result = await slack.update(params.channel, params.ts, params.text, params.blocks)
         return _output(result)
+
+
+def _guard(ctx: TaskContext) -> Guard:
+    return Guard.from_settings(ctx.settings.section(NetSettings))
 
 
 def _check_content(params: _Content) -> None:

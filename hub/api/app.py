@@ -19,12 +19,14 @@ from sqlalchemy import text
 
 from hub.api import enrich, errors, executions, flows, guard, keys, webhooks
 from hub.api.auth import require
-from hub.api.context import ApiSettings, Hub, Waiter
+from hub.api.context import Hub, Waiter
 from hub.api.limits import build_limits
 from hub.api.models import Health
 from hub.api.models import errors as errors_doc
+from hub.api.settings import ApiSettings
 from hub.engine.runner import Engine
 from hub.errors import FlowError
+from hub.settings import HubSettings, load_settings
 from hub.store.api_store import ApiStore
 
 log = logging.getLogger(__name__)
@@ -82,14 +84,19 @@ def create_app(
     engine: Engine | None = None,
     *,
     settings: ApiSettings | None = None,
+    hub_settings: HubSettings | None = None,
     auth: str = "auto",
     flows_dir: Path | None = None,
     background: bool = True,
 ) -> FastAPI:
-    """The API. Without ``engine`` one is built from the environment at start-up (and closed at the
-    end). ``auth``: ``auto`` (keys required once one exists), ``required`` or ``open``.
-    ``background``: resume interrupted executions, heartbeat and triggers in the lifespan."""
-    api_settings = settings or ApiSettings()
+    """The API. Without ``engine`` one is built at start-up from ``hub_settings`` (the process's
+    settings; default: read from the environment) and closed at the end. ``settings``: the API's
+    section (default: that of ``hub_settings`` or the engine's). ``auth``: ``auto`` (keys required
+    once one exists), ``required`` or ``open``. ``background``: resume interrupted executions,
+    heartbeat and triggers in the lifespan."""
+    if hub_settings is None:
+        hub_settings = engine.settings if engine is not None else load_settings()
+    api_settings = settings if settings is not None else hub_settings.section(ApiSettings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +104,7 @@ def create_app(
         if engine is None:
             from hub.service.runtime import build_engine
 
-            eng = build_engine()
+            eng = build_engine(hub_settings)
         else:
             eng = engine
         limiter, cache = build_limits(api_settings, eng)

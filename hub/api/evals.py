@@ -13,7 +13,6 @@ Starting runs and adding cases need the ``run`` scope, reading needs ``read``.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -68,30 +67,29 @@ class CaseRequest(BaseModel):
     note: str | None = None
 
 
-def evals_dir() -> Path:
-    return Path(os.environ.get("HUB_EVALS_DIR", "evals"))
-
-
-def _file(name: str) -> Path:
-    root = evals_dir().resolve()
+def _file(name: str, settings: Any) -> Path:
+    """The eval file ``name`` inside the evals folder (``HUB_EVALS_DIR``)."""
+    folder: Path = settings.evals_dir
+    root = folder.resolve()
     path = (root / name).resolve()
     if not path.is_relative_to(root):
         raise ApiError(422, f"{name!r} is outside the evals folder")
     if not path.is_file():
-        raise NotFound(f"there is no eval file {name!r} in {evals_dir()}")
+        raise NotFound(f"there is no eval file {name!r} in {folder}")
     return path
 
 
 def _parts(request: Request) -> tuple[Any, Any, Any]:
     """(store, llm client, hub settings) from the app."""
     from hub.llm.client import default_client
+    from hub.llm.settings import LLMSettings
 
     state = request.app.state
     hub = getattr(state, "hub", None)
     engine = hub.engine if hub is not None else getattr(state, "engine", None)
     if engine is None:
         raise HubError("the app has no engine (app.state.hub or app.state.engine)")
-    return engine.store, engine.services.get("llm") or default_client(), engine.settings
+    return engine.store, engine.services.get("llm") or default_client(engine.settings.section(LLMSettings)), engine.settings
 
 
 @router.post("/runs", dependencies=_run, status_code=202)
@@ -102,8 +100,8 @@ async def start_run(body: RunRequest, request: Request) -> Any:
     from hub.evals.runner import EvalRunner, Selection
     from hub.evals.spec import load_file
 
-    loaded = load_file(_file(body.file))
     store, client, settings = _parts(request)
+    loaded = load_file(_file(body.file, settings))
     runner = EvalRunner(store, client, settings)
     baseline = runner.results.run(body.baseline)["id"] if body.baseline else None
     if (body.candidate is None) != (body.against is None):
@@ -168,8 +166,8 @@ def add_case(body: CaseRequest, request: Request) -> dict[str, Any]:
     from hub.evals import dataset
     from hub.evals.spec import load_file
 
-    path = _file(body.file)
-    store, _, _ = _parts(request)
+    store, _, settings = _parts(request)
+    path = _file(body.file, settings)
     call = dataset.find_call(store, body.call_id, body.execution_id, body.step)
     case = dataset.case_from_call(store, load_file(path), call, body.expected, body.id, body.tags, body.note)
     written = dataset.add_case(path, case)

@@ -305,9 +305,7 @@ def redis_prefix(engine: Engine) -> str:
     name = getattr(engine.queue, "queue_name", None)
     if isinstance(name, str) and name:
         return name
-    from hub.engine.queue import queue_name
-
-    return queue_name()
+    return engine.settings.queue_name
 
 
 class LimitSettings(Protocol):

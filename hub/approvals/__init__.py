@@ -21,6 +21,7 @@ SERVICE = "approvals"
 def install(engine: Engine) -> Approvals:
     """The engine's approvals service (built on first call), listening for killed executions."""
     from hub.approvals.service import Approvals
+    from hub.approvals.settings import ApprovalSettings
 
     existing = engine.services.get(SERVICE)
     if isinstance(existing, Approvals):
@@ -28,7 +29,7 @@ def install(engine: Engine) -> Approvals:
     from hub.approvals.notify import refresh_slack
 
     service = Approvals(engine.store, home=engine.settings.home, clock=engine.clock, engine=engine,
-                        refresh=refresh_slack)
+                        refresh=refresh_slack, settings=engine.settings.section(ApprovalSettings))
     engine.services[SERVICE] = service
 
     def on_event(event: dict[str, Any]) -> None:
@@ -52,5 +53,7 @@ def for_context(ctx: TaskContext) -> Approvals:
 
         raise TaskError("approval needs the hub's store; none was given", retryable=False)
     from hub.approvals.notify import refresh_slack
+    from hub.approvals.settings import ApprovalSettings
 
-    return Approvals(ctx.store, home=ctx.settings.home, refresh=refresh_slack)
+    return Approvals(ctx.store, home=ctx.settings.home, refresh=refresh_slack,
+                     settings=ctx.settings.section(ApprovalSettings))

@@ -44,7 +44,9 @@ async def send(
 
 async def _slack(service: Approvals, ctx: TaskContext, gate: dict[str, Any], purpose: str, target: str) -> int:
     from connectors.slack.client import post_message
+    from connectors.slack.settings import SlackSettings
 
+    settings = ctx.settings.section(SlackSettings)
     if not service.remember_message(gate["id"], "slack", purpose, target):
         return 0
     row = next(m for m in service.messages(gate["id"]) if m["purpose"] == purpose and m["target"] == target)
@@ -55,10 +57,10 @@ async def _slack(service: Approvals, ctx: TaskContext, gate: dict[str, Any], pur
                              and m["purpose"] in ("request", "escalation")), None)
             text = f"Reminder: this request is still waiting for a decision ({_progress(service, gate)})."
             result = await post_message(channel=original["channel_id"] if original else target, text=text,
-                                        thread_ts=original["ts"] if original else None)
+                                        thread_ts=original["ts"] if original else None, settings=settings)
         else:
             result = await post_message(channel=target, text=slack.fallback_text(gate),
-                                        blocks=slack.request_blocks(gate, service.allowed(gate)))
+                                        blocks=slack.request_blocks(gate, service.allowed(gate)), settings=settings)
     except Exception as exc:
         service.update_message(row["id"], error=str(exc))
         ctx.log(f"approval: could not post to Slack {target}: {error_dict(exc)['message']}", "warning")
@@ -83,7 +85,7 @@ async def _email(
     row = next(m for m in service.messages(gate["id"]) if m["purpose"] == purpose and m["target"] == address)
     link = service.link(gate, identity, "email") if voter is not None else None
     subject, text, body = email_content(service, gate, purpose, link)
-    sender = service.settings.email_from or EmailSettings().from_address or "Hub approvals <approvals@hub.local>"
+    sender = service.settings.email_from or ctx.settings.section(EmailSettings).from_address or "Hub approvals <approvals@hub.local>"
     params = EmailSendParams.model_validate(
         {"to": [address], "from": sender, "subject": subject, "text": text, "html": body,
          "headers": {"X-Hub-Approval": gate["id"]}}

@@ -96,7 +96,7 @@ class Approvals:
         self.home = home
         self.clock = clock or Clock()
         self.engine = engine
-        self.settings = settings or ApprovalSettings()
+        self.settings = settings if settings is not None else ApprovalSettings()  # embedders and tests
         self.people = People(self.settings.people)
         self._key: bytes | None = None
         self.background: set[asyncio.Task[Any]] = set()

@@ -28,9 +28,11 @@ class ApprovalSettings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8080",
         description="The hub's address as approvers reach it (links in emails and Slack); "
-        "the default is where `hub serve` listens.",
+        "the default is where `hub serve` listens (its --port). Set it for workers and behind a proxy.",
     )
-    link_ttl: float = Field(7 * 86400.0, description="Lifetime of an approval link when the gate has no timeout.")
+    link_ttl: float = Field(
+        7 * 86400.0, description="Lifetime of an approval link when the gate has no timeout: 3600, 90m, 7d ..."
+    )
     groups: dict[str, list[str]] = Field(
         default_factory=dict,
         description='Approver groups as JSON: {"finance": ["ana@example.com", "U024BE7LH", "key:ops-bot"]}.',

@@ -3,6 +3,7 @@ eval run), eval runs and one run's matrix (cases × prompt versions × models) a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,12 +24,16 @@ def registry_of(request: Request) -> PromptRegistry:
     return PromptRegistry(engine.store.engine, engine.settings.prompts_dir)
 
 
-def eval_files_for(name: str) -> list[str]:
-    """Eval files (relative to the evals folder) whose target is prompt ``name``."""
-    from hub.api.evals import evals_dir
+def reg_settings(request: Request) -> Any:
+    """The process's settings, as the engine holds them."""
+    return hub_of(request).engine.settings
+
+
+def eval_files_for(name: str, folder: Path) -> list[str]:
+    """Eval files (relative to the evals folder, ``HUB_EVALS_DIR``) whose target is prompt ``name``."""
     from hub.evals.spec import load_file
 
-    root = evals_dir()
+    root = folder.resolve()
     out = []
     for path in sorted(root.glob("**/*.y*ml")) if root.is_dir() else []:
         try:
@@ -60,7 +65,7 @@ def prompt_page(request: Request, name: str, a: str | None = None, b: str | None
         request, who, "prompt.html", title=f"Prompt {name}", name=name, versions=versions, labels=labels,
         by_version={n: sorted(k for k, v in labels.items() if v == n) for n in numbers}, a=since, b=to,
         diff=reg.diff(name, since, to) if since != to else "", shown=shown, history=reg.history(name),
-        promotions=EvalStore(reg.engine).promotions(name), eval_files=eval_files_for(name), notice=notice,
+        promotions=EvalStore(reg.engine).promotions(name), eval_files=eval_files_for(name, reg_settings(request).evals_dir), notice=notice,
     )
 
 
@@ -86,11 +91,13 @@ async def move_label(request: Request, name: str, who: Viewer = Depends(viewer))
     from hub.evals.runner import EvalRunner
     from hub.evals.spec import load_file
     from hub.llm.client import default_client
+    from hub.llm.settings import LLMSettings
 
     engine = hub_of(request).engine
-    runner = EvalRunner(engine.store, engine.services.get("llm") or default_client(), engine.settings)
+    client = engine.services.get("llm") or default_client(engine.settings.section(LLMSettings))
+    runner = EvalRunner(engine.store, client, engine.settings)
     try:
-        done = await promote_gated(runner, load_file(_file(eval_file)), name, version, label)
+        done = await promote_gated(runner, load_file(_file(eval_file, engine.settings)), name, version, label)
     except PromotionRefused as refused:
         return RedirectResponse(f"/evals/{refused.run_id}?refused={label}", status_code=303)
     except HubError as exc:

@@ -89,7 +89,7 @@ def state_of(request: Request) -> ConsoleState:
     """The console's settings and key, made on the first request of an app."""
     found = getattr(request.app.state, "console", None)
     if found is None:
-        settings = ConsoleSettings()
+        settings = hub_of(request).engine.settings.section(ConsoleSettings)
         found = ConsoleState(settings, signing_key(settings, hub_of(request).engine.settings.home))
         request.app.state.console = found
     return found  # type: ignore[no-any-return]

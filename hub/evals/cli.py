@@ -27,21 +27,23 @@ from hub.prompts.cli_errors import user_errors
 
 
 def _open() -> tuple[Any, Any]:
-    from hub.settings import HubSettings
+    from hub.cli import settings
     from hub.store.store import Store
 
-    settings = HubSettings()
-    return settings, Store.from_settings(settings)  # (opening a SQLite store makes its folder)
+    config = settings()
+    return config, Store.from_settings(config)  # (opening a SQLite store makes its folder)
 
 
 def _runner(progress: bool = False, prompts_dir: Path | None = None) -> Any:
     from hub.evals.runner import EvalRunner
     from hub.llm.client import LLMClient
+    from hub.llm.settings import LLMSettings
 
     settings, store = _open()
     if prompts_dir is not None:
         settings.prompts_dir = prompts_dir
-    return EvalRunner(store, LLMClient(), settings=settings, progress=_progress if progress else None)
+    client = LLMClient(settings.section(LLMSettings))
+    return EvalRunner(store, client, settings=settings, progress=_progress if progress else None)
 
 
 def _progress(done: int, total: int, row: dict[str, Any]) -> None:
@@ -113,8 +115,7 @@ def run_command(
 
 
 def _run_exit_code(work: Any) -> int:
-    from hub.cli import settings_problems
-    from hub.errors import FlowError, NotFound
+    from hub.errors import FlowError, InvalidSettings, NotFound
     from hub.evals.preflight import EvalReferenceError
     from hub.prompts.spec import PromptFileError
 
@@ -124,14 +125,14 @@ def _run_exit_code(work: Any) -> int:
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         click.secho(message if isinstance(exc, FlowError) else f"error: {message}", fg="red", err=True)
         return 2
+    except InvalidSettings as exc:
+        for problem in exc.problems:
+            click.secho(f"error: {problem}", fg="red", err=True)
+        return 2
     except HubError as exc:  # the run broke off (its partial results are stored)
         click.secho(f"error: the run could not complete: {exc}", fg="red", err=True)
         return 3
     except (ValueError, OSError) as exc:
-        if settings_problems(exc):
-            for problem in settings_problems(exc):
-                click.secho(f"error: invalid setting {problem}", fg="red", err=True)
-            return 2
         click.secho(f"error: {exc}", fg="red", err=True)
         return 2
 

@@ -26,6 +26,7 @@ from hub.evals.results import EvalStore, new_run_id
 from hub.evals.spec import Case, LoadedEval
 from hub.llm.client import LLMClient, default_client
 from hub.llm.records import CallLog
+from hub.llm.settings import LLMSettings
 from hub.prompts.registry import PromptRegistry, Resolved
 from hub.prompts.spec import parse_reference
 from hub.settings import HubSettings
@@ -130,8 +131,8 @@ class EvalRunner:
         progress: Progress | None = None,
     ):
         self.store = store
-        self.client = client or default_client()
-        self.settings = settings or HubSettings()
+        self.settings = settings if settings is not None else HubSettings()  # embedders and tests
+        self.client = client or default_client(self.settings.section(LLMSettings))
         self.progress = progress
         self.results = EvalStore(store.engine)
         self.calls = CallLog(store.engine)

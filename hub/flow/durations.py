@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _ISO = re.compile(
     r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
 )
@@ -25,6 +26,8 @@ def parse_duration(value: Any) -> float:
         return float(value)
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
+        if _NUMBER.fullmatch(text):  # "6", as an environment variable gives a number of seconds
+            return float(text)
         if text and _PART.sub("", text) == "":
             return sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
         iso = _ISO.match(value.strip().upper())
@@ -56,7 +59,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$|^P"},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?$|^(\d+(\.\d+)?(ms|s|m|h|d|w))+$|^P"},
                 {"type": "number", "minimum": 0},
             ],
             "description": "A duration: 500ms, 30s, 10m, 1h30m, 2d, PT10M or seconds",

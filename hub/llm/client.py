@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sys
 import threading
@@ -136,11 +137,33 @@ class _Failed(Exception):
 _UNPRICED = (0.0, 0.0)
 
 
+def _missing_key(spec: ModelSpec) -> str | None:
+    """Why ``spec`` cannot be called for want of its key (``api_key_env`` names an unset variable)."""
+    if spec.api_key_env and not os.environ.get(spec.api_key_env) and spec.mock_response is None:
+        return (f"{spec.model} reads its API key from {spec.api_key_env}, which is not set: export "
+                f"{spec.api_key_env}=..., or point the alias at another model in the models file "
+                f"(a local OpenAI-compatible server needs no key)")
+    return None
+
+
+def unknown_alias(name: str, settings: LLMSettings, known: list[str]) -> str:
+    """Why model ``name`` cannot be called, where aliases were looked for, and how to fix it."""
+    path = settings.models_file
+    where = f"{path} ({path.resolve()})" if path.is_file() else f"{path} (no such file: {path.resolve()})"
+    defined = f"; defined: {', '.join(known)}" if known else ""
+    return (
+        f"model {name!r} is not an alias: aliases are read from {where} and HUB_LLM_MODELS{defined}. "
+        f"Define {name!r} under 'models:' in that file (see the commented models.yaml the hub ships, or "
+        f"docs/llm.md), set HUB_LLM_MODELS_FILE to your aliases file, or name a provider's model as "
+        f"provider/model (openai/gpt-4o-mini)"
+    )
+
+
 class LLMClient:
     """Calls models by alias. Build once per process; share it through ``ctx.services["llm"]``."""
 
     def __init__(self, settings: LLMSettings | None = None, config: ModelsConfig | None = None):
-        self.settings = settings or LLMSettings()
+        self.settings = settings if settings is not None else LLMSettings()  # embedders and tests
         self.config = config if config is not None else self.settings.load_models()
         self._extra: dict[str, ModelSpec] = {}
         self._openai = OpenAICompatible(self.settings.max_connections)
@@ -153,9 +176,12 @@ class LLMClient:
         return self.config.default
 
     def spec(self, name: str) -> ModelSpec:
-        """The alias ``name``, or an ad-hoc spec for a plain litellm model name."""
+        """The alias ``name``, or an ad-hoc spec for a provider's model named ``provider/model``.
+        A name with no ``/`` that is no alias is an error saying where aliases are defined."""
         if name in self.config.models:
             return self.config.models[name]
+        if "/" not in name:
+            raise TaskError(unknown_alias(name, self.settings, sorted(self.config.models)), retryable=False)
         if name not in self._extra:
             self._extra[name] = ModelSpec(model=name, api_base=self.settings.api_base, api_key=self.settings.api_key)
         return self._extra[name]
@@ -290,6 +316,9 @@ class LLMClient:
     async def _retrying(
         self, spec: ModelSpec, ask: Callable[[ModelSpec, float], Awaitable[T]], seconds: float, tries: _Tries
     ) -> T:
+        missing = _missing_key(spec)
+        if missing:  # said before litellm is imported or a request is made; fallbacks still get their turn
+            raise ProviderFailure("key", missing)
         attempts = self.settings.num_retries + 1
         for attempt in range(attempts):
             started = time.perf_counter()
@@ -362,6 +391,8 @@ class LLMClient:
                 status=failure.status or 401,
                 retryable=False,
             )
+        if failure.kind == "key":
+            return ConnectorError(f"model {model!r}: {detail}", retryable=False)
         if failure.kind == "rate_limit":
             return ConnectorError(
                 f"model {model!r} is rate limited{after}: {detail}", status=429, retry_after=failure.retry_after
@@ -379,7 +410,9 @@ _DEFAULT: LLMClient | None = None
 def install(engine: Any) -> LLMClient:
     """The ``llm`` service of a process (``hub serve``, ``hub worker``): the model client built
     from the environment, with litellm's slow import started in a thread when an alias needs it."""
-    client = default_client()
+    from hub.llm.settings import LLMSettings
+
+    client = default_client(engine.settings.section(LLMSettings))
     preload_litellm(client.settings)
     return client
 
@@ -408,11 +441,12 @@ def preload_litellm(settings: LLMSettings | None = None) -> threading.Thread | N
     return thread
 
 
-def default_client() -> LLMClient:
-    """A process-wide client from the environment (when no ``llm`` service was given)."""
+def default_client(settings: LLMSettings | None = None) -> LLMClient:
+    """The process-wide client (when no ``llm`` service was given), built on first use from
+    ``settings`` (the process's LLM section; default: read from the environment)."""
     global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = LLMClient()
+    if _DEFAULT is None or (settings is not None and _DEFAULT.settings is not settings):
+        _DEFAULT = LLMClient(settings)
     return _DEFAULT
 
 

@@ -124,6 +124,14 @@ class LLMSettings(BaseSettings):
     def _api_base_is_a_url(cls, value: str | None) -> str | None:
         return _http_url(value)
 
+    def check(self) -> None:
+        """At start-up: the models file and ``HUB_LLM_MODELS`` load (raises ``ValueError`` naming the
+        file and the bad key)."""
+        try:
+            self.load_models()
+        except ValueError as exc:
+            raise ValueError(f"invalid model aliases in {exc}") from None
+
     def load_models(self) -> ModelsConfig:
         """The aliases: the file (when it exists), then ``HUB_LLM_MODELS`` on top."""
         data: dict[str, Any] = {}

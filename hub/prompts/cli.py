@@ -16,14 +16,14 @@ from hub.prompts.cli_errors import user_errors
 
 @contextmanager
 def _registry(directory: Path | None) -> Iterator[Any]:
+    from hub.cli import settings
     from hub.prompts.registry import PromptRegistry
-    from hub.settings import HubSettings
     from hub.store.store import Store
 
-    settings = HubSettings()
-    store = Store.from_settings(settings)
+    config = settings()
+    store = Store.from_settings(config)
     try:
-        yield PromptRegistry(store.engine, directory or settings.prompts_dir, protected=settings.protected())
+        yield PromptRegistry(store.engine, directory or config.prompts_dir, protected=config.protected())
     finally:
         store.close()
 

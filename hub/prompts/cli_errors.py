@@ -14,7 +14,6 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The hub's CLI error handling (:func:`hub.cli.user_errors`), plus the errors of prompt,
     eval, models and settings files (``ValueError``) and of files named on the command line
     (``OSError``): a message and exit 1, never a traceback."""
-    from hub.cli import settings_problems
     from hub.cli import user_errors as hub_user_errors
 
     @wraps(fn)
@@ -22,8 +21,6 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except (ValueError, OSError) as exc:
-            if settings_problems(exc):
-                raise  # the hub's handler names each setting
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(1)
 

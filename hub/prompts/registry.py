@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import difflib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +124,27 @@ class Synced:
     version: int
     created: bool
     path: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelBehind:
+    """Label ``label`` of prompt ``name`` runs ``version``; ``latest`` is newer and has no label."""
+
+    name: str
+    label: str
+    version: int
+    latest: int
+    protected: bool = False  # the label moves only with a passing eval (HUB_PROTECTED_LABELS)
+
+    def __str__(self) -> str:
+        promote = f"hub prompts promote {self.name} {self.latest} --label {self.label}"
+        if self.protected:
+            promote += " --require-eval evals/<file>.yaml (a protected label)"
+        return (
+            f"prompt {self.name}: {self.label} is version {self.version}; the newer version {self.latest} "
+            f"(latest, e.g. an edited file) has no label, so {self.name}@{self.label} runs version "
+            f"{self.version}. To run the newer one: {promote}"
+        )
 
 
 class ProtectedLabel(HubError):
@@ -319,6 +340,23 @@ class PromptRegistry:
         """Move label ``to`` onto the version ``source`` names; returns (version, previous)."""
         version = self.version_of(name, source)
         return version, self.set_label(name, to, version, move)
+
+    def labels_behind(self, names: Iterable[str] | None = None) -> list[LabelBehind]:
+        """Every label that runs an older version while the newest has no label (an edited file is
+        ``latest``, not ``production``). ``names``: these prompts (default: every stored one)."""
+        with self.engine.connect() as conn:
+            query = select(VERSIONS.c.name, func.max(VERSIONS.c.version)).group_by(VERSIONS.c.name)
+            newest = {str(n): int(v) for n, v in conn.execute(query)}
+            labels: dict[str, dict[str, int]] = {}
+            for row in conn.execute(select(LABELS.c.name, LABELS.c.label, LABELS.c.version)):
+                labels.setdefault(str(row.name), {})[str(row.label)] = int(row.version)
+        out = []
+        for name in sorted(set(names) & set(newest) if names is not None else newest):
+            latest, pointed = newest[name], labels.get(name, {})
+            if latest not in pointed.values():
+                out += [LabelBehind(name, label, version, latest, label in self.protected)
+                        for label, version in sorted(pointed.items())]
+        return out
 
     def history(self, name: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -24,11 +24,11 @@ def is_loopback(host: str) -> bool:
 
 
 def _api_store() -> Any:
-    from hub.settings import HubSettings
+    from hub.cli import settings
     from hub.store.api_store import ApiStore
     from hub.store.store import Store
 
-    return ApiStore(Store.from_settings(HubSettings()))
+    return ApiStore(Store.from_settings(settings()))
 
 
 log_level_option = click.option(
@@ -50,17 +50,21 @@ def serve(host: str, port: int, flows_dir: Path | None, log_level: str) -> None:
 
     Every endpoint needs an API key once one exists ('hub keys create'); the console asks for one
     to sign in. Without keys the server runs open, which is allowed only on a loopback address.
+    Approval links point at this --port unless HUB_APPROVAL_PUBLIC_URL is set. At start-up every
+    HUB_* setting is checked (exit 2 on a bad one), and a prompt label that runs an older version
+    than a newer, unlabelled one is named.
     """
     import uvicorn
 
     from hub.api.app import create_app
-    from hub.api.context import ApiSettings
-    from hub.settings import HubSettings
+    from hub.api.settings import ApiSettings
+    from hub.cli import settings as process_settings
     from hub.telemetry.jsonlog import configure_logging
 
-    settings = HubSettings()
+    settings = process_settings()
     configure_logging(log_level, settings.log_format, "server")
-    api_settings = ApiSettings()
+    api_settings = settings.section(ApiSettings)
+    _links_follow_port(settings, host, port)
     store = _api_store()
     has_keys = store.any_keys() or bool(api_settings.admin_key)
     store.store.close()
@@ -76,15 +80,41 @@ def serve(host: str, port: int, flows_dir: Path | None, log_level: str) -> None:
             "authentication (allowed only on loopback). Create one with 'hub keys create NAME --scope admin'.",
             fg="yellow", err=True,
         )
+    _prompt_notes(settings)
     folder = flows_dir if flows_dir is not None else settings.flows_dir
     queue = "arq on " + settings.redis_url if settings.redis_url else "in process"
     click.echo(f"hub API on http://{host}:{port}  (state: {settings.resolved_database_url().split('@')[-1]}, "
                f"queue: {queue}, flows: {folder})", err=True)
-    app = create_app(flows_dir=folder, auth="auto" if local else "required", settings=api_settings)
+    app = create_app(flows_dir=folder, auth="auto" if local else "required", hub_settings=settings)
     # in JSON, uvicorn's own lines go through the root logger too (its default config has handlers of its own)
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
     uvicorn.run(app, host=host, port=port, reload=False, log_level=log_level.lower(), access_log=False,
                 log_config=log_config)
+
+
+def _prompt_notes(settings: Any) -> None:
+    """Once, at start-up: every label that runs an older prompt version than a newer unlabelled one."""
+    from hub.prompts.startup import label_notes
+    from hub.store.store import Store
+
+    store = Store.from_settings(settings)
+    try:
+        for line in label_notes(store.engine, settings):
+            click.secho(f"note: {line}", fg="yellow", err=True)
+    finally:
+        store.close()
+
+
+def _links_follow_port(settings: Any, host: str, port: int) -> None:
+    """Approval links point at this server when ``HUB_APPROVAL_PUBLIC_URL`` is not set: its
+    ``--port``, and its ``--host`` unless that is every address (then 127.0.0.1)."""
+    from hub.approvals.settings import ApprovalSettings
+
+    approvals = settings.section(ApprovalSettings)
+    if "public_url" not in approvals.model_fields_set:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        approvals.public_url = f"http://{shown}:{port}"
 
 
 @click.command()

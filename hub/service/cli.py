@@ -30,14 +30,14 @@ from hub.service.api_cli import log_level_option
 def worker(concurrency: int | None, queue_name: str | None, sweep_interval: float, poll_delay: float,
            grace: float, burst: bool, metrics_port: int | None, log_level: str) -> None:
     """Run queued executions from Redis (HUB_REDIS_URL); start as many as you like."""
+    from hub.cli import settings as process_settings
     from hub.errors import HubError
     from hub.service.health import ALIVE_FILE
     from hub.service.runtime import build_engine
     from hub.service.worker import WorkerOptions, serve_worker
-    from hub.settings import HubSettings
     from hub.telemetry.jsonlog import configure_logging
 
-    settings = HubSettings()
+    settings = process_settings()
     configure_logging(log_level, settings.log_format, "worker")
     if not settings.redis_url:
         raise HubError("hub worker needs Redis: set HUB_REDIS_URL (e.g. redis://localhost:6379/0)")
@@ -73,13 +73,14 @@ def health(worker_only: bool, url: str | None, max_age: float | None, timeout: f
     succeed. Without --worker or --url, the worker is checked when that file exists (a worker runs
     with this HUB_HOME, as in a worker container), else the API on http://127.0.0.1:8080.
     """
+    from hub.cli import settings
+    from hub.errors import InvalidSettings
     from hub.service.health import ALIVE_FILE, ALIVE_MAX_AGE, alive_age
-    from hub.settings import HubSettings
 
     try:
-        path = HubSettings().home / ALIVE_FILE
-    except ValueError as exc:  # a setting in the environment that does not validate (exit 1, not a traceback)
-        _verdict(False, "the hub's settings cannot be read: " + " ".join(str(exc).split()))
+        path = settings().home / ALIVE_FILE
+    except InvalidSettings as exc:  # a setting in the environment that does not validate (exit 1, not a traceback)
+        _verdict(False, "the hub's settings cannot be read: " + "; ".join(exc.problems))
         return
     if worker_only or (url is None and path.exists()):
         limit = max_age if max_age is not None else ALIVE_MAX_AGE
@@ -141,6 +142,7 @@ def backfill(flow: str, start: str, end: str, trigger_id: str | None, limit: int
     """
     from datetime import datetime
 
+    from hub.cli import settings
     from hub.service.runtime import build_engine, close_engine, is_distributed
     from hub.triggers.schedule import backfill as run_backfill
 
@@ -151,7 +153,7 @@ def backfill(flow: str, start: str, end: str, trigger_id: str | None, limit: int
             raise click.BadParameter(f"{value!r} is not an ISO date-time such as 2024-05-01T00:00", param_hint=option) from None
 
     first, last = moment(start, "--from"), moment(end, "--to")
-    engine = build_engine()
+    engine = build_engine(settings())
 
     async def go() -> list[dict]:
         try:

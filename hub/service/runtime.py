@@ -13,13 +13,14 @@ import sys
 from typing import Any
 
 from hub.core.plugins import PluginError, Plugins, default_plugins
-from hub.engine.queue import LocalQueue, queue_name
+from hub.engine.queue import LocalQueue
 from hub.engine.runner import Engine
 from hub.service.queue_arq import ArqQueue
-from hub.settings import HubSettings
+from hub.settings import HubSettings, load_settings
 from hub.store.store import Store
 
 log = logging.getLogger(__name__)
+
 
 def build_engine(
     settings: HubSettings | None = None,
@@ -28,11 +29,12 @@ def build_engine(
     queue: str | None = None,
     **engine_kwargs: Any,
 ) -> Engine:
-    """The engine for this process: store from settings, arq queue when ``redis_url`` is set."""
-    settings = settings or HubSettings()
+    """The engine for this process: store from settings, arq queue when ``redis_url`` is set.
+    Without ``settings``, the process's are read and checked here (:func:`hub.settings.load_settings`)."""
+    settings = settings if settings is not None else load_settings()
     engine = Engine(store or Store.from_settings(settings), settings, **engine_kwargs)
     if settings.redis_url:
-        engine.queue = ArqQueue(settings.redis_url, queue or queue_name())
+        engine.queue = ArqQueue(settings.redis_url, queue or settings.queue_name)
     from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
 
     install_plugins(engine)  # services (approvals: gates use this engine's clock, hear kills), sweepers, middleware

@@ -110,9 +110,10 @@ class HttpRequest:
     async def run(self, ctx: TaskContext, params: HttpParams) -> Any:
         import httpx
 
-        from hub.net import Guard, NetSettings, http_client, is_guarded, redact_headers, redact_url
+        from hub.net import Guard, http_client, is_guarded, redact_headers, redact_url
+        from hub.net_settings import NetSettings
 
-        net_settings = NetSettings()
+        net_settings = ctx.settings.section(NetSettings)
         headers = dict(params.headers)
         headers.setdefault("Idempotency-Key", ctx.idempotency_key)
         auth: Any = None

@@ -16,4 +16,4 @@ def register(hub: PluginAPI) -> None:
     hub.task_kind("fail", "hub.tasks.core:Fail")
     hub.task_kind("http.request", "hub.tasks.http:HttpRequest")
     hub.task_kind("python", "hub.tasks.python:Python")
-    hub.settings("http", "hub.net:NetSettings")
+    hub.settings("http", "hub.net_settings:NetSettings")

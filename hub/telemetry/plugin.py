@@ -9,3 +9,4 @@ def register(hub: PluginAPI) -> None:
     hub.tables("hub.telemetry.tables")
     hub.router("hub.api.traces:router")
     hub.command("trace", "hub.telemetry.cli:trace")
+    hub.settings("telemetry", "hub.telemetry.settings:TelemetrySettings")

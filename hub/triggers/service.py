@@ -173,8 +173,7 @@ class TriggerService:
 
 async def start(engine: Engine) -> Callable[[], Awaitable[None]]:
     """Start the trigger service for a server process; returns its ``stop``."""
-    from hub.engine.queue import queue_name
-
-    service = TriggerService(engine, leader_key=f"{queue_name()}:scheduler-leader")
+    name = getattr(engine.queue, "queue_name", None) or engine.settings.queue_name
+    service = TriggerService(engine, leader_key=f"{name}:scheduler-leader")
     await service.start()
     return service.stop

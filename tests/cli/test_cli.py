@@ -196,3 +196,36 @@ def test_validate_names_recursive_aliases_and_duplicate_keys(hub, tmp_path: Path
     done = hub("validate", str(twice))
     assert done.returncode == 1
     assert "twice.yaml:4:1: <root>: invalid YAML: the key 'id' is given twice, at line 1 and line 4" in done.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_listing_quietly(tmp_path: Path) -> None:
+    """`hub executions list | head -1`: the pipe closes while rows are still being written."""
+    import asyncio
+
+    from hub.flow.loader import load_file
+    from hub.testing import make_engine
+
+    engine = make_engine(home=tmp_path / ".hub")
+    flow = load_file(ROOT / "flows/hello.yaml")
+
+    async def start_many() -> None:
+        for _ in range(900):  # ~90 KB of rows: more than a pipe holds
+            await engine.start(flow, {"name": "Ada"}, enqueue=False)
+
+    asyncio.run(start_many())
+    engine.store.close()
+    env = {**os.environ, "HUB_HOME": str(tmp_path / ".hub"), "PYTHONPATH": str(ROOT)}
+    env.pop("HUB_DATABASE_URL", None)
+    for _ in range(3):
+        listing = subprocess.Popen(
+            f"{sys.executable} -m hub.cli executions list --limit 900 | head -1", shell=True, env=env,
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, executable="/bin/bash",
+        )
+        out, err = listing.communicate(timeout=60)
+        assert out.startswith("ID ") and out.count("\n") == 1
+        assert err == "", err  # no "internal error: BrokenPipeError", no "Exception ignored"
+    status = subprocess.run(
+        f"set -o pipefail; {sys.executable} -m hub.cli executions list --limit 900 | head -1 >/dev/null",
+        shell=True, env=env, cwd=tmp_path, capture_output=True, text=True, executable="/bin/bash", timeout=60,
+    )
+    assert status.returncode == 141 and status.stderr == ""  # as `yes | head -1` reports it

@@ -208,3 +208,29 @@ def test_failed_flow_alerts_slack_with_secrets_masked(
     assert "rk-987" not in posted["text"]
     stored = repr(result.steps)
     assert "rk-987" not in stored and "xoxb-secret" not in stored
+
+
+async def test_a_flow_posts_with_the_settings_the_engine_was_given(tmp_path: Path) -> None:
+    """The process reads its settings once and hands them down: a ``slack.post`` step uses the
+    engine's Slack and network sections, not a fresh read of the environment per run."""
+    from connectors.slack.settings import SlackSettings
+    from hub.net_settings import NetSettings
+    from hub.testing import make_engine, run_flow_async
+
+    fake = FakeSlack(tokens={"xoxb-given"}, channels={"C0SALES": "sales"})
+    flow = """
+id: notify
+namespace: test
+tasks:
+  - {id: post, type: slack.post, channel: "#sales", text: "hello"}
+"""
+    with serve(fake.app) as url:
+        engine = make_engine(home=tmp_path)
+        engine.settings.with_sections(
+            SlackSettings(base_url=f"{url}/api/", bot_token="xoxb-given"), NetSettings(allow_hosts=["127.0.0.1"])
+        )
+        for name in ("HUB_SLACK_BASE_URL", "HUB_SLACK_BOT_TOKEN", "HUB_HTTP_ALLOW_HOSTS"):
+            assert name not in os.environ
+        result = await run_flow_async(flow, engine=engine)
+    assert result.state == "SUCCESS", result.execution.get("error")
+    assert [(call.method, call.token) for call in fake.calls] == [("chat.postMessage", "xoxb-given")]

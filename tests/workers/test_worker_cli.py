@@ -59,7 +59,7 @@ def test_health_with_settings_it_cannot_read_says_so_without_a_traceback(
     result = CliRunner().invoke(main, ["health", "--worker"])
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit), result.exception  # a message, not a raised error
-    assert result.output.startswith("unhealthy: the hub's settings cannot be read:") and "max_concurrency" in result.output
+    assert result.output.startswith("unhealthy: the hub's settings cannot be read:") and "invalid setting HUB_MAX_CONCURRENCY:" in result.output
 
 
 def test_health_of_the_api_is_its_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
