@@ -207,6 +207,8 @@ def validate(paths: tuple[Path, ...]) -> None:
     """Check flow files (or folders of them); print every error with file:line:column."""
     from hub.flow.loader import flow_files, load_file
 
+    _settings()  # checked first (python tasks are checked against HUB_PYTHON_MODULES)
+
     failed = 0
     count = 0
     for root in paths:
@@ -285,10 +287,10 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
     bad = [pair for pair in labels if "=" not in pair]
     if bad:
         raise click.BadParameter(f"{bad[0]!r}: write KEY=VALUE", param_hint="--label")
+    settings = _settings()  # first: every setting checked before anything else reads one
     flow = load_file(flow_file)
     values = parse_cli_inputs(list(inputs), inputs_json)
     label_map = dict(pair.split("=", 1) for pair in labels)
-    settings = _settings()
     engine = _engine(settings, runs=True)
     engine.listeners.append(Progress(quiet or as_json))
     _deploy_dir(engine, flows_dir if flows_dir is not None else settings.flows_dir)

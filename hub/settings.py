@@ -38,9 +38,9 @@ APP_SECTIONS: dict[str, str] = {"api": "hub.api.settings:ApiSettings"}
 """Sections of the app layer (the HTTP service), as ``"module:Class"``. Every feature and connector
 declares its own as a plugin, ``hub.settings(name, "module:Class")`` (see :mod:`hub.core.plugins`)."""
 
-OTHER_VARIABLES = frozenset({"HUB_DEBUG", "HUB_URL", "HUB_API_KEY"})
-"""``HUB_*`` variables read outside the sections: tracebacks of internal errors, and the server and
-key the client commands (``hub deploy``) talk to."""
+OTHER_VARIABLES = frozenset({"HUB_DEBUG", "HUB_URL", "HUB_API_KEY", "HUB_WORKER_METRICS_PORT"})
+"""``HUB_*`` variables read outside the sections: tracebacks of internal errors, the server and key
+the client commands (``hub deploy``) talk to, options of one command (``hub worker --metrics-port``)."""
 OTHER_PREFIXES = ("HUB_SECRET_", "HUB_TEST_")
 """Families of variables that are not settings: ``secret('NAME')`` values, the test suite's."""
 
