@@ -71,4 +71,4 @@ def test_the_shipped_file_without_a_key_says_which_variable_to_set(tmp_path: Pat
     text = messages(done.stderr)
     assert ("model 'fast': openai/gpt-4o-mini reads its API key from OPENAI_API_KEY, which is not set: "
             "export OPENAI_API_KEY=...") in text
-    assert not litellm_imported(done.stderr)
+    # (litellm may be loading meanwhile: a process preloads it in a thread when an alias will need it)
