@@ -44,7 +44,13 @@ def connect(settings: DockerSettings) -> docker.APIClient:
             return docker.APIClient(base_url=settings.host, timeout=int(settings.timeout))
         return docker.APIClient(timeout=int(settings.timeout), **docker.utils.kwargs_from_env())
     except docker.errors.DockerException as exc:
-        raise TaskError(f"cannot use the Docker engine ({exc}); set HUB_DOCKER_HOST", retryable=False) from None
+        import requests
+
+        where = settings.host or "DOCKER_HOST / the local socket"
+        if isinstance(exc.__context__, requests.exceptions.ConnectionError | OSError):
+            raise TaskError(f"docker: the engine cannot be reached at {where} ({exc}); is it running, "
+                            "is HUB_DOCKER_HOST right?") from None
+        raise TaskError(f"docker: cannot use the engine at {where} ({exc}); set HUB_DOCKER_HOST", retryable=False) from None
 
 
 def api_error(exc: Exception, what: str) -> TaskError:

@@ -209,3 +209,19 @@ def test_a_real_engine_when_one_answers(tmp_path: Path) -> None:
     result = run_flow(flow, home=tmp_path / "home")
     assert result.state == "SUCCESS", result.error
     assert result.engine.store.get_blob(result.output("job")["files"][0]["blob"][5:]) == b"HELLO"
+
+
+def test_pull_always_pulls_an_image_already_there(fake: FakeDockerEngine, tmp_path: Path) -> None:
+    fake.images.add(IMAGE)
+    result = run_flow(_flow(f"image: {IMAGE}\npull: always\ncommand: ['true']"), home=tmp_path / "home")
+    assert result.state == "SUCCESS", result.error
+    assert fake.pulls == [IMAGE]
+
+
+def test_an_engine_that_does_not_answer_is_a_clear_retryable_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_DOCKER_HOST", f"unix://{tmp_path / 'nobody.sock'}")
+    result = run_flow(_flow("image: busybox\ncommand: ['true']"), home=tmp_path / "home")
+    assert result.state == "FAILED"
+    error = result.step("job")["error"]
+    assert "the engine cannot be reached" in error["message"] and "HUB_DOCKER_HOST" in error["message"]
+    assert error["retryable"] is True
