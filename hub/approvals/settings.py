@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.core.keys import signing_key as file_key
 from hub.flow.durations import parse_duration
 
 KEY_FILE = "approval.key"
@@ -58,19 +57,4 @@ class ApprovalSettings(BaseSettings):
 
 def signing_key(settings: ApprovalSettings, home: Path) -> bytes:
     """``HUB_APPROVAL_SECRET``, or the key in ``<home>/approval.key`` (created on first use)."""
-    if settings.secret is not None:
-        return settings.secret.get_secret_value().encode()
-    path = home / KEY_FILE
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    home.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as out:
-        out.write(key)
-    return key
+    return file_key(settings.secret, home / KEY_FILE)

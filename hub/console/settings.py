@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.core.keys import signing_key as file_key
 
 KEY_FILE = "console.key"
 
@@ -30,19 +30,4 @@ class ConsoleSettings(BaseSettings):
 
 def signing_key(settings: ConsoleSettings, home: Path) -> bytes:
     """``HUB_CONSOLE_SECRET``, or the key in ``<home>/console.key`` (created on first use)."""
-    if settings.secret is not None:
-        return settings.secret.get_secret_value().encode()
-    path = home / KEY_FILE
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    home.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as out:
-        out.write(key)
-    return key
+    return file_key(settings.secret, home / KEY_FILE)
