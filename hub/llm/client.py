@@ -175,12 +175,13 @@ class LLMClient:
     def default_model(self) -> str | None:
         return self.config.default
 
-    def spec(self, name: str) -> ModelSpec:
+    def spec(self, name: str, strict: bool = True) -> ModelSpec:
         """The alias ``name``, or an ad-hoc spec for a provider's model named ``provider/model``.
-        A name with no ``/`` that is no alias is an error saying where aliases are defined."""
+        A name with no ``/`` that is no alias is an error saying where aliases are defined, unless
+        not ``strict`` (pricing a model another library called, e.g. inside a LangChain runnable)."""
         if name in self.config.models:
             return self.config.models[name]
-        if "/" not in name:
+        if strict and "/" not in name:
             raise TaskError(unknown_alias(name, self.settings, sorted(self.config.models)), retryable=False)
         if name not in self._extra:
             self._extra[name] = ModelSpec(model=name, api_base=self.settings.api_base, api_key=self.settings.api_key)
@@ -356,7 +357,7 @@ class LLMClient:
 
     async def cost_of(self, model: str, tokens_in: int, tokens_out: int) -> float:
         """USD for tokens of ``model`` (an alias or a model name): its prices, or litellm's map."""
-        return await self._cost(self.spec(model), tokens_in, tokens_out)
+        return await self._cost(self.spec(model, strict=False), tokens_in, tokens_out)
 
     async def estimate(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any] | None = None) -> float:
         """What one call will cost at most, about (USD), before it is made: a token per 4
