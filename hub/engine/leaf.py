@@ -5,7 +5,9 @@ A side-effecting step's attempt is recorded by a :class:`Checkpoint`: its RUNNIN
 only when the step takes longer than :data:`START_DELAY` (or pauses, or asks for its resume
 token), so a quick step costs one commit — its finished row, written before the next step
 starts — instead of two. A step that crashes the process before its RUNNING row was written
-simply runs again, with the same idempotency key, as one whose row was written would.
+simply runs again, with the same idempotency key, as one whose row was written would — but with
+the same attempt number (an attempt shorter than START_DELAY that dies with its process is not
+counted against ``max_attempts``). A kill records the attempt KILLED whenever it came.
 """
 
 from __future__ import annotations
@@ -109,9 +111,16 @@ class Checkpoint:
         self._stop_timer()
         if self._writer is not None:
             self._writer.cancel()
+        error = {"type": "Killed", "message": "the execution was killed", "retryable": False}
         if self.step_id is not None:
-            self.engine.store.finish_step(self.step_id, State.KILLED, error={
-                "type": "Killed", "message": "the execution was killed", "retryable": False})
+            self.engine.store.finish_step(self.step_id, State.KILLED, error=error)
+            return
+        row = self.engine.store.step_values(  # killed before its RUNNING row was due: record the attempt
+            self.run.id, self.path, self.task.id, self.task.type, self.attempt, State.KILLED, params=self.params,
+            error=error, started_at=self.started, ended_at=time.time(),
+        )
+        self.run.pending_steps.append(row)
+        self.engine.flush(self.run)
 
 
 async def run_leaf(engine: Walker, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:

@@ -217,8 +217,8 @@ async def test_a_run_that_ends_without_its_final_write_still_stores_its_trace_co
     one.engine.middleware.append(Broken())  # inside the tracing middleware
     flow = one.flow("id: broken\ntasks:\n  - {id: a, type: set, values: {x: 1}}\n")
     execution_id = await one.engine.start(flow, enqueue=False)
-    with pytest.raises(RuntimeError):
-        await one.engine.run(execution_id)
+    ended = await one.engine.run(execution_id)  # the engine's own failure ends it FAILED (EngineError)
+    assert ended["state"] == "FAILED" and ended["error"]["type"] == "EngineError"
     [root] = one.spans()
     assert one.engine.store.get_execution(execution_id)["trace_id"] == f"{root.context.trace_id:032x}"
     assert root.attributes[A.EXECUTION_STATE] == "FAILED" and root.events[0].name == "exception"

@@ -95,6 +95,9 @@ outputs:
     try:
         [execution_id] = start(engine, flow)
         wait_for(lambda: any(x["name"] == "slow" for x in lines(log)), message="the slow step to start")
+        # its RUNNING row is written once it has run leaf.START_DELAY: kill after that, so it counts as an attempt
+        wait_for(lambda: any(s["path"] == "slow" and s["state"] == "RUNNING" for s in engine.store.step_runs(execution_id)),
+                 message="the slow step's RUNNING row")
         victim_pid = next(x["pid"] for x in lines(log) if x["name"] == "slow")
         victim = workers.by_pid(victim_pid)
         victim.send_signal(signal.SIGKILL)
