@@ -13,6 +13,7 @@ import contextlib
 import json
 import socket
 import uuid
+from abc import ABC, abstractmethod
 from typing import Any
 
 import pytest
@@ -37,8 +38,9 @@ def require(bus: str) -> None:
         pytest.skip(f"{SERVICES[bus]} is not answering on 127.0.0.1:{PORTS[bus]}; start it with scripts/services.sh")
 
 
-class Broker:
-    """One bus in the tests. ``name`` is fresh per test (its topic, stream or queue)."""
+class Broker(ABC):
+    """One bus in the tests. ``name`` is fresh per test (its topic, stream or queue); each bus
+    below says how its trigger is configured, how messages are produced and dead letters read."""
 
     bus = ""
 
@@ -46,22 +48,28 @@ class Broker:
         require(self.bus)
         self.name = f"t{uuid.uuid4().hex[:10]}"
 
+    @abstractmethod
     def trigger(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The trigger's YAML fields for this bus and this test's destination."""
 
     async def prepare(self) -> None:
         """Make the destination keep messages sent before the trigger connects (a Kafka topic and
-        a JetStream stream always do; a RabbitMQ queue must exist; an MQTT session must be subscribed)."""
+        a JetStream stream always do; a RabbitMQ queue must exist; an MQTT session must be subscribed).
+        Nothing to do by default."""
+        return None
 
+    @abstractmethod
     async def produce(self, payloads: list[bytes]) -> None:
-        raise NotImplementedError
+        """Send ``payloads`` to this test's destination, each acknowledged by the broker."""
 
+    @abstractmethod
     async def dead_letters(self, count: int, timeout: float = 15.0) -> list[tuple[Any, str]]:
         """``count`` dead-lettered messages as (body, error), waiting up to ``timeout`` seconds."""
-        raise NotImplementedError
 
     async def watch_dead_letters(self) -> None:
-        """Called before anything is dead-lettered (MQTT keeps nothing for absent subscribers)."""
+        """Called before anything is dead-lettered (MQTT keeps nothing for absent subscribers);
+        nothing to do by default."""
+        return None
 
     async def close(self) -> None:
         return None
