@@ -27,7 +27,8 @@ from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
 from hub.approvals import install, slack, web
 from hub.approvals.identities import canonical
-from hub.approvals.service import Approvals, Refused, iso
+from hub.approvals.service import Approvals, Decided, Refused, iso
+from hub.approvals.voting import approvals, current_values
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ class Vote(BaseModel):
     vote: str
     comment: str | None = None
     at: str | None = None
+    revision: int = Field(0, description="The revision of the values this vote was made on.")
+    changes: dict[str, Any] | None = Field(None, description="What this vote edited: {field: {from, to}}.")
+    counts: bool = Field(True, description="False for an approval of values edited since (it no longer counts).")
 
 
 class Approval(BaseModel):
@@ -75,6 +79,11 @@ class Approval(BaseModel):
     decided_by: dict[str, Any] | None = None
     comment: str | None = None
     form_values: dict[str, Any] | None = None
+    values: dict[str, Any] = Field(
+        default_factory=dict, description="The form's current values: the latest edit, else the defaults."
+    )
+    revision: int = Field(0, description="How many times the values were edited; give it back when deciding.")
+    approvals: int = Field(0, description="Approvals that count (made on the current values).")
     votes: list[Vote] = Field(default_factory=list)
 
 
@@ -88,6 +97,11 @@ class DecisionRequest(BaseModel):
     form: dict[str, Any] | None = Field(None, description="Edited form values (typed as the form declares).")
     approver: str | None = Field(
         None, max_length=320, description="Who decides; only on a server without API keys (the key says who otherwise)."
+    )
+    revision: int | None = Field(
+        None, ge=0, le=1_000_000,
+        description="The approval's revision you decide on (from GET); refused with 409 ValuesChanged when "
+        "someone edited the values since.",
     )
 
 
@@ -115,12 +129,14 @@ class AuditEntry(BaseModel):
 
 
 def _approval(service: Approvals, gate: dict[str, Any], with_votes: bool = True) -> Approval:
+    tally = service.tally(gate)
     votes = [
-        Vote(voter=v["voter"], identity=v["identity"], channel=v["channel"], vote=v["vote"],
-             comment=v["comment"], at=iso(v["at"]))
-        for v in (service.votes(gate["id"]) if with_votes else [])
+        Vote(voter=v["voter"], identity=v["identity"], channel=v["channel"], vote=v["vote"], comment=v["comment"],
+             at=iso(v["at"]), revision=v["revision"], changes=v["changes"], counts=v["counts"])
+        for v in (tally if with_votes else [])
     ]
     return Approval(
+        values=current_values(gate), revision=gate["revision"], approvals=approvals(gate, tally),
         id=gate["id"], execution_id=gate["execution_id"], path=gate["path"],
         flow=f"{gate['namespace']}.{gate['flow_id']}", title=gate["title"], message=gate["message"],
         state=gate["state"], required=gate["required"], approvers=service.allowed(gate), form=gate["form"] or {},
@@ -143,6 +159,14 @@ def _api_error(refused: Refused) -> ApiError:
     kind = "".join(part.capitalize() for part in refused.reason.split("_"))
     details = [{"path": f"form.{k}", "message": v} for k, v in refused.details.items()]
     return ApiError(refused.status, str(refused), type=kind, details=details)
+
+
+def after_vote(service: Approvals, result: Decided, background: BackgroundTasks) -> None:
+    """After a counted vote: continue the execution if it decided, else show the vote in the messages."""
+    if result.decided:
+        background.add_task(service.after_decision, result.gate)
+    elif not result.duplicate:
+        background.add_task(service.refresh_messages, result.gate["id"])
 
 
 # -- the API ---------------------------------------------------------------------------------------
@@ -186,11 +210,14 @@ def link_page(token: str, service: Approvals = Depends(get_approvals)) -> HTMLRe
     except Refused as refused:
         return HTMLResponse(web.error_page("This link cannot be used", str(refused)), status_code=refused.status)
     voter = service.voter_for(gate, [claims.identity])
-    voted = any(v["voter"] == voter for v in service.votes(gate["id"]))
+    tally = service.tally(gate)
+    mine = next((v for v in tally if v["voter"] == voter), None)
     service.record(gate["id"], claims.channel, claims.identity, "view", "info")
-    if gate["state"] != "pending" or link["used_at"] is not None or voted:
-        return HTMLResponse(web.outcome_page(gate, service.votes(gate["id"])))
-    return HTMLResponse(web.form_page(gate, claims.identity, f"./{token}"))
+    if mine is not None and mine["stale"] and gate["state"] == "pending":  # the values changed since: decide again
+        return HTMLResponse(web.form_page(gate, claims.identity, f"./{token}", votes=tally, notice=web.CHANGED))
+    if gate["state"] != "pending" or link["used_at"] is not None or mine is not None:
+        return HTMLResponse(web.outcome_page(gate, tally))
+    return HTMLResponse(web.form_page(gate, claims.identity, f"./{token}", votes=tally))
 
 
 @router.post("/approvals/links/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -211,20 +238,23 @@ async def link_decide(
         result = service.decide(
             gate["id"], [claims.identity], claims.channel, vote, comment=comment,
             form=submitted if vote == "approve" else None, from_text=True, link_id=claims.link_id,
+            revision=web.shown_revision(fields),
         )
     except Refused as refused:
-        if refused.reason == "invalid_form":
-            page = web.form_page(gate, claims.identity, f"./{token}", values=submitted, problems=refused.details,
-                                 notice="Please correct the marked fields.", comment=comment)
-            return HTMLResponse(page, status_code=422)
+        if refused.reason in ("invalid_form", "values_changed"):
+            invalid = refused.reason == "invalid_form"
+            current = gate if invalid else service.get(gate["id"])
+            page = web.form_page(current, claims.identity, f"./{token}", values=submitted if invalid else None,
+                                 problems=refused.details, comment=comment, votes=service.tally(current),
+                                 notice="Please correct the marked fields." if invalid else str(refused).capitalize() + ".")
+            return HTMLResponse(page, status_code=refused.status)
         if refused.reason in ("already_decided", "link_used", "already_voted"):
             current = service.get(gate["id"])
-            return HTMLResponse(web.outcome_page(current, service.votes(gate["id"]), str(refused).capitalize() + "."),
+            return HTMLResponse(web.outcome_page(current, service.tally(current), str(refused).capitalize() + "."),
                                 status_code=409)
         return HTMLResponse(web.error_page("Your decision was not accepted", str(refused)), status_code=refused.status)
-    if result.decided:
-        background.add_task(service.after_decision, result.gate)
-    return HTMLResponse(web.outcome_page(result.gate, service.votes(gate["id"])))
+    after_vote(service, result, background)
+    return HTMLResponse(web.outcome_page(result.gate, service.tally(result.gate)))
 
 
 @router.get("/approvals/{approval_id}", response_model=Approval)
@@ -260,11 +290,11 @@ async def decide(
         raise ApiError(403, "'approver' is only for servers without API keys; the API key says who decides")
     service.get(approval_id)
     try:
-        result = service.decide(approval_id, who, "api", body.decision, comment=body.comment, form=body.form)
+        result = service.decide(approval_id, who, "api", body.decision, comment=body.comment, form=body.form,
+                                revision=body.revision)
     except Refused as refused:
         raise _api_error(refused) from None
-    if result.decided:
-        background.add_task(service.after_decision, result.gate)
+    after_vote(service, result, background)
     return DecisionResult(approval=_approval(service, result.gate), decided=result.decided, duplicate=result.duplicate)
 
 
@@ -333,17 +363,18 @@ async def handle_slack_action(service: Approvals, action: slack.Action) -> None:
         return
     vote = "approve" if action.action_id == slack.APPROVE else "reject"
     try:
-        result = service.decide(gate["id"], [identity], "slack", vote)
+        result = service.decide(gate["id"], [identity], "slack", vote, revision=action.revision)
     except Refused as refused:
         await _reply(action, f"Not counted: {refused}.")
-        if refused.reason in ("already_decided", "cancelled"):
+        if refused.reason in ("already_decided", "cancelled", "values_changed"):
             await service.refresh_messages(gate["id"])
         return
     if result.decided:
         await service.after_decision(result.gate)
     elif not result.duplicate:
-        approvals = sum(1 for v in service.votes(gate["id"]) if v["vote"] == "approve")
-        await _reply(action, f"Your approval is counted ({approvals} of {gate['required']}).")
+        await service.refresh_messages(gate["id"])
+        count = approvals(result.gate, service.tally(result.gate))
+        await _reply(action, f"Your approval is counted ({count} of {gate['required']}).")
 
 
 async def _reply(action: slack.Action, text: str) -> None:

@@ -53,10 +53,13 @@ def defaults(form: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def validate(
-    form: dict[str, dict[str, Any]], submitted: dict[str, Any] | None, *, from_text: bool = False
+    form: dict[str, dict[str, Any]], submitted: dict[str, Any] | None, *, from_text: bool = False,
+    base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The complete, typed values: submitted ones checked, missing ones from the defaults."""
+    """The complete, typed values: submitted ones checked, missing ones from ``base`` (the gate's
+    current values) or else the defaults."""
     submitted = dict(submitted or {})
+    base = base or {}
     unknown = sorted(set(submitted) - set(form))
     problems: dict[str, str] = {name: "not a field of this form" for name in unknown}
     values: dict[str, Any] = {}
@@ -69,7 +72,7 @@ def validate(
                 problems[name] = str(exc)
                 continue
         else:
-            value = False if (from_text and spec.type == "bool") else spec.default
+            value = False if (from_text and spec.type == "bool") else base.get(name, spec.default)
         problem = _check(spec, value)
         if problem:
             problems[name] = problem

@@ -13,7 +13,7 @@ import html
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hub.approvals import forms, slack
+from hub.approvals import slack, voting
 from hub.approvals.identities import canonical, display
 from hub.errors import error_dict
 from hub.tasks.base import TaskContext
@@ -59,8 +59,8 @@ async def _slack(service: Approvals, ctx: TaskContext, gate: dict[str, Any], pur
             result = await post_message(channel=original["channel_id"] if original else target, text=text,
                                         thread_ts=original["ts"] if original else None, settings=settings)
         else:
-            result = await post_message(channel=target, text=slack.fallback_text(gate),
-                                        blocks=slack.request_blocks(gate, service.allowed(gate)), settings=settings)
+            result = await post_message(channel=target, text=slack.fallback_text(gate), settings=settings,
+                                        blocks=slack.request_blocks(gate, service.allowed(gate), service.tally(gate)))
     except Exception as exc:
         service.update_message(row["id"], error=str(exc))
         ctx.log(f"approval: could not post to Slack {target}: {error_dict(exc)['message']}", "warning")
@@ -102,7 +102,7 @@ async def _email(
 
 
 def _progress(service: Approvals, gate: dict[str, Any]) -> str:
-    approvals = sum(1 for v in service.votes(gate["id"]) if v["vote"] == "approve")
+    approvals = voting.approvals(gate, service.tally(gate))
     return f"{approvals} of {gate['required']} approval{'s' if gate['required'] > 1 else ''}"
 
 
@@ -113,7 +113,8 @@ def email_content(service: Approvals, gate: dict[str, Any], purpose: str, link: 
               "escalation": "Escalated: approval needed"}.get(kind, "Approval needed")
     subject = f"{prefix}: {gate['title']}"[:200].replace("\n", " ").replace("\r", " ")
     form = gate["form"] or {}
-    values = forms.defaults(form)
+    values = voting.current_values(gate)
+    votes = service.tally(gate)
     lines = [gate["message"], ""]
     for name, value in values.items():
         lines.append(f"{form[name].get('label') or name}: {value if value is not None else '-'}")
@@ -121,6 +122,7 @@ def email_content(service: Approvals, gate: dict[str, Any], purpose: str, link: 
         lines.append("")
     who = ", ".join(display(a) for a in service.allowed(gate))
     lines.append(f"Approvers: {who} (needs {gate['required']})")
+    lines += [f"Vote: {line}" for line in _vote_lines(votes)]
     if gate["deadline"]:
         lines.append(f"Decide before: {slack.when(gate['deadline']).split('|')[-1].rstrip('>')}")
     if link:
@@ -138,6 +140,7 @@ def email_content(service: Approvals, gate: dict[str, Any], purpose: str, link: 
         f"<p style='white-space:pre-wrap'>{esc(gate['message'])}</p>"
         + (f"<table>{rows}</table>" if rows else "")
         + f"<p>Approvers: {esc(who)} (needs {gate['required']})</p>"
+        + "".join(f"<p>Vote: {esc(line)}</p>" for line in _vote_lines(votes))
         + (f"<p><a href='{esc(link)}' style='padding:.6em 1.2em;background:#1a7f37;color:#fff;"
            f"text-decoration:none;border-radius:4px'>Review and decide</a></p>"
            "<p style='color:#666'>The link is yours alone, works once and expires.</p>" if link else
@@ -147,18 +150,29 @@ def email_content(service: Approvals, gate: dict[str, Any], purpose: str, link: 
     return subject, text, body
 
 
+def _vote_lines(votes: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for v in votes:
+        edits = "; ".join(f"{k}: {c.get('from')} -> {c.get('to')}" for k, c in (v.get("changes") or {}).items())
+        lines.append(f"{v['who']} {v['vote']}d via {v['channel']} at {voting.iso(v['at'])}"
+                     + (f", edited {edits}" if edits else "") + (" (values edited since; no longer counts)"
+                                                                  if v["stale"] else ""))
+    return lines
+
+
 async def refresh_slack(service: Approvals, gate: dict[str, Any]) -> int:
     """Re-draw every Slack request message of ``gate`` (buttons while pending, the outcome after)."""
     from connectors.slack.client import update_message
 
     updated = 0
+    votes = service.tally(gate)
     for message in service.messages(gate["id"]):
         if message["kind"] != "slack" or not message["ts"] or message["purpose"] not in ("request", "escalation"):
             continue
         if gate["state"] == "pending":
-            blocks = slack.request_blocks(gate, service.allowed(gate))
+            blocks = slack.request_blocks(gate, service.allowed(gate), votes)
         else:
-            blocks = slack.decided_blocks(gate)
+            blocks = slack.decided_blocks(gate, votes)
         try:
             await update_message(channel=message["channel_id"], ts=message["ts"],
                                  text=slack.fallback_text(gate), blocks=blocks)

@@ -13,22 +13,21 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hub.approvals import forms, tokens
-from hub.approvals.identities import People, canonical, display
+from hub.approvals import tokens, voting
+from hub.approvals.identities import People, canonical
 from hub.approvals.settings import ApprovalSettings, signing_key
 from hub.approvals.tables import ApprovalAudit, ApprovalGate, ApprovalLink, ApprovalMessage, ApprovalVote
+from hub.approvals.voting import DECIDED, PENDING, Ballot, Decided, Refused, iso
 from hub.engine.clock import Clock
 from hub.engine.states import TERMINAL, State
 from hub.errors import HubError, NotFound
-from hub.store.store import EXECUTIONS, STEPS, Store, new_id
+from hub.store.store import STEPS, Store, new_id
 
 if TYPE_CHECKING:
     from hub.engine.runner import Engine
@@ -41,40 +40,8 @@ LINKS = ApprovalLink.__table__  # type: ignore[attr-defined]
 MESSAGES = ApprovalMessage.__table__  # type: ignore[attr-defined]
 AUDIT = ApprovalAudit.__table__  # type: ignore[attr-defined]
 
-PENDING = "pending"
-DECIDED = frozenset({"approved", "rejected", "timed_out"})
 VOTES_ALLOWED = ("approve", "reject")
-
-
-class Refused(HubError):
-    """A decision attempt that is not accepted. ``reason`` is a short code kept in the audit log."""
-
-    STATUS = {
-        "not_approver": 403, "self_approval": 403, "bad_signature": 401, "bad_link": 403, "already_decided": 409,
-        "already_voted": 409, "link_used": 409, "cancelled": 409, "expired": 410, "invalid_form": 422,
-        "bad_request": 400,
-    }
-
-    def __init__(self, reason: str, message: str, details: dict[str, str] | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.status = self.STATUS.get(reason, 400)
-        self.details = details or {}
-
-
-@dataclass
-class Decided:
-    """The gate after an accepted vote. ``decided``: this vote closed it; ``duplicate``: the same
-    vote was already counted (a double click), nothing changed."""
-
-    gate: dict[str, Any]
-    decided: bool = False
-    duplicate: bool = False
-    votes: list[dict[str, Any]] = field(default_factory=list)
-
-
-def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts is not None else None
+__all__ = ["DECIDED", "PENDING", "Approvals", "Decided", "Refused", "iso"]
 
 
 class Approvals:
@@ -205,12 +172,14 @@ class Approvals:
     def close(self, gate_id: str, state: str, *, decision: str | None = None,
               decided_by: dict[str, Any] | None = None, comment: str | None = None,
               form_values: dict[str, Any] | None = None, reason: str | None = None) -> bool:
-        """End a pending gate without a vote (timeout, cancel). False when it had ended already."""
+        """End a pending gate without a vote (timeout, cancel). False when it had ended already.
+        The current (edited) values stay unless ``form_values`` is given."""
         with self.store.engine.begin() as conn:
             done = conn.execute(
                 update(GATES).where(GATES.c.id == gate_id, GATES.c.state == PENDING).values(
                     state=state, decision=decision, decided_at=self.clock.time(), decided_by=decided_by,
-                    comment=comment, form_values=form_values, version=GATES.c.version + 1,
+                    comment=comment, version=GATES.c.version + 1,
+                    **({"form_values": form_values} if form_values is not None else {}),  # edits stay
                 )
             ).rowcount
             if done:
@@ -282,83 +251,34 @@ class Approvals:
         form: dict[str, Any] | None = None,
         from_text: bool = False,
         link_id: str | None = None,
+        revision: int | None = None,
     ) -> Decided:
-        """Count one vote; raises :class:`Refused` (audited) when it cannot be counted."""
+        """Count one vote (see :mod:`hub.approvals.voting` for how edits and votes combine);
+        raises :class:`Refused` (audited) when it cannot be counted. ``revision``: the revision of
+        the values the voter was shown, when the channel knows it."""
         identities = [canonical(i) for i in identities]
         actor = identities[0] if identities else None
+        ballot = Ballot(identities, channel, vote, comment, form, from_text, link_id, revision)
         try:
             if vote not in VOTES_ALLOWED:
                 raise Refused("bad_request", f"decision must be approve or reject, not {vote!r}")
-            result = self._decide(gate_id, identities, channel, vote, comment, form, from_text, link_id)
+            if not identities:
+                raise Refused("not_approver", "you are not among the approvers of this request")
+            with self.store.engine.begin() as conn:
+                result = voting.cast(self, conn, gate_id, ballot, self.clock.time())
         except Refused as refused:
             self.record(gate_id, channel, actor, vote, "refused", refused.reason,
                         {"message": str(refused), **({"problems": refused.details} if refused.details else {})})
             if refused.reason == "cancelled":
                 self.reconcile(self.get(gate_id))
             raise
-        return result
+        if result.duplicate:
+            return result
+        return Decided(self.get(gate_id), decided=result.decided, edited=result.edited, votes=self.votes(gate_id))
 
-    def _decide(
-        self, gate_id: str, identities: list[str], channel: str, vote: str, comment: str | None,
-        form: dict[str, Any] | None, from_text: bool, link_id: str | None,
-    ) -> Decided:
-        now = self.clock.time()
-        with self.store.engine.begin() as conn:
-            # the write comes first: it takes the row (PostgreSQL) or the database (SQLite) lock
-            open_ = conn.execute(
-                update(GATES).where(GATES.c.id == gate_id, GATES.c.state == PENDING).values(version=GATES.c.version + 1)
-            ).rowcount
-            row = conn.execute(select(GATES).where(GATES.c.id == gate_id)).first()
-            if row is None:
-                raise NotFound(f"approval {gate_id} not found")
-            gate = dict(row._mapping)
-            voter = self.voter_for(gate, identities)
-            prior = conn.execute(select(VOTES).where(VOTES.c.gate_id == gate_id, VOTES.c.voter == voter)).first() \
-                if voter else None
-            if prior is not None and prior.vote == vote and (open_ or gate["state"] in DECIDED):
-                return Decided(gate, duplicate=True)
-            if not open_:
-                raise Refused("already_decided" if gate["state"] in DECIDED else "cancelled", _ended(gate))
-            execution = conn.execute(select(EXECUTIONS.c.state).where(EXECUTIONS.c.id == gate["execution_id"])).first()
-            if execution is None or execution.state in TERMINAL:
-                raise Refused("cancelled", "the execution waiting for this approval has ended")
-            if gate["deadline"] is not None and now >= gate["deadline"]:
-                raise Refused("expired", "the time to decide has run out")
-            if voter is None:
-                raise Refused("not_approver", "you are not among the approvers of this request")
-            if not gate["allow_self_approval"] and self.is_starter(gate, identities):
-                raise Refused("self_approval", "whoever started the execution cannot approve it")
-            if prior is not None:
-                raise Refused("already_voted", f"you already voted {prior.vote} on this request")
-            if link_id is not None:
-                used = conn.execute(
-                    update(LINKS).where(LINKS.c.id == link_id, LINKS.c.used_at.is_(None)).values(used_at=now)
-                ).rowcount
-                if not used:
-                    raise Refused("link_used", "this link was used already; each link decides once")
-            values = None
-            if vote == "approve":
-                try:
-                    values = forms.validate(gate["form"] or {}, form, from_text=from_text)
-                except forms.FormInvalid as exc:
-                    raise Refused("invalid_form", f"the form has errors: {exc}", exc.problems) from None
-            conn.execute(insert(VOTES).values(
-                gate_id=gate_id, voter=voter, identity=identities[0], channel=channel, vote=vote,
-                comment=comment or None, form=values, at=now,
-            ))
-            approvals = conn.execute(
-                select(func.count()).select_from(VOTES).where(VOTES.c.gate_id == gate_id, VOTES.c.vote == "approve")
-            ).scalar_one()
-            decision = "rejected" if vote == "reject" else ("approved" if approvals >= gate["required"] else None)
-            self._audit(conn, gate_id, channel, identities[0], vote, "accepted", None,
-                        {"voter": voter, "decided": decision})
-            if decision is not None:
-                conn.execute(update(GATES).where(GATES.c.id == gate_id).values(
-                    state=decision, decision=decision, decided_at=now, comment=comment or None,
-                    decided_by={"who": display(voter), "identity": identities[0], "channel": channel, "at": iso(now)},
-                    form_values=values if decision == "approved" else None,
-                ))
-        return Decided(self.get(gate_id), decided=decision is not None, votes=self.votes(gate_id))
+    def tally(self, gate: dict[str, Any]) -> list[dict[str, Any]]:
+        """The gate's votes as the channels show them (who, decision, when, edits, still counts)."""
+        return voting.tally(gate, self.votes(gate["id"]))
 
     # -- the execution side ------------------------------------------------------------------------
 
@@ -467,9 +387,10 @@ class Approvals:
     def outputs(self, gate: dict[str, Any]) -> dict[str, Any]:
         """The approval step's output."""
         votes = [
-            {"who": display(v["voter"]), "identity": v["identity"], "channel": v["channel"], "vote": v["vote"],
-             "comment": v["comment"], "at": iso(v["at"])}
-            for v in self.votes(gate["id"])
+            {"who": v["who"], "identity": v["identity"], "channel": v["channel"], "vote": v["vote"],
+             "comment": v["comment"], "at": iso(v["at"]), "revision": v["revision"], "changes": v["changes"],
+             "counts": v["counts"]}
+            for v in self.tally(gate)
         ]
         return {
             "gate_id": gate["id"],
@@ -479,12 +400,7 @@ class Approvals:
             "decided_by": gate["decided_by"],
             "votes": votes,
             "comment": gate["comment"],
-            "form": gate["form_values"] if gate["form_values"] is not None else forms.defaults(gate["form"] or {}),
+            "form": voting.current_values(gate),  # the latest edit, never the draft when someone edited
+            "revision": gate["revision"],
         }
 
-
-def _ended(gate: dict[str, Any]) -> str:
-    if gate["state"] == "cancelled":
-        return "this request was cancelled (its execution ended)"
-    who = (gate["decided_by"] or {}).get("who")
-    return f"this request was already {gate['state'].replace('_', ' ')}" + (f" by {who}" if who else "")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from hub.approvals.forms import defaults
+from hub.approvals.voting import approvals, current_values
 
 APPROVE = "hub_approve"
 REJECT = "hub_reject"
@@ -62,6 +62,8 @@ class Action:
     channel_id: str | None
     message_ts: str | None
     response_url: str | None
+    revision: int | None = None
+    """The revision of the values the pressed message showed (None: a message from before revisions)."""
 
 
 def parse(body: bytes) -> Action:
@@ -86,7 +88,14 @@ def parse(body: bytes) -> Action:
         channel_id=container.get("channel_id") or channel.get("id"),
         message_ts=container.get("message_ts"),
         response_url=payload.get("response_url"),
+        revision=_revision(str(actions[0].get("block_id") or "")),
     )
+
+
+def _revision(block_id: str) -> int | None:
+    """``hub_approval_<gate>.r<revision>`` → the revision."""
+    _, sep, raw = block_id.rpartition(".r")
+    return int(raw) if sep and raw.isascii() and raw.isdigit() and len(raw) < 10 else None
 
 
 # -- Block Kit -------------------------------------------------------------------------------------
@@ -120,7 +129,7 @@ def _head(gate: dict[str, Any]) -> list[dict[str, Any]]:
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(escape(gate["message"]) or " ")}},
     ]
     form = gate.get("form") or {}
-    values = gate.get("form_values") or defaults(form)
+    values = current_values(gate)
     if form:
         fields = [
             {"type": "mrkdwn", "text": _clip(f"*{escape(spec.get('label') or name)}*\n{escape(_show(values.get(name)))}", 1900)}
@@ -138,8 +147,32 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def request_blocks(gate: dict[str, Any], approvers: list[str]) -> list[dict[str, Any]]:
-    """The request: message, form values, who may decide, Approve / Reject (and Edit) buttons."""
+def votes_block(gate: dict[str, Any], votes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The votes so far (see :func:`hub.approvals.voting.tally`) as a context block; none without votes."""
+    if not votes:
+        return []
+    lines = [f"*Votes:* {approvals(gate, votes)} of {gate['required']} approval{'s' if gate['required'] > 1 else ''}"
+             + (" on the current values" if gate.get("revision") else "")]
+    for v in votes[:20]:
+        mark = ":white_check_mark:" if v["vote"] == "approve" else ":x:"
+        line = f"{mark} {mention(v['identity'])} {v['vote']}d via {v['channel']} · {when(v['at'])}"
+        if v.get("changes"):
+            line += " · edited " + "; ".join(
+                f"{escape(k)}: {escape(_show(c.get('from')))} → {escape(_show(c.get('to')))}"
+                for k, c in v["changes"].items())
+        if v.get("stale"):
+            line += " · _values edited since: no longer counts_"
+        if v.get("comment"):
+            line += f" · “{escape(v['comment'])}”"
+        lines.append(line)
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": _clip("\n".join(lines))}]}]
+
+
+def request_blocks(
+    gate: dict[str, Any], approvers: list[str], votes: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The request: message, current form values, who may decide, the votes so far, Approve /
+    Reject (and Edit) buttons. The buttons' block names the revision of the values shown."""
     blocks = _head(gate)
     need = gate["required"]
     who = ", ".join(mention(a) for a in approvers[:20])
@@ -149,6 +182,7 @@ def request_blocks(gate: dict[str, Any], approvers: list[str]) -> list[dict[str,
     if gate.get("deadline"):
         context += f" · until {when(gate['deadline'])}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(context)}]})
+    blocks += votes_block(gate, votes or [])
     buttons: list[dict[str, Any]] = [
         {"type": "button", "action_id": APPROVE, "value": gate["id"], "style": "primary",
          "text": {"type": "plain_text", "text": "Approve"}},
@@ -162,7 +196,8 @@ def request_blocks(gate: dict[str, Any], approvers: list[str]) -> list[dict[str,
     if gate.get("form"):
         buttons.append({"type": "button", "action_id": OPEN_FORM, "value": gate["id"],
                         "text": {"type": "plain_text", "text": "Edit and decide…"}})
-    blocks.append({"type": "actions", "block_id": f"hub_approval_{gate['id']}", "elements": buttons})
+    block_id = f"hub_approval_{gate['id']}.r{int(gate.get('revision') or 0)}"
+    blocks.append({"type": "actions", "block_id": block_id, "elements": buttons})
     return blocks
 
 
@@ -188,9 +223,9 @@ def outcome_text(gate: dict[str, Any]) -> str:
     return _clip(text)
 
 
-def decided_blocks(gate: dict[str, Any]) -> list[dict[str, Any]]:
-    """The request once decided: no buttons, who decided and when."""
-    blocks = _head(gate)
+def decided_blocks(gate: dict[str, Any], votes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The request once decided: the values decided, the votes, no buttons, who decided and when."""
+    blocks = _head(gate) + votes_block(gate, votes or [])
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": outcome_text(gate)}})
     return blocks
 

@@ -26,6 +26,8 @@ class ApprovalGate(SQLModel, table=True):
     task_id: str
     state: str  # pending | approved | rejected | timed_out | cancelled
     version: int = 0
+    revision: int = 0
+    """How many times the form's values were edited; votes are counted against the revision they saw."""
     title: str
     message: str = Field(sa_column=Column(Text, nullable=False))
     form: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
@@ -51,6 +53,7 @@ class ApprovalGate(SQLModel, table=True):
     decided_by: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     comment: str | None = Field(default=None, sa_column=Column(Text))
     form_values: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """The form's current values: the latest edit while pending, then the values decided (None: the defaults)."""
 
 
 class ApprovalVote(SQLModel, table=True):
@@ -68,6 +71,10 @@ class ApprovalVote(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_column=Column(Text))
     form: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     at: float
+    revision: int = 0
+    """The revision of the gate's values this vote was made on (an approval of older values does not count)."""
+    changes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """The fields this vote edited: ``{field: {"from": old, "to": new}}``."""
 
 
 class ApprovalLink(SQLModel, table=True):

@@ -9,9 +9,11 @@ import json
 from html import escape
 from typing import Any
 
-from hub.approvals.forms import FormField, defaults
+from hub.approvals.forms import FormField
 from hub.approvals.identities import display
-from hub.approvals.service import iso
+from hub.approvals.voting import approvals, current_values, iso
+
+CHANGED = "The values were edited since you approved; your approval no longer counts. Review the current values and decide again."
 
 STYLE = """
 body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1c1e21}
@@ -27,6 +29,7 @@ button{font:inherit;padding:.6rem 1.4rem;border:0;border-radius:4px;cursor:point
 .approve{background:#1a7f37}.reject{background:#b42318}
 .outcome{font-size:1.1rem;padding:1rem;border-radius:6px;background:#eef6ee}
 .outcome.rejected,.outcome.cancelled,.outcome.timed_out{background:#fdeceb}
+.votes li.stale{color:#5f6b7a}.votes .changes{font-size:.9rem;color:#5f6b7a}
 """
 
 
@@ -80,26 +83,73 @@ def _field(name: str, raw: dict[str, Any], value: Any, problem: str | None) -> s
     return f"<label for='{escape(key)}'>{label}</label>{control}{help_}{error}"
 
 
+def shown_revision(fields: dict[str, str]) -> int | None:
+    """The revision of the values a submitted page showed (None when the page did not say)."""
+    raw = fields.get("revision", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+
+
+def votes_html(gate: dict[str, Any], votes: list[dict[str, Any]]) -> str:
+    """The votes so far: who, decision, channel, when, what they edited, and whether it still counts."""
+    if not votes:
+        return "<p class=meta>No votes yet.</p>"
+    items = []
+    for v in votes:
+        edits = "; ".join(f"{escape(k)}: {escape(_text(c.get('from')))} → {escape(_text(c.get('to')))}"
+                          for k, c in (v.get("changes") or {}).items())
+        stale = " (values edited since; no longer counts)" if v.get("stale") else ""
+        items.append(
+            f"<li class='{'stale' if v.get('stale') else ''}'>{escape(v['who'])}: {escape(v['vote'])} via "
+            f"{escape(v['channel'])} at {escape(iso(v['at']) or '')}{stale}"
+            + (f" — {escape(v['comment'])}" if v.get("comment") else "")
+            + (f"<div class=changes>edited {edits}</div>" if edits else "") + "</li>"
+        )
+    need = gate["required"]
+    return (f"<p class=meta>Votes ({approvals(gate, votes)} of {need} approval{'s' if need > 1 else ''} on the "
+            f"current values):</p><ul class=votes>{''.join(items)}</ul>")
+
+
+def _text(value: Any) -> str:
+    return "—" if value is None or value == "" else value if isinstance(value, str) else json.dumps(value)
+
+
 def form_page(
     gate: dict[str, Any], identity: str, action: str, *, values: dict[str, Any] | None = None,
     problems: dict[str, str] | None = None, notice: str | None = None, comment: str = "",
+    votes: list[dict[str, Any]] | None = None,
 ) -> str:
-    """The request with its form and the Approve / Reject buttons (posting to ``action``)."""
+    """The request with its form holding the current values (the latest edit), the votes so far
+    and the Approve / Reject buttons (posting to ``action``)."""
     form = gate["form"] or {}
-    current = values if values is not None else defaults(form)
+    current = values if values is not None else current_values(gate)
     problems = problems or {}
     fields = "".join(_field(name, spec, current.get(name), problems.get(name)) for name, spec in form.items())
     note = f"<p class=error>{escape(notice)}</p>" if notice else ""
+    edited = " (edited by an approver; approving approves these values)" if gate.get("revision") else ""
     body = (
         _header(gate) + note
+        + (f"<p class=meta>Current values{edited}:</p>" if form else "")
         + f"<form method=post action='{escape(action)}'>{fields}"
+        + f"<input type=hidden name=revision value='{int(gate.get('revision') or 0)}'>"
         + "<label for=comment>Comment (the reason, when rejecting)</label>"
         + f"<textarea name=comment id=comment>{escape(comment)}</textarea>"
         + "<div class=buttons><button class=approve name=decision value=approve>Approve</button>"
         + "<button class=reject name=decision value=reject formnovalidate>Reject</button></div></form>"
         + f"<p class=meta>You are deciding as {escape(display(identity))}.</p>"
+        + votes_html(gate, votes or [])
     )
     return _page(gate["title"], body)
+
+
+def _values_html(gate: dict[str, Any]) -> str:
+    form = gate["form"] or {}
+    if not form:
+        return ""
+    values = current_values(gate)
+    rows = "".join(f"<li><b>{escape(spec.get('label') or name)}</b>: {escape(_text(values.get(name)))}</li>"
+                   for name, spec in form.items())
+    which = "Values decided" if gate["state"] != "pending" else "Current values"
+    return f"<p class=meta>{which}:</p><ul class=values>{rows}</ul>"
 
 
 def outcome_page(gate: dict[str, Any], votes: list[dict[str, Any]], headline: str | None = None) -> str:
@@ -117,14 +167,9 @@ def outcome_page(gate: dict[str, Any], votes: list[dict[str, Any]], headline: st
                 f"{escape(str(by.get('channel')))} at {escape(str(by.get('at')))}.")
     if headline and state != "pending":
         text = f"{escape(headline)} {text}"
-    listed = "".join(
-        f"<li>{escape(display(v['voter']))}: {escape(v['vote'])} via {escape(v['channel'])}"
-        f"{' — ' + escape(v['comment']) if v.get('comment') else ''}</li>"
-        for v in votes
-    )
     comment = f"<p><b>Comment:</b> {escape(gate['comment'])}</p>" if gate.get("comment") else ""
-    body = (_header(gate) + f"<p class='outcome {escape(state)}'>{text}</p>" + comment
-            + (f"<p class=meta>Votes:</p><ul>{listed}</ul>" if listed else ""))
+    body = (_header(gate) + f"<p class='outcome {escape(state)}'>{text}</p>" + comment + _values_html(gate)
+            + (votes_html(gate, votes) if votes else ""))
     return _page(gate["title"], body)
 
 

@@ -11,9 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from hub.api.errors import ApiError
 from hub.approvals import install
 from hub.approvals.api import identities_of
-from hub.approvals.forms import FormField, defaults
+from hub.approvals.forms import FormField
 from hub.approvals.identities import canonical, display
 from hub.approvals.service import Approvals, Refused
+from hub.approvals.voting import approvals, current_values
+from hub.approvals.web import shown_revision
 from hub.console.render import render
 from hub.console.session import ConsoleRoute, Viewer, form, hub_of, viewer
 
@@ -44,7 +46,7 @@ def inbox(request: Request, tab: str = "mine", who: Viewer = Depends(viewer)) ->
         gates = service.gates(state="pending", limit=500)
         if tab == "mine" and me:
             gates = [g for g in gates if service.voter_for(g, me) is not None]
-    counts = {g["id"]: len(service.votes(g["id"])) for g in gates[:100]}
+    counts = {g["id"]: approvals(g, service.tally(g)) for g in gates[:100]}  # approvals that count
     return render(request, who, "approvals.html", title="Approvals", gates=gates[:100], tab=tab, tabs=TABS,
                   me=[display(i) for i in me], counts=counts)
 
@@ -54,11 +56,16 @@ def _page(request: Request, who: Viewer, gate_id: str, *, status: int = 200, val
     service = service_of(request)
     gate = service.reconcile(service.get(gate_id))
     me = identities_of(hub_of(request), who.principal)
-    may_vote = gate["state"] == "pending" and who.can("approve") and (not me or service.voter_for(gate, me) is not None)
-    shown = values if values is not None else (gate.get("form_values") or defaults(gate["form"] or {}))
+    voter = service.voter_for(gate, me) if me else None
+    may_vote = gate["state"] == "pending" and who.can("approve") and (not me or voter is not None)
+    if may_vote and notice is None and any(v["voter"] == voter and v["stale"] for v in service.tally(gate)):
+        notice = "The values were edited since you approved; your approval no longer counts. Review and decide again."
+    shown = values if values is not None else current_values(gate)
+    votes = service.tally(gate)
     return render(
         request, who, "approval.html", status=status, title=gate["title"], gate=gate, fields=_fields(gate),
-        values=shown, problems=problems or {}, notice=notice, comment=comment, votes=service.votes(gate_id),
+        values=shown, problems=problems or {}, notice=notice, comment=comment, votes=votes,
+        counted=approvals(gate, votes),
         audit=service.audit(gate_id, 200), approvers=[display(a) for a in service.allowed(gate)], may_vote=may_vote,
         open_server=not who.auth_on, me=[display(i) for i in me], display=display,
     )
@@ -91,7 +98,8 @@ async def decide(request: Request, gate_id: str, who: Viewer = Depends(viewer)) 
     comment = fields.get("comment", "")
     try:
         result = service.decide(gate_id, me, CHANNEL, vote, comment=comment or None,
-                                form=submitted if vote == "approve" else None, from_text=True)
+                                form=submitted if vote == "approve" else None, from_text=True,
+                                revision=shown_revision(fields))
     except Refused as refused:
         if refused.reason == "invalid_form":
             return _page(request, who, gate_id, status=422, values=submitted, problems=refused.details,
@@ -100,4 +108,6 @@ async def decide(request: Request, gate_id: str, who: Viewer = Depends(viewer)) 
                      comment=comment)
     if result.decided:
         hub_of(request).spawn(service.after_decision(result.gate))
+    elif not result.duplicate:
+        hub_of(request).spawn(service.refresh_messages(gate_id))
     return RedirectResponse(f"/approvals/{gate_id}?done={'decided' if result.decided else 'voted'}", status_code=303)

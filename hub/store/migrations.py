@@ -116,11 +116,18 @@ def _v5_eval_quality_loop(conn: Connection) -> None:
     ))
 
 
+def _v6_approval_revisions(conn: Connection) -> None:
+    """Version 6: approval gates count their form edits; each vote keeps the revision it saw and its edits."""
+    _add_columns(conn, "approval_gates", (("revision", "INTEGER DEFAULT 0 NOT NULL"),))
+    _add_columns(conn, "approval_votes", (("revision", "INTEGER DEFAULT 0 NOT NULL"), ("changes", "JSON")))
+
+
 STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "trace/span ids and resume_at", _v2_trace_columns),
     (3, "bus publish records", _create_new_tables),
     (4, "list indexes and execution labels", _v4_list_indexes),
     (5, "eval judge cost/spend/cache, label move audit, online scoring", _v5_eval_quality_loop),
+    (6, "approval edit revisions", _v6_approval_revisions),
 ]
 LATEST = max(v for v, _, _ in STEPS)
 

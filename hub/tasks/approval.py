@@ -10,7 +10,7 @@ Output::
 
     {"decision": "approved" | "rejected" | "timed_out", "approved": bool, "timed_out": bool,
      "decided_by": {"who", "identity", "channel", "at"}, "votes": [{"who", "channel", "vote", ...}],
-     "comment": str | None, "form": {field: value}, "gate_id": str}
+     "comment": str | None, "form": {field: value} (the latest edit), "revision": int, "gate_id": str}
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from hub.approvals import notify
 from hub.approvals.forms import FormField
 from hub.approvals.identities import canonical, expand_groups, split_list
 from hub.approvals.service import DECIDED, PENDING, Approvals
+from hub.approvals.voting import current_values
 from hub.engine.catalog import FlowCatalog
 from hub.errors import Paused, TaskError
 from hub.flow.durations import Duration, format_duration
@@ -202,7 +203,7 @@ class Approval:
         by = {"who": "timeout", "identity": None, "channel": "timeout", "at": None}
         if gate["on_timeout"] == "approve":
             service.close(gate["id"], "approved", decision="approved", decided_by=by,
-                          form_values={k: v.get("default") for k, v in (gate["form"] or {}).items()},
+                          form_values=current_values(gate),  # the latest edit, else the defaults
                           reason=f"no decision within {timeout}; on_timeout: approve")
         else:
             service.close(gate["id"], "timed_out", decision="timed_out", decided_by=by,

@@ -122,11 +122,14 @@ def test_quorum_of_two_distinct_approvers(engine: Engine, client: TestClient, ke
 
     second = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["ben"]),
                          json={"decision": "approve", "form": {"amount": 45}})
-    assert second.json()["decided"] is True
+    assert second.json()["decided"] is False  # ana approved 50, not 45: her approval no longer counts
+    third = client.post(f"/v1/approvals/{gate_id}/decision", headers=bearer(keys["ana"]), json={"decision": "approve"})
+    assert third.json()["decided"] is True
     done = wait_state(engine, execution_id, "SUCCESS")
-    assert done["outputs"]["amount"] == 45 and done["outputs"]["by"] == "key:ben"
+    assert done["outputs"]["amount"] == 45 and done["outputs"]["by"] == "key:ana"
     detail = client.get(f"/v1/approvals/{gate_id}", headers=bearer(keys["reader"])).json()
-    assert [(v["voter"], v["vote"]) for v in detail["votes"]] == [("key:ana", "approve"), ("key:ben", "approve")]
+    assert [(v["voter"], v["vote"], v["revision"]) for v in detail["votes"]] == [
+        ("key:ana", "approve", 1), ("key:ben", "approve", 1)]
     step = [s for s in engine.store.step_runs(execution_id) if s["path"] == "review"][-1]
     assert [v["who"] for v in step["output"]["votes"]] == ["key:ana", "key:ben"]
 

@@ -116,6 +116,9 @@ def test_link_is_single_use_even_while_pending(engine: Engine, client: TestClien
     assert "waits for more approvals" in client.get(link).text
 
     post(client, link_in(sent["ben@example.com"]), {"decision": "approve", "field.reply": "Hello"})
+    assert engine.store.get_execution(execution_id)["state"] == "PAUSED"  # ana approved "Hi", not "Hello"
+    assert "your approval no longer counts" in client.get(link).text  # her link opens once more
+    post(client, link, {"decision": "approve", "field.reply": "Hello"})
     assert wait_state(engine, execution_id, "SUCCESS")["outputs"]["form"]["reply"] == "Hello"
 
 

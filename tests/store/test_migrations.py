@@ -140,9 +140,29 @@ def test_the_version_5_step_on_both_databases(store: Store) -> None:
         conn.execute(text("INSERT INTO prompt_label_moves (id, name, label, version, moved_at) VALUES (1, 'p', 'production', 1, 0)"))
         conn.execute(text("DROP TABLE IF EXISTS online_scores"))
         conn.execute(text("UPDATE schema_version SET version = 4"))
-    assert store.migrate() == ["migrated to version 5: eval judge cost/spend/cache, label move audit, online scoring"]
+    assert store.migrate()[0] == "migrated to version 5: eval judge cost/spend/cache, label move audit, online scoring"
     with store.engine.connect() as conn:
         results = {c["name"] for c in inspect(conn).get_columns("eval_results")}
         assert {"judge_cost", "spent", "cached"} <= results and inspect(conn).has_table("online_scores")
     [old] = PromptRegistry(store.engine).history("p")
     assert (old["actor"], old["reason"], old["eval_run"], old["forced"]) == (None, None, None, False)
+
+
+def test_the_version_6_step_on_both_databases(store: Store, tmp_path: Path) -> None:
+    """Approval gates and votes as a version-5 hub wrote them get their revision columns; old votes
+    count for revision 0, the revision of an old gate."""
+    from sqlalchemy import text
+
+    from hub.approvals.service import Approvals
+
+    with store.engine.begin() as conn:
+        for table in ("approval_votes", "approval_gates"):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN revision"))
+        conn.execute(text("ALTER TABLE approval_votes DROP COLUMN changes"))
+        conn.execute(text(
+            "INSERT INTO approval_votes (gate_id, voter, identity, channel, vote, at) "
+            "VALUES ('g1', 'key:ana', 'key:ana', 'api', 'approve', 0)"))
+        conn.execute(text("UPDATE schema_version SET version = 5"))
+    assert store.migrate()[0] == "migrated to version 6: approval edit revisions"
+    [vote] = Approvals(store, home=tmp_path).votes("g1")
+    assert (vote["revision"], vote["changes"]) == (0, None)
