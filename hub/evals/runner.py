@@ -65,18 +65,23 @@ class FixedPrompts:
     """The ``prompts`` service of an eval: the compared prompt resolves to the variant's version
     (with the variant's model); other prompts resolve as usual."""
 
-    def __init__(self, registry: PromptRegistry, variant: Variant):
+    def __init__(self, registry: PromptRegistry, variant: Variant, memo: dict[str, Resolved] | None = None):
         self.registry = registry
         self.variant = variant
+        self.memo = memo if memo is not None else {}  # the variant's version, read once (a version never changes)
 
     def resolve_for_step(self, reference: str, execution_id: str, path: str, as_of: float | None = None) -> Resolved:
         ref = parse_reference(reference)
         v = self.variant
         if v.prompt is None or ref.name != v.prompt or v.version is None:
             return self.registry.resolve_for_step(reference, execution_id, path, as_of=as_of)
-        found = self.registry.resolve(f"{v.prompt}:{v.version}", sync=False)
-        spec = found.spec.model_copy(update={"model": v.model_override}) if v.model_override else found.spec
-        return Resolved(str(reference), found.name, found.version, found.content_hash, spec)
+        key = f"{v.prompt}:{v.version}|{v.model_override}|{reference}"
+        found = self.memo.get(key)
+        if found is None:
+            stored = self.registry.resolve(f"{v.prompt}:{v.version}", sync=False)
+            spec = stored.spec.model_copy(update={"model": v.model_override}) if v.model_override else stored.spec
+            found = self.memo[key] = Resolved(str(reference), stored.name, stored.version, stored.content_hash, spec)
+        return found
 
 
 @dataclass
@@ -137,6 +142,7 @@ class EvalRunner:
         self.results = EvalStore(store.engine)
         self.calls = CallLog(store.engine)
         self.registry = PromptRegistry(store.engine, self.settings.prompts_dir)
+        self._resolved: dict[str, Resolved] = {}  # FixedPrompts' memo, shared by every case run
 
     # -- the matrix ------------------------------------------------------------------------------
 
@@ -248,8 +254,10 @@ class EvalRunner:
         self, run_id: str, loaded: LoadedEval, variants: list[Variant], cases: list[tuple[int, Case]],
         repeat: int, cache: bool, concurrency: int,
     ) -> dict[str, Any]:
-        for model in {v.model for v in variants if v.model}:
-            await self.client.warm(model)  # the slow first import of litellm is no case's latency
+        from hub.llm import validation
+
+        # the slow first imports (litellm or aiohttp, jsonschema) are no case's latency and stall no call
+        await asyncio.gather(validation.warm(), *(self.client.warm(m) for m in {v.model for v in variants if v.model}))
         flow = self._flow(loaded) if loaded.spec.target.flow else None
         engines = {v.key: self._engine(v) for v in variants} if flow is not None else {}
         items = [(v, i, c, r) for i, c in cases for r in range(1, repeat + 1) for v in variants]
@@ -258,8 +266,7 @@ class EvalRunner:
 
         async def one(item: tuple[Variant, int, Case, int]) -> None:
             nonlocal done
-            async with gate:
-                row = await self._item(run_id, loaded, *item, flow=flow, engines=engines, cache=cache)
+            row = await self._item(run_id, loaded, *item, gate=gate, flow=flow, engines=engines, cache=cache)
             done += 1
             if self.progress is not None:
                 self.progress(done, len(items), row)
@@ -271,6 +278,17 @@ class EvalRunner:
     # -- one case run ----------------------------------------------------------------------------
 
     async def _item(
+        self, run_id: str, loaded: LoadedEval, variant: Variant, index: int, case: Case, repeat: int,
+        *, gate: asyncio.Semaphore, flow: Any, engines: dict[str, Any], cache: bool,
+    ) -> dict[str, Any]:
+        """One case run: its calls (the target's and the judges') hold one of the ``gate``'s slots;
+        storing the result does not, so the next case's call starts meanwhile."""
+        async with gate:
+            row = await self._observe(run_id, loaded, variant, index, case, repeat, flow=flow, engines=engines, cache=cache)
+        row["id"] = await asyncio.to_thread(lambda: self.results.add_result(**row))
+        return row
+
+    async def _observe(
         self, run_id: str, loaded: LoadedEval, variant: Variant, index: int, case: Case, repeat: int,
         *, flow: Any, engines: dict[str, Any], cache: bool,
     ) -> dict[str, Any]:
@@ -319,14 +337,14 @@ class EvalRunner:
             judge_cost=models.cost, spent=spent + models.spent, cached=cached,
             call_ids=[c["id"] for c in calls] + judge_calls, execution_id=execution_id, trace_id=trace_id,
         )
-        row["id"] = await asyncio.to_thread(lambda: self.results.add_result(**row))
         return row
 
     def _context(self, run_id: str, loaded: LoadedEval, variant: Variant, where: str) -> TaskContext:
         return TaskContext(
             execution_id=run_id, namespace="evals", flow_id=loaded.spec.name, task_id=where.split("/")[-1],
             path=where, attempt=1, settings=self.settings, store=self.store, logger=_quiet,
-            services={"llm": self.client, "prompts": FixedPrompts(self.registry, variant)},
+            execution={},  # no execution row to read: the case runs outside any (and has no budget)
+            services={"llm": self.client, "prompts": FixedPrompts(self.registry, variant, self._resolved)},
         )
 
     async def _ask(
@@ -361,7 +379,8 @@ class EvalRunner:
     def _engine(self, variant: Variant) -> Any:
         from hub.engine.runner import Engine
 
-        return Engine(self.store, self.settings, services={"llm": self.client, "prompts": FixedPrompts(self.registry, variant)})
+        prompts = FixedPrompts(self.registry, variant, self._resolved)
+        return Engine(self.store, self.settings, services={"llm": self.client, "prompts": prompts})
 
     async def _execute(self, engine: Any, flow: Any, inputs: dict[str, Any], obs: A.Observed) -> tuple[str, str | None]:
         """Run the flow to its end (or a pause: an approval asked counts as a trajectory, not an

@@ -44,7 +44,7 @@ def max_cost_for(ctx: TaskContext, execution: dict[str, Any] | None) -> float | 
     flow = ctx.flow
     if flow is not None and getattr(flow, "id", None) == ctx.flow_id:
         return getattr(flow, "max_cost", None)
-    if execution is None or ctx.store is None:
+    if not execution or ctx.store is None:  # ({} is a step run outside any execution: an eval's case)
         return None
     try:
         _, source = ctx.store.get_flow_source(execution["namespace"], execution["flow_id"], execution["revision"])

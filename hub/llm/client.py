@@ -36,6 +36,7 @@ from hub.llm.transports import (
     OpenAICompatible,
     ProviderFailure,
     Reply,
+    imported_aiohttp,
     imported_litellm,
     litellm_module,
     price_map,
@@ -208,11 +209,13 @@ class LLMClient:
 
     async def warm(self, model: str) -> None:
         """Do the slow once-per-process work ``model`` (and its fallbacks) will need — litellm's
-        import, the price lookup — now, so that no request's latency includes it."""
+        or aiohttp's import, the price lookup — now, so that no request's latency includes it."""
         if model in self._warm:
             return
         for name in self._chain(model):
             spec = self.spec(name)
+            if wants_openai(spec):
+                await imported_aiohttp()
             if not wants_openai(spec) or not spec.has_price:
                 await imported_litellm()
                 if wants_openai(spec):

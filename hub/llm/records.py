@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import weakref
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, literal, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, func, insert, literal, select, text, update
 
 from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
 
@@ -16,6 +16,8 @@ CALLS = LLMCall.__table__  # type: ignore[attr-defined]
 CACHE = LLMCacheEntry.__table__  # type: ignore[attr-defined]
 _INSERT_CALL = CALLS.insert()
 _CALL_COLUMNS = {c.name for c in CALLS.columns} - {"id"}
+CACHE_PURGE_EVERY = 60.0  # seconds between two removals of expired cache entries by one process
+_purged: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()  # engine -> last removal
 
 
 class CallLog:
@@ -101,16 +103,23 @@ class CallLog:
         return dict(row.response)
 
     def cache_put(self, key: str, model: str, response: dict[str, Any], ttl: float) -> None:
-        """Store an answer under ``key``, replacing an earlier one; expired entries go with it."""
+        """Store an answer under ``key``, replacing an earlier one: one upsert. Expired entries
+        are removed by the same process at most once a minute (not by every write)."""
         now = time.time()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(delete(CACHE).where(or_(CACHE.c.key == key, CACHE.c.expires_at <= now)))
-                conn.execute(
-                    insert(CACHE).values(key=key, model=model, response=response, created_at=now, expires_at=now + ttl)
-                )
-        except IntegrityError:
-            pass  # an identical request stored its answer at the same moment: that one stays
+        values = dict(key=key, model=model, response=response, created_at=now, expires_at=now + ttl)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+            statement = upsert(CACHE).values(**values)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=[CACHE.c.key],
+                set_={c: statement.excluded[c] for c in ("model", "response", "created_at", "expires_at")},
+            ))
+            if now - _purged.get(self.engine, 0.0) >= CACHE_PURGE_EVERY:
+                _purged[self.engine] = now
+                conn.execute(delete(CACHE).where(CACHE.c.expires_at <= now))
 
 
 def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:

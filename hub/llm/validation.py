@@ -199,6 +199,16 @@ def _run_validator(fn: Callable[[Any], Any], value: Any) -> list[str]:
     return [str(r) for r in result]
 
 
+async def warm() -> None:
+    """jsonschema's first import, off the event loop (a caller about to check many replies
+    concurrently does this first, so that the import does not stall the calls in flight)."""
+    import asyncio
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        await asyncio.to_thread(__import__, "jsonschema")
+
+
 @lru_cache(maxsize=256)
 def _validator_for(schema_json: str) -> Any:
     from jsonschema import Draft202012Validator

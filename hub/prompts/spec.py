@@ -301,5 +301,12 @@ def template_names(source: str) -> set[str]:
     return set(meta.find_undeclared_variables(_env().parse(source)))
 
 
+@lru_cache(maxsize=1024)
+def _template(source: str) -> Any:
+    """The compiled template of ``source``: compiling costs ~1 ms, and a prompt's messages are
+    rendered on every call (a template holds no state between renders)."""
+    return _env().from_string(source)
+
+
 def render_template(source: str, scope: dict[str, Any]) -> str:
-    return _env().from_string(source).render(scope)
+    return str(_template(source).render(scope))

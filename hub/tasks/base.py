@@ -73,7 +73,8 @@ class TaskContext:
     flow: Any = None
     """The parsed flow the execution runs (:class:`hub.flow.models.Flow`), when the engine runs it."""
     execution: dict[str, Any] | None = None
-    """The execution's row as the engine took it (ids, revision, inputs, created_at), when known."""
+    """The execution's row as the engine took it (ids, revision, inputs, created_at), when known;
+    ``{}`` when the step runs outside any execution (an eval's case run): there is none to read."""
     emit: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
     """Send a live event (e.g. ``{"event": "token", "text": ...}``) to the execution's listeners:
     ``hub run``'s progress and the execution's SSE stream. Not stored."""

@@ -205,16 +205,23 @@ async def test_cache_hit_makes_no_second_call(contexts, fake):
     assert len(fake.requests) == 2
 
 
-def test_cache_put_replaces_its_key_and_drops_expired_entries(contexts):
+def test_cache_put_replaces_its_key_and_drops_expired_entries(contexts, monkeypatch):
+    from hub.llm import records
+
     log = CallLog(contexts.store.engine)
     log.cache_put("old", "fast", {"text": "a"}, ttl=3600)
     with log.engine.begin() as conn:  # as if its TTL had run out
         conn.execute(CACHE.update().where(CACHE.c.key == "old").values(expires_at=0))
     log.cache_put("k", "fast", {"text": "b"}, ttl=3600)
     log.cache_put("k", "fast", {"text": "c"}, ttl=3600)
+    assert log.cache_get("k") == {"text": "c"} and log.cache_get("old") is None  # replaced; expired is never served
+    with log.engine.connect() as conn:  # removed at most once a minute, not by every write
+        assert sorted(r.key for r in conn.execute(select(CACHE.c.key))) == ["k", "old"]
+    monkeypatch.setattr(records, "CACHE_PURGE_EVERY", 0.0)
+    log.cache_put("k", "fast", {"text": "d"}, ttl=3600)
     with log.engine.connect() as conn:
         assert [r.key for r in conn.execute(select(CACHE.c.key))] == ["k"]
-    assert log.cache_get("k") == {"text": "c"}
+    assert log.cache_get("k") == {"text": "d"}
 
 
 async def test_inline_messages_without_a_prompt(contexts, fake):
