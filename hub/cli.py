@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from hub.cli_output import Progress, show_execution
 from hub.cli_output import duration as _dur
 from hub.cli_output import styled_state as _state
 from hub.cli_output import when as _when
+from hub.core.host import STORE, provide
 from hub.errors import FlowError, HubError, InputError, InvalidSettings
 
 EXIT_CODES = {"SUCCESS": 0, "WARNING": 0, "PAUSED": 3}
@@ -38,6 +39,21 @@ def settings() -> Any:
     if SETTINGS_KEY not in meta:
         meta[SETTINGS_KEY] = load_settings()
     return meta[SETTINGS_KEY]
+
+
+@contextlib.contextmanager
+def open_store() -> Iterator[Any]:
+    """The store of the process's settings, for a plugin's command (:class:`hub.core.host.StoreOpener`)."""
+    from hub.store.store import Store
+
+    store = Store.from_settings(settings())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+provide(STORE, open_store)
 
 
 _settings = settings

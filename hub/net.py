@@ -25,14 +25,16 @@ import ipaddress
 import logging
 import re
 import socket
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from hub.errors import ConnectorError
+from hub.core.errors import ConnectorError
 from hub.net_settings import NetSettings
 
 MASK = "******"
@@ -361,3 +363,26 @@ def install_log_redaction() -> None:
         logger = logging.getLogger(name)
         if _LOG_FILTER not in logger.filters:
             logger.addFilter(_LOG_FILTER)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date), or from
+    ``retry-after-ms`` (milliseconds, sent by Azure OpenAI and others), which is more precise."""
+    millis = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import Field
 
 from connectors.bus.publish import KEY_HEADER, MessageParams, earlier_ack, encode_body, remember_ack
-from hub.errors import ConnectorError
-from hub.tasks.base import TaskContext
+from hub.core.errors import ConnectorError
+from hub.core.tasks import TaskContext
 
 
 class PublishParams(MessageParams):

@@ -33,9 +33,9 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from hub.errors import HubError
-from hub.flow.durations import Duration
-from hub.flow.models import Strict, TriggerBase
+from hub.core.durations import Duration
+from hub.core.errors import HubError
+from hub.core.models import Strict, TriggerBase
 
 log = logging.getLogger(__name__)
 

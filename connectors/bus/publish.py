@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from connectors.bus.tables import BusPublish
-from hub.tasks.base import Params, TaskContext
+from hub.core.tasks import Params, TaskContext
 
 PUBLISHES = BusPublish.__table__  # type: ignore[attr-defined]
 KEY_HEADER = "hub-idempotency-key"

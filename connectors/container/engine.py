@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.errors import ConnectorError, TaskError
+from hub.core.errors import ConnectorError, TaskError
 
 if TYPE_CHECKING:
     import docker

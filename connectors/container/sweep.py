@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.container.engine import LABEL_EXECUTION, DockerSettings, connect
 
 if TYPE_CHECKING:
-    from hub.engine.runner import Engine
+    from hub.core.tasks import TaskStore
+
+
+class Engine(Protocol):
+    """What the sweeper uses of the hub's engine: its store."""
+
+    @property
+    def store(self) -> TaskStore: ...
 
 log = logging.getLogger("hub.container")
 
@@ -26,7 +33,7 @@ def sweep_containers(engine: Engine, settings: DockerSettings | None = None) -> 
     import docker
 
     from connectors.container.tasks import _remove
-    from hub.errors import HubError, NotFound
+    from hub.core.errors import HubError, NotFound
 
     try:
         client = connect(settings or DockerSettings())

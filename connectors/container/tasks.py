@@ -23,8 +23,8 @@ from connectors.container.engine import (
 )
 from connectors.script.stream import LineSplitter, OutputSink
 from connectors.script.workdir import EnvValue, collect_output_files, temporary_workdir, write_input_files
-from hub.errors import HubError, TaskError
-from hub.tasks.base import Params, TaskContext
+from hub.core.errors import HubError, TaskError
+from hub.core.tasks import Params, TaskContext
 
 if TYPE_CHECKING:
     import docker

@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field
 
-from hub.tasks.base import Params
+from hub.core.tasks import Params
 
 Record = dict[str, Any]
 Operator = Literal[

@@ -21,9 +21,8 @@ import httpx
 
 from connectors.crm.base import Filter, Record, UpsertResult
 from connectors.crm.settings import HubSpotSettings
-from hub.errors import ConnectorError, TaskError
-from hub.net import Guard, http_client
-from hub.tasks.http import retry_after
+from hub.core.errors import ConnectorError, TaskError
+from hub.net import Guard, http_client, retry_after
 
 BATCH_LIMIT = 100
 SEARCH_PAGE = 100

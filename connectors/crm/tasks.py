@@ -10,12 +10,11 @@ from pydantic import Field, field_validator
 
 from connectors.crm.base import CRM, Filter
 from connectors.crm.settings import CrmSettings
-from hub.errors import TaskError
-from hub.settings import HubSettings
-from hub.tasks.base import Params, TaskContext
+from hub.core.errors import TaskError
+from hub.core.tasks import Params, TaskContext, TaskSettings
 
 
-def _hubspot(settings: HubSettings, token: str | None, base_url: str | None) -> CRM:
+def _hubspot(settings: TaskSettings, token: str | None, base_url: str | None) -> CRM:
     from connectors.crm.hubspot import HubSpot
     from connectors.crm.settings import HubSpotSettings
     from hub.net import Guard
@@ -26,7 +25,7 @@ def _hubspot(settings: HubSettings, token: str | None, base_url: str | None) -> 
 
 
 # a provider: (the hub's settings, token, base_url) -> an open CRM
-PROVIDERS: dict[str, Callable[[HubSettings, str | None, str | None], CRM]] = {"hubspot": _hubspot}
+PROVIDERS: dict[str, Callable[[TaskSettings, str | None, str | None], CRM]] = {"hubspot": _hubspot}
 
 
 class CrmParams(Params):

@@ -23,14 +23,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from connectors.email import outbox
 from connectors.email.settings import EmailSettings
-from hub.errors import NotFound
-from hub.store.store import Store
+from hub.core.errors import NotFound
+from hub.core.tasks import TaskStore
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 
-def _app_store(request: Request) -> Store:
+def _app_store(request: Request) -> TaskStore:
     state = request.app.state
     store = getattr(state, "store", None)
     if store is None and getattr(state, "hub", None) is not None:
@@ -59,7 +59,7 @@ def verify_sendgrid_signature(public_key: str, payload: bytes, signature: str, t
 
 
 def email_router(
-    get_store: Callable[..., Store] | None = None, *, prefix: str = "/v1/email", read: Sequence[Any] = ()
+    get_store: Callable[..., TaskStore] | None = None, *, prefix: str = "/v1/email", read: Sequence[Any] = ()
 ) -> APIRouter:
     """The endpoints; ``read``: dependencies (an auth check) of the reads, not of the webhook."""
     store_dep = Depends(get_store or _app_store)
@@ -67,7 +67,7 @@ def email_router(
     guards = list(read)
 
     @router.get("/outbox", dependencies=guards)
-    def list_outbox(limit: int = Query(50, ge=1, le=1_000_000), offset: int = Query(0, ge=0, le=1_000_000), store: Store = store_dep) -> list[dict[str, Any]]:
+    def list_outbox(limit: int = Query(50, ge=1, le=1_000_000), offset: int = Query(0, ge=0, le=1_000_000), store: TaskStore = store_dep) -> list[dict[str, Any]]:
         return outbox.list_messages(store, status="outbox", limit=min(limit, 500), offset=offset)
 
     @router.get("/messages", dependencies=guards)
@@ -77,21 +77,21 @@ def email_router(
         execution_id: str | None = None,
         limit: int = Query(50, ge=1, le=1_000_000),
         offset: int = Query(0, ge=0, le=1_000_000),
-        store: Store = store_dep,
+        store: TaskStore = store_dep,
     ) -> list[dict[str, Any]]:
         return outbox.list_messages(
             store, status=status, backend=backend, execution_id=execution_id, limit=min(limit, 500), offset=offset
         )
 
     @router.get("/messages/{message_id}", dependencies=guards)
-    def get_message(message_id: str, store: Store = store_dep) -> dict[str, Any]:
+    def get_message(message_id: str, store: TaskStore = store_dep) -> dict[str, Any]:
         try:
             return outbox.get_message(store, message_id)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
 
     @router.get("/messages/{message_id}/attachments/{index}", dependencies=guards)
-    def get_attachment(message_id: str, index: int, store: Store = store_dep) -> Response:
+    def get_attachment(message_id: str, index: int, store: TaskStore = store_dep) -> Response:
         try:
             filename, content_type, data = outbox.attachment_content(store, message_id, index)
         except NotFound as exc:
@@ -100,7 +100,7 @@ def email_router(
         return Response(data, media_type=content_type, headers={"Content-Disposition": f'attachment; filename="{safe}"'})
 
     @router.post("/sendgrid/events")
-    async def sendgrid_events(request: Request, store: Store = store_dep) -> dict[str, int]:
+    async def sendgrid_events(request: Request, store: TaskStore = store_dep) -> dict[str, int]:
         key = _settings(request).sendgrid_webhook_public_key
         if not key:
             raise HTTPException(
@@ -124,9 +124,9 @@ def email_router(
 
 
 def _hub_router() -> APIRouter:
-    from hub.api.auth import require
+    from hub.core.host import SCOPES, lookup
 
-    return email_router(prefix="/email", read=[Depends(require("read"))])
+    return email_router(prefix="/email", read=[Depends(lookup(SCOPES)("read"))])
 
 
 router = _hub_router()  # mounted by the hub's API under /v1

@@ -20,7 +20,7 @@ from typing import Any
 
 from connectors.email.message import Message
 from connectors.email.settings import EmailSettings
-from hub.errors import ConnectorError, TaskError
+from hub.core.errors import ConnectorError, TaskError
 from hub.net import Guard
 
 

@@ -8,22 +8,15 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import click
 
 
-@contextlib.contextmanager
-def _store() -> Iterator[Any]:
-    from hub.cli import settings
-    from hub.store.store import Store
+def _store() -> contextlib.AbstractContextManager[Any]:
+    from hub.core.host import STORE, lookup
 
-    store = Store.from_settings(settings())
-    try:
-        yield store
-    finally:
-        store.close()
+    return lookup(STORE)()
 
 
 def _when(ts: float | None) -> str:
@@ -72,7 +65,7 @@ def outbox_command(ctx: click.Context, limit: int) -> None:
 def show_command(message_id: str, as_json: bool) -> None:
     """Show one message (id or unambiguous prefix): headers, body and delivery events."""
     from connectors.email.outbox import get_message
-    from hub.errors import NotFound
+    from hub.core.errors import NotFound
 
     try:
         with _store() as store:

@@ -16,8 +16,8 @@ from pydantic import Field, field_validator, model_validator
 
 from connectors.email.settings import EmailSettings
 from connectors.email.templates import render_template
-from hub.errors import TaskError
-from hub.tasks.base import Params
+from hub.core.errors import TaskError
+from hub.core.tasks import Params
 
 # Headers the connector writes itself; a step may not set them through ``headers``.
 RESERVED_HEADERS = {

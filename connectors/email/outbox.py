@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.email.message import Message
 from connectors.email.tables import EmailMessage
-from hub.errors import NotFound
-from hub.store.store import Store
+from hub.core.errors import NotFound
+from hub.core.tasks import TaskStore
 
 MESSAGES = EmailMessage.__table__  # type: ignore[attr-defined]
 
@@ -29,7 +29,7 @@ DONE = ("sent", "outbox")
 
 
 def claim(
-    store: Store,
+    store: TaskStore,
     *,
     idempotency_key: str,
     message: Message,
@@ -99,18 +99,18 @@ def claim(
     return existing, False
 
 
-def _by_key(store: Store, idempotency_key: str) -> dict[str, Any] | None:
+def _by_key(store: TaskStore, idempotency_key: str) -> dict[str, Any] | None:
     with store.engine.connect() as conn:
         row = conn.execute(select(MESSAGES).where(MESSAGES.c.idempotency_key == idempotency_key)).first()
     return dict(row._mapping) if row else None
 
 
-def _store_attachments(store: Store, message: Message, described: dict[str, Any], execution_id: str | None) -> None:
+def _store_attachments(store: TaskStore, message: Message, described: dict[str, Any], execution_id: str | None) -> None:
     for att, entry in zip(message.attachments, described["attachments"], strict=True):
         entry["blob"] = store.put_blob(att.content, execution_id=execution_id, content_type=att.content_type)
 
 
-def mark_sent(store: Store, message_id: str, *, provider_id: str | None, result: dict[str, Any]) -> None:
+def mark_sent(store: TaskStore, message_id: str, *, provider_id: str | None, result: dict[str, Any]) -> None:
     now = time.time()
     with store.engine.begin() as conn:
         conn.execute(
@@ -120,7 +120,7 @@ def mark_sent(store: Store, message_id: str, *, provider_id: str | None, result:
         )
 
 
-def mark_failed(store: Store, message_id: str, error: dict[str, Any]) -> None:
+def mark_failed(store: TaskStore, message_id: str, error: dict[str, Any]) -> None:
     with store.engine.begin() as conn:
         conn.execute(
             update(MESSAGES).where(MESSAGES.c.id == message_id).values(status="failed", error=error, updated_at=time.time())
@@ -128,7 +128,7 @@ def mark_failed(store: Store, message_id: str, error: dict[str, Any]) -> None:
 
 
 def list_messages(
-    store: Store,
+    store: TaskStore,
     *,
     status: str | None = None,
     backend: str | None = None,
@@ -149,7 +149,7 @@ def list_messages(
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def get_message(store: Store, message_id: str) -> dict[str, Any]:
+def get_message(store: TaskStore, message_id: str) -> dict[str, Any]:
     """One message in full, by id or an unambiguous id prefix."""
     with store.engine.connect() as conn:
         rows = conn.execute(select(MESSAGES).where(MESSAGES.c.id.startswith(message_id)).limit(2)).all()
@@ -160,7 +160,7 @@ def get_message(store: Store, message_id: str) -> dict[str, Any]:
     return dict(rows[0]._mapping)
 
 
-def attachment_content(store: Store, message_id: str, index: int) -> tuple[str, str, bytes]:
+def attachment_content(store: TaskStore, message_id: str, index: int) -> tuple[str, str, bytes]:
     """``(filename, content_type, bytes)`` of an outbox message's attachment."""
     row = get_message(store, message_id)
     attachments = row["message"].get("attachments", [])
@@ -170,7 +170,7 @@ def attachment_content(store: Store, message_id: str, index: int) -> tuple[str, 
     return entry["filename"], entry["content_type"], store.get_blob(entry["blob"])
 
 
-def record_events(store: Store, events: list[dict[str, Any]]) -> int:
+def record_events(store: TaskStore, events: list[dict[str, Any]]) -> int:
     """Apply provider delivery events (SendGrid event webhook shape); returns how many matched.
 
     An event is matched by the ``hub_message_id`` custom arg, else by ``sg_message_id``'s prefix

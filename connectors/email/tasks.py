@@ -8,10 +8,10 @@ from connectors.email import outbox
 from connectors.email.backends import SendGridBackend, SendResult, SmtpBackend
 from connectors.email.message import EmailSendParams, build_message
 from connectors.email.settings import EmailSettings
-from hub.errors import TaskError, error_dict
+from hub.core.errors import TaskError, error_dict
+from hub.core.tasks import TaskContext
 from hub.net import Guard
 from hub.net_settings import NetSettings
-from hub.tasks.base import TaskContext
 
 
 class EmailSend:

@@ -20,8 +20,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hub.errors import TaskError
-from hub.flow.expressions import FILTERS
+from hub.core.errors import TaskError
+from hub.core.host import EXPRESSIONS, lookup
 
 SUFFIXES = {"subject": ".subject.txt", "text": ".txt", "html": ".html"}
 
@@ -35,7 +35,7 @@ def _environment(folder: str) -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=False,
         auto_reload=True,
     )
-    env.filters.update(FILTERS)
+    env.filters.update(lookup(EXPRESSIONS).filters)
     return env
 
 

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from hub.errors import TaskError
-from hub.tasks.base import TaskContext
+from hub.core.errors import TaskError
+from hub.core.tasks import TaskContext
 
 REF_PREFIX = "artifact:"
 Row = dict[str, Any]

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from connectors.etl.dataset import DatasetWriter
 from connectors.etl.sources import FileSource, HttpSource, SqlSource, file_batches, http_batches, sql_batches
-from hub.tasks.base import Params, TaskContext
+from hub.core.tasks import Params, TaskContext
 
 
 class ExtractParams(Params):

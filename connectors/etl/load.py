@@ -18,8 +18,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from connectors.etl import sqlload
 from connectors.etl.dataset import dumps, input_batches
 from connectors.etl.sources import file_format, open_engine, safe_url
-from hub.errors import ConnectorError, TaskError
-from hub.tasks.base import Params, TaskContext
+from hub.core.errors import ConnectorError, TaskError
+from hub.core.tasks import Params, TaskContext
 
 Row = dict[str, Any]
 REJECTED_SAMPLE = 20

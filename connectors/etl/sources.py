@@ -18,11 +18,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from hub.errors import ConnectorError, TaskError
-from hub.flow.durations import Duration
-from hub.net import http_client, redact_url
-from hub.tasks.base import Params
-from hub.tasks.http import retry_after
+from hub.core.durations import Duration
+from hub.core.errors import ConnectorError, TaskError
+from hub.core.tasks import Params
+from hub.net import http_client, redact_url, retry_after
 
 Row = dict[str, Any]
 

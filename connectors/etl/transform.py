@@ -29,10 +29,9 @@ from pydantic import Field, model_validator
 
 from connectors.etl.dataset import DatasetWriter, dumps, input_batches
 from connectors.etl.sqlload import to_bool
-from hub.errors import TaskError
-from hub.flow.expressions import Scope, expressions, truthy
-from hub.tasks.base import Params, TaskContext
-from hub.tasks.python import resolve
+from hub.core.errors import TaskError
+from hub.core.host import EXPRESSIONS, FUNCTIONS, lookup
+from hub.core.tasks import Params, TaskContext, TaskSettings
 
 Row = dict[str, Any]
 CastType = Literal["int", "float", "str", "bool", "date", "datetime", "json"]
@@ -139,13 +138,14 @@ CASTS: dict[str, Callable[[Any], Any]] = {
 class Pipeline:
     """The compiled steps; ``apply`` maps a batch to (kept rows, rejected rows)."""
 
-    def __init__(self, steps: list[Step], loop: asyncio.AbstractEventLoop | None):
+    def __init__(self, steps: list[Step], loop: asyncio.AbstractEventLoop | None, settings: TaskSettings):
         self.steps = steps
         self.loop = loop
         self.filtered = 0
         self._compiled: dict[int, Any] = {}
         self._seen: dict[int, set[bytes]] = {}
-        exprs = expressions()
+        exprs = self._exprs = lookup(EXPRESSIONS)
+        functions = lookup(FUNCTIONS)
         for index, step in enumerate(steps):
             try:
                 if step.filter is not None:
@@ -153,7 +153,7 @@ class Pipeline:
                 elif step.derive is not None:
                     self._compiled[index] = {k: exprs.compile_condition(v) for k, v in step.derive.items()}
                 elif step.python is not None:
-                    self._compiled[index] = resolve(step.python)
+                    self._compiled[index] = functions(step.python, settings)
                 elif step.dedupe is not None:
                     self._seen[index] = set()
             except TaskError as exc:
@@ -206,7 +206,7 @@ class Pipeline:
                     raise Rejected(f"cast {key} to {kind}: {exc}") from None
             return out
         if step.filter is not None:
-            if truthy(self._eval(self._compiled[index], row, f"filter {step.filter!r}")):
+            if self._exprs.truthy(self._eval(self._compiled[index], row, f"filter {step.filter!r}")):
                 return row
             self.filtered += 1
             return None
@@ -226,12 +226,11 @@ class Pipeline:
             return row
         return self._call_row(index, step, row)
 
-    @staticmethod
-    def _eval(fn: Any, row: Row, what: str) -> Any:
+    def _eval(self, fn: Any, row: Row, what: str) -> Any:
         from jinja2 import Undefined
 
         try:
-            value = fn({"row": Scope("row", row, noun="column")})
+            value = fn({"row": self._exprs.scope("row", row, noun="column")})
             if isinstance(value, Undefined):
                 value._fail_with_undefined_error()
         except Exception as exc:
@@ -280,7 +279,7 @@ class Transform:
 
     def _run(self, ctx: TaskContext, params: TransformParams, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
         started = time.perf_counter()
-        pipeline = Pipeline(params.steps, loop)
+        pipeline = Pipeline(params.steps, loop, ctx.settings)
         rows_in = 0
         sample: list[Row] = []
         rejected_writer: DatasetWriter | None = None

@@ -8,8 +8,8 @@ from pydantic import Field
 
 from connectors.bus.publish import KEY_HEADER, MessageParams, earlier_ack, encode_body, remember_ack
 from connectors.kafka.client import KafkaConnection, client_kwargs, header_list
-from hub.errors import ConnectorError
-from hub.tasks.base import TaskContext
+from hub.core.errors import ConnectorError
+from hub.core.tasks import TaskContext
 
 
 class ProduceParams(MessageParams, KafkaConnection):

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from connectors.bus.consume import BusTriggerConfig, Message, dead_letter_record, run_source, setting_renderer
 from connectors.kafka.client import KafkaConnection, client_kwargs, header_list
-from hub.flow.durations import Duration
+from hub.core.durations import Duration
 
 BROKER_CHECK_INTERVAL = 5.0  # seconds between metadata requests while no record arrives
 

@@ -8,8 +8,8 @@ from pydantic import Field
 
 from connectors.bus.publish import MessageParams, earlier_ack, encode_body, remember_ack
 from connectors.mqtt.client import MqttConnection, client
-from hub.errors import ConnectorError
-from hub.tasks.base import TaskContext
+from hub.core.errors import ConnectorError
+from hub.core.tasks import TaskContext
 
 
 class PublishParams(MessageParams, MqttConnection):

@@ -8,8 +8,8 @@ from pydantic import Field
 
 from connectors.bus.publish import KEY_HEADER, MessageParams, encode_body
 from connectors.nats.client import NatsConnection, connect
-from hub.errors import ConnectorError
-from hub.tasks.base import TaskContext
+from hub.core.errors import ConnectorError
+from hub.core.tasks import TaskContext
 
 
 class PublishParams(MessageParams, NatsConnection):

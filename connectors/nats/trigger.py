@@ -16,7 +16,7 @@ from pydantic import Field
 
 from connectors.bus.consume import BusTriggerConfig, Message, dead_letter_record, run_source, setting_renderer
 from connectors.nats.client import NatsConnection, connect, durable_name
-from hub.flow.durations import Duration
+from hub.core.durations import Duration
 
 
 class NatsTriggerConfig(BusTriggerConfig, NatsConnection):

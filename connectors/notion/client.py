@@ -20,10 +20,9 @@ from notion_client.errors import HTTPResponseError, RequestTimeoutError
 from pydantic import Field
 
 from connectors.notion.settings import NotionSettings
-from hub.errors import ConnectorError, TaskError
-from hub.net import Guard, http_client
-from hub.tasks.base import Params
-from hub.tasks.http import retry_after
+from hub.core.errors import ConnectorError, TaskError
+from hub.core.tasks import Params
+from hub.net import Guard, http_client, retry_after
 
 log = logging.getLogger("hub.connectors.notion")
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hub.errors import TaskError
+from hub.core.errors import TaskError
 
 TEXT_LIMIT = 2000  # characters per rich text object
 WRITABLE = {

@@ -9,10 +9,10 @@ from pydantic import Field, model_validator
 from connectors.notion import properties as props
 from connectors.notion.client import NotionParams, call, connect, paginate, resolve_data_source
 from connectors.notion.settings import NotionSettings
-from hub.errors import TaskError
+from hub.core.errors import TaskError
+from hub.core.tasks import TaskContext
 from hub.net import Guard
 from hub.net_settings import NetSettings
-from hub.tasks.base import TaskContext
 
 MAX_CHILDREN = 100  # blocks per append request
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 
 from connectors.script.workdir import StructuredOutputs
-from hub.tasks.base import TaskContext
+from hub.core.tasks import TaskContext
 
 MAX_LOG_LINES = 5000  # per stream; past it, lines are counted, not logged
 

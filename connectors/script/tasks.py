@@ -13,8 +13,8 @@ from pydantic import Field, model_validator
 from connectors.script.process import run_process
 from connectors.script.stream import OutputSink
 from connectors.script.workdir import EnvValue, collect_output_files, temporary_workdir, write_input_files
-from hub.errors import TaskError
-from hub.tasks.base import Params, TaskContext
+from hub.core.errors import TaskError
+from hub.core.tasks import Params, TaskContext
 
 # interpreter name -> (command line, file extension of the script written for it)
 INTERPRETERS: dict[str, tuple[list[str], str]] = {

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from hub.errors import TaskError
-from hub.tasks.base import TaskContext
+from hub.core.errors import TaskError
+from hub.core.tasks import TaskContext
 
 
 def _env_text(value: Any) -> Any:

@@ -22,9 +22,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from connectors.slack.settings import SlackSettings
-from hub.errors import ConnectorError, TaskError
-from hub.net import Guard, aiohttp_session
-from hub.tasks.http import retry_after
+from hub.core.errors import ConnectorError, TaskError
+from hub.net import Guard, aiohttp_session, retry_after
 
 # Slack error codes that mean "try again later"; every other code is a request to fix something.
 RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}

@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from connectors.slack.client import SlackClient
 from connectors.slack.settings import SlackSettings
 from connectors.slack.tables import SlackPost as PostRecord
-from hub.errors import TaskError
+from hub.core.errors import TaskError
+from hub.core.tasks import Params, TaskContext
 from hub.net import Guard
 from hub.net_settings import NetSettings
-from hub.tasks.base import Params, TaskContext
 
 POSTS = PostRecord.__table__  # type: ignore[attr-defined]
 

@@ -21,7 +21,9 @@ class Journal:
     """The child step runs of one agent step, read once when the step (re)starts."""
 
     def __init__(self, ctx: TaskContext):
-        if ctx.store is None:
+        from hub.store.store import Store
+
+        if not isinstance(ctx.store, Store):
             from hub.errors import TaskError
 
             raise TaskError("llm.agent needs the hub's store (its tool calls are durable steps)", retryable=False)

@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
+from hub.core.host import SCOPES, provide
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hub_...`")
 header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key in `X-API-Key`.")
@@ -93,3 +94,6 @@ def token_from(request: Request) -> str | None:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return request.headers.get("x-api-key")
+
+
+provide(SCOPES, require)

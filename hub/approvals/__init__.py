@@ -48,7 +48,9 @@ def for_context(ctx: TaskContext) -> Approvals:
     service = ctx.services.get(SERVICE)
     if isinstance(service, Approvals):
         return service
-    if ctx.store is None:
+    from hub.store.store import Store
+
+    if not isinstance(ctx.store, Store):
         from hub.errors import TaskError
 
         raise TaskError("approval needs the hub's store; none was given", retryable=False)

@@ -9,14 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hub.flow.durations import Duration
+from hub.core.durations import Duration
+from hub.core.models import ID_PATTERN, Strict, TriggerBase
 
-ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class InputType(StrEnum):
@@ -63,13 +59,6 @@ class RetryPolicy(Strict):
 class ConcurrencySpec(Strict):
     limit: int = Field(ge=1)
     behavior: Literal["queue", "cancel", "fail"] = "queue"
-
-
-class TriggerBase(Strict):
-    id: str = Field(pattern=ID_PATTERN)
-    description: str | None = None
-    disabled: bool = False
-    inputs: dict[str, Any] = Field(default_factory=dict, description="Inputs of the execution (templates).")
 
 
 class ScheduleTrigger(TriggerBase):

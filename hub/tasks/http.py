@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from hub.errors import ConnectorError
 from hub.flow.durations import Duration
+from hub.net import retry_after
 from hub.tasks.base import Params, TaskContext
 
 if TYPE_CHECKING:  # httpx and the guard are imported when a request runs, not when flows load
@@ -68,29 +66,6 @@ def decode_body(content_type: str, content: bytes) -> Any:
         return content.decode()
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(content).decode(), "content_type": ctype}
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date), or from
-    ``retry-after-ms`` (milliseconds, sent by Azure OpenAI and others), which is more precise."""
-    millis = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after") or headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class HttpRequest:

@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import Field
 
+from hub.core.host import FUNCTIONS, provide
+from hub.core.tasks import TaskSettings
 from hub.errors import TaskError
 from hub.flow.expressions import is_template
 from hub.tasks.base import Params, TaskContext
@@ -174,3 +176,12 @@ class Python:
             error = TaskError(f"{type(exc).__name__}: {exc}", retryable=True, data={"traceback": tb})
             raise error from exc
 
+
+
+def plugin_function(path: str, settings: TaskSettings) -> Callable[..., Any]:
+    """A user function for a plugin's own steps (an ETL ``python`` rule), under the same module
+    policy as the ``python`` task (:class:`hub.core.host.Functions`)."""
+    return _callable(path, settings.python_modules, os.getcwd())[0]
+
+
+provide(FUNCTIONS, plugin_function)

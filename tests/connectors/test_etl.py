@@ -187,6 +187,16 @@ def test_transform_python_steps_and_limits(tmp_path: Path) -> None:
         Transform.Params.model_validate({"rows": [], "steps": [{"rename": {"a": "b"}, "drop": ["c"]}]})
 
 
+def test_transform_python_rules_follow_the_python_task_module_policy(tmp_path: Path) -> None:
+    """An ETL ``python`` rule imports user functions under the same allow-list as the ``python``
+    task (HUB_PYTHON_MODULES; by default the project's own modules): not ``os:system``."""
+    ctx = task_context(tmp_path)
+    with pytest.raises(TaskError, match="steps\\[0\\].*os"):
+        run(Transform(), ctx, rows=[{"cmd": "true"}], steps=[{"python": "os:system"}])
+    with pytest.raises(TaskError, match="steps\\[0\\].*subprocess"):
+        run(Transform(), ctx, rows=[{"cmd": "true"}], steps=[{"python": "subprocess:getoutput"}])
+
+
 def test_transform_casts_and_fill(tmp_path: Path) -> None:
     ctx = task_context(tmp_path)
     rows = [{"a": "1", "b": "2.5", "c": "yes", "d": "2024-03-01T10:00:00Z", "e": '{"x": 1}', "f": ""}]

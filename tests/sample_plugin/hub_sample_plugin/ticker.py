@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from hub.flow.models import TriggerBase
+from hub.core.models import TriggerBase
 
 
 class TickerConfig(TriggerBase):

@@ -1,0 +1,134 @@
+"""The one protocol every task kind implements, and the context a task runs with.
+
+A task kind is a class with a ``type`` name, a pydantic ``Params`` model and one coroutine::
+
+    class Echo:
+        type = "example.echo"
+        Params = EchoParams
+
+        async def run(self, ctx: TaskContext, params: EchoParams) -> Any:
+            return {"said": params.text}
+
+The engine renders the step's parameters, validates them with ``Params``, and calls ``run``.
+Retries, timeouts, tracing and persistence wrap that call; they are not the task's business.
+The return value (JSON-serialisable) becomes ``outputs.<task id>``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+from pydantic_settings import BaseSettings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.engine import Engine
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class TaskSettings(Protocol):
+    """What a task may read of the process's settings (:class:`hub.settings.HubSettings` is one):
+    the hub-wide values and the section of any plugin (``ctx.settings.section(SlackSettings)``)."""
+
+    @property
+    def home(self) -> Path: ...
+    @property
+    def redis_url(self) -> str | None: ...
+    @property
+    def prompts_dir(self) -> Path: ...
+    @property
+    def python_modules(self) -> str | None: ...
+
+    def section(self, cls: builtins.type[S]) -> S: ...
+
+
+class TaskStore(Protocol):
+    """What a task may use of the store (:class:`hub.store.store.Store` is one): its database,
+    blobs, and the rows of executions and flow revisions."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def put_blob(self, data: bytes, execution_id: str | None = ..., content_type: str = ...) -> str: ...
+    def get_blob(self, blob_id: str) -> bytes: ...
+    def get_execution(self, execution_id: str) -> dict[str, Any]: ...
+    def get_flow_source(self, namespace: str, flow_id: str, revision: int | None = ...) -> tuple[int, str]: ...
+
+
+class Params(BaseModel):
+    """Base for task parameter models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@runtime_checkable
+class TaskKind(Protocol):
+    """A kind of task. ``run`` does the work; everything else wraps it."""
+
+    type: ClassVar[str]
+    Params: ClassVar[builtins.type[BaseModel]]
+
+    async def run(self, ctx: TaskContext, params: Any) -> Any: ...
+
+
+@dataclass
+class TaskContext:
+    """What a running task may know and use.
+
+    ``idempotency_key`` is stable across re-runs of the same step in the same execution
+    (``<execution id>:<step path>``): pass it to outside systems that deduplicate, so that an
+    at-least-once re-run after a crash has its side effect only once.
+    """
+
+    execution_id: str
+    namespace: str
+    flow_id: str
+    task_id: str
+    path: str
+    attempt: int
+    settings: TaskSettings
+    store: TaskStore | None = None
+    logger: logging.Logger | logging.LoggerAdapter[Any] = field(
+        default_factory=lambda: logging.getLogger("hub.task")
+    )
+    redact: Callable[[Any], Any] = field(default=lambda value: value)
+    state: dict[str, Any] = field(default_factory=dict)
+    """Data a task persisted when it paused (see :class:`hub.core.errors.Paused`); empty on a first run."""
+    services: dict[str, Any] = field(default_factory=dict)
+    """Clients built once by the process (HTTP client, LLM client, ...), keyed by name."""
+    flow: Any = None
+    """The parsed flow the execution runs (:class:`hub.flow.models.Flow`), when the engine runs it."""
+    execution: dict[str, Any] | None = None
+    """The execution's row as the engine took it (ids, revision, inputs, created_at), when known;
+    ``{}`` when the step runs outside any execution (an eval's case run): there is none to read."""
+    emit: Callable[[dict[str, Any]], None] = field(default=lambda event: None)
+    """Send a live event (e.g. ``{"event": "token", "text": ...}``) to the execution's listeners:
+    ``hub run``'s progress and the execution's SSE stream. Not stored."""
+    issue_resume_token: Callable[[], str] | None = field(default=None, repr=False)
+
+    @property
+    def resume_token(self) -> str:
+        """The token that ends this step once it has paused: hand it to whoever answers and raise
+        :class:`hub.core.errors.Paused`; ``await engine.complete(token, output)`` makes ``output`` the
+        step's output and continues the execution (see :mod:`hub.engine.pauses`)."""
+        if self.issue_resume_token is None:
+            raise RuntimeError("this step cannot pause with a resume token (it runs outside the engine)")
+        token = self.__dict__.get("_token")
+        if token is None:
+            token = self.__dict__["_token"] = self.issue_resume_token()
+        return str(token)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.execution_id}:{self.path}"
+
+    def log(self, message: str, level: str = "info", **extra: Any) -> None:
+        """Write a line to the execution's log (secrets redacted)."""
+        self.logger.log(logging.getLevelName(level.upper()), self.redact(message), extra=extra or None)
