@@ -23,4 +23,6 @@ echo "== import contracts"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-.venv/bin/pytest "$@"
+# Two pytest processes (HUB_TEST_WORKERS, 0 for one): the suite waits on subprocesses and brokers
+# more than it computes. Tests whose processes cooperate by the clock share one worker (conftest.py).
+.venv/bin/pytest -n "${HUB_TEST_WORKERS:-2}" --dist loadgroup "$@"

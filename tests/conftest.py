@@ -17,6 +17,7 @@ def _install_sample_plugin() -> None:
     that folder on the path of this process and of the hub processes the tests start, so that
     the plugin is found through its ``hub.plugins`` entry point like any installed package.
     Re-installed only when its sources changed."""
+    import fcntl
     import subprocess
     import sys
 
@@ -24,16 +25,37 @@ def _install_sample_plugin() -> None:
     source, target = root / "tests" / "sample_plugin", root / ".hub-test-plugins"
     newest = max(p.stat().st_mtime for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     stamp = target / ".installed"
-    if not stamp.exists() or stamp.stat().st_mtime < newest:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                        "--upgrade", "--target", str(target), str(source)], check=True, capture_output=True)
-        stamp.touch()
+    target.mkdir(exist_ok=True)
+    with open(root / ".hub-test-plugins.lock", "w") as lock:  # pytest-xdist's workers start together
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists() or stamp.stat().st_mtime < newest:
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                            "--upgrade", "--target", str(target), str(source)], check=True, capture_output=True)
+            stamp.touch()
     if str(target) not in sys.path:
         sys.path.insert(0, str(target))
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH")) if p)
 
 
 _install_sample_plugin()
+
+# Tests whose processes cooperate by the clock (several workers, a hub killed and restarted) run
+# one after another on one pytest-xdist worker (``--dist loadgroup``), beside the rest of the suite.
+PROCESS_TESTS = (
+    "tests/workers/",
+    "tests/connectors/bus/test_bus_crash.py",
+    "tests/engine/test_durability.py",
+    "tests/agent/test_agent.py",
+    "tests/connectors/test_container.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        if where.startswith(PROCESS_TESTS):
+            item.add_marker(pytest.mark.xdist_group("processes"))
 
 from hub.store.store import Store  # noqa: E402
 
