@@ -484,6 +484,7 @@ def kill(execution_id: str) -> None:
 # features and connectors add theirs as plugins (``hub.command(name, target)``).
 LAZY_COMMANDS: dict[str, str] = {
     "plugins": "hub.service.plugins_cli:plugins",
+    "db": "hub.service.db_cli:db",
     "serve": "hub.service.cli:serve",
     "worker": "hub.service.cli:worker",
     "health": "hub.service.cli:health",

@@ -13,3 +13,4 @@ def register(hub: PluginAPI) -> None:
     hub.trigger_type("amqp", "connectors.amqp.trigger:AmqpTrigger")
     hub.task_kind("amqp.publish", "connectors.amqp.tasks:Publish")
     hub.tables("connectors.bus.tables")  # the publish records, shared by the four buses
+    hub.migrations("connectors.bus:migrations", name="bus")

@@ -14,6 +14,7 @@ def register(hub: PluginAPI) -> None:
     """The Email connector's contributions (entry point ``hub.plugins``)."""
     hub.task_kind("email.send", "connectors.email.tasks:EmailSend")
     hub.tables("connectors.email.tables")
+    hub.migrations("connectors.email:migrations")
     hub.router("connectors.email.api:router")
     hub.command("email", "connectors.email.cli:email")
     hub.settings("email", "connectors.email.settings:EmailSettings")

@@ -13,3 +13,4 @@ def register(hub: PluginAPI) -> None:
     hub.trigger_type("kafka", "connectors.kafka.trigger:KafkaTrigger")
     hub.task_kind("kafka.produce", "connectors.kafka.tasks:Produce")
     hub.tables("connectors.bus.tables")  # the publish records, shared by the four buses
+    hub.migrations("connectors.bus:migrations", name="bus")

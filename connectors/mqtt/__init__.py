@@ -13,3 +13,4 @@ def register(hub: PluginAPI) -> None:
     hub.trigger_type("mqtt", "connectors.mqtt.trigger:MqttTrigger")
     hub.task_kind("mqtt.publish", "connectors.mqtt.tasks:Publish")
     hub.tables("connectors.bus.tables")  # the publish records, shared by the four buses
+    hub.migrations("connectors.bus:migrations", name="bus")

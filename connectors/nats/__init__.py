@@ -13,3 +13,4 @@ def register(hub: PluginAPI) -> None:
     hub.trigger_type("nats", "connectors.nats.trigger:NatsTrigger")
     hub.task_kind("nats.publish", "connectors.nats.tasks:Publish")
     hub.tables("connectors.bus.tables")  # the publish records, shared by the four buses
+    hub.migrations("connectors.bus:migrations", name="bus")

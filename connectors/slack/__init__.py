@@ -15,4 +15,5 @@ def register(hub: PluginAPI) -> None:
     hub.task_kind("slack.post", "connectors.slack.tasks:SlackPost")
     hub.task_kind("slack.update", "connectors.slack.tasks:SlackUpdate")
     hub.tables("connectors.slack.tables")
+    hub.migrations("connectors.slack:migrations")
     hub.settings("slack", "connectors.slack.settings:SlackSettings")

@@ -8,6 +8,7 @@ from hub.core.plugins import PluginAPI
 def register(hub: PluginAPI) -> None:
     hub.task_kind("approval", "hub.tasks.approval:Approval")
     hub.tables("hub.approvals.tables")
+    hub.migrations("hub.approvals:migrations")
     hub.router("hub.approvals.api:router")
     hub.service("approvals", "hub.approvals:install")
     hub.settings("approval", "hub.approvals.settings:ApprovalSettings")

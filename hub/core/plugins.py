@@ -9,7 +9,8 @@ registering is free: a flow that uses only core tasks imports no connector or LL
         hub.trigger_type("acme.tick", "acme_hub.triggers:Tick")
         hub.router("acme_hub.api:router")                 # mounted under /v1
         hub.command("acme", "acme_hub.cli:acme")          # `hub acme ...`
-        hub.tables("acme_hub.tables")                     # SQLModel tables, created by migrations
+        hub.tables("acme_hub.tables")                     # SQLModel tables (the models)
+        hub.migrations("acme_hub:migrations")             # their Alembic migrations (a folder)
         hub.sweeper("acme_hub.sweep:sweep")               # async def sweep(engine) -> None
         hub.service("acme", "acme_hub.service:install")   # install(engine) -> engine.services["acme"]
         hub.lifespan("acme_hub.service:start")            # async def start(engine) -> stop | None
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,8 +54,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("console", "hub.console.plugin:register"),  # the web console at /, the API docs offline
 )
 
-KINDS = ("task_kind", "trigger_type", "router", "command", "tables", "sweeper", "service", "lifespan",
-         "middleware", "notifier", "settings")
+KINDS = ("task_kind", "trigger_type", "router", "command", "tables", "migrations", "sweeper", "service",
+         "lifespan", "middleware", "notifier", "settings")
 
 
 class PluginError(Exception):
@@ -148,8 +150,23 @@ class PluginAPI:
         self._add("command", name, target)
 
     def tables(self, module: str) -> None:
-        """A module that defines SQLModel tables; the schema migrations create them."""
+        """A module that defines SQLModel tables: the models a fresh database is created from.
+        The plugin's :meth:`migrations` create and change them in an existing database."""
         self._add("tables", module, f"{module}:__name__")
+
+    def migrations(self, location: str, name: str | None = None) -> None:
+        """A folder of Alembic revision scripts, ``"package:folder"`` (or a package's own folder,
+        ``"package.migrations"``): one version history, kept in its own version table
+        ``alembic_version_<name>`` (``name`` defaults to the plugin's). Several plugins may
+        declare the same history under the same name (the four event buses share one)."""
+        branch = name or self._info.name
+        if not _BRANCH_NAME.fullmatch(branch) or branch == "core":
+            raise PluginError(f"migrations name {branch!r}: use lower-case letters, digits and _ ('core' is the store's)")
+        existing = self._plugins._by_kind["migrations"].get(branch)
+        if existing is not None and existing.options.get("location") != location:
+            raise PluginError(f"migrations {branch!r} are already declared by plugin {existing.ref.plugin!r} "
+                              f"at {existing.options.get('location')}; name yours (hub.migrations(..., name=...))")
+        self._add("migrations", branch, f"{_package_of(location)}:__name__", location=location)
 
     def sweeper(self, target: Any) -> None:
         """``async def sweep(engine)``: called periodically by servers and workers."""
@@ -174,6 +191,13 @@ class PluginAPI:
     def settings(self, section: str, target: Any) -> None:
         """A settings class (pydantic-settings) read once at start-up as section ``section``."""
         self._add("settings", section, target)
+
+
+_BRANCH_NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")
+
+
+def _package_of(location: str) -> str:
+    return location.partition(":")[0]
 
 
 def _name_of(target: Any) -> str:
@@ -269,8 +293,11 @@ class Plugins:
     def names(self, kind: str) -> list[str]:
         return sorted(c.name for c in self.all(kind))
 
-    def infos(self) -> list[PluginInfo]:
-        self.load_external()
+    def infos(self, load: bool = True) -> list[PluginInfo]:
+        """Every plugin, loading the entry points first (unless ``load`` is false: then the
+        plugins loaded so far, the built-ins at least)."""
+        if load:
+            self.load_external()
         return list(self._infos)
 
     def __iter__(self) -> Iterator[PluginInfo]:

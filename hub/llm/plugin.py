@@ -11,6 +11,7 @@ def register(hub: PluginAPI) -> None:
     hub.service("llm", "hub.llm.client:install")  # the model client; litellm imported at start-up when needed
     hub.tables("hub.llm.tables")
     hub.tables("hub.prompts.tables")
+    hub.migrations("hub.llm:migrations")  # both modules' tables
     hub.router("hub.api.prompts:router")
     hub.command("prompts", "hub.prompts.cli:prompts")
     hub.settings("llm", "hub.llm.settings:LLMSettings")

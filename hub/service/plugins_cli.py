@@ -11,7 +11,7 @@ import click
 from hub.core.plugins import KINDS, default_plugins
 
 LABELS = {"task_kind": "task", "trigger_type": "trigger", "router": "router", "command": "command",
-          "tables": "tables", "sweeper": "sweeper", "service": "service", "lifespan": "lifespan",
+          "tables": "tables", "migrations": "migrations", "sweeper": "sweeper", "service": "service", "lifespan": "lifespan",
           "middleware": "middleware", "notifier": "notifier", "settings": "settings"}
 
 

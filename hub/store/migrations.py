@@ -1,170 +1,248 @@
-"""Schema migrations: a newer hub opens a database an older one wrote.
+"""Schema migrations (Alembic): a newer hub opens a database an older one wrote.
 
-A fresh database gets every table at once (``create_all``) and is stamped with the newest
-version. An older one is moved forward step by step; each step is plain DDL that both SQLite
-and PostgreSQL accept, and ``create_all`` then adds any table the older hub did not have. A
-database already at :data:`LATEST` costs one query to open.
+The schema is made of version histories (:mod:`hub.store.branches`): the store's own tables
+(``hub/store/versions``) and one per plugin that declares ``hub.migrations(...)``, each an Alembic
+version location with its own version table (``alembic_version_<name>``), so a plugin ships, adds
+and drops its history without touching anyone else's.
+
+- A database already at every head costs one query to open (no Alembic import, no table module).
+- A fresh database gets every table at once from the models (``create_all``) and each history is
+  stamped at its head, as Alembic's cookbook advises; ``tests/store/test_alembic.py`` checks that
+  running the scripts from nothing gives the same schema.
+- An older database is moved forward by each history's scripts, in one transaction under a lock
+  (PostgreSQL: an advisory lock; SQLite: ``BEGIN IMMEDIATE``), so processes starting together
+  migrate once. A database of the hand-written migrations (a ``schema_version`` table, versions
+  1-6; hub 0.1 made version 5) is adopted: the first script of each history brings its tables to the 0.1
+  schema whatever version made them, creating those that are missing.
+
+Run by :meth:`hub.store.store.Store.open` (``hub serve``, ``hub worker``, ``hub run``) and by
+``hub db upgrade``.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, inspect, text
-from sqlmodel import SQLModel
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    text,
+)
+from sqlalchemy.exc import DBAPIError
 
-from hub.store import tables
-from hub.store.labels import label_text
+from hub.store.branches import CORE, Branch, SchemaError, heads, plugin_branches, unmanaged_table_modules
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
+if logging.getLogger("alembic.runtime.migration").level == logging.NOTSET:
+    # "Context impl SQLiteImpl." on every start that migrates: the store logs what was done instead
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
-# Modules that define tables are imported only when the schema is created or moved forward
-# (importing ~30 SQLModel classes costs ~100 ms, which `hub run` should not pay on every start).
-# Plugins declare theirs (``hub.tables(module)``); the store's own are below.
-# A change that adds a table must also add a migration step (``_create_new_tables`` will do).
-CORE_TABLE_MODULES = (
-    "hub.store.auth_tables",  # API keys, idempotency keys
-)
+LEGACY_TABLE = "schema_version"
+LEGACY_LATEST = 6
+"""The last version of the hand-written migrations. Every history's first script brings a database
+of versions 1-5 (hub 0.1 made version 5) to the 0.1 schema; version 6 (approval edit revisions,
+after 0.1) is the approvals history's second script, which adds only what is missing."""
+PG_LOCK = 7272001  # the key the hand-written migrations locked too: an old and a new hub never migrate at once
 
-
-def table_modules() -> list[str]:
-    """The store's table modules and every plugin's."""
-    from hub.core.plugins import default_plugins
-
-    return [*CORE_TABLE_MODULES, *(c.name for c in default_plugins().all("tables"))]
+__all__ = ["SchemaError", "migrate", "upgrade", "upgrade_branch", "is_current", "database_heads", "expected_heads", "script"]
 
 
-def _import_table_modules() -> None:
-    for name in table_modules():
+def migrate(engine: Engine, *, force: bool = False) -> list[str]:
+    """Bring the database to every history's head; returns what was done (for the log). Without
+    ``force``, a database already there costs one query."""
+    # the plugins loaded so far: a process that has not read the entry points yet (the hub used
+    # as a library, running core tasks) does not import every connector to open its database
+    if not force and is_current(engine, plugin_branches(load=False)):
+        return []
+    branches = plugin_branches()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCK})")
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the writer lock, held to the commit
+        return upgrade(conn, branches)
+
+
+def is_current(engine: Engine, branches: list[Branch]) -> bool:
+    """Whether every history is at its head: one query (a missing version table says no)."""
+    expected = {}
+    for branch in branches:
+        found = heads(branch)
+        if found is None:
+            return False
+        expected[branch.version_table] = set(found)
+    return database_heads(engine, list(expected)) == expected
+
+
+def database_heads(bind: Engine | Connection, version_tables: list[str]) -> dict[str, set[str]] | None:
+    """The revisions each version table holds, in one query; None when one of them is missing."""
+    sql = " UNION ALL ".join(f"SELECT '{t}', version_num FROM {t}" for t in version_tables)
+    found: dict[str, set[str]] = {t: set() for t in version_tables}
+    try:
+        if isinstance(bind, Connection):
+            with bind.begin_nested():
+                rows = bind.exec_driver_sql(sql).all()
+        else:
+            with bind.connect() as conn:
+                rows = conn.exec_driver_sql(sql).all()
+    except DBAPIError:
+        return None
+    for table, revision in rows:
+        found[table].add(revision)
+    return found
+
+
+def upgrade(conn: Connection, branches: list[Branch]) -> list[str]:
+    """Move every history to its head, in the caller's transaction (which holds the lock)."""
+    present = set(inspect(conn).get_table_names())
+    done = _adopting(conn, present)
+    if not done and "executions" not in present and CORE.version_table not in present:
+        return _create(conn, branches)
+    for branch in branches:
+        done += upgrade_branch(conn, branch)
+    return done + _create_unmanaged(conn, branches)
+
+
+def _adopting(conn: Connection, present: set[str]) -> list[str]:
+    """A database of the hand-written migrations: say so, or refuse one newer than they went."""
+    if LEGACY_TABLE not in present or CORE.version_table in present:
+        return []
+    row = conn.execute(text(f"SELECT version FROM {LEGACY_TABLE} WHERE id = 1")).first()
+    version = int(row[0]) if row else 1
+    if version > LEGACY_LATEST:
+        raise SchemaError(f"the database has schema version {version}, newer than this hub knows; upgrade hub")
+    return [f"adopting a database of schema version {version} (hub 0.1's migrations) into Alembic"]
+
+
+def _create(conn: Connection, branches: list[Branch]) -> list[str]:
+    from sqlmodel import SQLModel
+
+    _import_modules([m for b in branches for m in b.table_modules] + unmanaged_table_modules(branches))
+    SQLModel.metadata.create_all(conn)
+    for branch in branches:
+        stamp(conn, branch, expected_heads(branch))
+    return ["created the schema at " + ", ".join(f"{b.name} {'+'.join(expected_heads(b)) or '-'}" for b in branches)]
+
+
+def expected_heads(branch: Branch) -> tuple[str, ...]:
+    """The heads of a history: read from its scripts, or by Alembic when they are not plain."""
+    found = heads(branch)
+    return found if found is not None else tuple(sorted(script(branch).get_heads()))
+
+
+def version_table(branch: Branch) -> Table:
+    """A history's version table, as Alembic makes it."""
+    return Table(branch.version_table, MetaData(), Column("version_num", String(32), nullable=False),
+                 PrimaryKeyConstraint("version_num", name=f"{branch.version_table}_pkc"))
+
+
+def stamp(conn: Connection, branch: Branch, revisions: tuple[str, ...]) -> None:
+    """Record that the database is at ``revisions`` of this history (its tables were just made)."""
+    table = version_table(branch)
+    table.create(conn, checkfirst=True)
+    conn.execute(table.delete())
+    if revisions:
+        conn.execute(table.insert(), [{"version_num": r} for r in revisions])
+
+
+def upgrade_branch(conn: Connection, branch: Branch) -> list[str]:
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.util.exc import CommandError
+
+    scripts = script(branch)
+    done: list[str] = []
+
+    def steps(revision: Any, _context: Any) -> Any:
+        return scripts._upgrade_revs("heads", revision)
+
+    def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        done.append(f"{branch.name}: upgraded to {step.up_revision_id} ({(step.up_revision.doc or '').strip()})")
+
+    try:
+        with EnvironmentContext(Config(), scripts, fn=steps, destination_rev="heads") as env:
+            env.configure(connection=conn, version_table=branch.version_table, on_version_apply=applied)
+            with env.begin_transaction():
+                env.run_migrations()
+    except CommandError as exc:
+        raise SchemaError(
+            f"schema history {branch.name!r} (plugin {branch.plugin}): {exc}. A database a newer hub or "
+            f"plugin upgraded needs that version here too"
+        ) from exc
+    return done
+
+
+@lru_cache(maxsize=64)
+def _script_directory(directory: str) -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(directory, version_locations=[directory])
+
+
+def script(branch: Branch) -> ScriptDirectory:
+    """Alembic's view of a history's scripts (loaded once per process)."""
+    return _script_directory(str(branch.directory))
+
+
+def _create_unmanaged(conn: Connection, branches: list[Branch]) -> list[str]:
+    """Tables of plugins without migrations: created when missing (never altered)."""
+    modules = unmanaged_table_modules(branches)
+    tables = [t for m in _import_modules(modules) for t in _tables_of(m)]
+    missing = [t for t in tables if not inspect(conn).has_table(t.name)]
+    for table in missing:
+        table.create(conn, checkfirst=True)
+    return [f"created table {t.name} (a plugin without migrations)" for t in missing]
+
+
+def _tables_of(module: Any) -> list[Table]:
+    return [getattr(value, "__table__") for value in vars(module).values()  # noqa: B009
+            if isinstance(value, type) and value.__module__ == module.__name__ and isinstance(getattr(value, "__table__", None), Table)]
+
+
+def _import_modules(names: list[str], importer: Callable[[str], Any] = importlib.import_module) -> list[Any]:
+    modules = []
+    for name in dict.fromkeys(names):
         try:
-            importlib.import_module(name)
+            modules.append(importer(name))
         except Exception as exc:  # a broken plugin's tables: its plugin is already reported
             log.error("tables of %s not created: %s: %s", name, type(exc).__name__, exc)
+    return modules
 
 
-def _create_new_tables(conn: Connection) -> None:
-    """A step for changes that only add tables."""
-    _import_table_modules()
-    SQLModel.metadata.create_all(conn)
+def describe(engine: Engine) -> list[dict[str, Any]]:
+    """Where the database stands in each history (``hub db current``): its revisions (None when
+    its version table is missing), the heads of the scripts, and a one-word state."""
+    branches = plugin_branches()
+    with engine.connect() as conn:
+        present = set(inspect(conn).get_table_names())
+    rows = []
+    for branch in branches:
+        found = None
+        if branch.version_table in present:
+            found = (database_heads(engine, [branch.version_table]) or {}).get(branch.version_table, set())
+        expected = expected_heads(branch)
+        known = {s.revision for s in script(branch).walk_revisions()} if found and found - set(expected) else set()
+        state = ("missing" if found is None else "current" if found == set(expected)
+                 else "newer" if found - known - set(expected) else "behind")
+        rows.append({"history": branch.name, "plugin": branch.plugin, "location": branch.location,
+                     "database": sorted(found) if found is not None else None, "heads": list(expected), "state": state})
+    return rows
 
 
-def _v2_trace_columns(conn: Connection) -> None:
-    """Version 2: trace and span ids on executions and step runs; resume time of paused executions."""
-    existing = {c["name"] for c in inspect(conn).get_columns("executions")}
-    for column, sql_type in (("trace_id", "VARCHAR"), ("span_id", "VARCHAR"), ("resume_at", "FLOAT")):
-        if column not in existing:
-            conn.execute(text(f"ALTER TABLE executions ADD COLUMN {column} {sql_type}"))
-    existing = {c["name"] for c in inspect(conn).get_columns("step_runs")}
-    for column in ("trace_id", "span_id"):
-        if column not in existing:
-            conn.execute(text(f"ALTER TABLE step_runs ADD COLUMN {column} VARCHAR"))
-
-
-def _v4_list_indexes(conn: Connection) -> None:
-    """Version 4: an index per list filter ending in the lists' order (state, flow, namespace,
-    created), and the ``execution_labels`` table, filled from the executions' labels."""
-    for name in ("ix_executions_state", "ix_executions_created_at"):  # now prefixes of the new ones
-        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
-    for index in tables.Execution.__table__.indexes:  # type: ignore[attr-defined]
-        index.create(conn, checkfirst=True)
-    labels = tables.ExecutionLabel.__table__  # type: ignore[attr-defined]
-    labels.create(conn, checkfirst=True)
-    last = ""
-    while True:  # in pages of the primary key: a million executions never sit in memory at once
-        chunk = conn.execute(
-            text("SELECT id, labels, created_at FROM executions WHERE id > :last ORDER BY id LIMIT 2000"),
-            {"last": last},
-        ).all()
-        if not chunk:
-            return
-        last = chunk[-1][0]
-        found = [
-            {"execution_id": row[0], "key": str(key), "value": label_text(value), "created_at": row[2]}
-            for row in chunk for key, value in _labels(row[1]).items()
-        ]
-        if found:
-            conn.execute(labels.insert(), found)
-
-
-def _labels(raw: Any) -> dict[str, Any]:
-    value = json.loads(raw) if isinstance(raw, str | bytes) else raw
-    return value if isinstance(value, dict) else {}
-
-
-def _add_columns(conn: Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
-    if not inspect(conn).has_table(table):
-        return  # created whole by create_all below
-    existing = {c["name"] for c in inspect(conn).get_columns(table)}
-    for column, sql_type in columns:
-        if column not in existing:
-            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
-
-
-def _v5_eval_quality_loop(conn: Connection) -> None:
-    """Version 5: eval results keep judge cost, spend and cache hits; label moves keep who, why
-    and the eval run; online scoring tables (added by create_all)."""
-    _add_columns(conn, "eval_results", (
-        ("judge_cost", "FLOAT DEFAULT 0 NOT NULL"), ("spent", "FLOAT DEFAULT 0 NOT NULL"),
-        ("cached", "BOOLEAN DEFAULT FALSE NOT NULL"),
-    ))
-    _add_columns(conn, "prompt_label_moves", (
-        ("actor", "VARCHAR"), ("reason", "TEXT"), ("eval_run", "VARCHAR"), ("forced", "BOOLEAN DEFAULT FALSE NOT NULL"),
-    ))
-
-
-def _v6_approval_revisions(conn: Connection) -> None:
-    """Version 6: approval gates count their form edits; each vote keeps the revision it saw and its edits."""
-    _add_columns(conn, "approval_gates", (("revision", "INTEGER DEFAULT 0 NOT NULL"),))
-    _add_columns(conn, "approval_votes", (("revision", "INTEGER DEFAULT 0 NOT NULL"), ("changes", "JSON")))
-
-
-STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
-    (2, "trace/span ids and resume_at", _v2_trace_columns),
-    (3, "bus publish records", _create_new_tables),
-    (4, "list indexes and execution labels", _v4_list_indexes),
-    (5, "eval judge cost/spend/cache, label move audit, online scoring", _v5_eval_quality_loop),
-    (6, "approval edit revisions", _v6_approval_revisions),
-]
-LATEST = max(v for v, _, _ in STEPS)
-
-
-def current_version(conn: Connection) -> int | None:
-    try:
-        with conn.begin_nested():
-            row = conn.execute(text("SELECT version FROM schema_version WHERE id = 1")).first()
-    except Exception:  # no such table yet
-        return None
-    return int(row[0]) if row else None
-
-
-def migrate(conn: Connection) -> list[str]:
-    """Bring the schema to :data:`LATEST`; returns what was done (for the log)."""
-    done: list[str] = []
-    version = current_version(conn)
-    if version == LATEST:
-        return done
-    _import_table_modules()
-    fresh = version is None and not inspect(conn).has_table("executions")
-    if fresh:
-        SQLModel.metadata.create_all(conn)
-        conn.execute(text("INSERT INTO schema_version (id, version) VALUES (1, :v)"), {"v": LATEST})
-        return [f"created schema version {LATEST}"]
-    if version is None:
-        version = 1
-        SQLModel.metadata.create_all(conn, tables=[tables.SchemaVersion.__table__])  # type: ignore[attr-defined]
-        conn.execute(text("INSERT INTO schema_version (id, version) VALUES (1, 1)"))
-    if version > LATEST:
-        raise RuntimeError(
-            f"the database has schema version {version}, newer than this hub knows ({LATEST}); upgrade hub"
-        )
-    for step_version, description, step in STEPS:
-        if step_version > version:
-            step(conn)
-            conn.execute(text("UPDATE schema_version SET version = :v WHERE id = 1"), {"v": step_version})
-            done.append(f"migrated to version {step_version}: {description}")
-    SQLModel.metadata.create_all(conn)
-    return done
+def history(branch: Branch) -> list[dict[str, Any]]:
+    """A history's revisions, newest first (``hub db history``)."""
+    return [{"revision": s.revision, "down_revision": s.down_revision, "doc": (s.doc or "").strip()}
+            for s in script(branch).walk_revisions()]

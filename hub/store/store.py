@@ -206,12 +206,10 @@ class Store:
         """The store the settings name (``HUB_DATABASE_URL``, else SQLite under ``HUB_HOME``)."""
         return cls.open(settings.resolved_database_url(), settings.inline_output_limit)
 
-    def migrate(self) -> list[str]:
-        with self.engine.begin() as conn:
-            if not self.is_sqlite:
-                # one migrating process at a time
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7272001)")
-            done = migrations.migrate(conn)
+    def migrate(self, force: bool = False) -> list[str]:
+        """Bring the schema to every history's head (:mod:`hub.store.migrations`): one query when
+        it is there already (unless ``force``), else one locked transaction."""
+        done = migrations.migrate(self.engine, force=force)
         for line in done:
             log.info("store: %s", line)
         return done

@@ -7,6 +7,7 @@ from hub.core.plugins import PluginAPI
 
 def register(hub: PluginAPI) -> None:
     hub.tables("hub.telemetry.tables")
+    hub.migrations("hub.telemetry:migrations")
     hub.router("hub.api.traces:router")
     hub.command("trace", "hub.telemetry.cli:trace")
     hub.settings("telemetry", "hub.telemetry.settings:TelemetrySettings")

@@ -12,5 +12,6 @@ def register(hub: PluginAPI) -> None:
     for name, cls in TYPES.items():
         hub.trigger_type(name, f"hub.triggers.types:{cls}")
     hub.tables("hub.triggers.tables")
+    hub.migrations("hub.triggers:migrations")
     hub.router("hub.api.triggers:router")
     hub.lifespan("hub.triggers.service:start")

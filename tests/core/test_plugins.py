@@ -130,7 +130,8 @@ def test_a_third_party_command_runs_and_plugins_lists_everything() -> None:
     assert sample["source"].startswith("entry point hub.plugins:sample = hub_sample_plugin:register")
     assert "hub-sample-plugin 0.1.0" in sample["source"]
     assert sample["contributes"] == {"task_kind": ["sample.greet"], "trigger_type": ["sample.ticker"],
-                                     "router": ["hub_sample_plugin.api:router"], "command": ["sample"]}
+                                     "router": ["hub_sample_plugin.api:router"], "command": ["sample"],
+                                     "tables": ["hub_sample_plugin.tables"], "migrations": ["sample"]}
     assert plugins["email"]["contributes"]["task_kind"] == ["email.send"]
     assert "hub.triggers.service:start" in plugins["triggers"]["contributes"]["lifespan"]
 
