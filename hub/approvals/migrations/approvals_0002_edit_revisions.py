@@ -9,6 +9,8 @@ Revises: approvals_0001
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,7 +22,7 @@ depends_on = None
 
 def upgrade() -> None:
     inspector = sa.inspect(op.get_bind())
-    wanted = {
+    wanted: dict[str, list[sa.Column[Any]]] = {
         "approval_gates": [sa.Column("revision", sa.Integer(), server_default="0", nullable=False)],
         "approval_votes": [sa.Column("revision", sa.Integer(), server_default="0", nullable=False),
                            sa.Column("changes", sa.JSON(), nullable=True)],
