@@ -17,4 +17,5 @@ def register(hub: PluginAPI) -> None:
     hub.migrations("connectors.email:migrations")
     hub.router("connectors.email.api:router")
     hub.command("email", "connectors.email.cli:email")
+    hub.notifier("email", "connectors.email.notify:EmailNotifier")
     hub.settings("email", "connectors.email.settings:EmailSettings")

@@ -16,4 +16,5 @@ def register(hub: PluginAPI) -> None:
     hub.task_kind("slack.update", "connectors.slack.tasks:SlackUpdate")
     hub.tables("connectors.slack.tables")
     hub.migrations("connectors.slack:migrations")
+    hub.notifier("slack", "connectors.slack.notify:SlackNotifier")
     hub.settings("slack", "connectors.slack.settings:SlackSettings")

@@ -1,20 +1,20 @@
 """Sending approval requests, reminders and escalations, and keeping Slack messages current.
 
-Email goes through the email connector's ``email.send`` (SendGrid, SMTP or the outbox, with its
-effectively-once records); Slack through the Slack connector's ``post_message`` /
-``update_message``. Each notification is noted in ``approval_messages`` before it goes out, so a
+Each channel is reached through the notifier a plugin contributes for it (:mod:`hub.core.notify`):
+the email connector's sends through ``email.send`` (SendGrid, SMTP or the outbox, with its
+effectively-once records), the Slack connector's posts and re-draws Slack messages. Each notification is noted in ``approval_messages`` before it goes out, so a
 re-run of the step does not send it twice.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import logging
 from typing import TYPE_CHECKING, Any
 
 from hub.approvals import slack, voting
 from hub.approvals.identities import canonical, display
+from hub.core.notify import Notice, Receipt, Updatable
 from hub.errors import error_dict
 from hub.tasks.base import TaskContext
 
@@ -42,11 +42,20 @@ async def send(
     return sent
 
 
-async def _slack(service: Approvals, ctx: TaskContext, gate: dict[str, Any], purpose: str, target: str) -> int:
-    from connectors.slack.client import post_message
-    from connectors.slack.settings import SlackSettings
+def notifier(channel: str) -> Any:
+    """The notifier a plugin contributes for ``channel`` (``hub.notifier("slack", ...)``)."""
+    from hub.errors import TaskError
+    from hub.tasks.registry import default_registry
 
-    settings = ctx.settings.section(SlackSettings)
+    plugins = default_registry().plugins
+    found = plugins.find("notifier", channel) if plugins is not None else None
+    if found is None:
+        raise TaskError(f"no plugin reaches people by {channel!r}; install the {channel} connector", retryable=False)
+    target = found.ref.load()
+    return target() if isinstance(target, type) else target
+
+
+async def _slack(service: Approvals, ctx: TaskContext, gate: dict[str, Any], purpose: str, target: str) -> int:
     if not service.remember_message(gate["id"], "slack", purpose, target):
         return 0
     row = next(m for m in service.messages(gate["id"]) if m["purpose"] == purpose and m["target"] == target)
@@ -56,26 +65,23 @@ async def _slack(service: Approvals, ctx: TaskContext, gate: dict[str, Any], pur
                              if m["kind"] == "slack" and m["target"] == target and m["ts"]
                              and m["purpose"] in ("request", "escalation")), None)
             text = f"Reminder: this request is still waiting for a decision ({_progress(service, gate)})."
-            result = await post_message(channel=original["channel_id"] if original else target, text=text,
-                                        thread_ts=original["ts"] if original else None, settings=settings)
+            reply_to = Receipt(channel=original["channel_id"], ts=original["ts"]) if original else None
+            notice = Notice(subject=gate["title"], text=text, reply_to=reply_to)
         else:
-            result = await post_message(channel=target, text=slack.fallback_text(gate), settings=settings,
-                                        blocks=slack.request_blocks(gate, service.allowed(gate), service.tally(gate)))
+            notice = Notice(subject=gate["title"], text=slack.fallback_text(gate),
+                            blocks=slack.request_blocks(gate, service.allowed(gate), service.tally(gate)))
+        receipt = await notifier("slack").send(ctx, target, notice, f"approval/{gate['id']}/{purpose}/{target}")
     except Exception as exc:
         service.update_message(row["id"], error=str(exc))
         ctx.log(f"approval: could not post to Slack {target}: {error_dict(exc)['message']}", "warning")
         return 0
-    service.update_message(row["id"], channel_id=result.get("channel"), ts=result.get("ts"))
+    service.update_message(row["id"], channel_id=receipt.channel, ts=receipt.ts)
     return 1
 
 
 async def _email(
     service: Approvals, ctx: TaskContext, gate: dict[str, Any], purpose: str, address: str, voted: set[str]
 ) -> int:
-    from connectors.email.message import EmailSendParams
-    from connectors.email.settings import EmailSettings
-    from connectors.email.tasks import EmailSend
-
     identity = canonical(address)
     voter = service.voter_for(gate, [identity])
     if purpose.startswith("reminder") and (voter is None or voter in voted):
@@ -85,19 +91,15 @@ async def _email(
     row = next(m for m in service.messages(gate["id"]) if m["purpose"] == purpose and m["target"] == address)
     link = service.link(gate, identity, "email") if voter is not None else None
     subject, text, body = email_content(service, gate, purpose, link)
-    sender = service.settings.email_from or ctx.settings.section(EmailSettings).from_address or "Hub approvals <approvals@hub.local>"
-    params = EmailSendParams.model_validate(
-        {"to": [address], "from": sender, "subject": subject, "text": text, "html": body,
-         "headers": {"X-Hub-Approval": gate["id"]}}
-    )
-    step = dataclasses.replace(ctx, path=f"{ctx.path}~approval/{gate['id']}/{purpose}/{address}")
+    notice = Notice(subject=subject, text=text, html=body, sender=service.settings.email_from,
+                    headers={"X-Hub-Approval": gate["id"]})
     try:
-        result = await EmailSend().run(step, params)
+        receipt = await notifier("email").send(ctx, address, notice, f"approval/{gate['id']}/{purpose}/{address}")
     except Exception as exc:
         service.update_message(row["id"], error=str(exc))
         ctx.log(f"approval: could not email {address}: {error_dict(exc)['message']}", "warning")
         return 0
-    service.update_message(row["id"], email_id=result.get("id"))
+    service.update_message(row["id"], email_id=receipt.id)
     return 1
 
 
@@ -162,8 +164,7 @@ def _vote_lines(votes: list[dict[str, Any]]) -> list[str]:
 
 async def refresh_slack(service: Approvals, gate: dict[str, Any]) -> int:
     """Re-draw every Slack request message of ``gate`` (buttons while pending, the outcome after)."""
-    from connectors.slack.client import update_message
-
+    slack_notifier = None
     updated = 0
     votes = service.tally(gate)
     for message in service.messages(gate["id"]):
@@ -174,8 +175,11 @@ async def refresh_slack(service: Approvals, gate: dict[str, Any]) -> int:
         else:
             blocks = slack.decided_blocks(gate, votes)
         try:
-            await update_message(channel=message["channel_id"], ts=message["ts"],
-                                 text=slack.fallback_text(gate), blocks=blocks)
+            slack_notifier = slack_notifier or notifier("slack")
+            if not isinstance(slack_notifier, Updatable):
+                return updated
+            await slack_notifier.update(Receipt(channel=message["channel_id"], ts=message["ts"]),
+                                        Notice(subject=gate["title"], text=slack.fallback_text(gate), blocks=blocks))
             updated += 1
         except Exception as exc:
             log.warning("approval %s: could not update Slack message %s: %s", gate["id"], message["ts"], exc)
