@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hub.api.errors import ApiError
+from hub.console.quality import latest_comparison, online_panels
 from hub.console.render import render
 from hub.console.session import ConsoleRoute, Viewer, form, hub_of, viewer
 from hub.errors import HubError
@@ -66,6 +67,7 @@ def prompt_page(request: Request, name: str, a: str | None = None, b: str | None
         by_version={n: sorted(k for k, v in labels.items() if v == n) for n in numbers}, a=since, b=to,
         diff=reg.diff(name, since, to) if since != to else "", shown=shown, history=reg.history(name),
         promotions=EvalStore(reg.engine).promotions(name), eval_files=eval_files_for(name, reg_settings(request).evals_dir), notice=notice,
+        online=online_panels(reg.engine, name), compared=latest_comparison(reg.engine, name),
     )
 
 

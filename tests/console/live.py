@@ -1,6 +1,7 @@
 """A real hub server on loopback for the browser tests and the screenshot script: SQLite, tracing
 into the database, the LLM client on the shipped fake OpenAI-compatible server, API keys, a few
-flows, an approval waiting, and an eval run of two prompt versions.
+flows, an approval waiting, an eval run of two prompt versions, a candidate-vs-production run and
+an online eval with scores.
 
     with demo_hub(tmp_path) as hub:
         hub.url, hub.keys["admin"], hub.engine
@@ -29,7 +30,7 @@ from hub.settings import HubSettings
 from hub.store.api_store import ApiStore
 from hub.store.store import Store
 from tests.console.conftest import GREET, REFUND
-from tests.console.llm import TRIAGE_FLOW, llm_client, project, two_version_run
+from tests.console.llm import TRIAGE_FLOW, llm_client, project, quality_seed, two_version_run
 
 TOUR = """\
 id: tour
@@ -122,8 +123,11 @@ def demo_hub(root: Path, *, seed: bool = True) -> Iterator[DemoHub]:
         if seed:  # in a thread of its own: the caller may run an event loop (Playwright's sync API does)
             with ThreadPoolExecutor(1) as pool:
                 eval_run = pool.submit(asyncio.run, two_version_run(store, llm, prompts, evals, settings)).result()
+                compared = pool.submit(asyncio.run, quality_seed(store, llm, evals, settings)).result()
         url, server, thread = _serve(create_app(engine))
         hub = DemoHub(url, engine, keys, eval_run)
+        if seed:
+            hub.extra["comparison"] = compared
         try:
             if seed:
                 for source in (GREET, TOUR, REFUND, TRIAGE_FLOW):

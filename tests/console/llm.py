@@ -57,3 +57,39 @@ async def two_version_run(store: Store, client: LLMClient, prompts: Path, evals:
     runner = EvalRunner(store, client, settings)  # type: ignore[arg-type]
     outcome = await runner.run(load_file(evals / "triage.yaml"))
     return outcome.run_id
+
+
+ONLINE_EVAL = """\
+name: triage_online
+target: {prompt: triage}
+online: {label: production, sample_rate: 0.2, window: 10, min_samples: 5, alert_below: 0.7}
+assert:
+  - {type: field, path: category, one_of: [billing, bug]}
+"""
+
+
+async def quality_seed(store: Store, client: LLMClient, evals: Path, settings: object) -> str:
+    """After :func:`two_version_run`: a candidate-vs-production run (v2 against v1) and an online
+    eval attached to the production label with 30 scores, the newest 10 falling (it alerts)."""
+    import time
+
+    from sqlalchemy import update
+
+    from hub.evals.online import SCORES, OnlineStore
+    from hub.evals.spec import load_text
+
+    runner = EvalRunner(store, client, settings)  # type: ignore[arg-type]
+    compared = await runner.run(load_file(evals / "triage.yaml"), compare=("2", "production"))
+    online = OnlineStore(store.engine)
+    online.attach(load_text(ONLINE_EVAL, "evals/triage_online.yaml"))
+    now = time.time()
+    ids = []
+    for i in range(30):
+        passed = i < 20 or i % 3 == 0
+        ids.append(online.add_score(eval_name="triage_online", prompt_name="triage", prompt_version=1, model="fast",
+                                    passed=passed, score=1.0 if passed else 0.0, assertions=[], cost=0.0))
+    with store.engine.begin() as conn:  # spread over the last half hour, a minute apart
+        for i, score_id in enumerate(ids):
+            conn.execute(update(SCORES).where(SCORES.c.id == score_id).values(created_at=now - (30 - i) * 60))
+    online.set_alerting("triage_online", True)
+    return compared.run_id

@@ -171,3 +171,31 @@ def test_the_api_docs_render_offline(browser: Browser, hub: Any, outside: list[s
     page.goto(hub.url + "/redoc")
     expect(page.get_by_text("Create or update a flow from its YAML").first).to_be_visible()
     assert outside == []
+
+
+def test_a_prompts_online_scores_and_its_latest_comparison(browser: Browser, hub: Any, outside: list[str]) -> None:
+    page = new_page(browser, hub, outside, viewport={"width": 1280, "height": 900})
+    sign_in(page, hub, "reader", "/prompts/triage")
+    online = page.get_by_role("region", name="Online scores")
+    expect(online.get_by_role("heading", name=re.compile("triage_online"))).to_contain_text("alerting")
+    # the newest window of 10 has 3 passes (scores 1) and 7 failures: mean 0.30, the one before 1.00
+    expect(online.locator(".online-summary")).to_contain_text("Mean score over the newest 10: 0.30")
+    expect(online.locator(".online-summary")).to_contain_text("the window before: 1.00")
+    chart = online.get_by_role("img", name=re.compile("30 newest scores of triage_online"))
+    expect(chart).to_be_visible()
+    expect(chart.locator("circle")).to_have_count(30)
+    expect(chart.locator("circle.fail")).to_have_count(7)
+    expect(chart.locator("line.limit")).to_have_count(1)
+    windows = online.locator("table.windows tbody tr")
+    expect(windows).to_have_count(3)
+    expect(windows.nth(0)).to_contain_text("30%")
+    expect(windows.nth(2)).to_contain_text("100%")
+
+    compared = page.get_by_role("region", name="Candidate vs production")
+    expect(compared).to_contain_text("candidate v2")
+    expect(compared).to_contain_text("against v1 (production)")
+    expect(compared.locator(".improvements")).to_contain_text("crash")  # v2 reads the ticket; v1 says billing
+    expect(compared.locator(".regressions")).to_contain_text("Regressions (0)")
+    compared.get_by_role("link", name=hub.extra["comparison"]).click()
+    expect(page.get_by_role("heading", name=f"Run {hub.extra['comparison']}")).to_be_visible()
+    assert outside == []
