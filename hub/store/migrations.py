@@ -27,17 +27,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Engine,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    inspect,
-    text,
-)
+from sqlalchemy import Connection, Engine, Table, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from hub.store.branches import CORE, Branch, SchemaError, heads, plugin_branches, unmanaged_table_modules
@@ -143,19 +133,17 @@ def expected_heads(branch: Branch) -> tuple[str, ...]:
     return found if found is not None else tuple(sorted(script(branch).get_heads()))
 
 
-def version_table(branch: Branch) -> Table:
-    """A history's version table, as Alembic makes it."""
-    return Table(branch.version_table, MetaData(), Column("version_num", String(32), nullable=False),
-                 PrimaryKeyConstraint("version_num", name=f"{branch.version_table}_pkc"))
-
-
 def stamp(conn: Connection, branch: Branch, revisions: tuple[str, ...]) -> None:
-    """Record that the database is at ``revisions`` of this history (its tables were just made)."""
-    table = version_table(branch)
-    table.create(conn, checkfirst=True)
-    conn.execute(table.delete())
+    """Record that the database is at ``revisions`` of this history (its tables were just made),
+    in a version table as Alembic makes it. Plain SQL: a fresh database stamps every history,
+    and compiling a table's DDL each time would cost more than creating it."""
+    table = branch.version_table
+    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {table} (version_num VARCHAR(32) NOT NULL, "
+                         f"CONSTRAINT {table}_pkc PRIMARY KEY (version_num))")
+    conn.exec_driver_sql(f"DELETE FROM {table}")
     if revisions:
-        conn.execute(table.insert(), [{"version_num": r} for r in revisions])
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"INSERT INTO {table} (version_num) VALUES ({mark})", [(r,) for r in revisions])
 
 
 def upgrade_branch(conn: Connection, branch: Branch) -> list[str]:
