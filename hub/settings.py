@@ -75,6 +75,12 @@ class HubSettings(BaseSettings):
     subflow_max_depth: int = Field(
         10, ge=1, description="How deep subflows may nest (a subflow step past it fails the execution)."
     )
+    expression_cache_size: int = Field(
+        20_000, ge=1,
+        description="Compiled expressions a process keeps (least recently used dropped first; about 3-4 KB "
+        "each). Give it at least the number of distinct expressions of the flows a process runs: "
+        "hub_expression_cache_hit_ratio on /metrics says whether it is enough.",
+    )
     python_modules: str | None = Field(
         None,
         description="Modules `python` tasks may call, comma-separated (`shop` allows shop and shop.*; "

@@ -93,7 +93,8 @@ class Engine:
         self.rng = rng or random.Random()
         self.owner = owner or this_owner()
         self.catalog = FlowCatalog(store, self.registry)
-        self.expr: Expressions = expressions()
+        self.expr: Expressions = expressions()  # the process's one: flows loaded anywhere are compiled there
+        self.expr.cache.resize(self.settings.expression_cache_size)
         self.secrets = Secrets(self.settings.resolved_secrets_file())
         self.listeners: list[Listener] = []
         self.middleware: list[Middleware] = []

@@ -17,15 +17,30 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.environment import TemplateExpression
+from jinja2.lexer import describe_token
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from hub.errors import ExpressionError
+from hub.flow.lru import Lru
 from hub.flow.secrets import redactor_of
 
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+DEFAULT_CACHE_SIZE = 20_000
+"""Compiled expressions a process keeps unless ``HUB_EXPRESSION_CACHE_SIZE`` (the same default, in
+:class:`hub.settings.HubSettings`) says otherwise; about 3-4 KB each."""
+
+
+class Compiled(NamedTuple):
+    """An expression or template compiled once: the callable, and what it refers to."""
+
+    fn: Callable[[dict[str, Any]], Any]
+    free: frozenset[str]  # names it reads from the scope (``outputs``, ``item``, ``now`` ...)
+    pairs: frozenset[tuple[str, str]]  # (root, key): ``outputs.fetch`` -> ("outputs", "fetch")
 
 
 def is_template(value: Any) -> bool:
@@ -196,35 +211,60 @@ class _Environment(ImmutableSandboxedEnvironment):
 
 
 class Expressions:
-    """Compiles and renders templates; compiled forms are cached by source text."""
+    """Compiles and renders templates. Compiled forms are kept in a bounded LRU keyed by source
+    text (:class:`~hub.flow.lru.Lru`, ``HUB_EXPRESSION_CACHE_SIZE`` entries): the flow loader
+    compiles each expression once, while checking it, and every render after finds it there."""
 
-    def __init__(self) -> None:
-        env = _Environment(
-            undefined=_Undefined, autoescape=False, keep_trailing_newline=True, cache_size=2000
-        )
+    def __init__(self, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        env = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True)
         env.filters.update(FILTERS)
         env.globals["now"] = _now  # (the sandbox's own ``range`` refuses more than 100,000 items)
         self.env = env
-        self._cache: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        self.cache: Lru[str, Compiled] = Lru(cache_size)
+        self.compilations = 0  # sources compiled by this engine (a cache miss each)
 
     # -- compile -------------------------------------------------------------------------------
 
     def compile(self, source: str) -> Callable[[dict[str, Any]], Any]:
-        """A callable scope -> value. Raises ``TemplateSyntaxError`` for bad syntax."""
-        fn = self._cache.get(source)
-        if fn is not None:
-            return fn
+        """A callable scope -> value. Raises ``TemplateSyntaxError`` for bad syntax (or an unknown
+        filter or test)."""
+        return self.compiled(source).fn
+
+    def compiled(self, source: str) -> Compiled:
+        """``source`` compiled, with the names it uses: from the cache, or compiled now and kept."""
+        found = self.cache.get(source)
+        if found is None:
+            found = self._compile(source)
+            self.cache.put(source, found)
+        return found
+
+    def _compile(self, source: str) -> Compiled:
+        """One parse and one code generation. A field that is exactly one expression becomes a
+        Jinja expression (it keeps its type); anything else a template rendered to text. The
+        names are read from the tree before the compiler's optimizer folds constants into it."""
+        self.compilations += 1
         whole = _WHOLE.match(source)
         if whole and "{{" not in whole["expr"] and "{%" not in source:
-            expr = self.env.compile_expression(whole["expr"], undefined_to_none=False)
-            fn = expr
+            expr = self._parse_expression(whole["expr"])
+            free = {node.name for node in _nodes(expr, nodes.Name) if node.ctx == "load"}
+            pairs = _pairs(expr, free)
+            body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+            template = self.env.from_string(nodes.Template(body, lineno=1))
+            fn: Callable[[dict[str, Any]], Any] = TemplateExpression(template, undefined_to_none=False)
         else:
-            template = self.env.from_string(source)
-            fn = template.render
-        if len(self._cache) > 5000:
-            self._cache.clear()
-        self._cache[source] = fn
-        return fn
+            ast = self.env.parse(source)
+            free = set(meta.find_undeclared_variables(ast))
+            pairs = _pairs(ast, free)
+            fn = self.env.from_string(ast).render
+        return Compiled(fn, frozenset(free), frozenset(pairs))
+
+    def _parse_expression(self, text: str) -> nodes.Expr:
+        parser = Parser(self.env, text, state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:  # what the template parser says of ``{{ a b }}``
+            parser.fail(f"expected token 'end of print statement', got {describe_token(parser.stream.current)!r}")
+        expr.set_environment(self.env)
+        return expr
 
     def compile_condition(self, source: str) -> Callable[[dict[str, Any]], Any]:
         text = source if is_template(source) else "{{ " + source + " }}"
@@ -291,27 +331,33 @@ class Expressions:
 
     def references(self, source: str) -> tuple[set[str], set[tuple[str, str]]]:
         """Free names a template uses, and ``(root, key)`` pairs such as ``("outputs", "fetch")``.
+        Compiles ``source`` (once: a render later finds it in the cache).
 
         Raises ``TemplateSyntaxError`` (a syntax error, or an unknown filter) for a bad template.
         """
-        ast = self.env.parse(source)
-        # compile to catch unknown filters/tests, which parse() lets through
-        self.env.compile(ast)
-        from jinja2 import meta
+        found = self.compiled(source)
+        return set(found.free), set(found.pairs)
 
-        free = set(meta.find_undeclared_variables(ast))
-        pairs: set[tuple[str, str]] = set()
-        for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-            base = getattr(node, "node", None)
-            if not isinstance(base, nodes.Name) or base.name not in free:
-                continue
-            if isinstance(node, nodes.Getattr):
-                pairs.add((base.name, node.attr))
-            else:
-                arg = getattr(node, "arg", None)
-                if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
-                    pairs.add((base.name, arg.value))
-        return free, pairs
+
+def _nodes(tree: nodes.Node, kinds: Any) -> list[Any]:
+    """The nodes of ``tree`` of the types ``kinds``, ``tree`` itself included (find_all leaves it out)."""
+    return [tree, *tree.find_all(kinds)] if isinstance(tree, kinds) else list(tree.find_all(kinds))
+
+
+def _pairs(tree: nodes.Node, free: set[str]) -> set[tuple[str, str]]:
+    """``(root, key)`` for each ``root.key`` or ``root["key"]`` in ``tree`` whose root is a free name."""
+    pairs: set[tuple[str, str]] = set()
+    for node in _nodes(tree, (nodes.Getattr, nodes.Getitem)):
+        base = getattr(node, "node", None)
+        if not isinstance(base, nodes.Name) or base.name not in free:
+            continue
+        if isinstance(node, nodes.Getattr):
+            pairs.add((base.name, node.attr))
+        else:
+            arg = getattr(node, "arg", None)
+            if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                pairs.add((base.name, arg.value))
+    return pairs
 
 
 def truthy(value: Any) -> bool:

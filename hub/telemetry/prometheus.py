@@ -9,7 +9,10 @@ What is measured, and where it comes from:
 - ``hub_executions_total{flow,state}`` (counter): runs that ended (or paused) in this process;
 - ``hub_step_duration_seconds{type,state}`` (histogram): step attempts that ran in this process;
 - ``hub_llm_tokens_total{model,type}`` and ``hub_llm_cost_usd_total{model}`` (counters): every
-  model call recorded in the database by any process (read incrementally, by record id).
+  model call recorded in the database by any process (read incrementally, by record id);
+- ``hub_expression_cache_hits_total``, ``..._misses_total``, ``..._evictions_total`` (counters),
+  ``hub_expression_cache_entries``, ``..._capacity`` and ``..._hit_ratio`` (gauges): the process's
+  compiled expressions (``HUB_EXPRESSION_CACHE_SIZE``); a miss is a compilation (~0.5 ms).
 
 Each process has its own registry (no global state: several engines in one test process).
 """
@@ -18,10 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from hub.store.lists import EXECUTIONS
@@ -46,6 +52,7 @@ class HubMetrics:
         self._last_call = 0
         self._flows: dict[str, str] = {}
         self.active: Gauge | None = None
+        r.register(ExpressionCacheCollector(engine.expr.cache))
 
     def with_database(self) -> HubMetrics:
         """Add the deployment-wide gauges and model-call counters read from the store at each
@@ -129,6 +136,27 @@ class HubMetrics:
             with contextlib.suppress(Exception):  # Redis away: the gauge keeps its last value; /ready says so
                 self.queue_jobs.set(await asyncio.wait_for(depth(), 2.0))
         return generate_latest(self.registry)
+
+
+class ExpressionCacheCollector(Collector):
+    """The counters of an expression cache (:class:`hub.flow.lru.Lru`), read at each scrape."""
+
+    def __init__(self, cache: Any):
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        cache = self.cache
+        for name, value, text in (
+            ("hits", cache.hits, "Renders that found their expression compiled."),
+            ("misses", cache.misses, "Expressions compiled (not in the cache)."),
+            ("evictions", cache.evictions, "Compiled expressions dropped, least recently used first."),
+        ):
+            yield CounterMetricFamily(f"hub_expression_cache_{name}", text, value=value)
+        yield GaugeMetricFamily("hub_expression_cache_entries", "Compiled expressions kept now.", value=len(cache))
+        yield GaugeMetricFamily("hub_expression_cache_capacity", "HUB_EXPRESSION_CACHE_SIZE.", value=cache.capacity)
+        rate = cache.hit_rate()
+        yield GaugeMetricFamily("hub_expression_cache_hit_ratio", "Hits over lookups since the process started.",
+                                value=rate if rate is not None else float("nan"))
 
 
 def serve_metrics(metrics: HubMetrics, port: int, host: str = "0.0.0.0") -> Any:  # noqa: S104 - scraped from outside

@@ -83,3 +83,25 @@ def test_a_worker_serves_the_metrics_of_what_it_runs(engine: Engine) -> None:
     assert got[("hub_executions_total", (("flow", "demo.hello"), ("state", "SUCCESS")))] == 1
     assert got[("hub_step_duration_seconds_count", (("state", "SUCCESS"), ("type", "set")))] == 1
     assert not any(name == "hub_queue_depth" for name, _ in got)  # the database's gauges are the API's
+
+
+def test_the_expression_cache_counts_its_hits_and_misses(engine: Engine) -> None:
+    """A render that finds its expression compiled is a hit, a first render a miss (a compilation)."""
+    import uuid
+
+    def cache() -> dict[str, float]:
+        got = samples(client.get("/metrics").text)
+        return {name.removeprefix("hub_expression_cache_"): value
+                for (name, _), value in got.items() if name.startswith("hub_expression_cache_")}
+
+    with make_client(engine, auth="open") as client:
+        before = cache()
+        source = "{{ " + str(uuid.uuid4().int) + " + 1 }}"  # compiled by no one before
+        for _ in range(3):
+            engine.expr.render(source, {})
+        after = cache()
+    assert after["misses_total"] - before["misses_total"] == 1
+    assert after["hits_total"] - before["hits_total"] >= 2  # (a scrape renders nothing itself)
+    assert after["capacity"] == engine.settings.expression_cache_size
+    assert 0 < after["hit_ratio"] <= 1
+    assert after["entries"] >= 1
