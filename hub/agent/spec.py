@@ -40,26 +40,66 @@ from hub.tasks.base import Params
 
 
 class AgentTool(Params):
-    """One tool the model may call: a hub task kind with fixed and model-filled parameters."""
+    """A tool the model may call: a hub task kind with fixed and model-filled parameters, a flow
+    run as a child execution (its inputs are the schema), or the tools of an MCP server."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="What the model calls it.")
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                             description="What the model calls it (default for a flow: the flow's id).")
     description: str | None = Field(None, description="What it does, for the model.")
-    task: str = Field(description="The task kind that runs (crm.search, http.request, python, ...).")
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Fixed parameters of the task.")
-    parameters: dict[str, Any] = Field(
-        default_factory=lambda: {"type": "object", "properties": {}},
-        description="JSON Schema of the arguments the model fills in.",
-    )
+    task: str | None = Field(None, description="The task kind that runs (crm.search, http.request, python, ...).")
+    flow: str | None = Field(None, description="A flow to run as a child execution (namespace.id, or id in "
+                             "this flow's namespace); its inputs are what the model fills in.")
+    mcp: dict[str, Any] | None = Field(
+        None, description="An MCP server whose tools the model may call: {command, args, env, cwd} (stdio) "
+        "or {url, headers} (streamable HTTP), and timeout.")
+    allow: list[str] | None = Field(None, description="MCP: only these of the server's tools (default: all).")
+    prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,32}$",
+                               description="MCP: put '<prefix>_' before the server's tool names.")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with",
+                                  description="Fixed parameters of the task (fixed inputs of a flow).")
+    parameters: dict[str, Any] | None = Field(
+        None, description="JSON Schema of the arguments the model fills in (a flow's: from its inputs; an "
+        "MCP tool's: from the server).")
     arguments_into: str | None = Field(
         None,
         description="Where the model's arguments go in the task's parameters, dotted ('kwargs', 'records.0'); "
         "default: merged into them at the top level.",
     )
-    requires_approval: bool = Field(False, description="Pause for a human to approve (and edit) each call.")
+    requires_approval: bool | list[str] = Field(
+        False, description="Pause for a human to approve (and edit) each call; for an MCP server, true or "
+        "the names of the tools that need it.")
     retry: RetryPolicy | None = Field(None, description="Retry policy of each call (retryable errors only).")
 
+    @model_validator(mode="after")
+    def _one_source(self) -> AgentTool:
+        given = [key for key in ("task", "flow", "mcp") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError("a tool is one of: task: <kind>, flow: <namespace.id>, mcp: {command | url}"
+                             + (f"; got {' and '.join(given)}" if given else ""))
+        if self.mcp is None:
+            if self.allow is not None or self.prefix is not None:
+                raise ValueError("allow and prefix are for mcp tools")
+            if isinstance(self.requires_approval, list):
+                raise ValueError("requires_approval is true or false here (a list names an MCP server's tools)")
+            if self.task is not None and self.name is None:
+                raise ValueError("a task tool needs a name")
+        elif self.with_ or self.parameters is not None or self.arguments_into is not None:
+            raise ValueError("an MCP server's tools take their schema from the server: no with, parameters "
+                             "or arguments_into")
+        return self
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.parameters if self.parameters is not None else {"type": "object", "properties": {}}
+
+    def gated(self, tool_name: str | None = None) -> bool:
+        """Whether a call of this tool (of ``tool_name``, for an MCP server) needs approval."""
+        if isinstance(self.requires_approval, list):
+            return tool_name in self.requires_approval
+        return self.requires_approval
+
     def definition(self) -> ToolDef:
-        return ToolDef.model_validate({"name": self.name, "description": self.description, "parameters": self.parameters})
+        return ToolDef.model_validate({"name": self.name, "description": self.description, "parameters": self.schema})
 
 
 class ApprovalSpec(Params):
@@ -87,11 +127,11 @@ class AgentParams(Params):
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentParams:
-        names = [tool.name for tool in self.tools]
+        names = [tool.name for tool in self.tools if tool.name and tool.mcp is None]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"tool names must be unique: {', '.join(twice)}")
-        gated = [tool.name for tool in self.tools if tool.requires_approval]
+        gated = [tool.name or tool.flow or "mcp" for tool in self.tools if tool.requires_approval]
         if gated and self.approval is None:
             raise ValueError(f"tool(s) {', '.join(gated)} require approval: add approval: {{approvers: [...]}}")
         return self
@@ -99,8 +139,8 @@ class AgentParams(Params):
 
 def approval_form(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, FormField]:
     """An approval form with one field per argument, the model's proposal as each default."""
-    properties = tool.parameters.get("properties") or {}
-    required = set(tool.parameters.get("required") or [])
+    properties = tool.schema.get("properties") or {}
+    required = set(tool.schema.get("required") or [])
     form: dict[str, FormField] = {}
     for name in dict.fromkeys([*properties, *arguments]):
         schema = properties.get(name) or {}

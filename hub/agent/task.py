@@ -22,8 +22,9 @@ from typing import Any
 from hub.agent.journal import FAILED, PAUSED, SUCCESS, Journal
 from hub.agent.spec import AgentParams
 from hub.agent.tools import ToolRunner
+from hub.agent.toolset import resolve
 from hub.errors import HubError, Paused, TaskError
-from hub.tasks.base import TaskContext
+from hub.tasks.base import StepResources, TaskContext
 
 
 class AgentLimit(TaskError):
@@ -52,27 +53,33 @@ class Agent:
             return []
         return [(("tools", i, "requires_approval"),
                  f"tool {tool.get('name')!r} requires approval: add approval: {{approvers: [...]}} to the step")
-                for i, tool in enumerate(tools) if isinstance(tool, dict) and tool.get("requires_approval") is True]
+                for i, tool in enumerate(tools)
+                if isinstance(tool, dict) and tool.get("requires_approval") not in (None, False, [])]
 
     async def run(self, ctx: TaskContext, params: AgentParams) -> Any:
         from hub.tasks.registry import default_registry
 
         journal = Journal(ctx)
-        runner = ToolRunner(journal, params, ctx.services.get("registry") or default_registry())
-        for tool in params.tools:  # an unknown task kind is a mistake of the flow: say so before any call
-            try:
-                runner.registry.get(tool.task)
-            except HubError as exc:
-                raise TaskError(f"tool {tool.name!r}: {exc}", retryable=False) from None
+        registry = ctx.services.get("registry") or default_registry()
+        resources = StepResources()  # MCP sessions, kept open for every call of this run
+        try:
+            tools = await resolve(journal, params, registry, resources)
+            runner = ToolRunner(journal, params, registry, tools, resources)
+            return await self._loop(journal, params, runner)
+        finally:  # closed as after a normal end: what the loop raised is not the sessions' business
+            await resources.aclose()
+
+    async def _loop(self, journal: Journal, params: AgentParams, runner: ToolRunner) -> dict[str, Any]:
         messages: list[dict[str, Any]] = [{"role": "system", "content": params.instructions}]
         messages += [{"role": "user", "content": params.input}] if isinstance(params.input, str) else params.input
         usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0, "calls": 0}
         calls: list[dict[str, Any]] = []
+        definitions = [tool.definition().model_dump(exclude_none=True) for tool in runner.tools.values()]
         for turn in range(1, params.max_turns + 1):
             if params.max_cost is not None and usage["cost"] >= params.max_cost:
                 raise AgentLimit(f"the agent spent ${usage['cost']:.6f} of its max_cost ${params.max_cost:g} "
                                  f"without answering", messages, calls)
-            answer = await self._turn(journal, params, turn, messages)
+            answer = await self._turn(journal, params, turn, messages, definitions)
             for key in usage:
                 usage[key] += answer["usage"][key]
             if not answer["tool_calls"]:
@@ -89,7 +96,8 @@ class Agent:
         raise AgentLimit(f"the agent did not answer within max_turns {params.max_turns}", messages, calls)
 
     @staticmethod
-    async def _turn(journal: Journal, params: AgentParams, turn: int, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    async def _turn(journal: Journal, params: AgentParams, turn: int, messages: list[dict[str, Any]],
+                    definitions: list[dict[str, Any]]) -> dict[str, Any]:
         """One model turn: read back when it was answered before, else ask (``llm.chat``)."""
         from hub.tasks.llm import Chat, ChatParams
 
@@ -100,7 +108,7 @@ class Agent:
         chat = ChatParams.model_validate({
             "messages": messages, "model": params.model, "temperature": params.temperature,
             "max_tokens": params.max_tokens, "output_schema": params.output_schema, "stream": params.stream,
-            "tools": [tool.definition().model_dump(exclude_none=True) for tool in params.tools] or None,
+            "tools": definitions or None,
         })
         row, attempt = journal.start(path, "llm.chat", {"turn": turn, "messages": len(messages)})
         try:

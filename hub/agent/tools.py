@@ -13,8 +13,10 @@ from pydantic import ValidationError
 
 from hub.agent.journal import FAILED, PAUSED, SUCCESS, Journal
 from hub.agent.spec import AgentParams, AgentTool, approval_form
+from hub.agent.toolset import FLOW_TASK, FlowTool
 from hub.engine.retry import backoff, should_retry
 from hub.errors import HubError, InvalidParameters, Paused, error_dict
+from hub.tasks.base import StepResources
 from hub.telemetry.current import current
 
 
@@ -48,9 +50,10 @@ def place(params: dict[str, Any], dotted: str | None, arguments: dict[str, Any])
 class ToolRunner:
     """Runs the tool calls of one agent step."""
 
-    def __init__(self, journal: Journal, params: AgentParams, registry: Any):
+    def __init__(self, journal: Journal, params: AgentParams, registry: Any, tools: dict[str, AgentTool],
+                 resources: StepResources):
         self.journal, self.params, self.registry = journal, params, registry
-        self.tools = {tool.name: tool for tool in params.tools}
+        self.tools, self.resources = tools, resources
 
     async def call(self, index: int, call: dict[str, Any]) -> dict[str, Any]:
         """The record of call number ``index``: ``{id, name, arguments, result | error, ...}``.
@@ -62,7 +65,7 @@ class ToolRunner:
         tool = self.tools[call["name"]]
         record: dict[str, Any] = {"id": call["id"], "name": tool.name, "arguments": call["arguments"]}
         arguments = dict(call["arguments"] or {})
-        if tool.requires_approval:
+        if tool.gated():
             decision = await self._approval(path, tool, arguments)
             record["approval"] = {k: decision.get(k) for k in ("decision", "decided_by", "comment")}
             if not decision.get("approved"):
@@ -79,7 +82,7 @@ class ToolRunner:
         return await self._run(path, tool, arguments, record)
 
     def _write(self, path: str, tool: AgentTool, arguments: dict[str, Any], record: dict[str, Any]) -> None:
-        row, _ = self.journal.start(path, tool.task, {"tool": tool.name, "arguments": arguments})
+        row, _ = self.journal.start(path, tool.task or FLOW_TASK, {"tool": tool.name, "arguments": arguments})
         self.journal.finish(row, path, SUCCESS, output=record)
 
     async def _approval(self, path: str, tool: AgentTool, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -111,24 +114,30 @@ class ToolRunner:
         return dict(decision)
 
     async def _run(self, path: str, tool: AgentTool, arguments: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-        kind = self.registry.get(tool.task)
-        rendered = place(tool.with_, tool.arguments_into, arguments)
+        if tool.flow is not None:
+            kind: Any = FlowTool
+            rendered = {"flow": tool.flow, "inputs": {**tool.with_, **arguments}}
+        else:
+            kind = self.registry.get(tool.task)
+            rendered = place(tool.with_, tool.arguments_into, arguments)
         started = time.monotonic()
         local = 0
         tracer = current().tracer
         while True:
             local += 1
-            row, attempt = self.journal.start(path, tool.task, rendered)
+            row, attempt = self.journal.start(path, kind.type, rendered)
             span = tracer.start_span(f"execute_tool {tool.name}", kind=SpanKind.INTERNAL, attributes={
                 "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
-                "gen_ai.tool.call.id": str(record["id"]), "hub.task.type": tool.task,
+                "gen_ai.tool.call.id": str(record["id"]), "hub.task.type": kind.type,
             })
             try:
                 try:
                     params = kind.Params.model_validate(rendered)
                 except ValidationError as exc:
                     raise InvalidParameters.after_rendering(tool.name, exc) from None
-                result = await kind().run(self.journal.child(path, attempt), params)
+                ctx = self.journal.child(path, attempt)
+                ctx.services = {**ctx.services, "resources": self.resources}
+                result = await kind().run(ctx, params)
             except Paused as pause:
                 span.end()
                 self.journal.finish(row, path, PAUSED, data={**pause.data, "reason": pause.reason})
@@ -154,7 +163,7 @@ class ToolRunner:
 
 def _typed(tool: AgentTool, values: dict[str, Any]) -> dict[str, Any]:
     """Form values back in their schema's types (a form's numbers are floats)."""
-    properties = tool.parameters.get("properties") or {}
+    properties = tool.schema.get("properties") or {}
     out = {}
     for name, value in values.items():
         if (properties.get(name) or {}).get("type") == "integer" and isinstance(value, float) and value.is_integer():

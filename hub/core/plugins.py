@@ -47,6 +47,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("core", "hub.tasks.plugin:register"),  # control flow and core tasks
     ("llm", "hub.llm.plugin:register"),  # llm.chat, langchain.invoke, prompts
     ("agent", "hub.agent.plugin:register"),  # llm.agent
+    ("mcp", "hub.mcp.plugin:register"),  # mcp.tools, mcp.call; `hub mcp`, /mcp: the flows as MCP tools
     ("approvals", "hub.approvals.plugin:register"),  # the approval gate
     ("triggers", "hub.triggers.plugin:register"),  # schedule, webhook, redis_stream, file, flow triggers
     ("telemetry", "hub.telemetry.plugin:register"),  # spans kept for the trace viewer, `hub trace`

@@ -17,8 +17,9 @@ The return value (JSON-serialisable) becomes ``outputs.<task id>``.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -68,6 +69,22 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class StepResources(contextlib.AsyncExitStack):
+    """Connections a step keeps open for the tasks it runs inside it, closed when it ends: an
+    agent hands one to its tool calls (``ctx.services["resources"]``) so that, say, an MCP
+    server is started once per agent run rather than once per call. ``cache`` holds them by key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache: dict[str, Any] = {}
+
+
+RunFlow = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
+"""``await run_flow(ref, inputs, key)``: start the flow ``ref`` (``namespace.id``, or ``id`` in the
+step's namespace) as a child execution of this step — once per ``key``, whatever re-runs happen —
+run it here and return its execution row (``state``, ``outputs``, ``error``)."""
+
+
 @runtime_checkable
 class TaskKind(Protocol):
     """A kind of task. ``run`` does the work; everything else wraps it."""
@@ -112,6 +129,8 @@ class TaskContext:
     """Send a live event (e.g. ``{"event": "token", "text": ...}``) to the execution's listeners:
     ``hub run``'s progress and the execution's SSE stream. Not stored."""
     issue_resume_token: Callable[[], str] | None = field(default=None, repr=False)
+    run_flow: RunFlow | None = field(default=None, repr=False)
+    """Run another flow as a child execution (see :data:`RunFlow`); set when the engine runs the step."""
 
     @property
     def resume_token(self) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from hub.engine import pauses
+from hub.engine import children, pauses
 from hub.engine.frame import Frame
 from hub.engine.retry import backoff, should_retry
 from hub.engine.run import PauseSignal, Run, StepCall, StepFailed, StepLog, step_event
@@ -202,6 +202,7 @@ async def _attempt(
         services=engine.services, flow=run.flow, execution=run.execution,
         issue_resume_token=None if checkpoint is None else _token_issuer(engine, checkpoint),
         emit=functools.partial(_emit_for, engine, run.id, path),
+        run_flow=functools.partial(children.run_flow, engine, run, path),
     )
     try:
         call = engine.wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
