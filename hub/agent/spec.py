@@ -21,6 +21,11 @@
       arguments_into: records.0             # put the model's arguments here (default: merged at the top)
       parameters: {...}
       requires_approval: true
+    - flow: sales.lookup_order               # a flow, run as a child execution; its inputs are the schema
+      with: {tenant: acme}                   # fixed inputs
+    - mcp: {command: uvx, args: [tickets-mcp]}   # an MCP server's tools (or {url: ..., headers: ...})
+      allow: [find_ticket, close_ticket]
+      requires_approval: [close_ticket]
   approval: {approvers: [sales-lead@acme.com], channels: [web]}
   max_turns: 8
   max_cost: 0.20
@@ -89,7 +94,7 @@ class AgentTool(Params):
         return self
 
     @property
-    def schema(self) -> dict[str, Any]:
+    def arguments_schema(self) -> dict[str, Any]:
         return self.parameters if self.parameters is not None else {"type": "object", "properties": {}}
 
     def gated(self, tool_name: str | None = None) -> bool:
@@ -99,7 +104,7 @@ class AgentTool(Params):
         return self.requires_approval
 
     def definition(self) -> ToolDef:
-        return ToolDef.model_validate({"name": self.name, "description": self.description, "parameters": self.schema})
+        return ToolDef.model_validate({"name": self.name, "description": self.description, "parameters": self.arguments_schema})
 
 
 class ApprovalSpec(Params):
@@ -139,8 +144,8 @@ class AgentParams(Params):
 
 def approval_form(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, FormField]:
     """An approval form with one field per argument, the model's proposal as each default."""
-    properties = tool.schema.get("properties") or {}
-    required = set(tool.schema.get("required") or [])
+    properties = tool.arguments_schema.get("properties") or {}
+    required = set(tool.arguments_schema.get("required") or [])
     form: dict[str, FormField] = {}
     for name in dict.fromkeys([*properties, *arguments]):
         schema = properties.get(name) or {}

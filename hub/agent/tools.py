@@ -134,7 +134,7 @@ class ToolRunner:
                 try:
                     params = kind.Params.model_validate(rendered)
                 except ValidationError as exc:
-                    raise InvalidParameters.after_rendering(tool.name, exc) from None
+                    raise InvalidParameters.after_rendering(str(tool.name), exc) from None
                 ctx = self.journal.child(path, attempt)
                 ctx.services = {**ctx.services, "resources": self.resources}
                 result = await kind().run(ctx, params)
@@ -163,7 +163,7 @@ class ToolRunner:
 
 def _typed(tool: AgentTool, values: dict[str, Any]) -> dict[str, Any]:
     """Form values back in their schema's types (a form's numbers are floats)."""
-    properties = tool.schema.get("properties") or {}
+    properties = tool.arguments_schema.get("properties") or {}
     out = {}
     for name, value in values.items():
         if (properties.get(name) or {}).get("type") == "integer" and isinstance(value, float) and value.is_integer():

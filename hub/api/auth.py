@@ -34,6 +34,17 @@ class Principal:
     def allows(self, scope: str) -> bool:
         return any(scope in IMPLIES.get(s, ()) for s in self.scopes)
 
+    def allows_in(self, scope: str, namespace: str) -> bool:
+        """``scope`` everywhere, or narrowed to ``namespace`` or one above it (``run:sales`` allows
+        running the flows of ``sales`` and ``sales.emea``)."""
+        if self.allows(scope):
+            return True
+        for held in self.scopes:
+            base, _, where = held.partition(":")
+            if where and scope in IMPLIES.get(base, ()) and (namespace == where or namespace.startswith(where + ".")):
+                return True
+        return False
+
     @property
     def name(self) -> str:
         return self.key_id or "anonymous"
@@ -67,8 +78,9 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def require(scope: str) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller must hold ``scope`` (or one that implies it)."""
+def require(scope: str, per_namespace: bool = False) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller must hold ``scope`` (or one that implies it); with ``per_namespace``,
+    a scope narrowed to the route's ``{namespace}`` will do (``run:sales``)."""
 
     async def dependency(  # async: no thread hop per request (a stored key is one indexed read)
         request: Request,
@@ -78,7 +90,9 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         token = credentials.credentials if credentials else api_key
         principal = authenticate(hub, token)
-        if not principal.allows(scope):
+        namespace = request.path_params.get("namespace") if per_namespace else None
+        allowed = principal.allows_in(scope, namespace) if namespace else principal.allows(scope)
+        if not allowed:
             raise ApiError(403, f"the API key {principal.name} lacks the {scope!r} scope (it has: "
                            f"{', '.join(sorted(principal.scopes))})")
         request.state.principal = principal

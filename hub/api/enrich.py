@@ -139,7 +139,7 @@ async def enrich(
     inputs: dict[str, Any] = Body(default_factory=dict, examples=[{"email": "ana@example.com"}]),
     timeout: float | None = Query(None, gt=0, le=3600, description="Seconds to wait (capped by the server)."),
     cache: bool = Query(True, description="Use the flow's response cache (label enrich_cache_ttl)."),
-    hub: Hub = Depends(get_hub), principal: Principal = Depends(require("run")),
+    hub: Hub = Depends(get_hub), principal: Principal = Depends(require("run", per_namespace=True)),
 ) -> JSONResponse:
     """Run the flow with ``inputs`` (the body) and answer its outputs."""
     await _limit(hub, principal)
@@ -166,7 +166,7 @@ async def enrich_batch(
     namespace: str, flow_id: str, body: BatchRequest,
     timeout: float | None = Query(None, gt=0, le=3600, description="Seconds to wait for the whole batch."),
     cache: bool = Query(True),
-    hub: Hub = Depends(get_hub), principal: Principal = Depends(require("run")),
+    hub: Hub = Depends(get_hub), principal: Principal = Depends(require("run", per_namespace=True)),
 ) -> BatchResult:
     """Run the flow once per item, up to ``HUB_API_ENRICH_BATCH_CONCURRENCY`` at once; results come
     in the items' order, each with its outputs or its own error."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from hub.store.api_store import SCOPE_PATTERN
 
 MAX_INT = 2**31 - 1  # the largest number every database integer column holds (PostgreSQL INTEGER)
 # -- errors -------------------------------------------------------------------------------------
@@ -242,7 +244,9 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Literal["admin", "run", "approve", "read"]] = Field(min_length=1)
+    scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN)]] = Field(
+        min_length=1, description="admin, run, approve, read; or run:<namespace>, read:<namespace> (that "
+        "namespace and those under it).")
 
 
 class ApiKeyCreated(ApiKeyInfo):

@@ -172,10 +172,21 @@ def keys() -> None:
     """API keys (stored hashed): create, list, revoke."""
 
 
+def _scopes(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from hub.store.api_store import valid_scope
+
+    bad = [scope for scope in value if not valid_scope(scope)]
+    if bad:
+        raise click.BadParameter(f"{', '.join(map(repr, bad))}: give admin, run, approve or read, or run:NAMESPACE "
+                                 "or read:NAMESPACE")
+    return value
+
+
 @keys.command("create")
 @click.argument("name")
-@click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice(["admin", "run", "approve", "read"]), help="Repeatable.")
+@click.option("--scope", "scopes", multiple=True, required=True, callback=_scopes,
+              help="Repeatable: admin, run, approve, read; or run:NAMESPACE, read:NAMESPACE (that namespace "
+              "and those under it, e.g. a key for one team's flows in hub mcp).")
 @user_errors
 def keys_create(name: str, scopes: tuple[str, ...]) -> None:
     """Create a key; its secret is printed once (only a hash is stored)."""

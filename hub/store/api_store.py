@@ -21,6 +21,15 @@ KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 
 SCOPES = ("admin", "run", "approve", "read")
+NAMESPACED = ("run", "read")
+"""Scopes that may be narrowed to a namespace (and those under it): ``run:sales``, ``read:sales.emea``."""
+SCOPE_PATTERN = r"^(admin|run|approve|read)$|^(run|read):[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
+
+def valid_scope(scope: str) -> bool:
+    import re
+
+    return re.match(SCOPE_PATTERN, scope) is not None
 KEY_PREFIX = "hub_"
 IDEMPOTENCY_TTL = 24 * 3600.0
 IDEMPOTENCY_PURGE_EVERY = 3600.0  # seconds between deletes of all expired keys (per server)
@@ -109,9 +118,10 @@ class ApiStore:
 
     def create_key(self, name: str, scopes: list[str]) -> tuple[dict[str, Any], str]:
         """A new key; returns its row and the secret token, shown once and never stored."""
-        unknown = [s for s in scopes if s not in SCOPES]
+        unknown = [s for s in scopes if not valid_scope(s)]
         if unknown or not scopes:
-            raise ValueError(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
+            raise ValueError(f"scopes must be some of {', '.join(SCOPES)}, or run:<namespace> or read:<namespace>; "
+                             f"got {', '.join(scopes) or 'none'}")
         key_id = secrets.token_hex(4)
         token = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
         row = {
