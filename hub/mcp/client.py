@@ -126,11 +126,17 @@ async def list_tools(session: Any) -> list[dict[str, Any]]:
             return tools
 
 
-async def call_tool(session: Any, server: McpServer, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+IDEMPOTENCY_META = "dev.hub/idempotency-key"
+"""The ``_meta`` key of a tools/call that carries the step's idempotency key (a server may dedupe on it)."""
+
+
+async def call_tool(session: Any, server: McpServer, name: str, arguments: dict[str, Any],
+                    idempotency_key: str | None = None) -> dict[str, Any]:
     """Call ``name``: ``{"content": [...], "text": ..., "structured": ...}``. A result the server
     marks as an error raises :class:`TaskError` (not retryable: the tool said no)."""
+    meta = {IDEMPOTENCY_META: idempotency_key} if idempotency_key else None
     try:
-        result = await session.call_tool(name, arguments)
+        result = await session.call_tool(name, arguments, meta=meta)
     except Exception as exc:
         raise TaskError(f"MCP server {server.label}: tools/call {name} failed: {_reason(exc)}") from None
     content = [block.model_dump(mode="json", exclude_none=True) for block in result.content]

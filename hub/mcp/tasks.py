@@ -57,4 +57,4 @@ class McpCall:
 
     async def run(self, ctx: TaskContext, params: CallParams) -> Any:
         async with session_for(params.server, _resources(ctx)) as session:
-            return await call_tool(session, params.server, params.tool, params.arguments)
+            return await call_tool(session, params.server, params.tool, params.arguments, ctx.idempotency_key)

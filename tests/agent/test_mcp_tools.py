@@ -107,8 +107,11 @@ async def test_an_agent_calls_the_tools_of_an_mcp_server_over_stdio(store, tmp_p
     assert sorted(offered) == ["close_ticket", "find_ticket"]
     assert offered["find_ticket"]["parameters"]["required"] == ["customer"]
     assert offered["find_ticket"]["description"] == "Find the open ticket of a customer."
-    assert calls(str(log)) == [{"tool": "find_ticket", "arguments": {"customer": "Ada"}},
-                               {"tool": "close_ticket", "arguments": {"ticket": "T-42", "resolution": "refunded"}}]
+    logged = calls(str(log))
+    assert [(c["tool"], c["arguments"]) for c in logged] == [
+        ("find_ticket", {"customer": "Ada"}), ("close_ticket", {"ticket": "T-42", "resolution": "refunded"})]
+    # the call carries its step's idempotency key in _meta, for a server that dedupes
+    assert logged[0]["meta"]["dev.hub/idempotency-key"] == f"{execution['id']}:assistant.tools[1]"
     output = result_of(engine, execution["id"]).step("assistant")["output"]
     first, second = output["tool_calls"]
     assert first["result"]["structured"] == {"ticket": "T-42", "customer": "Ada", "status": "open"}

@@ -12,23 +12,23 @@ import os
 import sys
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("tickets", instructions="A ticket desk for tests.")
 
 
-def _log(tool: str, arguments: dict[str, Any]) -> None:
+def _log(tool: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
     path = os.environ.get("MCP_TOOL_LOG")
     if path:
         with open(path, "a") as out:
-            out.write(json.dumps({"tool": tool, "arguments": arguments}) + "\n")
+            out.write(json.dumps({"tool": tool, "arguments": arguments, **({"meta": meta} if meta else {})}) + "\n")
 
 
 @server.tool()
-def find_ticket(customer: str) -> dict[str, Any]:
+def find_ticket(customer: str, ctx: Context) -> dict[str, Any]:
     """Find the open ticket of a customer."""
-    _log("find_ticket", {"customer": customer})
+    _log("find_ticket", {"customer": customer}, dict(ctx.request_context.meta or {}))
     return {"ticket": "T-42", "customer": customer, "status": "open"}
 
 
