@@ -69,14 +69,14 @@ async def resolve(journal: Journal, params: AgentParams, registry: Any, resource
 
 
 def _flow_tool(ctx: TaskContext, tool: AgentTool) -> AgentTool:
-    from hub.engine.catalog import FlowCatalog
     from hub.flow.input_schema import inputs_schema
+    from hub.flow.loader import load_text
 
     assert tool.flow is not None and ctx.store is not None
-    catalog = FlowCatalog(ctx.store)
+    namespace, _, flow_id = tool.flow.rpartition(".")
     try:
-        namespace, flow_id = catalog.resolve_ref(tool.flow, ctx.namespace)
-        _, flow, _ = catalog.latest(namespace, flow_id)
+        _, source = ctx.store.get_flow_source(namespace or ctx.namespace, flow_id)
+        flow = load_text(source)
     except HubError as exc:
         raise TaskError(f"flow tool {tool.flow!r}: {exc}; deploy the flow first", retryable=False) from None
     schema = inputs_schema(flow)
