@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -149,11 +150,13 @@ def command(args: argparse.Namespace, home: Path, url: str, prompts: Path, base:
     hub = Path(sys.executable).with_name("hub")
     for label, extra in (("hub eval (every answer asked)", []), ("hub eval again (eval cache)", [])):
         asked, _ = stats()
-        started = time.perf_counter()
+        started, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run([str(hub), "eval", str(home / "bench.yaml"), *extra], env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - started
+        wall, ended = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = ended.ru_utime + ended.ru_stime - children.ru_utime - children.ru_stime
         requests, in_flight = stats()
-        print(f"{label}: {wall:.2f} s wall, exit {done.returncode}, {requests - asked} model requests, max {in_flight} in flight")
+        print(f"{label}: {wall:.2f} s wall ({cpu:.2f} s CPU), exit {done.returncode}, "
+              f"{requests - asked} model requests, max {in_flight} in flight")
         if done.returncode not in (0, 1):
             print(done.stdout[-2000:], done.stderr[-2000:])
 
