@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from connectors.email import outbox
 from connectors.email.settings import EmailSettings
+from hub.core import keyset
 from hub.core.errors import NotFound
 from hub.core.tasks import TaskStore
 
@@ -58,6 +59,31 @@ def verify_sendgrid_signature(public_key: str, payload: bytes, signature: str, t
         return False
 
 
+CURSOR_HELP = "The `next` of the previous page (the Hub-Next-Cursor header); omit for the first page."
+
+
+def _page(
+    request: Request, response: Response, store: TaskStore, cursor: str | None, limit: int, offset: int, **filters: Any,
+) -> list[dict[str, Any]]:
+    """One page of messages; the next one in ``Link: <url>; rel="next"`` and ``Hub-Next-Cursor``."""
+    after = None
+    if cursor:
+        if offset:
+            raise HTTPException(400, "give cursor or offset, not both")
+        try:
+            after = keyset.decode(cursor, (float | int, str))
+        except ValueError as exc:
+            raise HTTPException(400, f"{exc}; pass the Hub-Next-Cursor of the previous page") from None
+    limit = min(limit, 500)
+    rows = outbox.list_messages(store, limit=limit + 1, offset=offset, after=after, **filters)
+    following = keyset.following(rows, limit, lambda r: [r["created_at"], r["id"]])
+    if following is not None:
+        url = request.url.remove_query_params(["cursor", "offset"]).include_query_params(cursor=following)
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+        response.headers["Hub-Next-Cursor"] = following
+    return rows
+
+
 def email_router(
     get_store: Callable[..., TaskStore] | None = None, *, prefix: str = "/v1/email", read: Sequence[Any] = ()
 ) -> APIRouter:
@@ -67,21 +93,29 @@ def email_router(
     guards = list(read)
 
     @router.get("/outbox", dependencies=guards)
-    def list_outbox(limit: int = Query(50, ge=1, le=1_000_000), offset: int = Query(0, ge=0, le=1_000_000), store: TaskStore = store_dep) -> list[dict[str, Any]]:
-        return outbox.list_messages(store, status="outbox", limit=min(limit, 500), offset=offset)
+    def list_outbox(
+        request: Request, response: Response,
+        limit: int = Query(50, ge=1, le=1_000_000), offset: int = Query(0, ge=0, le=1_000_000),
+        cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP), store: TaskStore = store_dep,
+    ) -> list[dict[str, Any]]:
+        """Messages kept in the outbox, newest first; the next page in ``Link`` / ``Hub-Next-Cursor``."""
+        return _page(request, response, store, cursor, limit, offset, status="outbox")
 
     @router.get("/messages", dependencies=guards)
     def list_messages(
+        request: Request,
+        response: Response,
         status: str | None = None,
         backend: str | None = None,
         execution_id: str | None = None,
         limit: int = Query(50, ge=1, le=1_000_000),
         offset: int = Query(0, ge=0, le=1_000_000),
+        cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
         store: TaskStore = store_dep,
     ) -> list[dict[str, Any]]:
-        return outbox.list_messages(
-            store, status=status, backend=backend, execution_id=execution_id, limit=min(limit, 500), offset=offset
-        )
+        """Messages, newest first; the next page in ``Link`` / ``Hub-Next-Cursor``."""
+        return _page(request, response, store, cursor, limit, offset, status=status, backend=backend,
+                     execution_id=execution_id)
 
     @router.get("/messages/{message_id}", dependencies=guards)
     def get_message(message_id: str, store: TaskStore = store_dep) -> dict[str, Any]:

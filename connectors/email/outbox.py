@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.email.message import Message
 from connectors.email.tables import EmailMessage
+from hub.core import keyset
 from hub.core.errors import NotFound
 from hub.core.tasks import TaskStore
 
@@ -135,8 +136,9 @@ def list_messages(
     execution_id: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    after: list[Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first, without bodies. ``status="outbox"`` is the outbox."""
+    """Newest first, without bodies (a page after ``(created_at, id)``). ``status="outbox"`` is the outbox."""
     query = select(*SUMMARY_COLUMNS)
     if status:
         query = query.where(MESSAGES.c.status == status)
@@ -144,7 +146,7 @@ def list_messages(
         query = query.where(MESSAGES.c.backend == backend)
     if execution_id:
         query = query.where(MESSAGES.c.execution_id == execution_id)
-    query = query.order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id).limit(limit).offset(offset)
+    query = keyset.page(query, ((MESSAGES.c.created_at, True), (MESSAGES.c.id, False)), after, limit).offset(offset)
     with store.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
 

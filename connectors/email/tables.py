@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 
@@ -14,6 +14,10 @@ class EmailMessage(SQLModel, table=True):
     ``bounce``, ...) and ``events`` keeps every event the provider reported."""
 
     __tablename__ = "email_messages"
+    __table_args__ = (  # the lists, newest first (keyset paging)
+        Index("ix_email_messages_created", "created_at", "id"),
+        Index("ix_email_messages_status_created", "status", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True)
     idempotency_key: str = Field(unique=True)

@@ -16,12 +16,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.errors import ApiError
 from hub.api.models import MAX_INT
+from hub.api.paging import CURSOR_HELP, link_next, next_cursor, start_after
 from hub.errors import HubError, NotFound
 from hub.evals.results import EvalStore, new_run_id
 
@@ -133,10 +134,14 @@ async def start_run(body: RunRequest, request: Request) -> Any:
 
 @router.get("/runs", dependencies=_read)
 def list_runs(
-    request: Request, name: str | None = Query(None, max_length=200), limit: int = Query(20, ge=1, le=500)
+    request: Request, response: Response, name: str | None = Query(None, max_length=200),
+    limit: int = Query(20, ge=1, le=500), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
 ) -> list[dict[str, Any]]:
+    """Eval runs, newest first; the next page in ``Link`` / ``Hub-Next-Cursor``."""
     store, _, _ = _parts(request)
-    return [{k: v for k, v in r.items() if k not in ("summary", "spec")} for r in EvalStore(store.engine).runs(name, limit)]
+    runs = EvalStore(store.engine).runs(name, limit + 1, start_after(cursor, (float | int, str)))
+    link_next(request, response, next_cursor(runs, limit, lambda r: [r["created_at"], r["id"]]))
+    return [{k: v for k, v in r.items() if k not in ("summary", "spec")} for r in runs]
 
 
 @router.get("/runs/{run_id}", dependencies=_read)
@@ -146,10 +151,17 @@ def get_run(run_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}/results", dependencies=_read)
-def get_results(run_id: str, request: Request, variant: str | None = None) -> list[dict[str, Any]]:
+def get_results(
+    run_id: str, request: Request, response: Response, variant: str | None = None,
+    limit: int = Query(1000, ge=1, le=1000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+) -> list[dict[str, Any]]:
+    """A run's results by variant, case and repeat; the next page in ``Link`` / ``Hub-Next-Cursor``."""
     store, _, _ = _parts(request)
     results = EvalStore(store.engine)
-    return results.results(results.run(run_id)["id"], variant)
+    after = start_after(cursor, (str, int, int, int))
+    rows = results.results(results.run(run_id)["id"], variant, limit + 1, after)
+    link_next(request, response, next_cursor(rows, limit, lambda r: [r["variant"], r["case_index"], r["repeat"], r["id"]]))
+    return rows
 
 
 @router.get("/runs/{run_id}/report.html", dependencies=_read, response_class=HTMLResponse)
@@ -184,17 +196,29 @@ def online_status(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/online/{name}/scores", dependencies=_read)
-def online_scores(name: str, request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-    """The newest scores of one attached eval, each with its call record, execution and trace."""
+def online_scores(
+    name: str, request: Request, response: Response, limit: int = Query(100, ge=1, le=1000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+) -> list[dict[str, Any]]:
+    """The newest scores of one attached eval, each with its call record, execution and trace; the
+    next page in ``Link`` / ``Hub-Next-Cursor``."""
     from hub.evals.online import OnlineStore
 
     store, _, _ = _parts(request)
     online = OnlineStore(store.engine)
     online.get(name)  # 404 for an eval that is not attached
-    return online.scores(name, limit)
+    after = start_after(cursor, (int,))
+    rows = online.scores(name, limit + 1, before=after[0] if after else None)
+    link_next(request, response, next_cursor(rows, limit, lambda r: [r["id"]]))
+    return rows
 
 
 @router.get("/promotions", dependencies=_read)
-def promotions(request: Request, prompt: str | None = None) -> list[dict[str, Any]]:
+def promotions(
+    request: Request, response: Response, prompt: str | None = None,
+    limit: int = Query(1000, ge=1, le=1000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+) -> list[dict[str, Any]]:
+    """Label moves an eval run justified, oldest first; the next page in ``Link`` / ``Hub-Next-Cursor``."""
     store, _, _ = _parts(request)
-    return EvalStore(store.engine).promotions(prompt)
+    rows = EvalStore(store.engine).promotions(prompt, limit + 1, start_after(cursor, (int,)))
+    link_next(request, response, next_cursor(rows, limit, lambda r: [r["id"]]))
+    return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.sse import EventSourceResponse
 
 from hub.api import sse
@@ -26,7 +26,7 @@ from hub.api.models import (
     StartRequest,
     errors,
 )
-from hub.api.paging import CURSOR_HELP, decode_cursor, next_cursor
+from hub.api.paging import CURSOR_HELP, NEXT_HEADERS, decode_cursor, link_next, next_cursor, start_after
 from hub.engine.inputs import check_inputs
 from hub.engine.states import State
 from hub.errors import HubError, NotFound
@@ -154,13 +154,16 @@ async def replay_execution(
     return ExecutionRef(id=new_id, state=State.QUEUED, flow=flow.key)
 
 
-@router.get("/{execution_id}/logs", response_model=list[LogLine], responses=errors(401, 403, 404))
+@router.get("/{execution_id}/logs", response_model=list[LogLine], responses={**errors(401, 403, 404), 200: {"headers": NEXT_HEADERS}})
 def execution_logs(
-    execution_id: str, limit: int = Query(1000, ge=1, le=10_000),
+    execution_id: str, request: Request, response: Response, limit: int = Query(1000, ge=1, le=10_000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
     hub: Hub = Depends(get_hub), _: Any = Depends(require("read")),
 ) -> list[LogLine]:
+    """An execution's log lines, oldest first; the next page in ``Link`` / ``Hub-Next-Cursor``."""
     hub.engine.store.get_execution(execution_id)
-    return [LogLine(**row) for row in hub.engine.store.logs(execution_id, limit)]
+    rows = hub.engine.store.logs(execution_id, limit + 1, start_after(cursor, (int,)))
+    link_next(request, response, next_cursor(rows, limit, lambda r: [r["id"]]))
+    return [LogLine(**row) for row in rows]
 
 
 def _existing(execution_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:

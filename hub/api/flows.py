@@ -23,6 +23,7 @@ from hub.api.models import (
     ValidationResult,
     errors,
 )
+from hub.api.paging import CURSOR_HELP, NEXT_HEADERS, link_next, next_cursor, start_after
 from hub.errors import FlowError, Location, NotFound
 from hub.flow.models import Flow
 
@@ -210,12 +211,17 @@ def get_flow(
     return _detail(hub, namespace, flow_id, revision)
 
 
-@router.get("/{namespace}/{flow_id}/revisions", response_model=list[Revision], responses=errors(401, 403, 404))
+@router.get("/{namespace}/{flow_id}/revisions", response_model=list[Revision], responses={**errors(401, 403, 404), 200: {"headers": NEXT_HEADERS}})
 def list_revisions(
-    namespace: str, flow_id: str, hub: Hub = Depends(get_hub), _: Any = Depends(require("read"))
+    namespace: str, flow_id: str, request: Request, response: Response,
+    limit: int = Query(1000, ge=1, le=1000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+    hub: Hub = Depends(get_hub), _: Any = Depends(require("read")),
 ) -> list[Revision]:
+    """A flow's revisions, oldest first; the next page in ``Link`` / ``Hub-Next-Cursor``."""
     hub.api_store.flow_state(namespace, flow_id)
-    return [Revision(**r) for r in hub.api_store.revisions(namespace, flow_id)]
+    rows = hub.api_store.revisions(namespace, flow_id, limit + 1, start_after(cursor, (int,)))
+    link_next(request, response, next_cursor(rows, limit, lambda r: [r["revision"]]))
+    return [Revision(**r) for r in rows]
 
 
 @router.get("/{namespace}/{flow_id}/diff", response_model=FlowDiff, responses=errors(401, 403, 404))

@@ -8,42 +8,55 @@ depth, and items created meanwhile neither shift nor repeat it. ``next`` is null
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
+from fastapi import Request, Response
+
 from hub.api.errors import ApiError
+from hub.core import keyset
 
 CURSOR_HELP = "The `next` of the previous page; omit for the first page."
+NEXT_HEADERS = {
+    "Link": {"description": 'The next page, `<url>; rel="next"` (absent on the last page).', "schema": {"type": "string"}},
+    "Hub-Next-Cursor": {"description": "The cursor of the next page (absent on the last page).", "schema": {"type": "string"}},
+}
 
 
 def encode_cursor(key: list[Any]) -> str:
     """The cursor that starts the page after the item whose sort key is ``key``."""
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+    return keyset.encode(key)
 
 
 def decode_cursor(cursor: str, shape: tuple[Any, ...]) -> list[Any]:
     """The sort key in ``cursor``, checked against ``shape`` (one type per part); 400 when it is
     not a cursor this list gave."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-    except (binascii.Error, ValueError):
-        key = None
-    ok = isinstance(key, list) and len(key) == len(shape) and all(
-        isinstance(part, kind) and not isinstance(part, bool) for part, kind in zip(key, shape, strict=False)
-    )
-    if not ok:
-        raise ApiError(400, f"cursor {cursor[:60]!r} is not one this list gave; pass the `next` of the previous page, "
-                            "or no cursor for the first page", details=[{"path": "query.cursor", "message": "invalid cursor"}])
-    return list(key)
+        return keyset.decode(cursor, shape)
+    except ValueError as exc:
+        raise ApiError(400, f"{exc}; pass the `next` of the previous page, or no cursor for the first page",
+                       details=[{"path": "query.cursor", "message": "invalid cursor"}]) from None
+
+
+def start_after(cursor: str | None, shape: tuple[Any, ...], offset: int = 0) -> list[Any] | None:
+    """The sort key a page starts after (None for the first page); a cursor and an offset together are refused."""
+    if not cursor:
+        return None
+    if offset:
+        raise ApiError(400, "give cursor or offset, not both", details=[{"path": "query.offset", "message": "with cursor"}])
+    return decode_cursor(cursor, shape)
 
 
 def next_cursor(items: list[Any], limit: int, key: Any) -> str | None:
     """``next`` for a page fetched with ``limit + 1`` rows: the cursor after its last item, or None
     when no row followed (the extra row is removed from ``items``)."""
-    if len(items) <= limit:
-        return None
-    del items[limit:]
-    return encode_cursor(key(items[-1]))
+    return keyset.following(items, limit, key)
+
+
+def link_next(request: Request, response: Response, cursor: str | None) -> None:
+    """A list answered as a JSON array (kept so for existing clients) gives its next page in headers:
+    ``Link: <url>; rel="next"`` (RFC 8288) and the bare cursor in ``Hub-Next-Cursor``."""
+    if cursor is None:
+        return
+    url = request.url.remove_query_params(["cursor", "offset"]).include_query_params(cursor=cursor)
+    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    response.headers["Hub-Next-Cursor"] = cursor

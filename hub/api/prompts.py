@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.auth import Principal, require
 from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
 from hub.api.models import errors
+from hub.api.paging import CURSOR_HELP, link_next, next_cursor, start_after
 from hub.errors import HubError
 from hub.llm.records import CallLog
 from hub.prompts.registry import Move, PromptRegistry, ProtectedLabel
@@ -84,9 +85,14 @@ def sync_prompts(body: SyncRequest | None = None, reg: PromptRegistry = Depends(
 
 
 @router.get("/prompts/{name}", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
-def show_prompt(name: str, reg: PromptRegistry = Depends(registry)) -> dict[str, Any]:
-    """A prompt's versions and labels."""
-    return {"name": name, "labels": reg.labels(name), "versions": reg.versions(name)}
+def show_prompt(
+    name: str, limit: int = Query(1000, ge=1, le=1000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+    reg: PromptRegistry = Depends(registry),
+) -> dict[str, Any]:
+    """A prompt's labels and versions (oldest first; ``next``: the cursor of the next page of versions)."""
+    versions = reg.versions(name, limit + 1, start_after(cursor, (int,)))
+    following = next_cursor(versions, limit, lambda v: [v["version"]])
+    return {"name": name, "labels": reg.labels(name), "versions": versions, "next": following}
 
 
 @router.get("/prompts/{name}/versions/{version}", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
@@ -108,11 +114,17 @@ def diff_versions(
 
 
 @router.get("/prompts/{name}/history", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
-def label_history(name: str, reg: PromptRegistry = Depends(registry)) -> list[dict[str, Any]]:
+def label_history(
+    name: str, request: Request, response: Response, limit: int = Query(1000, ge=1, le=1000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+    reg: PromptRegistry = Depends(registry),
+) -> list[dict[str, Any]]:
     """Every move of every label, oldest first: when, who (``actor``), why (``reason``), the
-    eval run that justified it (``eval_run``) and whether it was ``forced``."""
-    reg.versions(name)  # 404 for an unknown prompt
-    return reg.history(name)
+    eval run that justified it (``eval_run``) and whether it was ``forced``. The next page is in
+    ``Link`` / ``Hub-Next-Cursor``."""
+    reg.versions(name, 1)  # 404 for an unknown prompt
+    moves = reg.history(name, limit + 1, start_after(cursor, (int,)))
+    link_next(request, response, next_cursor(moves, limit, lambda m: [m["id"]]))
+    return moves
 
 
 @router.put("/prompts/{name}/labels/{label}", responses=errors(401, 403, 404, 409, 422))
@@ -147,8 +159,14 @@ def promote(
 
 
 @router.get("/executions/{execution_id}/llm", dependencies=[Depends(require("read"))], responses=errors(401, 403, 404, 422))
-def execution_llm_calls(execution_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
-    """The LLM calls of one execution (prompt version, model, tokens, cost, latency) and totals."""
+def execution_llm_calls(
+    execution_id: str, limit: int = Query(1000, ge=1, le=1000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    """The LLM calls of one execution (prompt version, model, tokens, cost, latency), oldest first,
+    and totals (of every call); ``next``: the cursor of the next page of calls."""
     hub.engine.store.get_execution(execution_id)  # 404 for an unknown execution
     log = CallLog(hub.engine.store.engine)
-    return {"execution_id": execution_id, "totals": log.totals(execution_id), "calls": log.calls(execution_id)}
+    calls = log.calls(execution_id, limit=limit + 1, after=start_after(cursor, (int,)))
+    following = next_cursor(calls, limit, lambda c: [c["id"]])
+    return {"execution_id": execution_id, "totals": log.totals(execution_id), "calls": calls, "next": following}

@@ -31,6 +31,7 @@ except ImportError:  # a bare app without the service's auth (tests of this rout
     _guards = []
 
 from hub.api.errors import parse_time
+from hub.api.paging import CURSOR_HELP, next_cursor, start_after
 
 router = APIRouter(tags=["traces"], dependencies=_guards)
 
@@ -87,11 +88,14 @@ def search_traces(
     min_duration_ms: float | None = Query(None, ge=0),
     errors: bool = Query(False, description="Only traces with a span in ERROR"),
     limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
     store: Store = Depends(get_store),
 ) -> dict[str, Any]:
-    """Executions with a stored trace, newest first."""
+    """Executions with a stored trace, newest first; ``next``: the cursor of the next page."""
     found = spanstore.search_traces(
         store.engine, flow=flow, state=state, since=parse_time(since, "since"), until=parse_time(until, "until"),
-        min_duration_ms=min_duration_ms, errors_only=errors, limit=limit,
+        min_duration_ms=min_duration_ms, errors_only=errors, limit=limit + 1,
+        after=start_after(cursor, (float | int, str)),
     )
-    return {"traces": found, "count": len(found)}
+    following = next_cursor(found, limit, lambda t: [t["start_time"], t["execution_id"]])
+    return {"traces": found, "count": len(found), "next": following}

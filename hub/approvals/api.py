@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from hub.api.auth import Principal, require
 from hub.api.context import Hub, get_hub
 from hub.api.errors import ApiError
+from hub.api.paging import CURSOR_HELP, NEXT_HEADERS, link_next, next_cursor, start_after
 from hub.approvals import install, slack, web
 from hub.approvals.identities import canonical
 from hub.approvals.service import Approvals, Decided, Refused, iso
@@ -89,6 +90,7 @@ class Approval(BaseModel):
 
 class ApprovalList(BaseModel):
     items: list[Approval]
+    next: str | None = Field(None, description="The cursor of the next page (null on the last page).")
 
 
 class DecisionRequest(BaseModel):
@@ -177,29 +179,55 @@ def list_approvals(
     state: Literal["pending", "approved", "rejected", "timed_out", "cancelled", "all"] = "pending",
     mine: bool = Query(True, description="Only approvals the caller may decide (its inbox)."),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=1_000_000),
+    cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+    offset: int = Query(0, ge=0, le=1_000_000, description="Items to skip (prefer `cursor`)."),
     hub: Hub = Depends(get_hub),
     service: Approvals = Depends(get_approvals),
     principal: Principal = Depends(require("read")),
 ) -> ApprovalList:
-    """Approvals, newest first; by default the caller's pending ones."""
+    """Approvals, newest first; by default the caller's pending ones. ``next`` is the cursor of the next page."""
     wanted = None if state == "all" else state
     who = identities_of(hub, principal) if mine else []
-    if who:  # the inbox: page through the caller's own approvals (among the newest 1000)
-        gates = [g for g in service.gates(state=wanted, limit=1000) if service.voter_for(g, who) is not None]
-        gates = gates[offset : offset + limit]
+    after = start_after(cursor, (float | int, str), offset)
+    if who:
+        gates = _inbox(service, wanted, who, limit + 1 + offset, after)[offset:]
     else:
-        gates = service.gates(state=wanted, limit=limit, offset=offset)
-    return ApprovalList(items=[_approval(service, g, with_votes=False) for g in gates])
+        gates = service.gates(state=wanted, limit=limit + 1, offset=offset, after=after)
+    following = next_cursor(gates, limit, lambda g: [g["created_at"], g["id"]])
+    return ApprovalList(items=[_approval(service, g, with_votes=False) for g in gates], next=following)
 
 
-@router.get("/approvals/audit", response_model=list[AuditEntry])
+def _inbox(
+    service: Approvals, state: str | None, who: list[str], wanted: int, after: list[Any] | None
+) -> list[dict[str, Any]]:
+    """The caller's own gates: pages of the list read through the index, filtered, until enough."""
+    found: list[dict[str, Any]] = []
+    while len(found) < wanted:
+        batch = service.gates(state=state, limit=200, after=after)
+        found += [g for g in batch if service.voter_for(g, who) is not None]
+        if len(batch) < 200:
+            break
+        after = [batch[-1]["created_at"], batch[-1]["id"]]
+    return found[:wanted]
+
+
+@router.get("/approvals/audit", response_model=list[AuditEntry], responses={200: {"headers": NEXT_HEADERS}})
 def approvals_audit(
+    request: Request, response: Response,
     gate_id: str | None = Query(None, max_length=64), limit: int = Query(200, ge=1, le=5000),
+    cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
     service: Approvals = Depends(get_approvals), _: Any = Depends(require("read")),
 ) -> list[AuditEntry]:
-    """Every decision attempt (accepted or refused, and why), newest first."""
-    return [AuditEntry(**{**row, "at": iso(row["at"])}) for row in service.audit(gate_id, limit)]
+    """Every decision attempt (accepted or refused, and why), newest first; the next page in ``Link``."""
+    return _audit_page(request, response, service, gate_id, limit, cursor)
+
+
+def _audit_page(
+    request: Request, response: Response, service: Approvals, gate_id: str | None, limit: int, cursor: str | None,
+) -> list[AuditEntry]:
+    rows = service.audit(gate_id, limit + 1, start_after(cursor, (int,)))
+    link_next(request, response, next_cursor(rows, limit, lambda r: [r["id"]]))
+    return [AuditEntry(**{**row, "at": iso(row["at"])}) for row in rows]
 
 
 @router.get("/approvals/links/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -265,12 +293,15 @@ def get_approval(
     return _approval(service, service.reconcile(service.get(approval_id)))
 
 
-@router.get("/approvals/{approval_id}/audit", response_model=list[AuditEntry])
+@router.get("/approvals/{approval_id}/audit", response_model=list[AuditEntry], responses={200: {"headers": NEXT_HEADERS}})
 def approval_audit(
-    approval_id: str, service: Approvals = Depends(get_approvals), _: Any = Depends(require("read")),
+    approval_id: str, request: Request, response: Response,
+    limit: int = Query(200, ge=1, le=5000), cursor: str | None = Query(None, max_length=200, description=CURSOR_HELP),
+    service: Approvals = Depends(get_approvals), _: Any = Depends(require("read")),
 ) -> list[AuditEntry]:
+    """One approval's audit entries, newest first; the next page in ``Link``."""
     service.get(approval_id)
-    return [AuditEntry(**{**row, "at": iso(row["at"])}) for row in service.audit(approval_id)]
+    return _audit_page(request, response, service, approval_id, limit, cursor)
 
 
 @router.post("/approvals/{approval_id}/decision", response_model=DecisionResult)

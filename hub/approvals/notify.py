@@ -30,7 +30,7 @@ async def send(
     """Notify ``channels`` about ``gate`` (``purpose``: request, escalation or reminder-<n>); returns
     how many messages went out."""
     sent = 0
-    voted = {v["voter"] for v in service.votes(gate["id"])}
+    voted = {v["voter"] for v in service.tally(gate) if v["counts"]}  # an approval gone stale: remind again
     for channel in channels:
         for target in channel.get("to") or []:
             if channel["kind"] == "slack":

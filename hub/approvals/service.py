@@ -24,6 +24,7 @@ from hub.approvals.identities import People, canonical
 from hub.approvals.settings import ApprovalSettings, signing_key
 from hub.approvals.tables import ApprovalAudit, ApprovalGate, ApprovalLink, ApprovalMessage, ApprovalVote
 from hub.approvals.voting import DECIDED, PENDING, Ballot, Decided, Refused, iso
+from hub.core import keyset
 from hub.engine.clock import Clock
 from hub.engine.states import TERMINAL, State
 from hub.errors import HubError, NotFound
@@ -41,6 +42,7 @@ MESSAGES = ApprovalMessage.__table__  # type: ignore[attr-defined]
 AUDIT = ApprovalAudit.__table__  # type: ignore[attr-defined]
 
 VOTES_ALLOWED = ("approve", "reject")
+GATE_ORDER = ((GATES.c.created_at, True), (GATES.c.id, True))
 __all__ = ["DECIDED", "PENDING", "Approvals", "Decided", "Refused", "iso"]
 
 
@@ -88,12 +90,16 @@ class Approvals:
             row = conn.execute(select(GATES).where(GATES.c.execution_id == execution_id, GATES.c.path == path)).first()
         return dict(row._mapping) if row else None
 
-    def gates(self, *, state: str | None = PENDING, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        query = select(GATES).order_by(GATES.c.created_at.desc(), GATES.c.id)
+    def gates(
+        self, *, state: str | None = PENDING, limit: int = 50, offset: int = 0, after: list[Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Gates newest first (:data:`GATE_ORDER`), after a page's last ``(created_at, id)`` or past ``offset``."""
+        query = select(GATES)
         if state:
             query = query.where(GATES.c.state == state)
+        query = keyset.page(query, GATE_ORDER, after, limit)
         with self.store.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query.limit(limit).offset(offset))]
+            rows = [dict(r._mapping) for r in conn.execute(query.offset(offset) if offset else query)]
         return [self.reconcile(r) for r in rows]
 
     def votes(self, gate_id: str) -> list[dict[str, Any]]:
@@ -106,12 +112,13 @@ class Approvals:
             rows = conn.execute(select(MESSAGES).where(MESSAGES.c.gate_id == gate_id).order_by(MESSAGES.c.id))
             return [dict(r._mapping) for r in rows]
 
-    def audit(self, gate_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        query = select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit)
+    def audit(self, gate_id: str | None = None, limit: int = 200, after: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Audit entries newest first, after a page's last ``[id]``."""
+        query = select(AUDIT)
         if gate_id:
             query = query.where(AUDIT.c.gate_id == gate_id)
         with self.store.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [dict(r._mapping) for r in conn.execute(keyset.page(query, ((AUDIT.c.id, True),), after, limit))]
 
     # -- writing -----------------------------------------------------------------------------------
 

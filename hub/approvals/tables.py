@@ -16,7 +16,12 @@ class ApprovalGate(SQLModel, table=True):
     finds its gate instead of opening a second one."""
 
     __tablename__ = "approval_gates"
-    __table_args__ = (UniqueConstraint("execution_id", "path"), Index("ix_approval_gates_state", "state"))
+    __table_args__ = (
+        UniqueConstraint("execution_id", "path"),
+        Index("ix_approval_gates_state", "state"),
+        Index("ix_approval_gates_created", "created_at", "id"),  # the lists, newest first (keyset)
+        Index("ix_approval_gates_state_created", "state", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True)
     execution_id: str = Field(index=True)
@@ -114,6 +119,7 @@ class ApprovalAudit(SQLModel, table=True):
     """Every attempt to decide, accepted or refused (and why), and what happened to a gate."""
 
     __tablename__ = "approval_audit"
+    __table_args__ = (Index("ix_approval_audit_gate_id_id", "gate_id", "id"),)  # one gate's entries, newest first
 
     id: int | None = Field(default=None, primary_key=True)
     gate_id: str | None = Field(default=None, index=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from hub.core import keyset
 from hub.errors import NotFound
 from hub.evals.tables import EvalPromotion, EvalResult, EvalRun
 from hub.llm.tables import ensure_tables
@@ -54,29 +55,37 @@ class EvalStore:
             raise NotFound(f"there is no eval run {run_id!r}; see 'hub eval list'")
         raise NotFound(f"eval run prefix {run_id!r} is ambiguous; give more characters")
 
-    def runs(self, name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        query = select(RUNS).order_by(RUNS.c.created_at.desc()).limit(limit)
+    def runs(self, name: str | None = None, limit: int = 20, after: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Runs newest first, after a page's last ``(created_at, id)``."""
+        query = select(RUNS)
         if name:
             query = query.where(RUNS.c.name == name)
+        order = ((RUNS.c.created_at, True), (RUNS.c.id, True))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [dict(r._mapping) for r in conn.execute(keyset.page(query, order, after, limit))]
 
-    def results(self, run_id: str, variant: str | None = None) -> list[dict[str, Any]]:
+    def results(
+        self, run_id: str, variant: str | None = None, limit: int | None = None, after: list[Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """A run's results by variant, case and repeat (a page after ``(variant, case_index, repeat, id)``)."""
         query = select(RESULTS).where(RESULTS.c.run_id == run_id)
         if variant is not None:
             query = query.where(RESULTS.c.variant == variant)
-        query = query.order_by(RESULTS.c.variant, RESULTS.c.case_index, RESULTS.c.repeat)
+        order = ((RESULTS.c.variant, False), (RESULTS.c.case_index, False), (RESULTS.c.repeat, False), (RESULTS.c.id, False))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [dict(r._mapping) for r in conn.execute(keyset.page(query, order, after, limit))]
 
     def record_promotion(self, **values: Any) -> int:
         values.setdefault("created_at", time.time())
         with self.engine.begin() as conn:
             return int(conn.execute(insert(PROMOTIONS).values(**values)).inserted_primary_key[0])  # type: ignore[index]
 
-    def promotions(self, prompt_name: str | None = None) -> list[dict[str, Any]]:
-        query = select(PROMOTIONS).order_by(PROMOTIONS.c.id)
+    def promotions(
+        self, prompt_name: str | None = None, limit: int | None = None, after: list[Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Promotions, oldest first (a page after the promotion ``after[0]``)."""
+        query = select(PROMOTIONS)
         if prompt_name:
             query = query.where(PROMOTIONS.c.prompt_name == prompt_name)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [dict(r._mapping) for r in conn.execute(keyset.page(query, ((PROMOTIONS.c.id, False),), after, limit))]

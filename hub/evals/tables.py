@@ -13,6 +13,10 @@ class EvalRun(SQLModel, table=True):
     """One run of an eval file: its variants, summary and verdict."""
 
     __tablename__ = "eval_runs"
+    __table_args__ = (  # the list of runs, newest first (keyset paging)
+        Index("ix_eval_runs_created", "created_at", "id"),
+        Index("ix_eval_runs_name_created", "name", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True)
     name: str = Field(index=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, literal, select, text, update
 
+from hub.core import keyset
 from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
 
 CALLS = LLMCall.__table__  # type: ignore[attr-defined]
@@ -65,12 +66,15 @@ class CallLog:
         with self.engine.begin() as conn:
             conn.execute(update(CALLS).where(CALLS.c.id == row_id).values(**values))
 
-    def calls(self, execution_id: str, path: str | None = None) -> list[dict[str, Any]]:
+    def calls(
+        self, execution_id: str, path: str | None = None, limit: int | None = None, after: list[Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """An execution's calls, oldest first (a page of ``limit`` after the call ``after[0]``)."""
         query = select(CALLS).where(CALLS.c.execution_id == execution_id)
         if path is not None:
             query = query.where(CALLS.c.path == path)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query.order_by(CALLS.c.id))]
+            return [dict(r._mapping) for r in conn.execute(keyset.page(query, ((CALLS.c.id, False),), after, limit))]
 
     def totals(self, execution_id: str) -> dict[str, Any]:
         """Calls, tokens and cost (USD) of one execution, cache hits included at no cost."""

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hub.core import keyset
 from hub.errors import HubError, NotFound
 from hub.llm.tables import ensure_tables
 from hub.prompts.spec import LATEST, PromptFileError, PromptSpec, Reference, parse_prompt, parse_reference
@@ -258,17 +259,16 @@ class PromptRegistry:
             )
         return out
 
-    def versions(self, name: str) -> list[dict[str, Any]]:
+    def versions(self, name: str, limit: int | None = None, after: list[Any] | None = None) -> list[dict[str, Any]]:
+        """A prompt's versions, oldest first (a page of ``limit`` after the version ``after[0]``)."""
         labels = self.labels(name)
+        query = select(VERSIONS.c.version, VERSIONS.c.content_hash, VERSIONS.c.message, VERSIONS.c.created_at) \
+            .where(VERSIONS.c.name == name)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(VERSIONS.c.version, VERSIONS.c.content_hash, VERSIONS.c.message, VERSIONS.c.created_at)
-                .where(VERSIONS.c.name == name)
-                .order_by(VERSIONS.c.version)
-            ).all()
-        if not rows:
+            rows = conn.execute(keyset.page(query, ((VERSIONS.c.version, False),), after, limit)).all()
+            newest = conn.execute(select(func.max(VERSIONS.c.version)).where(VERSIONS.c.name == name)).scalar()
+        if newest is None:
             raise self._no_prompt(name)
-        newest = rows[-1].version
         return [
             {
                 "version": r.version,
@@ -358,10 +358,11 @@ class PromptRegistry:
                         for label, version in sorted(pointed.items())]
         return out
 
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str, limit: int | None = None, after: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Every move of the prompt's labels, oldest first (a page after the move ``after[0]``)."""
+        query = select(MOVES).where(MOVES.c.name == name)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(MOVES).where(MOVES.c.name == name).order_by(MOVES.c.id))
-            return [dict(r._mapping) for r in rows]
+            return [dict(r._mapping) for r in conn.execute(keyset.page(query, ((MOVES.c.id, False),), after, limit))]
 
     def _move(self, conn: Any, name: str, label: str, version: int, now: float, move: Move | None = None) -> int | None:
         row = conn.execute(select(LABELS.c.version).where(LABELS.c.name == name, LABELS.c.label == label)).first()

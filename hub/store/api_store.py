@@ -13,6 +13,7 @@ from sqlalchemy import Connection, case, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from hub.core import keyset
 from hub.errors import NotFound
 from hub.store.auth_tables import ApiKey, IdempotencyRecord
 from hub.store.store import FLOWS, AlongWrite, Conflict, Store
@@ -89,13 +90,16 @@ class ApiStore:
         """Drop the cached flow heads (a flow was saved, disabled, enabled or deleted here)."""
         self._heads.clear()
 
-    def revisions(self, namespace: str, flow_id: str) -> list[dict[str, Any]]:
+    def revisions(
+        self, namespace: str, flow_id: str, limit: int | None = None, after: list[Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """A flow's revisions, oldest first; a page of ``limit`` after the revision ``after[0]``."""
+        query = (
+            select(FLOWS.c.revision, FLOWS.c.content_hash, FLOWS.c.created_at, FLOWS.c.disabled, FLOWS.c.deleted)
+            .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
+        )
         with self.auto.connect() as conn:
-            rows = conn.execute(
-                select(FLOWS.c.revision, FLOWS.c.content_hash, FLOWS.c.created_at, FLOWS.c.disabled, FLOWS.c.deleted)
-                .where(FLOWS.c.namespace == namespace, FLOWS.c.flow_id == flow_id)
-                .order_by(FLOWS.c.revision)
-            ).all()
+            rows = conn.execute(keyset.page(query, ((FLOWS.c.revision, False),), after, limit)).all()
         return [dict(r._mapping) for r in rows]
 
     def set_disabled(self, namespace: str, flow_id: str, disabled: bool) -> None:

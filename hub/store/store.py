@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ClauseElement
 
+from hub.core import keyset
 from hub.errors import NotFound
 from hub.store import migrations
 from hub.store.labels import label_rows
@@ -696,12 +697,11 @@ class Store:
                 insert(LOGS).values(execution_id=execution_id, path=path, level=level, message=message, ts=time.time())
             )
 
-    def logs(self, execution_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    def logs(self, execution_id: str, limit: int = 1000, after: list[Any] | None = None) -> list[dict[str, Any]]:
+        """An execution's log lines, oldest first, after the line ``after[0]``."""
+        query = select(LOGS).where(LOGS.c.execution_id == execution_id)
         with self.auto.connect() as conn:
-            rows = conn.execute(
-                select(LOGS).where(LOGS.c.execution_id == execution_id).order_by(LOGS.c.id).limit(limit)
-            )
-            return [dict(r._mapping) for r in rows]
+            return [dict(r._mapping) for r in conn.execute(keyset.page(query, ((LOGS.c.id, False),), after, limit))]
 
     # -- blobs ---------------------------------------------------------------------------------------
 

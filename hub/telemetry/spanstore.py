@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy import Engine, case, delete, func, insert, select
 
+from hub.core import keyset
 from hub.store.store import EXECUTIONS, STEPS, param_mark, set_step_contexts
 from hub.telemetry import attributes as A
 from hub.telemetry.events import StepEvent
@@ -173,8 +174,10 @@ def search_traces(
     min_duration_ms: float | None = None,
     errors_only: bool = False,
     limit: int = 50,
+    after: list[Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Executions that have a stored trace, newest first, with the trace's span statistics.
+    """Executions that have a stored trace, newest first, with the trace's span statistics; a
+    page after ``(start_time, execution_id)``.
 
     ``flow`` is ``namespace.flow_id`` or a bare ``flow_id``.
     """
@@ -209,7 +212,7 @@ def search_traces(
         query = query.where((stats.c.end - stats.c.start) * 1000.0 >= min_duration_ms)
     if errors_only:
         query = query.where(stats.c.errors > 0)
-    query = query.order_by(stats.c.start.desc()).limit(limit)
+    query = keyset.page(query, ((stats.c.start, True), (EXECUTIONS.c.id, True)), after, limit)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return [
