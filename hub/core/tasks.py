@@ -95,7 +95,18 @@ class TaskKind(Protocol):
     async def run(self, ctx: TaskContext, params: Any) -> Any: ...
 
 
-@dataclass
+class FlowView(Protocol):
+    """What a task may read of the flow its execution runs (:class:`hub.flow.models.Flow` is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def max_cost(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
 class TaskContext:
     """What a running task may know and use.
 
@@ -120,7 +131,7 @@ class TaskContext:
     """Data a task persisted when it paused (see :class:`hub.core.errors.Paused`); empty on a first run."""
     services: dict[str, Any] = field(default_factory=dict)
     """Clients built once by the process (HTTP client, LLM client, ...), keyed by name."""
-    flow: Any = None
+    flow: FlowView | None = None
     """The parsed flow the execution runs (:class:`hub.flow.models.Flow`), when the engine runs it."""
     execution: dict[str, Any] | None = None
     """The execution's row as the engine took it (ids, revision, inputs, created_at), when known;

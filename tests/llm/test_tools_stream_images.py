@@ -5,6 +5,7 @@ format)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from typing import Any
 
@@ -117,9 +118,8 @@ async def test_structured_output_modes(contexts, fake, mode, expected):
 
 async def test_a_streamed_answer_sends_tokens_and_stores_the_whole_text(contexts, fake):
     fake.enqueue(Reply("Dear Ada, thanks for your order.", prompt_tokens=12, completion_tokens=7))
-    ctx = contexts.make()
     events: list[dict[str, Any]] = []
-    ctx.emit = events.append
+    ctx = dataclasses.replace(contexts.make(), emit=events.append)
     out = await chat(ctx, stream=True)
     assert out["text"] == out["value"] == "Dear Ada, thanks for your order."
     tokens = [e["text"] for e in events if e["event"] == "token"]
