@@ -103,6 +103,23 @@ def test_prompt_versions_diff_and_a_label_move(setup: dict[str, Any]) -> None:
     assert moved.status_code == 303 and registry.labels("triage")["staging"] == 2
     history = text_of(client.get("/prompts/triage").text)
     assert "staging → v2" in history
+    # nothing scored or compared yet: the page says how to get there
+    assert "No eval is attached to this prompt's production calls" in history
+    assert "No comparison yet: hub eval FILE --candidate triage:V --against triage@production" in history
+
+
+def test_window_means_and_the_chart_of_online_scores() -> None:
+    from hub.console.quality import chart, window_means
+
+    newest_first = [{"score": s, "passed": s >= 0.5, "created_at": 100.0 - i} for i, s in enumerate([0.0, 1.0, 0.5, 1.0, 1.0])]
+    windows = window_means(newest_first, 2)
+    assert [(w["samples"], w["mean_score"], w["pass_rate"]) for w in windows] == [(2, 0.5, 0.5), (2, 0.75, 1.0), (1, 1.0, 1.0)]
+    assert (windows[0]["from"], windows[0]["to"]) == (99.0, 100.0)
+    drawn = chart(list(reversed(newest_first)), 2, alert_below=0.5)
+    assert drawn is not None and len(drawn["dots"]) == 5 and drawn["limit_y"] == 80.0  # the middle of 24..136
+    assert [d["y"] for d in drawn["dots"]] == [24.0, 24.0, 80.0, 24.0, 136.0]  # score 1 at the top, 0 at the bottom
+    assert drawn["mean_line"].split()[-1] == "576.0,80.0"  # the mean of the newest two scores: (1 + 0) / 2
+    assert chart([], 2, None) is None
 
 
 @pytest.mark.anyio
