@@ -8,7 +8,7 @@ import time
 from fastapi.testclient import TestClient
 
 from hub.engine.runner import Engine
-from tests.approvals.conftest import bearer, deploy, gate_of, start, wait_state
+from tests.approvals.conftest import bearer, deploy, gate_of, service, start, wait_state
 
 REFUND = """\
 id: refund
@@ -168,3 +168,26 @@ def test_the_inbox_pages_through_the_callers_own_approvals(
         pages = [client.get("/v1/approvals", params={"limit": 1, "offset": offset}, headers=bearer(keys[name]))
                  .json()["items"] for offset in (0, 1)]
         assert [[a["flow"] for a in page] for page in pages] == [[f"default.for_{name}"], []]
+
+
+def test_the_inbox_pages_with_a_cursor(engine: Engine, client: TestClient, keys: dict[str, str]) -> None:
+    """The inbox is filtered after reading: its cursor still yields each of the caller's own
+    approvals once, newest first, skipping the others'."""
+    mine = []
+    for i in range(5):
+        for name in ("ana", "ben"):
+            flow = deploy(engine, f"id: c{i}_{name}\ntasks:\n  - {{id: gate, type: approval, message: ok?, approvers: [key:{name}]}}\n")
+            execution_id = start(client, keys["starter"], flow)
+            wait_state(engine, execution_id, "PAUSED")
+            if name == "ana":
+                mine.append(gate_of(engine, execution_id)["id"])
+    seen, cursor = [], None
+    while True:
+        page = client.get("/v1/approvals", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                          headers=bearer(keys["ana"])).json()
+        seen += [a["id"] for a in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    gates = [service(engine).get(gate_id) for gate_id in mine]
+    assert seen == [g["id"] for g in sorted(gates, key=lambda g: (g["created_at"], g["id"]), reverse=True)]
