@@ -36,7 +36,7 @@ def db() -> None:
 @db.command()
 @user_errors
 def upgrade() -> None:
-    """Bring every history to its head; a database of hub 0.1 (schema_version 1-5) is adopted.
+    """Bring every history to its head; a database of the hand-written migrations (hub 0.1: schema_version 1-6) is adopted.
 
     Also creates the tables of plugins that declare tables without migrations. Safe to run
     while servers and workers run, and from several places at once (one migrates, the others wait).

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 CORE_LOCATION = "hub.store:versions"
 VERSION_TABLE_PREFIX = "alembic_version_"
@@ -82,6 +85,11 @@ def plugin_branches(load: bool = True) -> list[Branch]:
     found = [CORE]
     for name, (location, owners) in declared.items():
         owned = tuple(dict.fromkeys(m for owner in owners for m in modules.get(owner, ())))
+        try:
+            location_directory(location)
+        except SchemaError as exc:  # a broken plugin: reported, the others' histories still run
+            log.error("plugin %s: %s; its tables are not migrated", owners[0], exc)
+            continue
         found.append(Branch(name, location, owners[0], owned))
     return found
 

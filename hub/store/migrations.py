@@ -7,7 +7,7 @@ and drops its history without touching anyone else's.
 
 - A database already at every head costs one query to open (no Alembic import, no table module).
 - A fresh database gets every table at once from the models (``create_all``) and each history is
-  stamped at its head, as Alembic's cookbook advises; ``tests/store/test_alembic.py`` checks that
+  stamped at its head, as Alembic's cookbook advises; ``tests/store/test_migrations.py`` checks that
   running the scripts from nothing gives the same schema.
 - An older database is moved forward by each history's scripts, in one transaction under a lock
   (PostgreSQL: an advisory lock; SQLite: ``BEGIN IMMEDIATE``), so processes starting together
@@ -16,7 +16,9 @@ and drops its history without touching anyone else's.
   schema whatever version made them, creating those that are missing.
 
 Run by :meth:`hub.store.store.Store.open` (``hub serve``, ``hub worker``, ``hub run``) and by
-``hub db upgrade``.
+``hub db upgrade``. The one-query check covers the plugins loaded so far: a process that has not
+read the entry points (the hub used as a library, running core tasks) does not import every
+connector to open its database; the commands read every plugin before they open it.
 """
 
 from __future__ import annotations
@@ -170,6 +172,11 @@ def upgrade_branch(conn: Connection, branch: Branch) -> list[str]:
             f"schema history {branch.name!r} (plugin {branch.plugin}): {exc}. A database a newer hub or "
             f"plugin upgraded needs that version here too"
         ) from exc
+    except SchemaError:
+        raise
+    except Exception as exc:  # a script that fails: nothing of the migration is kept (one transaction)
+        raise SchemaError(f"schema history {branch.name!r} (plugin {branch.plugin}) at {branch.location}: "
+                          f"{type(exc).__name__}: {exc}") from exc
     return done
 
 

@@ -151,3 +151,36 @@ def test_hub_db_upgrade_current_and_history(tmp_path: Path) -> None:
     ]
     wrong = hub(tmp_path, "db", "history", "nope")
     assert wrong.returncode == 2 and "no history 'nope'" in wrong.stderr
+
+
+def test_a_plugin_whose_migrations_folder_is_missing_is_reported_and_the_others_migrate(sqlite_store: Store,
+                                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from hub.core.plugins import default_plugins
+
+    plugins = default_plugins()
+    plugins.load(lambda hub: hub.migrations("hub_sample_plugin:no_such_folder", name="lost"), name="lost")
+    try:
+        names = [b.name for b in plugin_branches()]
+        assert "lost" not in names and "sample" in names
+        assert "plugin lost: migrations 'hub_sample_plugin:no_such_folder': no folder" in caplog.text
+        assert sqlite_store.migrate(force=True) == []
+    finally:
+        plugins._infos = [i for i in plugins._infos if i.name != "lost"]
+        plugins._by_kind["migrations"].pop("lost", None)
+
+
+def test_a_failing_script_names_its_history_and_keeps_nothing(tmp_path: Path) -> None:
+    """The sample history's second script meets a table it cannot alter: the error names the
+    history, and the transaction leaves the database as it was (one transaction on SQLite too)."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = Store.open(url)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE sample_greetings"))
+            conn.execute(text("UPDATE alembic_version_sample SET version_num = 'sample_0001'"))
+        with pytest.raises(migrations.SchemaError, match=r"schema history 'sample' \(plugin sample\)"):
+            store.migrate()
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version_sample")).scalar() == "sample_0001"
+    finally:
+        store.close()
