@@ -4,6 +4,7 @@ a durable child step, retried by the tool's own policy, traced as ``execute_tool
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from typing import Any
@@ -135,8 +136,8 @@ class ToolRunner:
                     params = kind.Params.model_validate(rendered)
                 except ValidationError as exc:
                     raise InvalidParameters.after_rendering(str(tool.name), exc) from None
-                ctx = self.journal.child(path, attempt)
-                ctx.services = {**ctx.services, "resources": self.resources}
+                child = self.journal.child(path, attempt)
+                ctx = dataclasses.replace(child, services={**child.services, "resources": self.resources})
                 result = await kind().run(ctx, params)
             except Paused as pause:
                 span.end()

@@ -7,6 +7,7 @@ runs again (a resume, an approval) offers the model the very tools it was offere
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -101,8 +102,8 @@ async def _mcp_tools(journal: Journal, index: int, tool: AgentTool, registry: An
         except ValueError as exc:
             raise TaskError(f"tools[{index}].mcp: {exc}", retryable=False) from None
         row, attempt = journal.start(path, kind.type, {"server": tool.mcp})
-        ctx = journal.child(path, attempt)
-        ctx.services = {**ctx.services, "resources": resources}
+        child = journal.child(path, attempt)
+        ctx = dataclasses.replace(child, services={**child.services, "resources": resources})
         try:
             listing = await kind().run(ctx, params)
         except Exception as exc:
