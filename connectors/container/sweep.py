@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.container.engine import LABEL_EXECUTION, DockerSettings, connect
@@ -21,6 +22,8 @@ class Engine(Protocol):
 
 log = logging.getLogger("hub.container")
 
+DEFAULT_SOCKET = "/var/run/docker.sock"  # where the SDK looks without DOCKER_HOST
+
 
 async def sweep(engine: Engine) -> list[str]:
     """Remove the hub's containers whose execution is gone or not RUNNING; resumes nothing."""
@@ -30,13 +33,16 @@ async def sweep(engine: Engine) -> list[str]:
 
 def sweep_containers(engine: Engine, settings: DockerSettings | None = None) -> list[str]:
     """The blocking part of :func:`sweep`; returns the ids of the containers removed."""
+    settings = settings or DockerSettings()
+    if not settings.host and not os.environ.get("DOCKER_HOST") and not os.path.exists(DEFAULT_SOCKET):
+        return []  # no engine to ask: the docker SDK (~10 MiB) is not even imported
     import docker
 
     from connectors.container.tasks import _remove
     from hub.core.errors import HubError, NotFound
 
     try:
-        client = connect(settings or DockerSettings())
+        client = connect(settings)
     except HubError:
         return []
     removed = []

@@ -417,7 +417,8 @@ def install(engine: Any) -> LLMClient:
     from hub.llm.settings import LLMSettings
 
     client = default_client(engine.settings.section(LLMSettings))
-    preload_litellm(client.settings)
+    if client.settings.preload is not False:
+        preload_litellm(client.settings)
     return client
 
 

@@ -118,6 +118,10 @@ class LLMSettings(BaseSettings):
     max_connections: int = Field(
         256, ge=1, description="Open connections per process to OpenAI-compatible servers (more requests wait for one)."
     )
+    preload: bool | None = Field(
+        None, description="Import litellm in a thread at start-up when an alias may need it (default: `hub serve` "
+        "does, `hub worker` does not: there the first call that needs it imports it, off the event loop)."
+    )
 
     @field_validator("api_base")
     @classmethod

@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from hub.cli import user_errors
 from hub.service.api_cli import log_level_option
+
+if TYPE_CHECKING:
+    from hub.settings import HubSettings
 
 
 @click.command()
@@ -41,7 +45,7 @@ def worker(concurrency: int | None, queue_name: str | None, sweep_interval: floa
     configure_logging(log_level, settings.log_format, "worker")
     if not settings.redis_url:
         raise HubError("hub worker needs Redis: set HUB_REDIS_URL (e.g. redis://localhost:6379/0)")
-    engine = build_engine(settings, queue=queue_name)
+    engine = build_engine(worker_settings(settings), queue=queue_name)
     if metrics_port:
         from hub.telemetry.prometheus import HubMetrics, serve_metrics
 
@@ -125,6 +129,18 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 # the API server and its clients live in hub.service.api_cli (part A); re-exported for hub.cli
 from hub.service.api_cli import deploy, keys, serve  # noqa: E402, F401
+
+
+def worker_settings(settings: HubSettings) -> HubSettings:
+    """A worker's defaults: litellm (~100 MiB, seconds to import) is imported when a step first
+    needs it, not at start-up (``HUB_LLM_PRELOAD=true`` restores that): many workers never call a
+    model through it, and the first call imports it off the event loop."""
+    from hub.llm.settings import LLMSettings
+
+    llm = settings.section(LLMSettings)
+    if llm.preload is None:
+        settings.with_sections(llm.model_copy(update={"preload": False}))
+    return settings
 
 
 @click.command()

@@ -225,3 +225,19 @@ def test_an_engine_that_does_not_answer_is_a_clear_retryable_error(tmp_path: Pat
     error = result.step("job")["error"]
     assert "the engine cannot be reached" in error["message"] and "HUB_DOCKER_HOST" in error["message"]
     assert error["retryable"] is True
+
+
+def test_the_sweeper_without_a_docker_engine_does_not_load_the_sdk(tmp_path: Path) -> None:
+    """No HUB_DOCKER_HOST, no DOCKER_HOST, no local socket: nothing to sweep, and a worker's
+    periodic sweep does not pull the docker SDK (and requests) into its memory."""
+    code = (
+        "import sys, connectors.container.sweep as s\n"
+        "s.DEFAULT_SOCKET = sys.argv[1]\n"
+        "assert s.sweep_containers(None) == []\n"
+        "print('docker' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HUB_DOCKER_HOST", "DOCKER_HOST")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "no.sock")], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

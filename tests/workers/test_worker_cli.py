@@ -138,3 +138,28 @@ tasks:
         assert engine.store.get_execution(execution_id)["owner"] is None  # released for another worker
     finally:
         engine.store.close()
+
+
+def test_a_worker_imports_litellm_when_a_step_needs_it_not_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """litellm costs a worker ~100 MiB and seconds of import; ``hub serve`` preloads it when an
+    alias needs it (its first synchronous call must not wait), a worker only when asked."""
+    from types import SimpleNamespace
+
+    from hub.llm.client import install
+    from hub.llm.settings import LLMSettings
+    from hub.service.cli import worker_settings
+    from hub.settings import HubSettings
+
+    monkeypatch.setenv("HUB_LLM_MODELS", '{"m": {"model": "anthropic/claude-3-5-sonnet"}}')  # through litellm
+    preloaded: list[LLMSettings] = []
+    monkeypatch.setattr("hub.llm.client.preload_litellm", preloaded.append)
+
+    def preloads(settings: HubSettings) -> bool:
+        preloaded.clear()
+        install(SimpleNamespace(settings=settings))
+        return bool(preloaded)
+
+    assert preloads(HubSettings())  # hub serve
+    assert not preloads(worker_settings(HubSettings()))
+    monkeypatch.setenv("HUB_LLM_PRELOAD", "true")
+    assert preloads(worker_settings(HubSettings()))
