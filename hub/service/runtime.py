@@ -35,7 +35,7 @@ def build_engine(
     engine = Engine(store or Store.from_settings(settings), settings, **engine_kwargs)
     if settings.redis_url:
         engine.queue = ArqQueue(settings.redis_url, queue or settings.queue_name)
-    from hub.telemetry.setup import install, instrument_httpx, tracing_enabled
+    from hub.telemetry.setup import install, instrument_httpx_when_imported, tracing_enabled
 
     install_plugins(engine)  # services (approvals: gates use this engine's clock, hear kills), sweepers, middleware
     if settings.log_format == "json":
@@ -44,7 +44,7 @@ def build_engine(
         mark_executions(engine)  # every log line names its execution
     if tracing_enabled():
         install(engine)
-        instrument_httpx()
+        instrument_httpx_when_imported()
     return engine
 
 

@@ -198,7 +198,7 @@ def configure(store: Any = None, *, http_spans: bool = True) -> TracerProvider |
                 metrics.set_meter_provider(MeterProvider(metric_readers=readers, resource=resource()))
         install_log_correlation()
         if http_spans:
-            instrument_httpx(_configured)
+            instrument_httpx_when_imported(_configured)
     if store is not None and id(store.engine) not in _db_engines and trace_store_enabled():
         _db_engines.add(id(store.engine))
         _configured.add_span_processor(database_processor(store))
@@ -233,6 +233,15 @@ def instrument_httpx(tracer_provider: Any = None) -> bool:
         instrumentor.uninstrument()  # re-bind to the provider asked for (tests, embedded setups)
     instrumentor.instrument(tracer_provider=tracer_provider)
     return True
+
+
+def instrument_httpx_when_imported(tracer_provider: Any = None) -> None:
+    """:func:`instrument_httpx` once httpx is imported (at once if it is already): a process
+    whose steps never make an HTTP request (many workers) does not load httpx, its CLI's
+    dependencies and the instrumentation (~9 MiB of a worker's memory)."""
+    import wrapt
+
+    wrapt.register_post_import_hook(lambda _module: instrument_httpx(tracer_provider), "httpx")
 
 
 def instrument_app(app: Any, tracer_provider: Any = None) -> Any:

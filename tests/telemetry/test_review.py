@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -262,3 +263,26 @@ async def test_the_viewer_waits_for_the_spans_of_an_execution_that_just_ended(tm
     assert gone["span_count"] == 0 and gone["complete"] is False
     provider.shutdown()
     store.close()
+
+
+def test_a_process_that_never_imports_httpx_does_not_load_it_for_its_client_spans(tmp_path) -> None:
+    """``hub worker``/``hub serve`` ask for httpx client spans at start-up; httpx (its CLI's
+    dependencies included) and the instrumentation load only once something imports httpx, and
+    its requests are instrumented from then on."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from hub.service.runtime import build_engine\n"
+        "from hub.settings import HubSettings\n"
+        "build_engine(HubSettings(home=sys.argv[1]))\n"
+        "print('httpx' in sys.modules)\n"
+        "import httpx\n"
+        "from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor\n"
+        "print(HTTPXClientInstrumentor().is_instrumented_by_opentelemetry)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HUB_TRACING": "on"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
