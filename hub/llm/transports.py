@@ -29,11 +29,18 @@ from hub.llm.settings import ModelSpec
 
 if TYPE_CHECKING:
     import aiohttp
-from hub.tasks.http import retry_after
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 OPENAI_BASE = "https://api.openai.com/v1"
+
+
+def retry_after(headers: Any) -> float | None:
+    """:func:`hub.net.retry_after`, imported on first use: ``hub.net`` loads httpx, which a
+    process that calls models over aiohttp (or not at all) need not hold in memory."""
+    from hub.net import retry_after as seconds
+
+    return seconds(headers)
 
 
 def litellm_module() -> Any:

@@ -10,7 +10,6 @@ from pydantic import Field, model_validator
 
 from hub.errors import ConnectorError
 from hub.flow.durations import Duration
-from hub.net import retry_after
 from hub.tasks.base import Params, TaskContext
 
 if TYPE_CHECKING:  # httpx and the guard are imported when a request runs, not when flows load
@@ -85,7 +84,7 @@ class HttpRequest:
     async def run(self, ctx: TaskContext, params: HttpParams) -> Any:
         import httpx
 
-        from hub.net import Guard, http_client, is_guarded, redact_headers, redact_url
+        from hub.net import Guard, http_client, is_guarded, redact_headers, redact_url, retry_after
         from hub.net_settings import NetSettings
 
         net_settings = ctx.settings.section(NetSettings)
