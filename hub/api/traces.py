@@ -31,7 +31,8 @@ except ImportError:  # a bare app without the service's auth (tests of this rout
     _guards = []
 
 from hub.api.errors import parse_time
-from hub.api.paging import CURSOR_HELP, next_cursor, start_after
+from hub.api.paging import CURSOR_HELP, start_after
+from hub.core import keyset
 
 router = APIRouter(tags=["traces"], dependencies=_guards)
 
@@ -83,8 +84,8 @@ def execution_usage(execution_id: str, store: Store = Depends(get_store)) -> dic
 def search_traces(
     flow: str | None = Query(None, description="namespace.flow_id or flow_id"),
     state: str | None = Query(None, description="Execution state, e.g. FAILED"),
-    since: str | None = Query(None, description="Traces started at or after (epoch seconds or ISO 8601)"),
-    until: str | None = Query(None, description="Traces started at or before"),
+    since: str | None = Query(None, description="Executions created at or after (epoch seconds or ISO 8601)"),
+    until: str | None = Query(None, description="Executions created at or before"),
     min_duration_ms: float | None = Query(None, ge=0),
     errors: bool = Query(False, description="Only traces with a span in ERROR"),
     limit: int = Query(50, ge=1, le=500),
@@ -92,10 +93,9 @@ def search_traces(
     store: Store = Depends(get_store),
 ) -> dict[str, Any]:
     """Executions with a stored trace, newest first; ``next``: the cursor of the next page."""
-    found = spanstore.search_traces(
+    found, following = spanstore.trace_page(
         store.engine, flow=flow, state=state, since=parse_time(since, "since"), until=parse_time(until, "until"),
-        min_duration_ms=min_duration_ms, errors_only=errors, limit=limit + 1,
+        min_duration_ms=min_duration_ms, errors_only=errors, limit=limit,
         after=start_after(cursor, (float | int, str)),
     )
-    following = next_cursor(found, limit, lambda t: [t["start_time"], t["execution_id"]])
-    return {"traces": found, "count": len(found), "next": following}
+    return {"traces": found, "count": len(found), "next": keyset.encode(following) if following else None}

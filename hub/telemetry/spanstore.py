@@ -164,6 +164,10 @@ def trace_spans(engine: Engine, trace_id: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in rows]
 
 
+SCAN_BATCH = 200
+SCAN_LIMIT = 20_000  # executions looked at for one page when span filters skip most of them
+
+
 def search_traces(
     engine: Engine,
     *,
@@ -176,26 +180,38 @@ def search_traces(
     limit: int = 50,
     after: list[Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Executions that have a stored trace, newest first, with the trace's span statistics; a
-    page after ``(start_time, execution_id)``.
+    """One page of :func:`trace_page` (no cursor)."""
+    return trace_page(engine, flow=flow, state=state, since=since, until=until, min_duration_ms=min_duration_ms,
+                      errors_only=errors_only, limit=limit, after=after)[0]
 
-    ``flow`` is ``namespace.flow_id`` or a bare ``flow_id``.
+
+def trace_page(
+    engine: Engine,
+    *,
+    flow: str | None = None,
+    state: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    min_duration_ms: float | None = None,
+    errors_only: bool = False,
+    limit: int = 50,
+    after: list[Any] | None = None,
+) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    """Executions that have a stored trace, newest first (by the execution's creation), with the
+    trace's span statistics; a page after ``(created_at, execution_id)``.
+
+    The executions are read in keyset order through their ``created_at`` indexes and the spans
+    are summed only for the traces of the page (``ix_spans_trace``), so a page costs the same
+    deep into the history as at its start. ``since``/``until`` bound the execution's creation;
+    ``flow`` is ``namespace.flow_id`` or a bare ``flow_id``. When span filters (``min_duration_ms``,
+    ``errors_only``) skip most executions, at most :data:`SCAN_LIMIT` are looked at for one page:
+    the page may then be short. Returns the page and the key the next page starts after (None at
+    the end).
     """
-    stats = (
-        select(
-            SPANS.c.trace_id,
-            func.min(SPANS.c.start_time).label("start"),
-            func.max(SPANS.c.end_time).label("end"),
-            func.count().label("spans"),
-            func.sum(case((SPANS.c.status == "ERROR", 1), else_=0)).label("errors"),
-        )
-        .group_by(SPANS.c.trace_id)
-        .subquery()
-    )
     query = select(
         EXECUTIONS.c.id, EXECUTIONS.c.namespace, EXECUTIONS.c.flow_id, EXECUTIONS.c.state,
-        EXECUTIONS.c.trace_id, EXECUTIONS.c.created_at, stats.c.start, stats.c.end, stats.c.spans, stats.c.errors,
-    ).join(stats, stats.c.trace_id == EXECUTIONS.c.trace_id)
+        EXECUTIONS.c.trace_id, EXECUTIONS.c.created_at,
+    ).where(EXECUTIONS.c.trace_id.is_not(None))
     if flow:
         if "." in flow:
             namespace, flow_id = flow.rsplit(".", 1)
@@ -205,27 +221,59 @@ def search_traces(
     if state:
         query = query.where(EXECUTIONS.c.state == state.upper())
     if since is not None:
-        query = query.where(stats.c.start >= since)
+        query = query.where(EXECUTIONS.c.created_at >= since)
     if until is not None:
-        query = query.where(stats.c.start <= until)
-    if min_duration_ms is not None:
-        query = query.where((stats.c.end - stats.c.start) * 1000.0 >= min_duration_ms)
-    if errors_only:
-        query = query.where(stats.c.errors > 0)
-    query = keyset.page(query, ((stats.c.start, True), (EXECUTIONS.c.id, True)), after, limit)
+        query = query.where(EXECUTIONS.c.created_at <= until)
+    order = ((EXECUTIONS.c.created_at, True), (EXECUTIONS.c.id, True))
+    found: list[dict[str, Any]] = []
+    scanned, more = 0, True
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return [
-        {
-            "execution_id": r.id,
-            "flow": f"{r.namespace}.{r.flow_id}",
-            "state": r.state,
-            "trace_id": r.trace_id,
-            "start_time": r.start,
-            "end_time": r.end,
-            "duration_ms": round((r.end - r.start) * 1000.0, 3),
-            "spans": int(r.spans),
-            "errors": int(r.errors or 0),
-        }
-        for r in rows
-    ]
+        while more and len(found) < limit and scanned < SCAN_LIMIT:
+            rows = conn.execute(keyset.page(query, order, after, SCAN_BATCH)).all()
+            more = len(rows) == SCAN_BATCH
+            scanned += len(rows)
+            stats = _trace_stats(conn, [r.trace_id for r in rows]) if rows else {}
+            for index, r in enumerate(rows):
+                after = [r.created_at, r.id]
+                trace = _trace_row(r, stats.get(r.trace_id))
+                if trace is None or (errors_only and not trace["errors"]):
+                    continue
+                if min_duration_ms is not None and trace["duration_ms"] < min_duration_ms:
+                    continue
+                found.append(trace)
+                if len(found) == limit:
+                    more = more or index < len(rows) - 1
+                    break
+    return found, (after if more else None)
+
+
+def _trace_stats(conn: Any, trace_ids: list[str]) -> dict[str, Any]:
+    query = (
+        select(
+            SPANS.c.trace_id,
+            func.min(SPANS.c.start_time).label("start"),
+            func.max(SPANS.c.end_time).label("end"),
+            func.count().label("spans"),
+            func.sum(case((SPANS.c.status == "ERROR", 1), else_=0)).label("errors"),
+        )
+        .where(SPANS.c.trace_id.in_(sorted(set(trace_ids))))
+        .group_by(SPANS.c.trace_id)
+    )
+    return {row.trace_id: row for row in conn.execute(query)}
+
+
+def _trace_row(execution: Any, stats: Any) -> dict[str, Any] | None:
+    if stats is None:  # tracing was off, or its spans are not stored yet
+        return None
+    return {
+        "execution_id": execution.id,
+        "flow": f"{execution.namespace}.{execution.flow_id}",
+        "state": execution.state,
+        "trace_id": execution.trace_id,
+        "created_at": execution.created_at,
+        "start_time": stats.start,
+        "end_time": stats.end,
+        "duration_ms": round((stats.end - stats.start) * 1000.0, 3),
+        "spans": int(stats.spans),
+        "errors": int(stats.errors or 0),
+    }

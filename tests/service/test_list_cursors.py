@@ -176,3 +176,42 @@ def test_traces(engine: Engine, api: TestClient) -> None:
 def test_a_cursor_the_list_did_not_give_is_a_400(api: TestClient, path: str) -> None:
     assert api.get(path, params={"cursor": "%%%"}).status_code == 400
     assert api.get(path, params={"cursor": encode([True, "x", 1, 2, 3])}).status_code == 400
+
+
+def test_traces_filtered_by_spans_page_through_a_bounded_scan(
+    engine: Engine, api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Span filters (errors, duration) skip executions; a page looks at a bounded number of them
+    and, when that runs out, ends short with a cursor where the scan stopped: following it finds
+    every matching trace once, in order. Executions without stored spans are not traces."""
+    from hub.telemetry import spanstore
+    from hub.telemetry.tables import SpanRow
+
+    monkeypatch.setattr(spanstore, "SCAN_BATCH", 2)
+    monkeypatch.setattr(spanstore, "SCAN_LIMIT", 4)
+    spans = SpanRow.__table__  # type: ignore[attr-defined]
+    failing = []
+    for i in range(12):
+        execution_id = engine.store.create_execution(namespace="d", flow_id="f", revision=1, inputs={}, state="SUCCESS")
+        engine.store.update_execution(execution_id, trace_id=f"{i:032x}")
+        if i % 4 == 3:
+            continue  # tracing was off: no spans
+        with engine.store.engine.begin() as conn:
+            conn.execute(insert(spans).values(trace_id=f"{i:032x}", span_id=f"{i:016x}", name="run", start_time=50.0,
+                                              end_time=51.0, duration_ms=1000.0, execution_id=execution_id,
+                                              status="ERROR" if i % 5 == 0 else "OK"))
+        if i % 5 == 0:
+            failing.append(execution_id)
+    seen, cursor, pages = [], None, 0
+    while True:
+        body = api.get("/v1/traces", params={"errors": "true", "limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [t["execution_id"] for t in body["traces"]]
+        pages += 1
+        cursor = body["next"]
+        if cursor is None:
+            break
+        assert pages < 20
+    assert seen == sorted(failing, reverse=True)
+    assert pages > 2  # short pages were followed, not taken for the end
+    everything = api.get("/v1/traces", params={"limit": 100}).json()
+    assert everything["count"] == 3 and everything["next"] is not None  # 4 looked at (one untraced), then a cursor
