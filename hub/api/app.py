@@ -80,6 +80,91 @@ async def _start_plugins(engine: Engine) -> list[Any]:
     return stops
 
 
+class _Lifespan:
+    """The service's start-up and shutdown around the app (see :func:`create_app`)."""
+
+    def __init__(self, engine: Engine | None, hub_settings: HubSettings, api_settings: ApiSettings, auth: str,
+                 flows_dir: Path | None, background: bool):
+        self.engine, self.hub_settings, self.api_settings = engine, hub_settings, api_settings
+        self.auth, self.flows_dir, self.background = auth, flows_dir, background
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, app: FastAPI) -> AsyncIterator[None]:
+        owned = self.engine is None
+        eng = self._engine()
+        hub = self._hub(eng)
+        app.state.hub = hub
+        tasks: list[asyncio.Task[Any]] = []
+        closers: list[Any] = []
+        if self.flows_dir is not None:
+            self._deploy(hub, self.flows_dir)
+        if self.background:
+            resumed = await eng.resume_interrupted(run_now=False)
+            if resumed:
+                log.info("picked up %d interrupted execution(s)", len(resumed))
+            tasks.append(asyncio.create_task(eng.heartbeat_loop(), name="heartbeat"))
+            closers.extend(await _start_plugins(eng))
+        if owned:  # a server process (hub serve), not an app inside tests
+            from hub.service.runtime import settle_heap
+
+            settle_heap()
+        try:
+            yield
+        finally:
+            await self._stop(eng, hub, tasks, closers, owned)
+
+    def _engine(self) -> Engine:
+        if self.engine is not None:
+            return self.engine
+        from hub.service.runtime import build_engine
+
+        return build_engine(self.hub_settings)
+
+    def _hub(self, eng: Engine) -> Hub:
+        limiter, cache = build_limits(self.api_settings, eng)
+        hub = Hub(
+            engine=eng, api_store=ApiStore(eng.store, self.api_settings.flow_cache_ttl), settings=self.api_settings,
+            waiter=Waiter(eng), limiter=limiter, cache=cache, auth=self.auth,
+        )
+        from hub.telemetry.prometheus import HubMetrics
+
+        hub.metrics = HubMetrics(eng).with_database().attach()
+        return hub
+
+    @staticmethod
+    def _deploy(hub: Hub, folder: Path) -> None:
+        saved, problems = deploy_folder(hub, folder)
+        log.info("deployed %d flow(s) from %s", saved, folder)
+        for problem in problems:
+            log.warning("skipped an invalid flow: %s", problem)
+
+    @staticmethod
+    async def _stop(eng: Engine, hub: Hub, tasks: list[asyncio.Task[Any]], closers: list[Any], owned: bool) -> None:
+        for closer in closers:
+            result = closer() if callable(closer) else None
+            if asyncio.iscoroutine(result):
+                await result
+        for task in tasks + list(hub.background):
+            task.cancel()
+        await asyncio.gather(*tasks, *hub.background, return_exceptions=True)
+        if eng.listeners and hub.waiter._on_event in eng.listeners:
+            eng.listeners.remove(hub.waiter._on_event)
+        await hub.close()
+        if owned:
+            from hub.service.runtime import close_engine
+
+            await close_engine(eng)
+
+
+DESCRIPTION = (
+    "Every endpoint but `/health`, `/ready` and signed webhooks needs an API key "
+    "(`Authorization: Bearer <key>` or `X-API-Key`). Every error is an RFC 9457 problem "
+    "(`application/problem+json`): `type`, `title`, `status`, `detail`, `instance`, and the hub's "
+    '`code` and `details` (the former body `{"error": {"type", "message", "details"}}` is kept as '
+    "the extension `error`). Lists page with the `next` cursor."
+)
+
+
 def create_app(
     engine: Engine | None = None,
     *,
@@ -97,73 +182,12 @@ def create_app(
     if hub_settings is None:
         hub_settings = engine.settings if engine is not None else load_settings()
     api_settings = settings if settings is not None else hub_settings.section(ApiSettings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = engine is None
-        if engine is None:
-            from hub.service.runtime import build_engine
-
-            eng = build_engine(hub_settings)
-        else:
-            eng = engine
-        limiter, cache = build_limits(api_settings, eng)
-        hub = Hub(
-            engine=eng, api_store=ApiStore(eng.store, api_settings.flow_cache_ttl), settings=api_settings, waiter=Waiter(eng),
-            limiter=limiter, cache=cache, auth=auth,
-        )
-        app.state.hub = hub
-        from hub.telemetry.prometheus import HubMetrics
-
-        hub.metrics = HubMetrics(eng).with_database().attach()
-        tasks: list[asyncio.Task[Any]] = []
-        closers: list[Any] = []
-        folder = flows_dir
-        if folder is not None:
-            saved, problems = deploy_folder(hub, folder)
-            log.info("deployed %d flow(s) from %s", saved, folder)
-            for problem in problems:
-                log.warning("skipped an invalid flow: %s", problem)
-        if background:
-            resumed = await eng.resume_interrupted(run_now=False)
-            if resumed:
-                log.info("picked up %d interrupted execution(s)", len(resumed))
-            tasks.append(asyncio.create_task(eng.heartbeat_loop(), name="heartbeat"))
-            closers.extend(await _start_plugins(eng))
-        if owned:  # a server process (hub serve), not an app inside tests
-            from hub.service.runtime import settle_heap
-
-            settle_heap()
-        try:
-            yield
-        finally:
-            for closer in closers:
-                result = closer() if callable(closer) else None
-                if asyncio.iscoroutine(result):
-                    await result
-            for task in tasks + list(hub.background):
-                task.cancel()
-            await asyncio.gather(*tasks, *hub.background, return_exceptions=True)
-            if eng.listeners and hub.waiter._on_event in eng.listeners:
-                eng.listeners.remove(hub.waiter._on_event)
-            await hub.close()
-            if owned:
-                from hub.service.runtime import close_engine
-
-                await close_engine(eng)
-
     app = FastAPI(
         title="hub",
         version="1",
         summary="YAML flows with LLM steps, approvals and connectors, run durably.",
-        description=(
-            "Every endpoint but `/health`, `/ready` and signed webhooks needs an API key "
-            "(`Authorization: Bearer <key>` or `X-API-Key`). Every error is an RFC 9457 problem "
-            "(`application/problem+json`): `type`, `title`, `status`, `detail`, `instance`, and the hub's "
-            '`code` and `details` (the former body `{"error": {"type", "message", "details"}}` is kept as '
-            "the extension `error`). Lists page with the `next` cursor."
-        ),
-        lifespan=lifespan,
+        description=DESCRIPTION,
+        lifespan=_Lifespan(engine, hub_settings, api_settings, auth, flows_dir, background),
         docs_url=None,  # the console serves /docs and /redoc from packaged files (no CDN)
         redoc_url=None,
         dependencies=[Depends(guard.storable_request)],
@@ -182,6 +206,12 @@ def create_app(
     app.include_router(v1)
     for router, prefix in _plugin_routers():
         app.include_router(router, prefix=prefix)
+    _health_routes(app, api_settings)
+    return app
+
+
+def _health_routes(app: FastAPI, api_settings: ApiSettings) -> None:
+    """``/health`` (liveness), ``/metrics`` (Prometheus) and ``/ready`` (the database and Redis)."""
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health() -> Health:
@@ -222,5 +252,3 @@ def create_app(
         ok = all(v == "ok" for v in checks.values())
         body = Health(status="ok" if ok else "unavailable", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
-
-    return app

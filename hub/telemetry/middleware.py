@@ -281,6 +281,39 @@ class TracingMiddleware(Middleware):
             return await call()  # by the listener from the engine's step event), or nothing
         if not pure:
             self._save_context(run)  # before anything that may take long, pause or start children
+        span = self._step_span(info)
+        if info.control:
+            self._open(span)  # a block: its pure children become events on this span
+        state = State.FAILED
+        started = time.perf_counter()
+        try:
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                output = await call()
+            finally:
+                otel_context.detach(token)
+                if info.control:
+                    self._flush(span)
+            state = State.SUCCESS
+            if isinstance(output, dict):
+                _decision(span, output, run.redactor)
+            return output
+        except BaseException as exc:
+            state = _step_ended_by(span, exc, run.redactor)
+            raise
+        finally:
+            if info.control:
+                self._flush(span, close=True)
+            span.set_attribute(A.STEP_STATE, str(state))
+            span.end()
+            self.instruments.step_duration.record(
+                time.perf_counter() - started, {A.STEP_TYPE: task.type, A.STEP_STATE: str(state)}
+            )
+
+    def _step_span(self, info: StepCall) -> trace.Span:
+        """The attempt's span, started: its attributes, a link to the attempt it resumes, and its
+        context put on the step's row (with the run's final write; a subflow's at once)."""
+        run, task = info.run, info.task
         tool = not info.control and "." in task.type and not task.type.startswith(A.MODEL_STEP_PREFIXES)
         attrs: dict[str, Any] = {
             A.STEP_ID: task.id,
@@ -321,58 +354,35 @@ class TracingMiddleware(Middleware):
         if resumed and span.is_recording():
             since = previous.get("ended_at") or previous.get("started_at")  # type: ignore[union-attr]
             span.add_event(A.EVENT_RESUMED, {A.STEP_WAITED: round(max(0.0, time.time() - since), 3)} if since else {})
-        if info.control:
-            self._open(span)  # a block: its pure children become events on this span
-        state = State.FAILED
-        started = time.perf_counter()
-        try:
-            token = otel_context.attach(trace.set_span_in_context(span))
-            try:
-                output = await call()
-            finally:
-                otel_context.detach(token)
-                if info.control:
-                    self._flush(span)
-            state = State.SUCCESS
-            if isinstance(output, dict):
-                _decision(span, output, run.redactor)
-            return output
-        except Paused as pause:
-            state = State.PAUSED
-            event: dict[str, Any] = {"reason": run.redactor(str(pause.reason))}
-            if pause.resume_at is not None:
-                event["resume_at"] = float(pause.resume_at)
-            span.add_event(A.EVENT_PAUSED, event)
-            raise
-        except PauseSignal as pause:
-            state = State.PAUSED
-            span.add_event(A.EVENT_PAUSED, {"resume_at": float(pause.resume_at)} if pause.resume_at else {})
-            raise
-        except StepFailed as failed:  # a child failed; the child's span holds the exception
-            message = run.redactor(str(failed.error.get("message") or "a step inside failed"))
-            span.set_status(Status(StatusCode.ERROR, message))
-            span.set_attribute(A.ERROR_TYPE, str(failed.error.get("type") or "StepFailed"))
-            raise
-        except asyncio.CancelledError:
-            state = State.CANCELLED
-            span.set_status(Status(StatusCode.ERROR, "cancelled (timeout or kill)"))
-            raise
-        except Retry as signal:
-            span.add_event(A.EVENT_RETRY, {"reason": run.redactor(str(signal))})
-            span.set_status(Status(StatusCode.ERROR, run.redactor(str(signal))))
-            span.set_attribute(A.ERROR_TYPE, "Retry")
-            raise
-        except BaseException as exc:
-            _record_exception(span, exc, run.redactor)
-            raise
-        finally:
-            if info.control:
-                self._flush(span, close=True)
-            span.set_attribute(A.STEP_STATE, str(state))
-            span.end()
-            self.instruments.step_duration.record(
-                time.perf_counter() - started, {A.STEP_TYPE: task.type, A.STEP_STATE: str(state)}
-            )
+        return span
+
+
+def _step_ended_by(span: trace.Span, exc: BaseException, redact: Callable[[Any], Any]) -> State:
+    """Record on a step's span how ``exc`` ended the attempt; the state the span then shows."""
+    if isinstance(exc, Paused):
+        event: dict[str, Any] = {"reason": redact(str(exc.reason))}
+        if exc.resume_at is not None:
+            event["resume_at"] = float(exc.resume_at)
+        span.add_event(A.EVENT_PAUSED, event)
+        return State.PAUSED
+    if isinstance(exc, PauseSignal):
+        span.add_event(A.EVENT_PAUSED, {"resume_at": float(exc.resume_at)} if exc.resume_at else {})
+        return State.PAUSED
+    if isinstance(exc, StepFailed):  # a child failed; the child's span holds the exception
+        message = redact(str(exc.error.get("message") or "a step inside failed"))
+        span.set_status(Status(StatusCode.ERROR, message))
+        span.set_attribute(A.ERROR_TYPE, str(exc.error.get("type") or "StepFailed"))
+        return State.FAILED
+    if isinstance(exc, asyncio.CancelledError):
+        span.set_status(Status(StatusCode.ERROR, "cancelled (timeout or kill)"))
+        return State.CANCELLED
+    if isinstance(exc, Retry):
+        span.add_event(A.EVENT_RETRY, {"reason": redact(str(exc))})
+        span.set_status(Status(StatusCode.ERROR, redact(str(exc))))
+        span.set_attribute(A.ERROR_TYPE, "Retry")
+        return State.FAILED
+    _record_exception(span, exc, redact)
+    return State.FAILED
 
 
 def _decision(span: trace.Span, output: dict[str, Any], redact: Callable[[Any], Any]) -> None:
