@@ -82,7 +82,7 @@ def end_step(store: Store, token: str, output: Any, error: dict[str, Any] | None
         return None
     values: dict[str, Any] = {"state": State.FAILED if error else State.SUCCESS, "error": error,
                               "ended_at": time.time(), "data": {**(row.data or {}), COMPLETED_KEY: True}}
-    values.update(store._output_values(output, row.execution_id))
+    values.update(store.output_values(output, row.execution_id))
     for before in (State.PAUSED, State.RUNNING, State.PAUSED):  # it may move RUNNING -> PAUSED meanwhile
         with store.engine.begin() as conn:
             done = conn.execute(

@@ -1,0 +1,18 @@
+"""What every part of the store shares: its two connection pools and its limits."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+
+class StoreBase:
+    """The connections of a store (see :class:`hub.store.store.Store`, which is made of the parts
+    that subclass this one: flows, executions, step runs and logs, blobs)."""
+
+    def __init__(self, engine: Engine, inline_limit: int = 64 * 1024, auto: Engine | None = None):
+        self.engine = engine
+        # single-statement writes need no explicit transaction: one round trip each, on a pool
+        # of connections that stay in autocommit mode (switching per checkout costs more)
+        self.auto = auto or engine
+        self.inline_limit = inline_limit
+        self.is_sqlite = engine.dialect.name == "sqlite"

@@ -1,0 +1,84 @@
+"""The store's tables and its prebuilt hot-path statements, shared by its parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, update
+from sqlalchemy.sql.elements import ClauseElement
+
+from hub.store.tables import Blob, Execution, ExecutionLabel, FlowRevision, LogLine, StepRun
+
+EXECUTIONS = Execution.__table__  # type: ignore[attr-defined]
+STEPS = StepRun.__table__  # type: ignore[attr-defined]
+LOGS = LogLine.__table__  # type: ignore[attr-defined]
+BLOBS = Blob.__table__  # type: ignore[attr-defined]
+FLOWS = FlowRevision.__table__  # type: ignore[attr-defined]
+# Hot-path statements are built once: SQLAlchemy then reuses their compiled form from its cache
+# key, memoised on the statement (building one per call costs ~250 us of CPU in construction and
+# cache-key generation). An UPDATE without .values() sets the columns named by the parameters.
+INSERT_STEP = STEPS.insert()
+INSERT_LOG = LOGS.insert()
+INSERT_EXECUTION = insert(EXECUTIONS)
+INSERT_LABELS = insert(ExecutionLabel.__table__)  # type: ignore[attr-defined]
+UPDATE_EXECUTION = update(EXECUTIONS).where(EXECUTIONS.c.id == bindparam("_execution_id"))
+UPDATE_EXECUTION_RETURNING = UPDATE_EXECUTION.returning(*EXECUTIONS.c)
+UPDATE_STEP = update(STEPS).where(STEPS.c.id == bindparam("_step_id"))
+
+
+def _claim_statement(start: bool) -> Any:
+    values: dict[str, Any] = {"owner": bindparam("_owner"), "heartbeat_at": bindparam("_now"), "updated_at": bindparam("_now")}
+    if start:
+        values.update(state="RUNNING", started_at=func.coalesce(EXECUTIONS.c.started_at, bindparam("_now")))
+    return (
+        update(EXECUTIONS)
+        .where(
+            EXECUTIONS.c.id == bindparam("_execution_id"),
+            or_(EXECUTIONS.c.owner.is_(None), EXECUTIONS.c.owner == bindparam("_owner")),
+            # not state.in_(...): an IN list is expanded into the SQL at every execution
+            or_(*(EXECUTIONS.c.state == state for state in ("CREATED", "QUEUED", "RUNNING"))),
+        )
+        .values(values)
+        .returning(*EXECUTIONS.c)
+    )
+
+
+CLAIM = {start: _claim_statement(start) for start in (True, False)}
+
+AlongWrite = Callable[[Connection], None]
+"""A write done in the transaction that creates an execution (see :meth:`Store.insert_executions`)."""
+
+
+class Conflict(Exception):
+    """Raised by an :data:`AlongWrite` when committed data forbids the write (a key already
+    taken): the transaction is rolled back and the caller gets the exception as it was raised."""
+
+
+_COLUMNS = {EXECUTIONS.name: frozenset(EXECUTIONS.columns.keys()), STEPS.name: frozenset(STEPS.columns.keys())}
+
+
+def param_mark(bind: Engine | Connection) -> str:
+    """The driver's placeholder for raw SQL (``exec_driver_sql``): ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "?" if bind.dialect.paramstyle == "qmark" else "%s"
+
+
+def set_step_contexts(conn: Connection, execution_id: str, spans: Sequence[tuple[str, int, str, str]]) -> None:
+    """Put ``(path, attempt, trace_id, span_id)`` on an execution's step runs: one prepared
+    statement run by the driver's ``executemany`` (microseconds a step, not the tens a Core
+    statement per row would cost)."""
+    mark = param_mark(conn)
+    sql = (
+        f"UPDATE {STEPS.name} SET trace_id = {mark}, span_id = {mark} "
+        f"WHERE execution_id = {mark} AND path = {mark} AND attempt = {mark}"
+    )
+    conn.exec_driver_sql(sql, [(trace_id, span_id, execution_id, path, attempt) for path, attempt, trace_id, span_id in spans])
+
+
+def plain(values: dict[str, Any], table: Any = EXECUTIONS) -> bool:
+    """Whether every value is data (a prebuilt UPDATE can take it as a parameter). A key that is
+    no column is an error, as it is for ``.values()`` (a prebuilt UPDATE would skip it silently)."""
+    unknown = values.keys() - _COLUMNS[table.name]
+    if unknown:
+        raise ValueError(f"not columns of {table.name}: {sorted(unknown)}")
+    return not any(isinstance(v, ClauseElement) for v in values.values())

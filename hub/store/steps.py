@@ -1,0 +1,197 @@
+"""Step runs (one row per attempt of a step) and the execution's log lines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from hub.core import keyset
+from hub.errors import NotFound
+from hub.store.blobs import BlobStore
+from hub.store.statements import (
+    EXECUTIONS,
+    INSERT_LOG,
+    INSERT_STEP,
+    LOGS,
+    STEPS,
+    UPDATE_EXECUTION,
+    UPDATE_EXECUTION_RETURNING,
+    UPDATE_STEP,
+    plain,
+    set_step_contexts,
+)
+
+
+class StepStore(BlobStore):
+    """The step runs and log lines of a store (outputs past the inline limit become blobs)."""
+
+    def start_step(
+        self,
+        execution_id: str,
+        path: str,
+        task_id: str,
+        task_type: str,
+        attempt: int,
+        params: Any,
+        started_at: float,
+        data: dict[str, Any] | None = None,
+        execution_values: dict[str, Any] | None = None,
+    ) -> int:
+        """A step run starts (RUNNING); with ``execution_values``, columns of the execution row
+        are updated in the same transaction."""
+        values = {
+            "execution_id": execution_id,
+            "path": path,
+            "task_id": task_id,
+            "task_type": task_type,
+            "attempt": attempt,
+            "state": "RUNNING",
+            "params": params,
+            "data": data,
+            "started_at": started_at,
+        }
+        if execution_values:
+            plain(execution_values)
+            with self.engine.begin() as conn:
+                result = conn.execute(INSERT_STEP, values)
+                conn.execute(UPDATE_EXECUTION, {**execution_values, "_execution_id": execution_id})
+                return int(result.inserted_primary_key[0])  # type: ignore[index]
+        with self.auto.connect() as conn:
+            result = conn.execute(INSERT_STEP, values)
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_step(
+        self,
+        step_id: int,
+        state: str,
+        *,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        ended_at: float | None = None,
+        data: dict[str, Any] | None = None,
+        execution_id: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"state": state, "error": error, "ended_at": ended_at or time.time()}
+        values.update(self.output_values(output, execution_id))
+        if data is not None:
+            values["data"] = data
+        plain(values, STEPS)
+        with self.auto.connect() as conn:
+            conn.execute(UPDATE_STEP, {**values, "_step_id": step_id})
+
+    def step_values(
+        self,
+        execution_id: str,
+        path: str,
+        task_id: str,
+        task_type: str,
+        attempt: int,
+        state: str,
+        *,
+        params: Any = None,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        started_at: float,
+        ended_at: float | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A finished step run as a row, for :meth:`write_batch` (large outputs become blobs now)."""
+        values = dict(
+            execution_id=execution_id,
+            path=path,
+            task_id=task_id,
+            task_type=task_type,
+            attempt=attempt,
+            state=state,
+            params=params,
+            error=error,
+            data=data,
+            started_at=started_at,
+            ended_at=ended_at or time.time(),
+        )
+        values.update(self.output_values(output, execution_id))
+        return values
+
+    def write_batch(
+        self,
+        steps: list[dict[str, Any]],
+        logs: list[dict[str, Any]],
+        execution: tuple[str, dict[str, Any]] | None = None,
+        step_contexts: Sequence[tuple[str, int, str, str]] = (),
+    ) -> dict[str, Any] | None:
+        """Step runs and log lines in one transaction, optionally with an execution update
+        (returned as it now is) and trace contexts for its step runs (see
+        :func:`set_step_contexts`)."""
+        row = None
+        with self.engine.begin() as conn:
+            if steps:
+                conn.execute(INSERT_STEP, steps)
+            if logs:
+                conn.execute(INSERT_LOG, logs)
+            if step_contexts and execution is not None:
+                set_step_contexts(conn, execution[0], step_contexts)
+            if execution is not None:
+                execution_id, values = execution
+                values = {**values, "updated_at": time.time()}
+                if plain(values):
+                    found = conn.execute(UPDATE_EXECUTION_RETURNING, {**values, "_execution_id": execution_id}).first()
+                else:
+                    found = conn.execute(
+                        update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values).returning(*EXECUTIONS.c)
+                    ).first()
+                if found is None:
+                    raise NotFound(f"execution {execution_id} not found")
+                row = dict(found._mapping)
+        return row
+
+    def end_open_steps(self, execution_id: str, state: str) -> None:
+        """End every RUNNING or PAUSED step run of an execution in ``state`` (it was killed)."""
+        with self.auto.connect() as conn:
+            conn.execute(
+                update(STEPS)
+                .where(STEPS.c.execution_id == execution_id, STEPS.c.state.in_(("RUNNING", "PAUSED")))
+                .values(state=state, ended_at=time.time())
+            )
+
+    def update_step_data(self, step_id: int, data: dict[str, Any]) -> None:
+        with self.auto.connect() as conn:
+            conn.execute(UPDATE_STEP, {"data": data, "_step_id": step_id})
+
+    def step_runs(self, execution_id: str) -> list[dict[str, Any]]:
+        with self.auto.connect() as conn:
+            rows = conn.execute(
+                select(STEPS).where(STEPS.c.execution_id == execution_id).order_by(STEPS.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def latest_steps(self, execution_id: str) -> dict[str, dict[str, Any]]:
+        """The newest attempt of each step path (what a resume replays from)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.step_runs(execution_id):
+            latest[row["path"]] = row
+        return latest
+
+    def copy_steps(self, source_id: str, target_id: str, paths: set[str]) -> None:
+        """Copy the successful step runs at ``paths`` into another execution (for restart/replay)."""
+        rows = [r for r in self.step_runs(source_id) if r["path"] in paths and r["state"] in ("SUCCESS", "WARNING", "SKIPPED")]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                INSERT_STEP, [{**{k: v for k, v in row.items() if k != "id"}, "execution_id": target_id} for row in rows]
+            )
+
+    def add_log(self, execution_id: str, level: str, message: str, path: str | None = None) -> None:
+        with self.auto.connect() as conn:
+            conn.execute(
+                insert(LOGS).values(execution_id=execution_id, path=path, level=level, message=message, ts=time.time())
+            )
+
+    def logs(self, execution_id: str, limit: int = 1000, after: list[Any] | None = None) -> list[dict[str, Any]]:
+        """An execution's log lines, oldest first, after the line ``after[0]``."""
+        query = select(LOGS).where(LOGS.c.execution_id == execution_id)
+        with self.auto.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(keyset.page(query, ((LOGS.c.id, False),), after, limit))]
