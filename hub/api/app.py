@@ -147,8 +147,7 @@ class _Lifespan:
         for task in tasks + list(hub.background):
             task.cancel()
         await asyncio.gather(*tasks, *hub.background, return_exceptions=True)
-        if eng.listeners and hub.waiter._on_event in eng.listeners:
-            eng.listeners.remove(hub.waiter._on_event)
+        hub.waiter.detach()
         await hub.close()
         if owned:
             from hub.service.runtime import close_engine

@@ -30,6 +30,11 @@ class Waiter:
         self._futures: dict[str, list[asyncio.Future[str]]] = {}
         engine.listeners.append(self._on_event)
 
+    def detach(self) -> None:
+        """Stop listening to the engine's events (the app is shutting down)."""
+        if self._on_event in self.engine.listeners:
+            self.engine.listeners.remove(self._on_event)
+
     def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("event") != "execution" or event.get("state") not in ENDED:
             return

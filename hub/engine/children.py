@@ -18,7 +18,7 @@ from hub.engine.states import TERMINAL, State
 from hub.errors import HubError, NotFound
 
 if TYPE_CHECKING:
-    from hub.engine.walker import Walker
+    from hub.engine.base import WalkerBase
 
 _IDS = uuid.UUID("5b0f4c1e-6a77-4b8e-9a55-0d1f2c3b4a59")  # the namespace of child execution ids
 
@@ -28,7 +28,7 @@ def child_id(key: str) -> str:
     return uuid.uuid5(_IDS, key).hex
 
 
-async def run_flow(engine: Walker, run: Run, path: str, ref: str, inputs: dict[str, Any], key: str) -> dict[str, Any]:
+async def run_flow(engine: WalkerBase, run: Run, path: str, ref: str, inputs: dict[str, Any], key: str) -> dict[str, Any]:
     """Start (once per ``key``) the flow ``ref`` as a child of step ``path`` and run it here to its
     end or pause; the child's execution row."""
     execution_id = child_id(key)

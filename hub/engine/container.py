@@ -13,13 +13,13 @@ from hub.engine.states import State
 from hub.flow.models import Task
 
 if TYPE_CHECKING:
-    from hub.engine.walker import Walker
+    from hub.engine.base import WalkerBase
 
 
 class Container:
     """The step run of a control-flow task: opened (or re-opened on resume), then closed."""
 
-    def __init__(self, engine: Walker, run: Run, task: Task, path: str, row: dict[str, Any] | None):
+    def __init__(self, engine: WalkerBase, run: Run, task: Task, path: str, row: dict[str, Any] | None):
         self.engine = engine
         self.run = run
         self.task = task

@@ -7,14 +7,14 @@ from typing import Any
 
 from hub.flow.expressions import Scope
 
-_NO_ITEM = object()
+NO_ITEM = object()
 
 
 @dataclass
 class Frame:
     outputs: Scope
     suffix: str = ""
-    item: Any = _NO_ITEM
+    item: Any = NO_ITEM
     index: int | None = None
     error: dict[str, Any] | None = None
     base: dict[str, Any] = field(default_factory=dict)
@@ -41,7 +41,7 @@ class Frame:
         if self._scope is None:
             scope = dict(self.base)
             scope["outputs"] = self.outputs
-            if self.item is not _NO_ITEM:
+            if self.item is not NO_ITEM:
                 scope["item"] = self.item
                 scope["index"] = self.index
             if self.error is not None:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from hub.engine import children, pauses
+from hub.engine.base import WalkerBase
 from hub.engine.frame import Frame
 from hub.engine.retry import backoff, should_retry
 from hub.engine.run import PauseSignal, Run, StepCall, StepFailed, StepLog, step_event
@@ -30,9 +31,6 @@ from hub.flow.durations import format_duration
 from hub.flow.models import Task
 from hub.tasks.base import TaskContext
 
-if TYPE_CHECKING:
-    from hub.engine.walker import Walker
-
 START_DELAY = 0.05
 """Seconds a side-effecting step runs before its RUNNING row is written (watchers see it then)."""
 
@@ -40,7 +38,7 @@ START_DELAY = 0.05
 class Checkpoint:
     """The stored record of one attempt of a side-effecting step."""
 
-    def __init__(self, engine: Walker, run: Run, task: Task, path: str, attempt: int, params: Any, started: float):
+    def __init__(self, engine: WalkerBase, run: Run, task: Task, path: str, attempt: int, params: Any, started: float):
         self.engine, self.run, self.task, self.path = engine, run, task, path
         self.attempt, self.params, self.started = attempt, params, started
         self.step_id: int | None = None
@@ -81,7 +79,7 @@ class Checkpoint:
             self.step_id = self.engine.flush(self.run).start_step(*self._start_args(), execution_values=held)
         return self.step_id
 
-    def _stop_timer(self) -> None:
+    def stop_timer(self) -> None:
         self.ended = True
         if self._timer is not None:
             self._timer.cancel()
@@ -89,7 +87,7 @@ class Checkpoint:
     async def end(self, state: str, *, output: Any = None, error: dict[str, Any] | None = None,
                   data: dict[str, Any] | None = None) -> float:
         """Commit the attempt's end (one transaction with what the run holds back); its end time."""
-        self._stop_timer()
+        self.stop_timer()
         ended = time.time()
         async with self._lock:
             if self.step_id is not None:
@@ -108,7 +106,7 @@ class Checkpoint:
 
     def killed(self) -> None:
         """The attempt was cancelled (a kill, a timeout of the execution): record it if it started."""
-        self._stop_timer()
+        self.stop_timer()
         if self._writer is not None:
             self._writer.cancel()
         error = {"type": "Killed", "message": "the execution was killed", "retryable": False}
@@ -123,120 +121,152 @@ class Checkpoint:
         self.engine.flush(self.run)
 
 
-async def run_leaf(engine: Walker, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:
-    """Run one leaf step to its end: success, pause, a final failure, or retries by its policy."""
-    policy = task.retry or run.flow.retry
-    first_start = engine.clock.time()
-    local = 0
-    instance = engine.registry.instance(task.type)
-    pure = getattr(kind, "pure", False)
-    while True:
-        local += 1
-        attempt = run.attempts.get(path, 0) + 1
-        run.attempts[path] = attempt
-        started = time.time()
-        prepared = _prepare(engine, run, task, kind, frame, path)
-        if prepared is None:
-            return
-        rendered, params = prepared
-        stored = run.redactor(to_jsonable_python(rendered, fallback=str))
-        failure = await _attempt(engine, run, task, kind, instance, frame, path, attempt, params, stored, started, pure)
-        if failure is None:
-            return
-        error, retry_after, checkpoint = failure
-        error = run.redactor(to_jsonable_python(error, fallback=str))
-        delay = backoff(policy, local, engine.rng) if policy else 0.0
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        again = should_retry(policy, error, local, engine.clock.time() - first_start, delay)
-        state = State.WARNING if (not again and task.allow_failure) else State.FAILED
-        if again:
-            error = {**error, "retry_in": round(delay, 3)}
+class LeafSteps(WalkerBase):
+    """The walker's part that runs leaf steps (tasks that do the work)."""
+
+    async def run_leaf(self, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> None:
+        """Run one leaf step to its end: success, pause, a final failure, or retries by its policy."""
+        policy = task.retry or run.flow.retry
+        first_start = self.clock.time()
+        local = 0
+        instance = self.registry.instance(task.type)
+        pure = getattr(kind, "pure", False)
+        while True:
+            local += 1
+            attempt = run.attempts.get(path, 0) + 1
+            run.attempts[path] = attempt
+            started = time.time()
+            prepared = self._prepare_params(run, task, kind, frame, path)
+            if prepared is None:
+                return
+            rendered, params = prepared
+            stored = run.redactor(to_jsonable_python(rendered, fallback=str))
+            failure = await self._leaf_attempt(run, task, kind, instance, frame, path, attempt, params, stored, started, pure)
+            if failure is None:
+                return
+            error, retry_after, checkpoint = failure
+            error = run.redactor(to_jsonable_python(error, fallback=str))
+            delay = backoff(policy, local, self.rng) if policy else 0.0
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            again = should_retry(policy, error, local, self.clock.time() - first_start, delay)
+            state = State.WARNING if (not again and task.allow_failure) else State.FAILED
+            if again:
+                error = {**error, "retry_in": round(delay, 3)}
+            if checkpoint is None:
+                ended = time.time()
+                self.hold(run, run.id, path, task.id, task.type, attempt, state, params=stored, error=error,
+                             started_at=started, ended_at=ended)
+            else:
+                ended = await checkpoint.end(state, error=error)
+            self.emit(step_event(run, task, path, state, attempt, ended - started, error))
+            if again:
+                await self.clock.sleep(delay)
+                continue
+            if task.allow_failure:
+                run.warning = True
+                frame.outputs[task.id] = None
+                return
+            raise StepFailed(error, path, task.id)
+
+    def _prepare_params(self, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> tuple[Any, Any] | None:
+        """The rendered and validated parameters; None after recording why they could not be made."""
+        try:
+            rendered = self.expr.render(task.params, frame.scope(), task.id)
+            return rendered, kind.Params.model_validate(rendered)
+        except ExpressionError as exc:
+            error = exc.to_dict()
+        except ValidationError as exc:
+            error = InvalidParameters.after_rendering(task.id, exc).to_dict()
+        run.attempts[path] -= 1
+        self.fail_record(run, task, path, error)
+        frame.outputs[task.id] = None
+        return None
+
+    async def _leaf_attempt(
+        self, run: Run, task: Task, kind: Any, instance: Any, frame: Frame, path: str, attempt: int,
+        params: Any, stored: Any, started: float, pure: bool,
+    ) -> tuple[dict[str, Any], float | None, Checkpoint | None] | None:
+        """One attempt: None when the step succeeded (or paused: PauseSignal), else what failed."""
+        checkpoint = None
+        if not pure:
+            checkpoint = Checkpoint(self, run, task, path, attempt, stored, started)
+            await checkpoint.begin(eager=getattr(kind, "pauses", False))
+            self.emit(step_event(run, task, path, State.RUNNING, attempt, None))
+        ctx = TaskContext(
+            execution_id=run.id, namespace=run.flow.namespace, flow_id=run.flow.id, task_id=task.id, path=path,
+            attempt=attempt, settings=self.settings, store=self.store,
+            logger=StepLog(self, run, path, buffered=pure),  # type: ignore[arg-type]
+            redact=run.redactor, state=dict((run.steps.get(path) or {}).get("data") or {}),
+            services=self.services, flow=run.flow, execution=run.execution,
+            issue_resume_token=None if checkpoint is None else self._token_issuer(checkpoint),
+            emit=functools.partial(self._emit_for, run.id, path),
+            run_flow=functools.partial(children.run_flow, self, run, path),
+        )
+        try:
+            call = self.wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
+            output = await _with_timeout(task, call)
+        except Paused as pause:
+            await self._leaf_paused(run, task, frame, path, attempt, stored, started, checkpoint, pause)
+            return None
+        except Retry as signal:
+            return {"type": "Retry", "message": str(signal), "retryable": True}, signal.after, checkpoint
+        except HubError as exc:
+            return exc.to_dict(), getattr(exc, "retry_after", None), checkpoint
+        except asyncio.CancelledError:
+            if checkpoint is not None:
+                checkpoint.killed()
+            raise
+        except Exception as exc:
+            return error_dict(exc), None, checkpoint
+        value = run.redactor(to_jsonable_python(output, fallback=str))
         if checkpoint is None:
             ended = time.time()
-            engine.hold(run, run.id, path, task.id, task.type, attempt, state, params=stored, error=error,
-                         started_at=started, ended_at=ended)
+            self.hold(run, run.id, path, task.id, task.type, attempt, State.SUCCESS, params=stored, output=value,
+                         started_at=started, ended_at=ended, data=ctx.state or None)
         else:
-            ended = await checkpoint.end(state, error=error)
-        engine.emit(step_event(run, task, path, state, attempt, ended - started, error))
-        if again:
-            await engine.clock.sleep(delay)
-            continue
-        if task.allow_failure:
-            run.warning = True
-            frame.outputs[task.id] = None
-            return
-        raise StepFailed(error, path, task.id)
-
-
-def _prepare(engine: Walker, run: Run, task: Task, kind: Any, frame: Frame, path: str) -> tuple[Any, Any] | None:
-    """The rendered and validated parameters; None after recording why they could not be made."""
-    try:
-        rendered = engine.expr.render(task.params, frame.scope(), task.id)
-        return rendered, kind.Params.model_validate(rendered)
-    except ExpressionError as exc:
-        error = exc.to_dict()
-    except ValidationError as exc:
-        error = InvalidParameters.after_rendering(task.id, exc).to_dict()
-    run.attempts[path] -= 1
-    engine.fail_record(run, task, path, error)
-    frame.outputs[task.id] = None
-    return None
-
-
-async def _attempt(
-    engine: Walker, run: Run, task: Task, kind: Any, instance: Any, frame: Frame, path: str, attempt: int,
-    params: Any, stored: Any, started: float, pure: bool,
-) -> tuple[dict[str, Any], float | None, Checkpoint | None] | None:
-    """One attempt: None when the step succeeded (or paused: PauseSignal), else what failed."""
-    checkpoint = None
-    if not pure:
-        checkpoint = Checkpoint(engine, run, task, path, attempt, stored, started)
-        await checkpoint.begin(eager=getattr(kind, "pauses", False))
-        engine.emit(step_event(run, task, path, State.RUNNING, attempt, None))
-    ctx = TaskContext(
-        execution_id=run.id, namespace=run.flow.namespace, flow_id=run.flow.id, task_id=task.id, path=path,
-        attempt=attempt, settings=engine.settings, store=engine.store,
-        logger=StepLog(engine, run, path, buffered=pure),  # type: ignore[arg-type]
-        redact=run.redactor, state=dict((run.steps.get(path) or {}).get("data") or {}),
-        services=engine.services, flow=run.flow, execution=run.execution,
-        issue_resume_token=None if checkpoint is None else _token_issuer(engine, checkpoint),
-        emit=functools.partial(_emit_for, engine, run.id, path),
-        run_flow=functools.partial(children.run_flow, engine, run, path),
-    )
-    try:
-        call = engine.wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
-        output = await _with_timeout(task, call)
-    except Paused as pause:
-        await _paused(engine, run, task, frame, path, attempt, stored, started, checkpoint, pause)
+            ended = await checkpoint.end(State.SUCCESS, output=value, data=ctx.state or None)
+        frame.outputs[task.id] = value
+        self.emit(step_event(run, task, path, State.SUCCESS, attempt, ended - started))
         return None
-    except Retry as signal:
-        return {"type": "Retry", "message": str(signal), "retryable": True}, signal.after, checkpoint
-    except HubError as exc:
-        return exc.to_dict(), getattr(exc, "retry_after", None), checkpoint
-    except asyncio.CancelledError:
+
+    def _token_issuer(self, checkpoint: Checkpoint) -> Any:
+        def issue() -> str:
+            return pauses.issue_token(self.store, checkpoint.started_now())
+
+        return issue
+
+    async def _leaf_paused(
+        self, run: Run, task: Task, frame: Frame, path: str, attempt: int, stored: Any, started: float,
+        checkpoint: Checkpoint | None, pause: Paused,
+    ) -> None:
+        """Record the pause (raises PauseSignal), or go on when the step was answered meanwhile."""
+        data = {**(pause.data or {}), "reason": pause.reason}
         if checkpoint is not None:
-            checkpoint.killed()
-        raise
-    except Exception as exc:
-        return error_dict(exc), None, checkpoint
-    value = run.redactor(to_jsonable_python(output, fallback=str))
-    if checkpoint is None:
-        ended = time.time()
-        engine.hold(run, run.id, path, task.id, task.type, attempt, State.SUCCESS, params=stored, output=value,
-                     started_at=started, ended_at=ended, data=ctx.state or None)
-    else:
-        ended = await checkpoint.end(State.SUCCESS, output=value, data=ctx.state or None)
-    frame.outputs[task.id] = value
-    engine.emit(step_event(run, task, path, State.SUCCESS, attempt, ended - started))
-    return None
+            checkpoint.stop_timer()
+            step_id = checkpoint.started_now()
+        else:
+            step_id = self.flush(run).start_step(run.id, path, task.id, task.type, attempt, stored, started)
+        answered = pauses.pause_step(self.store, step_id, data)
+        if answered is None:
+            run.paused_steps.append(step_id)
+            self.emit(step_event(run, task, path, State.PAUSED, attempt, None))
+            raise PauseSignal(path, pause.resume_at) from None
+        if answered["state"] == State.SUCCESS:  # completed before it finished pausing
+            frame.outputs[task.id] = self.store.load_output(answered)
+            self.emit(step_event(run, task, path, State.SUCCESS, attempt, time.time() - started))
+            return
+        error = answered.get("error") or {"type": "Failed", "message": f"step {task.id} ended {answered['state']}"}
+        self.emit(step_event(run, task, path, State.FAILED, attempt, time.time() - started, error))
+        if not task.allow_failure:
+            raise StepFailed(error, path, task.id) from None
+        run.warning = True
+        frame.outputs[task.id] = None
 
-
-def _token_issuer(engine: Walker, checkpoint: Checkpoint) -> Any:
-    def issue() -> str:
-        return pauses.issue_token(engine.store, checkpoint.started_now())
-
-    return issue
+    def _emit_for(self, execution_id: str, path: str, event: dict[str, Any]) -> None:
+        """A task's live event, stamped with its execution and step."""
+        if self.listeners:
+            self.emit({**event, "execution_id": execution_id, "path": path})
 
 
 async def _with_timeout(task: Task, call: Any) -> Any:
@@ -247,37 +277,3 @@ async def _with_timeout(task: Task, call: Any) -> Any:
             return await call()
     except TimeoutError:
         raise TaskTimeout(f"task {task.id} timed out after {format_duration(task.timeout)}") from None
-
-
-async def _paused(
-    engine: Walker, run: Run, task: Task, frame: Frame, path: str, attempt: int, stored: Any, started: float,
-    checkpoint: Checkpoint | None, pause: Paused,
-) -> None:
-    """Record the pause (raises PauseSignal), or go on when the step was answered meanwhile."""
-    data = {**(pause.data or {}), "reason": pause.reason}
-    if checkpoint is not None:
-        checkpoint._stop_timer()
-        step_id = checkpoint.started_now()
-    else:
-        step_id = engine.flush(run).start_step(run.id, path, task.id, task.type, attempt, stored, started)
-    answered = pauses.pause_step(engine.store, step_id, data)
-    if answered is None:
-        run.paused_steps.append(step_id)
-        engine.emit(step_event(run, task, path, State.PAUSED, attempt, None))
-        raise PauseSignal(path, pause.resume_at) from None
-    if answered["state"] == State.SUCCESS:  # completed before it finished pausing
-        frame.outputs[task.id] = engine.store.load_output(answered)
-        engine.emit(step_event(run, task, path, State.SUCCESS, attempt, time.time() - started))
-        return
-    error = answered.get("error") or {"type": "Failed", "message": f"step {task.id} ended {answered['state']}"}
-    engine.emit(step_event(run, task, path, State.FAILED, attempt, time.time() - started, error))
-    if not task.allow_failure:
-        raise StepFailed(error, path, task.id) from None
-    run.warning = True
-    frame.outputs[task.id] = None
-
-
-def _emit_for(engine: Walker, execution_id: str, path: str, event: dict[str, Any]) -> None:
-    """A task's live event, stamped with its execution and step."""
-    if engine.listeners:
-        engine.emit({**event, "execution_id": execution_id, "path": path})

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import aliased
@@ -27,12 +27,9 @@ from sqlalchemy.orm import aliased
 from hub.engine.states import State
 from hub.store.store import EXECUTIONS, STEPS, Store
 
-if TYPE_CHECKING:
-    from hub.engine.walker import Walker
-
 TOKEN_KEY = "resume_token"
 COMPLETED_KEY = "completed"
-"""Set on a step run ended by :func:`complete`: a FAILED one is final (a resume does not run it again)."""
+"""Set on a step run ended by :func:`end_step`: a FAILED one is final (a resume does not run it again)."""
 
 
 def issue_token(store: Store, step_id: int) -> str:
@@ -118,18 +115,3 @@ def claim_paused(store: Store, execution_id: str) -> bool:
             .values(state=State.RUNNING, resume_at=None)
         )
     return done.rowcount == 1
-
-
-async def complete(engine: Walker, token: str, output: Any = None, *, error: dict[str, Any] | None = None) -> bool:
-    """End the paused step that holds ``token`` with ``output`` (or fail it with ``error``) and
-    continue its execution. True for the one call that ended it; False for an unknown token or a
-    step already ended (by another call, a kill, a timeout)."""
-    ended = await engine.db(end_step, engine.store, token, output, error)
-    if ended is None:
-        return False
-    execution_id, before = ended
-    if before == State.PAUSED and await engine.db(claim_paused, engine.store, execution_id):
-        await engine.queue.submit(execution_id)
-    # RUNNING: the task is still pausing, or the walk has not yet written the execution PAUSED;
-    # the walk sees the ended step (pause_step / completed_meanwhile) and goes on
-    return True

@@ -6,12 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import TYPE_CHECKING
-
-from hub.engine.walker import Queue
-
-if TYPE_CHECKING:
-    from hub.engine.walker import Walker
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +14,18 @@ __all__ = ["DEFAULT_QUEUE", "LocalQueue", "Queue", "queue_name"]
 
 DEFAULT_QUEUE = "hub:queue"
 QUEUE_NAME_ENV = "HUB_QUEUE_NAME"
+
+
+class Queue(Protocol):
+    """Where executions wait to run (:class:`LocalQueue`, :mod:`hub.service.queue_arq`)."""
+
+    async def submit(self, execution_id: str, delay: float = 0.0) -> None: ...
+
+
+class Runner(Protocol):
+    """What a queue calls to run an execution (the engine)."""
+
+    async def run(self, execution_id: str) -> dict[str, Any]: ...
 
 
 def queue_name() -> str:
@@ -29,7 +36,7 @@ def queue_name() -> str:
 class LocalQueue:
     """Runs submitted executions as asyncio tasks in this process, at most ``limit`` at once."""
 
-    def __init__(self, engine: Walker, limit: int = 64):
+    def __init__(self, engine: Runner, limit: int = 64):
         self.engine = engine
         self.semaphore = asyncio.Semaphore(limit)
         self.tasks: dict[str, asyncio.Task[None]] = {}

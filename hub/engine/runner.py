@@ -1,9 +1,8 @@
-"""The runner: walks a flow, checkpoints every step, and never talks to the outside itself.
+"""The engine: the life cycle of executions around the step walker (:mod:`hub.engine.walker`).
 
-An execution is replayed from its step runs: a step whose newest run is committed (SUCCESS,
-WARNING, SKIPPED) is not run again, its stored output is used. So a process killed mid-flow
-loses nothing: the next run of the same execution continues after the last committed step, and
-only the step that was in flight runs again (at-least-once; tasks get an idempotency key).
+Starts executions (inputs checked, durable before the call returns), claims them for one
+process, runs them through the walker, resumes the interrupted and the paused, restarts the
+failed, kills, and keeps this process's executions marked alive.
 """
 
 from __future__ import annotations
@@ -17,47 +16,26 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy.exc
-from pydantic_core import to_jsonable_python
 
-from hub.engine import control, fanout, leaf, pauses
-from hub.engine.catalog import FlowCatalog
+from hub.engine import pauses
 from hub.engine.clock import Clock
-from hub.engine.frame import Frame
+from hub.engine.fanout import is_iteration
 from hub.engine.inputs import check_inputs
 from hub.engine.queue import LocalQueue, Queue
-from hub.engine.run import (
-    Middleware,
-    PauseSignal,
-    Run,
-    StepCall,
-    StepFailed,
-    StepLog,
-    bind_execution,
-    bind_step,
-    step_event,
-)
+from hub.engine.run import Middleware, PauseSignal, Run, StepCall, StepFailed, StepLog, bind_execution
 from hub.engine.starts import Starts
-from hub.engine.states import COMMITTED, TERMINAL, State
-from hub.errors import (
-    ExpressionError,
-    FlowError,
-    HubError,
-    NotFound,
-    TaskError,
-)
-from hub.flow.durations import format_duration
-from hub.flow.expressions import Expressions, Scope, expressions
-from hub.flow.models import Flow, Task, walk_tasks
-from hub.flow.secrets import Secrets
+from hub.engine.states import TERMINAL, State
+from hub.engine.walker import Walker
+from hub.errors import FlowError, HubError, NotFound, TaskError
+from hub.flow.models import Flow, walk_tasks
 from hub.flow.yamlpos import UNSTORABLE
 from hub.settings import HubSettings
 from hub.store.store import AlongWrite, Store, owner_is_alive, this_owner
-from hub.tasks.registry import Registry, default_registry
+from hub.tasks.registry import Registry
 
 log = logging.getLogger(__name__)
 _LIVE = (State.CREATED, State.QUEUED, State.RUNNING, State.PAUSED, State.KILLING)  # what kill reaches
 
-Listener = Callable[[dict[str, Any]], None]
 STALE_HEARTBEAT = 60.0
 # failures of the database connection, not of the execution: it is left RUNNING and resumed later
 TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError, OSError)
@@ -68,8 +46,9 @@ def _storable(text: str) -> str:
     return UNSTORABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
-class Engine:
-    """Starts, runs, resumes, restarts and kills executions.
+class Engine(Walker):
+    """Starts, runs, resumes, restarts and kills executions (the step walker with the life cycle
+    of executions around it).
 
     The same engine serves the CLI, the server and the workers; only the :class:`Queue` differs.
     """
@@ -85,19 +64,8 @@ class Engine:
         rng: random.Random | None = None,
         owner: str | None = None,
     ):
-        self.store = store
-        self.settings = settings or HubSettings()
-        self.registry = registry or default_registry()
-        self.clock = clock or Clock()
-        self.services = services if services is not None else {}
-        self.rng = rng or random.Random()
+        super().__init__(store, settings, registry=registry, clock=clock, services=services, rng=rng)
         self.owner = owner or this_owner()
-        self.catalog = FlowCatalog(store, self.registry)
-        self.expr: Expressions = expressions()  # the process's one: flows loaded anywhere are compiled there
-        self.expr.cache.resize(self.settings.expression_cache_size)
-        self.secrets = Secrets(self.settings.resolved_secrets_file())
-        self.listeners: list[Listener] = []
-        self.middleware: list[Middleware] = []
         # run by resume_interrupted: parts of the hub that can find executions to continue
         # (e.g. approvals decided while no process was there to resume them)
         self.sweepers: list[Callable[[], Awaitable[list[str]]]] = []
@@ -109,15 +77,6 @@ class Engine:
         self._hints: dict[str, tuple[str, str, int]] = {}
         self._claimed: dict[str, dict[str, Any]] = {}  # started with claim=True, to be run here
         self._orphans: set[asyncio.Task[Any]] = set()  # claimed starts whose caller went away
-
-    # -- events ------------------------------------------------------------------------------------
-
-    def emit(self, event: dict[str, Any]) -> None:
-        for listener in self.listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener failed")
 
     # -- starting ----------------------------------------------------------------------------------
 
@@ -256,14 +215,6 @@ class Engine:
         start = flow is not None and flow.concurrency is None
         return await self.db(self.store.claim_fresh, execution_id, self.owner, start)  # type: ignore[no-any-return]
 
-    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """A store call on the execution's main path. On a server database it runs in a thread,
-        so the commit waits of many executions overlap (group commit) instead of queueing on the
-        event loop; SQLite's calls take microseconds and run inline."""
-        if self.store.is_sqlite:
-            return fn(*args, **kwargs)
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
     async def _run_owned(self, execution_id: str, claimed: tuple[dict[str, Any], bool] | None) -> dict[str, Any]:
         task = asyncio.current_task()
         if task is not None:
@@ -297,7 +248,7 @@ class Engine:
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.FAILED, "error": error})
         with contextlib.suppress(HubError):  # (its flow did load, or it would not have run)
             _, flow = self.catalog.get(execution["namespace"], execution["flow_id"], execution["revision"])
-            await self._after_end(execution, flow)
+            await self.after_end(execution, flow)
         return execution
 
     def _owner_gone(self, execution: dict[str, Any]) -> bool:
@@ -319,7 +270,7 @@ class Engine:
         except (NotFound, FlowError) as exc:  # its revision is gone, or no longer loads here
             return self._unrunnable(execution, exc)
         if execution["state"] != State.RUNNING:
-            limit = flow.concurrency.limit if flow.concurrency and not fanout.is_iteration(execution) else None
+            limit = flow.concurrency.limit if flow.concurrency and not is_iteration(execution) else None
             started = await self.db(self.store.try_start, execution_id, flow.namespace, flow.id, limit)
             if started is None:
                 assert flow.concurrency is not None
@@ -329,75 +280,13 @@ class Engine:
         self.emit({"event": "execution", "execution_id": execution_id, "state": State.RUNNING, "flow": flow.key})
 
         async def walk() -> dict[str, Any]:
-            return await self._walk_flow(run)
+            return await self.walk_flow(run)
 
         call: Callable[[], Awaitable[dict[str, Any]]] = walk
 
         for layer in reversed(self.middleware):
             call = bind_execution(layer, run, call)
         return await call()
-
-    async def _walk_flow(self, run: Run) -> dict[str, Any]:
-        if fanout.is_iteration(run.execution):  # one iteration of a distributed for_each
-            return await fanout.walk_iteration(self, run)
-        flow = run.flow
-        execution_id = run.id
-        base, error = self.base_scope(run)
-        root = Frame(outputs=Scope("outputs", {}, "task"), base=base)
-        state = State.FAILED
-        try:
-            # cut short from outside its steps (a variable that does not render, the flow's
-            # timeout): a step left open by an earlier run or by the cut (a paused wait, a loop)
-            # ends with it, before the handlers run
-            aborted = error is not None and bool(run.steps)
-            try:
-                if error is None:  # a variable that does not render fails the execution before any task
-                    async with asyncio.timeout(flow.timeout):
-                        await self.run_tasks(run, flow.tasks, root)
-                    state = State.WARNING if run.warning else State.SUCCESS
-            except TimeoutError:
-                state, aborted = State.FAILED, True
-                error = {
-                    "type": "FlowTimeout",
-                    "message": f"the execution ran past the flow's timeout of {format_duration(flow.timeout or 0)}",
-                    "retryable": False,
-                }
-            except StepFailed as failed:
-                state, error = State.FAILED, failed.error
-            if aborted:
-                await self.write(run, self.store.end_open_steps, execution_id, State.FAILED)
-            if state == State.FAILED and flow.errors:
-                handler_frame = root.with_error(run.redactor(error or {}))
-                try:
-                    await self.run_tasks(run, flow.errors, handler_frame)
-                except StepFailed as failed:
-                    log.warning("error handler failed in %s: %s", execution_id, failed)
-            if flow.finally_:
-                final_frame = root.with_error(run.redactor(error)) if error else root
-                try:
-                    await self.run_tasks(run, flow.finally_, final_frame)
-                except StepFailed as failed:
-                    if state != State.FAILED:
-                        state, error = State.FAILED, failed.error
-        except PauseSignal as pause:
-            self.flush(run).update_execution(execution_id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
-            self.emit({"event": "execution", "execution_id": execution_id, "state": State.PAUSED, "flow": flow.key})
-            if pauses.completed_meanwhile(self.store, run.paused_steps):  # answered while it paused
-                await self._wake(execution_id)
-                return self.store.get_execution(execution_id)
-            if pause.resume_at is not None:
-                await self.queue.submit(execution_id, delay=max(0.0, pause.resume_at - self.clock.time()))
-            return self.store.get_execution(execution_id)
-        outputs = None
-        if state in (State.SUCCESS, State.WARNING) and flow.outputs:
-            try:
-                outputs = to_jsonable_python(
-                    self.expr.render(flow.outputs, root.scope(), "outputs"), fallback=str
-                )
-                outputs = run.redactor(outputs)
-            except ExpressionError as exc:
-                state, error = State.FAILED, run.redactor(exc.to_dict())
-        return await self.finish(run, state, outputs, error)
 
     def _over_limit(self, execution: dict[str, Any], flow: Flow) -> dict[str, Any]:
         assert flow.concurrency is not None
@@ -417,34 +306,6 @@ class Engine:
         )
         self.emit({"event": "execution", "execution_id": execution["id"], "state": state, "flow": flow.key})
         return self.store.get_execution(execution["id"])
-
-    async def finish(
-        self, run: Run, state: State, outputs: Any, error: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        end = {"state": state, "outputs": outputs, "error": error, "ended_at": time.time(), "owner": None,
-               "resume_at": None, **run.row_values}
-        contexts, run.step_contexts = run.step_contexts, []
-        row = await self.db(self.store.write_batch, run.pending_steps, run.pending_logs, (run.id, end), contexts)
-        run.pending_steps, run.pending_logs = [], []
-        assert row is not None
-        self.emit(
-            {"event": "execution", "execution_id": run.id, "state": state, "flow": run.flow.key, "error": error}
-        )
-        await self._after_end(run.execution, run.flow)
-        return row
-
-    async def _after_end(self, execution: dict[str, Any], flow: Flow) -> None:
-        if flow.concurrency:
-            for queued in self.store.next_queued(flow.namespace, flow.id, flow.concurrency.limit):
-                await self.queue.submit(queued)
-        parent_id = execution.get("parent_id")
-        if parent_id:
-            try:
-                parent = self.store.get_execution(parent_id)
-            except NotFound:
-                return
-            if parent["state"] == State.PAUSED:
-                await self.queue.submit(parent_id)
 
     def _replayable_steps(self, execution: dict[str, Any], flow: Flow) -> dict[str, dict[str, Any]]:
         """Newest run of each step; stale in-flight leaf runs are closed as interrupted."""
@@ -466,173 +327,6 @@ class Engine:
                 row = {**row, "state": State.FAILED, "error": error}
                 steps[path] = row
         return steps
-
-    def base_scope(self, run: Run, **parts: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """What every expression of the execution sees; ``parts`` (``execution``, ``trigger``)
-        replace the execution's own before the variables are rendered over them, once.
-
-        Never raises: with it comes the (redacted) error of the first variable that failed to
-        render, or None. The caller ends the execution FAILED with it, running no task; ``vars``
-        holds the variables that did render (for the ``errors`` and ``finally`` handlers)."""
-        execution = run.execution
-        secret = run.redactor.secret_function(self.secrets)
-        base: dict[str, Any] = {
-            "inputs": Scope("inputs", dict(execution["inputs"] or {}), "input"),
-            "execution": Scope(
-                "execution",
-                {
-                    "id": execution["id"],
-                    "flow": execution["flow_id"],
-                    "namespace": execution["namespace"],
-                    "revision": execution["revision"],
-                    "labels": execution["labels"] or {},
-                    "start_date": _iso(execution["started_at"] or execution["created_at"]),
-                    "parent_id": execution["parent_id"],
-                },
-            ),
-            "trigger": execution["trigger"] or {},
-            "secret": secret,
-        }
-        base.update(parts)
-        variables: dict[str, Any] = {}
-        error: dict[str, Any] | None = None
-        for name, value in run.flow.variables.items():
-            try:
-                variables[name] = self.expr.render(value, base, f"variables.{name}")
-            except ExpressionError as exc:
-                error = error or exc.to_dict()
-        base["vars"] = Scope("vars", variables, "variable")
-        return base, (run.redactor(error) if error is not None else None)
-
-    # -- walking -----------------------------------------------------------------------------------
-
-    async def run_tasks(self, run: Run, tasks: list[Task], frame: Frame) -> None:
-        for task in tasks:
-            await self.run_task(run, task, frame)
-
-    async def run_task(self, run: Run, task: Task, frame: Frame) -> None:
-        path = frame.path(task.id)
-        row = run.steps.get(path)
-        if row is not None and row["state"] in COMMITTED:
-            frame.outputs[task.id] = self.store.load_output(row)
-            if (row.get("data") or {}).get(pauses.COMPLETED_KEY) is True:
-                await self._observe_completion(run, task, path, row, frame.outputs[task.id])
-            if row["state"] == State.WARNING:
-                run.warning = True
-            control.expose_children(task, frame, frame.outputs[task.id])
-            return
-        if row is not None:
-            run.attempts[path] = row["attempt"]
-            if row["state"] == State.FAILED and (row.get("data") or {}).get(pauses.COMPLETED_KEY):
-                self._ended_failed(run, task, frame, row)  # failed from outside (engine.complete): final
-                return
-        if task.if_ is not None:
-            try:
-                go = self.expr.condition(task.if_, frame.scope(), f"{task.id}.if")
-            except ExpressionError as exc:
-                self.fail_record(run, task, path, exc.to_dict())  # raises unless allow_failure
-                frame.outputs[task.id] = None
-                return
-            if not go:
-                now = time.time()
-                self.hold(
-                    run, run.id, path, task.id, task.type, run.attempts.get(path, 0) + 1, State.SKIPPED,
-                    started_at=now, ended_at=now,
-                )
-                frame.outputs[task.id] = None
-                self.emit(step_event(run, task, path, State.SKIPPED, 1, 0.0))
-                return
-        kind = self.registry.get(task.type)
-        if kind is None:  # the flow validated against another registry
-            self.fail_record(run, task, path, {"type": "UnknownTaskType", "message": f"no task type {task.type!r} here"})
-            frame.outputs[task.id] = None
-            return
-        if getattr(kind, "control", False):
-            await control.run_control(self, run, task, frame, path, row)
-        else:
-            await leaf.run_leaf(self, run, task, kind, frame, path)
-
-    async def _observe_completion(self, run: Run, task: Task, path: str, row: dict[str, Any], output: Any) -> None:
-        """A step ended from outside (``engine.complete``) passes through the middleware once,
-        when its execution goes on, as the resumed end of its pause (its span, its metrics)."""
-        run.steps[path] = {**row, "state": State.PAUSED}
-        info = StepCall(run, task, path, row["attempt"], None, None, control=False)
-
-        async def answered() -> Any:
-            return output
-
-        try:
-            await self.wrap(info, answered)()
-        finally:
-            run.steps[path] = row
-        data = {**(row.get("data") or {}), pauses.COMPLETED_KEY: "observed"}
-        await self.write(run, pauses.set_data, self.store, row["id"], data)
-        self.emit(step_event(run, task, path, State(row["state"]), row["attempt"], None))
-
-    def _ended_failed(self, run: Run, task: Task, frame: Frame, row: dict[str, Any]) -> None:
-        if not task.allow_failure:
-            raise StepFailed(row["error"] or {}, row["path"], task.id)
-        run.warning = True
-        frame.outputs[task.id] = None
-
-    def fail_record(self, run: Run, task: Task, path: str, error: dict[str, Any]) -> None:
-        error = run.redactor(error)
-        now = time.time()
-        attempt = run.attempts.get(path, 0) + 1
-        run.attempts[path] = attempt
-        state = State.WARNING if task.allow_failure else State.FAILED
-        self.hold(run, run.id, path, task.id, task.type, attempt, state, error=error, started_at=now, ended_at=now)
-        self.emit(step_event(run, task, path, state, attempt, 0.0, error))
-        if not task.allow_failure:
-            raise StepFailed(error, path, task.id)
-        run.warning = True
-
-    # -- writes ----------------------------------------------------------------------------------
-
-    def flush(self, run: Run) -> Store:
-        """Write what the run holds back; returns the store for the write that follows."""
-        if run.pending_steps or run.pending_logs:
-            self.store.write_batch(run.pending_steps, run.pending_logs)
-            run.pending_steps = []
-            run.pending_logs = []
-        return self.store
-
-    async def write(self, run: Run, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """What the run holds back, then one store write — in a thread on a server database (see
-        :meth:`db`). The held-back rows are taken here, on the loop, so a parallel branch adding
-        one meanwhile is not lost."""
-        steps, logs = run.pending_steps, run.pending_logs
-        run.pending_steps, run.pending_logs = [], []
-
-        def both() -> Any:
-            if steps or logs:
-                self.store.write_batch(steps, logs)
-            return fn(*args, **kwargs)
-
-        return await self.db(both)
-
-    def hold(self, run: Run, *args: Any, **values: Any) -> None:
-        """A finished run of a pure step, written with the next write (see :class:`Run`)."""
-        run.pending_steps.append(self.store.step_values(*args, **values))
-        if len(run.pending_steps) >= 500:
-            self.flush(run)
-
-    def wrap_step(self, info: StepCall, instance: Any, pure: bool = False) -> Callable[[], Awaitable[Any]]:
-        async def call() -> Any:
-            return await instance.run(info.ctx, info.params)
-
-        return self.wrap(info, call, pure)
-
-    def wrap(
-        self, info: StepCall, call: Callable[[], Awaitable[Any]], pure: bool = False
-    ) -> Callable[[], Awaitable[Any]]:
-        """``call`` wrapped in every middleware's ``step`` (outermost first). A pure step skips
-        the middleware that says it need not see them (``wraps_pure_steps = False``)."""
-        for layer in reversed(self.middleware):
-            if pure and not layer.wraps_pure_steps:
-                continue
-            call = bind_step(layer, info, call)
-        return call
 
     # -- resume / restart / kill -------------------------------------------------------------------
 
@@ -662,21 +356,22 @@ class Engine:
 
     async def resume(self, execution_id: str) -> None:
         """Queue a PAUSED execution again (after a decision, a child ending, or its timer)."""
-        if not await self._wake(execution_id):
+        if not await self.wake(execution_id):
             execution = self.store.get_execution(execution_id)
             raise HubError(f"execution {execution_id} is {execution['state']}, not PAUSED")
-
-    async def _wake(self, execution_id: str) -> bool:
-        """PAUSED -> RUNNING (a compare-and-set: one caller wins) and queued; False if not PAUSED."""
-        if not await self.db(pauses.claim_paused, self.store, execution_id):
-            return False
-        await self.queue.submit(execution_id)
-        return True
 
     async def complete(self, token: str, output: Any = None, *, error: dict[str, Any] | None = None) -> bool:
         """End the paused step holding ``token`` with ``output`` (or ``error``) and continue its
         execution, exactly once: True for the call that ended it (see :mod:`hub.engine.pauses`)."""
-        return await pauses.complete(self, token, output, error=error)
+        ended = await self.db(pauses.end_step, self.store, token, output, error)
+        if ended is None:
+            return False
+        execution_id, before = ended
+        if before == State.PAUSED:
+            await self.wake(execution_id)
+        # RUNNING: the task is still pausing, or the walk has not yet written the execution PAUSED;
+        # the walk sees the ended step (pause_step / completed_meanwhile) and goes on
+        return True
 
     async def restart(self, execution_id: str, run_now: bool = False) -> dict[str, Any]:
         """Run a FAILED (or KILLED) execution again from its failed step, keeping earlier outputs."""
@@ -762,14 +457,6 @@ class Engine:
                     running[execution_id].cancel()
             except Exception:
                 log.exception("heartbeat failed")
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 __all__ = [

@@ -1,0 +1,262 @@
+"""What every part of the step walker shares: the engine's parts, its events, how a run's
+writes reach the store, and the scope every expression of an execution sees.
+
+The walker is one class, :class:`hub.engine.walker.Walker`, made of parts that each live in a
+module of their own and build on this one: leaf steps (:mod:`hub.engine.leaf`), control flow
+(:mod:`hub.engine.control`), distributed fan-out (:mod:`hub.engine.fanout`). The
+:class:`~hub.engine.runner.Engine` is the walker with the life cycle of executions around it
+(start, claim, resume, restart, kill). The methods a part uses of another are declared here;
+the few the life cycle provides (starting, running and restarting another execution, for
+subflows and fan-out) are abstract here.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from hub.engine import pauses
+from hub.engine.catalog import FlowCatalog
+from hub.engine.clock import Clock
+from hub.engine.frame import Frame
+from hub.engine.queue import Queue
+from hub.engine.run import Middleware, Run, StepCall, StepFailed, bind_step, step_event
+from hub.engine.states import State
+from hub.errors import ExpressionError, NotFound
+from hub.flow.expressions import Expressions, Scope, expressions
+from hub.flow.models import Flow, Task
+from hub.flow.secrets import Secrets
+from hub.settings import HubSettings
+from hub.store.store import Store
+from hub.tasks.registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    from hub.store.store import AlongWrite
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+class WalkerBase(abc.ABC):
+    """The state and the primitive writes the walker's parts share."""
+
+    queue: Queue
+
+    def __init__(
+        self,
+        store: Store,
+        settings: HubSettings | None = None,
+        *,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        services: dict[str, Any] | None = None,
+        rng: random.Random | None = None,
+    ):
+        self.store = store
+        self.settings = settings or HubSettings()
+        self.registry = registry or default_registry()
+        self.clock = clock or Clock()
+        self.services = services if services is not None else {}
+        self.rng = rng or random.Random()
+        self.catalog = FlowCatalog(store, self.registry)
+        self.expr: Expressions = expressions()  # the process's one: flows loaded anywhere are compiled there
+        self.expr.cache.resize(self.settings.expression_cache_size)
+        self.secrets = Secrets(self.settings.resolved_secrets_file())
+        self.listeners: list[Listener] = []
+        self.middleware: list[Middleware] = []
+
+    # -- what the life cycle provides ---------------------------------------------------------
+
+    @abc.abstractmethod
+    async def start(
+        self, flow: Flow | str, inputs: dict[str, Any] | None = None, *, labels: dict[str, Any] | None = None,
+        trigger: dict[str, Any] | None = None, parent_id: str | None = None, parent_path: str | None = None,
+        execution_id: str | None = None, enqueue: bool = True, revision: int | None = None, claim: bool = False,
+        along: AlongWrite | None = None,
+    ) -> str:
+        """Create an execution and queue it (a subflow's child)."""
+
+    @abc.abstractmethod
+    async def run(self, execution_id: str, flow_hint: tuple[str, str, int] | None = None) -> dict[str, Any]:
+        """Run (or continue) an execution in this process (a subflow's child, in process)."""
+
+    @abc.abstractmethod
+    async def restart(self, execution_id: str, run_now: bool = False) -> dict[str, Any]:
+        """Run a failed execution again (a failed iteration of a restarted fan-out)."""
+
+    @abc.abstractmethod
+    async def run_task(self, run: Run, task: Task, frame: Frame) -> None:
+        """Run one step of any kind (see :class:`hub.engine.walker.Walker`)."""
+
+    async def run_tasks(self, run: Run, tasks: list[Task], frame: Frame) -> None:
+        for task in tasks:
+            await self.run_task(run, task, frame)
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed")
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A store call on the execution's main path. On a server database it runs in a thread,
+        so the commit waits of many executions overlap (group commit) instead of queueing on the
+        event loop; SQLite's calls take microseconds and run inline."""
+        if self.store.is_sqlite:
+            return fn(*args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def flush(self, run: Run) -> Store:
+        """Write what the run holds back; returns the store for the write that follows."""
+        if run.pending_steps or run.pending_logs:
+            self.store.write_batch(run.pending_steps, run.pending_logs)
+            run.pending_steps = []
+            run.pending_logs = []
+        return self.store
+
+    async def write(self, run: Run, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """What the run holds back, then one store write — in a thread on a server database (see
+        :meth:`db`). The held-back rows are taken here, on the loop, so a parallel branch adding
+        one meanwhile is not lost."""
+        steps, logs = run.pending_steps, run.pending_logs
+        run.pending_steps, run.pending_logs = [], []
+
+        def both() -> Any:
+            if steps or logs:
+                self.store.write_batch(steps, logs)
+            return fn(*args, **kwargs)
+
+        return await self.db(both)
+
+    def hold(self, run: Run, *args: Any, **values: Any) -> None:
+        """A finished run of a pure step, written with the next write (see :class:`Run`)."""
+        run.pending_steps.append(self.store.step_values(*args, **values))
+        if len(run.pending_steps) >= 500:
+            self.flush(run)
+
+    def fail_record(self, run: Run, task: Task, path: str, error: dict[str, Any]) -> None:
+        """Record a step that failed before it could run (its condition or parameters): raises
+        StepFailed unless the step may fail."""
+        error = run.redactor(error)
+        now = time.time()
+        attempt = run.attempts.get(path, 0) + 1
+        run.attempts[path] = attempt
+        state = State.WARNING if task.allow_failure else State.FAILED
+        self.hold(run, run.id, path, task.id, task.type, attempt, state, error=error, started_at=now, ended_at=now)
+        self.emit(step_event(run, task, path, state, attempt, 0.0, error))
+        if not task.allow_failure:
+            raise StepFailed(error, path, task.id)
+        run.warning = True
+
+    def wrap_step(self, info: StepCall, instance: Any, pure: bool = False) -> Callable[[], Awaitable[Any]]:
+        """The task's ``run`` wrapped in the middleware (see :meth:`wrap`)."""
+
+        async def call() -> Any:
+            return await instance.run(info.ctx, info.params)
+
+        return self.wrap(info, call, pure)
+
+    def wrap(
+        self, info: StepCall, call: Callable[[], Awaitable[Any]], pure: bool = False
+    ) -> Callable[[], Awaitable[Any]]:
+        """``call`` wrapped in every middleware's ``step`` (outermost first). A pure step skips
+        the middleware that says it need not see them (``wraps_pure_steps = False``)."""
+        for layer in reversed(self.middleware):
+            if pure and not layer.wraps_pure_steps:
+                continue
+            call = bind_step(layer, info, call)
+        return call
+
+    # -- the end of a run ------------------------------------------------------------------------
+
+    async def finish(self, run: Run, state: State, outputs: Any, error: dict[str, Any] | None) -> dict[str, Any]:
+        """End the execution: its row, the steps the run holds back and their trace contexts in one
+        transaction; then what waits for it (see :meth:`after_end`). Returns the ended row."""
+        end = {"state": state, "outputs": outputs, "error": error, "ended_at": time.time(), "owner": None,
+               "resume_at": None, **run.row_values}
+        contexts, run.step_contexts = run.step_contexts, []
+        row = await self.db(self.store.write_batch, run.pending_steps, run.pending_logs, (run.id, end), contexts)
+        run.pending_steps, run.pending_logs = [], []
+        assert row is not None
+        self.emit(
+            {"event": "execution", "execution_id": run.id, "state": state, "flow": run.flow.key, "error": error}
+        )
+        await self.after_end(run.execution, run.flow)
+        return row
+
+    async def after_end(self, execution: dict[str, Any], flow: Flow) -> None:
+        """An execution ended: start the next one its flow's concurrency limit held back, and wake
+        its parent (a subflow that waits for it, a distributed for_each)."""
+        if flow.concurrency:
+            for queued in self.store.next_queued(flow.namespace, flow.id, flow.concurrency.limit):
+                await self.queue.submit(queued)
+        parent_id = execution.get("parent_id")
+        if parent_id:
+            try:
+                parent = self.store.get_execution(parent_id)
+            except NotFound:
+                return
+            if parent["state"] == State.PAUSED:
+                await self.queue.submit(parent_id)
+
+    async def wake(self, execution_id: str) -> bool:
+        """PAUSED -> RUNNING (a compare-and-set: one caller wins) and queued; False if not PAUSED."""
+        if not await self.db(pauses.claim_paused, self.store, execution_id):
+            return False
+        await self.queue.submit(execution_id)
+        return True
+
+    # -- scope -------------------------------------------------------------------------------------
+
+    def base_scope(self, run: Run, **parts: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """What every expression of the execution sees; ``parts`` (``execution``, ``trigger``)
+        replace the execution's own before the variables are rendered over them, once.
+
+        Never raises: with it comes the (redacted) error of the first variable that failed to
+        render, or None. The caller ends the execution FAILED with it, running no task; ``vars``
+        holds the variables that did render (for the ``errors`` and ``finally`` handlers)."""
+        execution = run.execution
+        secret = run.redactor.secret_function(self.secrets)
+        base: dict[str, Any] = {
+            "inputs": Scope("inputs", dict(execution["inputs"] or {}), "input"),
+            "execution": Scope(
+                "execution",
+                {
+                    "id": execution["id"],
+                    "flow": execution["flow_id"],
+                    "namespace": execution["namespace"],
+                    "revision": execution["revision"],
+                    "labels": execution["labels"] or {},
+                    "start_date": _iso(execution["started_at"] or execution["created_at"]),
+                    "parent_id": execution["parent_id"],
+                },
+            ),
+            "trigger": execution["trigger"] or {},
+            "secret": secret,
+        }
+        base.update(parts)
+        variables: dict[str, Any] = {}
+        error: dict[str, Any] | None = None
+        for name, value in run.flow.variables.items():
+            try:
+                variables[name] = self.expr.render(value, base, f"variables.{name}")
+            except ExpressionError as exc:
+                error = error or exc.to_dict()
+        base["vars"] = Scope("vars", variables, "variable")
+        return base, (run.redactor(error) if error is not None else None)
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
