@@ -28,7 +28,7 @@ from hub.engine.frame import Frame
 from hub.engine.queue import Queue
 from hub.engine.run import Middleware, Run, StepCall, StepFailed, bind_step, step_event
 from hub.engine.states import State
-from hub.errors import ExpressionError, NotFound
+from hub.errors import ExpressionError, HubError, NotFound
 from hub.flow.expressions import Expressions, Scope, expressions
 from hub.flow.models import Flow, Task
 from hub.flow.secrets import Secrets
@@ -193,23 +193,51 @@ class WalkerBase(abc.ABC):
         self.emit(
             {"event": "execution", "execution_id": run.id, "state": state, "flow": run.flow.key, "error": error}
         )
-        await self.after_end(run.execution, run.flow)
+        await self.after_end(row, run.flow)
         return row
 
     async def after_end(self, execution: dict[str, Any], flow: Flow) -> None:
-        """An execution ended: start the next one its flow's concurrency limit held back, and wake
-        its parent (a subflow that waits for it, a distributed for_each)."""
+        """An execution ended (``execution`` is its ended row): start the next one its flow's
+        concurrency limit held back, and answer what waits for it — the subflow step of its
+        parent, through the step's resume token (:meth:`complete`), or the distributed for_each
+        that started it (woken to collect its children)."""
         if flow.concurrency:
             for queued in self.store.next_queued(flow.namespace, flow.id, flow.concurrency.limit):
                 await self.queue.submit(queued)
         parent_id = execution.get("parent_id")
-        if parent_id:
-            try:
-                parent = self.store.get_execution(parent_id)
-            except NotFound:
-                return
-            if parent["state"] == State.PAUSED:
-                await self.queue.submit(parent_id)
+        if not parent_id:
+            return
+        if (execution.get("trigger") or {}).get("type") == "subflow" and await self._answer_parent(execution):
+            return
+        try:
+            parent = self.store.get_execution(parent_id)
+        except NotFound:
+            return
+        if parent["state"] == State.PAUSED:
+            await self.queue.submit(parent_id)
+
+    async def _answer_parent(self, execution: dict[str, Any]) -> bool:
+        """End the parent's subflow step that waits for ``execution`` with its outcome; False when
+        no such step holds a resume token (a parent paused by an older release)."""
+        waiting = await self.db(pauses.waiting_step, self.store, execution["parent_id"], execution["parent_path"])
+        if waiting is None:
+            return False
+        output, error = subflow_outcome(execution, bool(waiting.get("fail_on_error", True)))
+        await self.complete(waiting[pauses.TOKEN_KEY], output, error=error)
+        return True
+
+    async def complete(self, token: str, output: Any = None, *, error: dict[str, Any] | None = None) -> bool:
+        """End the paused step holding ``token`` with ``output`` (or ``error``) and continue its
+        execution, exactly once: True for the call that ended it (see :mod:`hub.engine.pauses`)."""
+        ended = await self.db(pauses.end_step, self.store, token, output, error)
+        if ended is None:
+            return False
+        execution_id, before = ended
+        if before == State.PAUSED:
+            await self.wake(execution_id)
+        # RUNNING: the task is still pausing, or the walk has not yet written the execution PAUSED;
+        # the walk sees the ended step (pause_step / completed_meanwhile) and goes on
+        return True
 
     async def wake(self, execution_id: str) -> bool:
         """PAUSED -> RUNNING (a compare-and-set: one caller wins) and queued; False if not PAUSED."""
@@ -260,3 +288,16 @@ class WalkerBase(abc.ABC):
 
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+FAILED_ENDS = (State.FAILED, State.KILLED, State.CANCELLED)
+
+
+def subflow_outcome(child: dict[str, Any], fail_on_error: bool) -> tuple[Any, dict[str, Any] | None]:
+    """A subflow step's output for its ended child execution, or its error (the child failed
+    and the step fails with it)."""
+    if child["state"] in FAILED_ENDS and fail_on_error:
+        message = (child.get("error") or {}).get("message", "")
+        error = HubError(f"subflow execution {child['id']} ended {child['state']}: {message}").to_dict()
+        return None, error
+    return {"execution_id": child["id"], "state": child["state"], "outputs": child["outputs"] or {}}, None

@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from hub.engine.base import WalkerBase
+from hub.engine import pauses
+from hub.engine.base import WalkerBase, subflow_outcome
 from hub.engine.container import Container
 from hub.engine.fanout import ITERATION, FanOut
 from hub.engine.frame import Frame
@@ -214,9 +215,14 @@ class ControlSteps(FanOut):
                 f"{self.settings.subflow_max_depth} (HUB_SUBFLOW_MAX_DEPTH); a flow that calls itself "
                 "needs a condition that stops it")
         child_id = box.data.get("child_id")
-        if child_id is None:
-            child_id = new_id()
-            box.remember(child_id=child_id)
+        if child_id is None or (parsed.wait and pauses.TOKEN_KEY not in box.data):
+            # a parent that waits holds a resume token before its child can end: the child's end
+            # completes this step with its outcome (engine.complete), whenever and wherever it ends
+            decided: dict[str, Any] = {"child_id": child_id or new_id()}
+            if parsed.wait:
+                decided.update({pauses.TOKEN_KEY: pauses.new_token(box.step_id), "fail_on_error": parsed.fail_on_error})
+            box.remember(**decided)
+            child_id = decided["child_id"]
         try:
             child = self.store.get_execution(child_id)
         except NotFound:
@@ -236,16 +242,13 @@ class ControlSteps(FanOut):
             child = self.store.get_execution(child_id)
         if not parsed.wait:
             return {"execution_id": child_id, "state": child["state"]}
-        if parsed.distributed and child["state"] not in TERMINAL:
-            self.wait_for_children(box)  # the child runs on any worker; it wakes this parent when it ends
-        if child["state"] not in TERMINAL and child["state"] != State.PAUSED:
-            child = await self.run(child_id)
-        if child["state"] == State.PAUSED or child["state"] not in TERMINAL:
-            raise PauseSignal(box.path, None)
-        output = {"execution_id": child_id, "state": child["state"], "outputs": child["outputs"] or {}}
-        if child["state"] in (State.FAILED, State.KILLED, State.CANCELLED) and parsed.fail_on_error:
-            message = (child.get("error") or {}).get("message", "")
-            raise HubError(f"subflow execution {child_id} ended {child['state']}: {message}")
+        if not parsed.distributed and child["state"] not in TERMINAL and child["state"] != State.PAUSED:
+            child = await self.run(child_id)  # in process: the child runs to its end (or pause) here
+        if child["state"] not in TERMINAL:  # distributed, or paused: its end completes this step
+            return self._pause_container(run, box, None)
+        output, error = subflow_outcome(child, parsed.fail_on_error)
+        if error is not None:
+            raise HubError(error["message"])
         return output
 
     async def _wait(self, run: Run, task: Task, frame: Frame, box: Container) -> Any:
@@ -263,15 +266,40 @@ class ControlSteps(FanOut):
                 until = self.clock.time() + params.duration
             else:
                 raise HubError(f"{task.id}: give 'duration' or 'until'")
-            box.remember(until=until)
+            box.data["until"] = until
+            if until - self.clock.time() <= SHORT_WAIT:
+                box.remember()
         remaining = box.data["until"] - self.clock.time()
         if remaining > SHORT_WAIT:
-            raise PauseSignal(box.path, box.data["until"])
+            # a long wait pauses, holding a resume token: when its time comes the engine ends it
+            # through the token (engine.complete) — or anyone holding the token ends it sooner
+            box.data.setdefault(pauses.TOKEN_KEY, pauses.new_token(box.step_id))
+            box.data.setdefault("paused_at", self.clock.time())
+            return self._pause_container(run, box, box.data["until"])
         await self.clock.sleep(max(0.0, remaining))
         return {"waited_until": box.data["until"], "waited": format_duration(max(0.0, remaining))}
+
+    def _pause_container(self, run: Run, box: Container, resume_at: float | None) -> Any:
+        """Pause a control-flow step that waits for the outside (a timer, a child execution): its
+        row PAUSED with its data (and resume token), the execution paused by PauseSignal — unless
+        the step was completed meanwhile: then its output (or its error, raised)."""
+        answered = pauses.pause_step(self.flush(run), box.step_id, box.data)
+        if answered is None:
+            run.paused_steps.append(box.step_id)
+            raise PauseSignal(box.path, resume_at)
+        if answered["state"] != State.SUCCESS:
+            error = answered.get("error") or {}
+            raise HubError(str(error.get("message") or f"step {box.task.id} ended {answered['state']}"))
+        return self.store.load_output(answered)
 
 
 def _earliest(pauses: list[Any]) -> Any:
     """Several branches paused: wake the execution for the first timer any of them set."""
     timed = [p for p in pauses if p.resume_at is not None]
     return min(timed, key=lambda p: p.resume_at) if timed else pauses[0]
+
+
+def wait_output(data: dict[str, Any]) -> dict[str, Any]:
+    """The output of a long ``wait`` ended when its time came (from its step's data)."""
+    until = float(data["until"])
+    return {"waited_until": until, "waited": format_duration(max(0.0, until - float(data.get("paused_at", until))))}

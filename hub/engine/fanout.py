@@ -26,6 +26,7 @@ from pydantic_core import to_jsonable_python
 
 from hub.engine.base import WalkerBase
 from hub.engine.frame import NO_ITEM, Frame
+from hub.engine.queue import LocalQueue
 from hub.engine.run import PauseSignal, Run, StepFailed
 from hub.engine.states import TERMINAL, State
 from hub.errors import HubError, NotFound
@@ -96,7 +97,6 @@ class FanOut(WalkerBase):
 
     def wait_for_children(self, box: Container) -> None:
         """Pause the parent until a child wakes it, with one re-check timer armed at a time."""
-        from hub.self.queue import LocalQueue
         if isinstance(self.queue, LocalQueue):
             # in process, a child cannot end between the parent's check and its pause
             raise PauseSignal(box.path, None)

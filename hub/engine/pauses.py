@@ -32,9 +32,14 @@ COMPLETED_KEY = "completed"
 """Set on a step run ended by :func:`end_step`: a FAILED one is final (a resume does not run it again)."""
 
 
+def new_token(step_id: int) -> str:
+    """A new resume token for the step run ``step_id`` (to be stored on its row's data)."""
+    return f"{step_id}.{secrets.token_urlsafe(18)}"
+
+
 def issue_token(store: Store, step_id: int) -> str:
     """A new resume token for the step run ``step_id``, stored on its row."""
-    token = f"{step_id}.{secrets.token_urlsafe(18)}"
+    token = new_token(step_id)
     with store.engine.begin() as conn:
         row = conn.execute(select(STEPS.c.data).where(STEPS.c.id == step_id)).first()
         data = dict((row[0] if row else None) or {})
@@ -115,3 +120,25 @@ def claim_paused(store: Store, execution_id: str) -> bool:
             .values(state=State.RUNNING, resume_at=None)
         )
     return done.rowcount == 1
+
+
+def paused_steps(store: Store, execution_id: str) -> list[dict[str, Any]]:
+    """The PAUSED step runs of an execution (what a timer may be due to end)."""
+    columns = (STEPS.c.id, STEPS.c.task_type, STEPS.c.data)
+    with store.auto.connect() as conn:
+        rows = conn.execute(select(*columns).where(STEPS.c.execution_id == execution_id,
+                                                   STEPS.c.state == State.PAUSED))
+        return [dict(row._mapping) for row in rows]
+
+
+def waiting_step(store: Store, execution_id: str, path: str) -> dict[str, Any] | None:
+    """The data of the newest run of step ``path`` while it waits (RUNNING on its way to pausing,
+    or PAUSED) holding a resume token; None otherwise."""
+    with store.auto.connect() as conn:
+        row = conn.execute(
+            select(STEPS.c.state, STEPS.c.data).where(STEPS.c.execution_id == execution_id, STEPS.c.path == path)
+            .order_by(STEPS.c.id.desc()).limit(1)
+        ).first()
+    if row is None or row.state not in (State.RUNNING, State.PAUSED) or not (row.data or {}).get(TOKEN_KEY):
+        return None
+    return dict(row.data)

@@ -19,6 +19,7 @@ import sqlalchemy.exc
 
 from hub.engine import pauses
 from hub.engine.clock import Clock
+from hub.engine.control import wait_output
 from hub.engine.fanout import is_iteration
 from hub.engine.inputs import check_inputs
 from hub.engine.queue import LocalQueue, Queue
@@ -198,6 +199,8 @@ class Engine(Walker):
             return execution
         if execution["state"] == State.KILLING:
             return self._killed(execution_id)
+        if execution["state"] == State.PAUSED:
+            await self._end_due_waits(execution_id)
         previous = execution["owner"]
         expected = {None, self.owner}
         if previous and previous != self.owner and self._owner_gone(execution):
@@ -206,6 +209,16 @@ class Engine(Walker):
             log.info("execution %s is owned by %s; not running it here", execution_id, previous)
             return self.store.get_execution(execution_id)
         return await self._run_owned(execution_id, None)
+
+    async def _end_due_waits(self, execution_id: str) -> None:
+        """End every long ``wait`` of a paused execution whose time has come, through its resume
+        token (a compare-and-set: exactly once, whichever process's timer fires first); the run
+        that follows replays it as ended instead of running it again."""
+        now = self.clock.time()
+        for row in await self.db(pauses.paused_steps, self.store, execution_id):
+            data = row["data"] or {}
+            if row["task_type"] == "wait" and data.get(pauses.TOKEN_KEY) and float(data.get("until", now + 1)) <= now:
+                await self.db(pauses.end_step, self.store, data[pauses.TOKEN_KEY], wait_output(data), None)
 
     async def _claim_fast(
         self, execution_id: str, flow_hint: tuple[str, str, int] | None
@@ -359,19 +372,6 @@ class Engine(Walker):
         if not await self.wake(execution_id):
             execution = self.store.get_execution(execution_id)
             raise HubError(f"execution {execution_id} is {execution['state']}, not PAUSED")
-
-    async def complete(self, token: str, output: Any = None, *, error: dict[str, Any] | None = None) -> bool:
-        """End the paused step holding ``token`` with ``output`` (or ``error``) and continue its
-        execution, exactly once: True for the call that ended it (see :mod:`hub.engine.pauses`)."""
-        ended = await self.db(pauses.end_step, self.store, token, output, error)
-        if ended is None:
-            return False
-        execution_id, before = ended
-        if before == State.PAUSED:
-            await self.wake(execution_id)
-        # RUNNING: the task is still pausing, or the walk has not yet written the execution PAUSED;
-        # the walk sees the ended step (pause_step / completed_meanwhile) and goes on
-        return True
 
     async def restart(self, execution_id: str, run_now: bool = False) -> dict[str, Any]:
         """Run a FAILED (or KILLED) execution again from its failed step, keeping earlier outputs."""

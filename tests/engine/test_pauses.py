@@ -129,3 +129,134 @@ async def test_a_killed_execution_cannot_be_completed(store) -> None:  # type: i
     assert await engine.complete(TOKENS["killed"], {"answer": "too late"}) in (True, False)
     await engine.queue.drain()
     assert engine.store.get_execution(execution["id"])["state"] == "KILLED"
+
+
+WAIT_FLOW = """
+id: napping
+namespace: pauses
+tasks:
+  - {id: nap, type: wait, duration: 2h}
+  - {id: after, type: set, values: {woke: "{{ outputs.nap.waited }}"}}
+outputs: {woke: "{{ outputs.after.woke }}"}
+"""
+
+CHILD_FLOW = """
+id: child
+namespace: pauses
+tasks:
+  - {id: ask, type: test.wait_outside, key: "{{ execution.id }}"}
+outputs: {answer: "{{ outputs.ask.answer }}"}
+"""
+
+PARENT_FLOW = """
+id: parent
+namespace: pauses
+tasks:
+  - {id: call, type: subflow, flow: pauses.child, DISTRIBUTED}
+  - {id: after, type: set, values: {got: "{{ outputs.call.outputs.answer }}"}}
+outputs: {got: "{{ outputs.after.got }}"}
+"""
+
+
+def _token(engine: Any, execution_id: str, path: str) -> str:
+    [row] = [s for s in engine.store.step_runs(execution_id) if s["path"] == path]
+    assert row["state"] == "PAUSED"
+    return str(row["data"]["resume_token"])
+
+
+@pytest.mark.anyio
+async def test_a_long_wait_holds_a_token_and_twenty_completions_end_it_once(store) -> None:  # type: ignore[no-untyped-def]
+    from hub.engine.clock import FakeClock
+
+    engine = _engine(store)
+    engine.clock = FakeClock()
+    execution = await engine.execute(engine.catalog.loader.load_text(WAIT_FLOW))
+    assert execution["state"] == "PAUSED"
+    token = _token(engine, execution["id"], "nap")
+    answers = [{"waited_until": 0, "waited": f"caller {n}"} for n in range(20)]
+    results = await asyncio.gather(*(engine.complete(token, answer) for answer in answers))
+    assert results.count(True) == 1
+    await engine.queue.drain(include_timers=False)
+    done = result_of(engine, execution["id"])
+    assert done.state == "SUCCESS", done.error
+    assert done.outputs == {"woke": f"caller {results.index(True)}"}  # the wait was not run again
+    assert [s["state"] for s in done.steps if s["path"] == "nap"] == ["SUCCESS"]
+    assert await engine.complete(token, answers[0]) is False
+    await engine.queue.close()
+
+
+@pytest.mark.anyio
+async def test_a_due_wait_is_ended_through_its_token_whichever_timer_fires(store) -> None:  # type: ignore[no-untyped-def]
+    from hub.engine.clock import FakeClock
+
+    engine = _engine(store)
+    engine.clock = clock = FakeClock()
+    execution = await engine.execute(engine.catalog.loader.load_text(WAIT_FLOW))
+    token = _token(engine, execution["id"], "nap")
+    await engine.queue.close()  # its own timer would fire in two real hours
+    clock.now += 7200
+    # five timers at once, each in a process of its own (one took the delayed job, others swept
+    # the due executions)
+    timers = []
+    for n in range(5):
+        timer = _engine(store)
+        timer.clock, timer.owner = clock, f"timer-{n}"
+        timers.append(timer)
+    ends = await asyncio.gather(*(timer.run(execution["id"]) for timer in timers))
+    assert {end["state"] for end in ends} <= {"SUCCESS", "RUNNING", "PAUSED"}
+    done = result_of(engine, execution["id"])
+    assert done.state == "SUCCESS", done.error
+    assert done.outputs == {"woke": "2h00m"}
+    nap = done.step("nap")
+    assert nap["data"]["completed"] == "observed"  # ended through its token, replayed, not re-run
+    assert [s["path"] for s in done.steps].count("after") == 1
+    assert await engine.complete(token, {"late": True}) is False
+
+
+async def _parent_paused_on_child(store: Any, distributed: bool) -> tuple[Any, dict[str, Any], str]:
+    engine = _engine(store)
+    engine.deploy(engine.catalog.loader.load_text(CHILD_FLOW))
+    text = PARENT_FLOW.replace("DISTRIBUTED", f"distributed: {str(distributed).lower()}")
+    execution = await engine.execute(engine.catalog.loader.load_text(text))
+    await engine.queue.drain()
+    execution = engine.store.get_execution(execution["id"])
+    assert execution["state"] == "PAUSED"
+    [child] = engine.store.list_executions(parent_id=execution["id"])
+    assert child["state"] == "PAUSED"
+    return engine, execution, child["id"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("distributed", [False, True])
+async def test_a_subflow_step_is_ended_by_its_childs_end_through_its_token(store, distributed: bool) -> None:  # type: ignore[no-untyped-def]
+    engine, execution, child_id = await _parent_paused_on_child(store, distributed)
+    assert await engine.complete(TOKENS[child_id], {"answer": "from the child"})
+    await engine.queue.drain()
+    done = result_of(engine, execution["id"])
+    assert done.state == "SUCCESS", done.error
+    assert done.outputs == {"got": "from the child"}
+    call = done.step("call")
+    assert call["data"]["completed"] == "observed"  # ended by the child's end, not re-run to read it
+    assert [s["path"] for s in done.steps].count("call") == 1
+
+
+@pytest.mark.anyio
+async def test_twenty_completions_and_the_childs_end_race_for_a_subflow_step_and_one_wins(store) -> None:  # type: ignore[no-untyped-def]
+    engine, execution, child_id = await _parent_paused_on_child(store, distributed=True)
+    token = _token(engine, execution["id"], "call")
+    outside = [{"execution_id": child_id, "state": "SUCCESS", "outputs": {"answer": f"caller {n}"}} for n in range(20)]
+    results = await asyncio.gather(
+        engine.complete(TOKENS[child_id], {"answer": "from the child"}),
+        *(engine.complete(token, answer) for answer in outside),
+    )
+    assert results[0] is True  # the child's own step
+    await engine.queue.drain()
+    done = result_of(engine, execution["id"])
+    assert done.state == "SUCCESS", done.error
+    wins = results[1:].count(True)
+    assert wins <= 1  # one of the outside callers, or else the child's end, ended the step
+    expected = f"caller {results[1:].index(True)}" if wins else "from the child"
+    assert done.outputs == {"got": expected}
+    assert [s["state"] for s in done.steps if s["path"] == "call"] == ["SUCCESS"]
+    assert engine.store.get_execution(child_id)["state"] == "SUCCESS"
+    assert await engine.complete(token, outside[0]) is False
