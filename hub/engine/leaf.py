@@ -43,7 +43,7 @@ class Checkpoint:
         self.attempt, self.params, self.started = attempt, params, started
         self.step_id: int | None = None
         self.ended = False
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None  # made when a RUNNING row is first written
         self._timer: asyncio.TimerHandle | None = None
         self._writer: asyncio.Task[None] | None = None
 
@@ -62,6 +62,8 @@ class Checkpoint:
             self._writer = asyncio.get_running_loop().create_task(self._write_start())
 
     async def _write_start(self) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
         async with self._lock:
             if self.ended or self.step_id is not None:
                 return
@@ -72,7 +74,7 @@ class Checkpoint:
     def started_now(self) -> int:
         """The RUNNING row, written now if it is not yet (for a pause or a resume token)."""
         if self.step_id is None:
-            if self._lock.locked():
+            if self._lock is not None and self._lock.locked():
                 raise RuntimeError(f"step {self.task.id}: its start is being written; a kind that pauses "
                                    "declares pauses = True")
             held, self.run.row_values = self.run.row_values or None, {}
@@ -89,20 +91,28 @@ class Checkpoint:
         """Commit the attempt's end (one transaction with what the run holds back); its end time."""
         self.stop_timer()
         ended = time.time()
+        if self._lock is None:  # no RUNNING row was written or is being written: one commit
+            await self._write_end(state, ended, output, error, data)
+            return ended
         async with self._lock:
             if self.step_id is not None:
                 await self.engine.write(self.run, self.engine.store.finish_step, self.step_id, state, output=output,
                                         error=error, ended_at=ended, execution_id=self.run.id)
                 return ended
-            row = self.engine.store.step_values(
-                self.run.id, self.path, self.task.id, self.task.type, self.attempt, state, params=self.params,
-                output=output, error=error, started_at=self.started, ended_at=ended, data=data,
-            )
-            steps, logs = [*self.run.pending_steps, row], self.run.pending_logs
-            self.run.pending_steps, self.run.pending_logs = [], []
-            held, self.run.row_values = self.run.row_values or None, {}
-            await self.engine.db(self.engine.store.write_batch, steps, logs, (self.run.id, held) if held else None)
+            await self._write_end(state, ended, output, error, data)
         return ended
+
+    async def _write_end(self, state: str, ended: float, output: Any, error: dict[str, Any] | None,
+                         data: dict[str, Any] | None) -> None:
+        """The attempt as one finished row, with what the run holds back, in one transaction."""
+        row = self.engine.store.step_values(
+            self.run.id, self.path, self.task.id, self.task.type, self.attempt, state, params=self.params,
+            output=output, error=error, started_at=self.started, ended_at=ended, data=data,
+        )
+        steps, logs = [*self.run.pending_steps, row], self.run.pending_logs
+        self.run.pending_steps, self.run.pending_logs = [], []
+        held, self.run.row_values = self.run.row_values or None, {}
+        await self.engine.db(self.engine.store.write_batch, steps, logs, (self.run.id, held) if held else None)
 
     def killed(self) -> None:
         """The attempt was cancelled (a kill, a timeout of the execution): record it if it started."""
@@ -192,7 +202,8 @@ class LeafSteps(WalkerBase):
         if not pure:
             checkpoint = Checkpoint(self, run, task, path, attempt, stored, started)
             await checkpoint.begin(eager=getattr(kind, "pauses", False))
-            self.emit(step_event(run, task, path, State.RUNNING, attempt, None))
+            if self.listeners:
+                self.emit(step_event(run, task, path, State.RUNNING, attempt, None))
         ctx = TaskContext(
             execution_id=run.id, namespace=run.flow.namespace, flow_id=run.flow.id, task_id=task.id, path=path,
             attempt=attempt, settings=self.settings, store=self.store,
@@ -227,7 +238,8 @@ class LeafSteps(WalkerBase):
         else:
             ended = await checkpoint.end(State.SUCCESS, output=value, data=ctx.state or None)
         frame.outputs[task.id] = value
-        self.emit(step_event(run, task, path, State.SUCCESS, attempt, ended - started))
+        if self.listeners:
+            self.emit(step_event(run, task, path, State.SUCCESS, attempt, ended - started))
         return None
 
     def _token_issuer(self, checkpoint: Checkpoint) -> Any:

@@ -47,7 +47,7 @@ class Run:
         # Runs of pure steps (set, log, fail, skips) and their log lines wait here and are written
         # together, before the next write of anything else: they have no side effect, so one lost
         # in a crash is simply computed again, and a flow of them costs one commit, not one each.
-        self.pending_steps: list[dict[str, Any]] = []
+        self.pending_steps: list[tuple[Any, ...]] = []  # rows from Store.step_values
         self.pending_logs: list[dict[str, Any]] = []
         # Columns of the execution row a middleware wants written with the run's next write of
         # it — the start of a step that is not pure, or its end — instead of a transaction of

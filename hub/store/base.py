@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from sqlalchemy import Engine
 
 
@@ -16,3 +19,6 @@ class StoreBase:
         self.auto = auto or engine
         self.inline_limit = inline_limit
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # the DBAPI connection of the hot step writes on SQLite, and the lock that orders them
+        self.writer_fairy: Any = None
+        self.writer_lock = threading.Lock()

@@ -50,6 +50,15 @@ class BlobStore(StoreBase):
         ref = self.put_blob(encoded.encode(), execution_id=execution_id)
         return {"output": {"$blob": ref, "size": len(encoded)}, "output_ref": ref}
 
+    def encoded_output(self, output: Any, execution_id: str | None) -> tuple[str, str | None]:
+        """The ``output`` column's JSON text and ``output_ref`` for ``output`` (serialised once):
+        inline, or a reference to a blob written now when it is longer than the inline limit."""
+        encoded = json.dumps(output, default=str, separators=(",", ":"))
+        if output is None or len(encoded) <= self.inline_limit:
+            return encoded, None
+        ref = self.put_blob(encoded.encode(), execution_id=execution_id)
+        return json.dumps({"$blob": ref, "size": len(encoded)}), ref
+
     def load_output(self, row: dict[str, Any]) -> Any:
         if row.get("output_ref"):
             return json.loads(self.get_blob(row["output_ref"]))

@@ -82,3 +82,32 @@ def plain(values: dict[str, Any], table: Any = EXECUTIONS) -> bool:
     if unknown:
         raise ValueError(f"not columns of {table.name}: {sorted(unknown)}")
     return not any(isinstance(v, ClauseElement) for v in values.values())
+
+
+STEP_ROW = (
+    "execution_id", "path", "task_id", "task_type", "attempt", "state", "params", "output", "output_ref", "error",
+    "data", "started_at", "ended_at",
+)
+"""The columns of a finished step run as :meth:`~hub.store.steps.StepStore.step_values` makes it
+(a tuple in this order, its JSON columns already encoded)."""
+_STEP_JSON = frozenset({"params", "output", "error", "data"})
+StepRow = tuple[Any, ...]
+
+
+def insert_steps_sql(bind: Engine | Connection) -> str:
+    """The driver-level INSERT of :data:`STEP_ROW` tuples: one prepared statement, no SQLAlchemy
+    compilation or JSON processing per row (the JSON columns arrive encoded)."""
+    mark = param_mark(bind)
+    cast = bind.dialect.name != "sqlite"  # PostgreSQL: text parameters into json columns
+    values = ", ".join(f"CAST({mark} AS JSON)" if cast and column in _STEP_JSON else mark for column in STEP_ROW)
+    return f"INSERT INTO {STEPS.name} ({', '.join(STEP_ROW)}) VALUES ({values})"
+
+
+def insert_logs_sql(bind: Engine | Connection) -> str:
+    """The driver-level INSERT of log lines (see :func:`log_row`)."""
+    mark = param_mark(bind)
+    return f"INSERT INTO {LOGS.name} (execution_id, path, level, message, ts) VALUES ({', '.join([mark] * 5)})"
+
+
+def log_row(line: dict[str, Any]) -> tuple[Any, ...]:
+    return line["execution_id"], line["path"], line["level"], line["message"], line["ts"]

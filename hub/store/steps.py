@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +22,10 @@ from hub.store.statements import (
     UPDATE_EXECUTION,
     UPDATE_EXECUTION_RETURNING,
     UPDATE_STEP,
+    StepRow,
+    insert_logs_sql,
+    insert_steps_sql,
+    log_row,
     plain,
     set_step_contexts,
 )
@@ -97,38 +103,32 @@ class StepStore(BlobStore):
         started_at: float,
         ended_at: float | None = None,
         data: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """A finished step run as a row, for :meth:`write_batch` (large outputs become blobs now)."""
-        values = dict(
-            execution_id=execution_id,
-            path=path,
-            task_id=task_id,
-            task_type=task_type,
-            attempt=attempt,
-            state=state,
-            params=params,
-            error=error,
-            data=data,
-            started_at=started_at,
-            ended_at=ended_at or time.time(),
+    ) -> StepRow:
+        """A finished step run as a row, for :meth:`write_batch`: a :data:`STEP_ROW` tuple with its
+        JSON columns encoded once, here (a large output becomes a blob now)."""
+        output_text, output_ref = self.encoded_output(output, execution_id)
+        return (
+            execution_id, path, task_id, task_type, attempt, state, _json(params), output_text, output_ref,
+            _json(error), _json(data), started_at, ended_at or time.time(),
         )
-        values.update(self.output_values(output, execution_id))
-        return values
 
     def write_batch(
         self,
-        steps: list[dict[str, Any]],
+        steps: list[StepRow],
         logs: list[dict[str, Any]],
         execution: tuple[str, dict[str, Any]] | None = None,
         step_contexts: Sequence[tuple[str, int, str, str]] = (),
     ) -> dict[str, Any] | None:
-        """Step runs and log lines in one transaction, optionally with an execution update
-        (returned as it now is) and trace contexts for its step runs (see
+        """Step runs (from :meth:`step_values`) and log lines in one transaction, optionally with
+        an execution update (returned as it now is) and trace contexts for its step runs (see
         :func:`set_step_contexts`)."""
+        if execution is None and self.is_sqlite:
+            self._write_rows(steps, logs)  # the hot path of a durable step: the driver only
+            return None
         row = None
         with self.engine.begin() as conn:
             if steps:
-                conn.execute(INSERT_STEP, steps)
+                conn.exec_driver_sql(self._insert_steps, steps)
             if logs:
                 conn.execute(INSERT_LOG, logs)
             if step_contexts and execution is not None:
@@ -146,6 +146,46 @@ class StepStore(BlobStore):
                     raise NotFound(f"execution {execution_id} not found")
                 row = dict(found._mapping)
         return row
+
+    def _write_rows(self, steps: list[StepRow], logs: list[dict[str, Any]]) -> None:
+        """Step runs and log lines in one transaction on the store's writer connection: one
+        prepared statement each, committed (SQLite; a third of the CPU the same write costs
+        through SQLAlchemy Core and a pool checkout)."""
+        with self.writer_lock:
+            conn = self._writer()
+            try:
+                if len(steps) == 1:
+                    conn.execute(self._insert_steps, steps[0])
+                elif steps:
+                    conn.executemany(self._insert_steps, steps)
+                if logs:
+                    conn.executemany(self._insert_logs, [log_row(line) for line in logs])
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def _writer(self) -> Any:
+        """The DBAPI connection the hot writes use, taken from the pool once and kept (writes on
+        SQLite are one at a time anyway; :attr:`writer_lock` orders this process's)."""
+        if self.writer_fairy is None:
+            self.writer_fairy = self.engine.raw_connection()
+        return self.writer_fairy.driver_connection
+
+    def close_writer(self) -> None:
+        """Give the writer connection back to the pool (before the pool is disposed)."""
+        with self.writer_lock:
+            if self.writer_fairy is not None:
+                self.writer_fairy.close()
+                self.writer_fairy = None
+
+    @functools.cached_property
+    def _insert_steps(self) -> str:
+        return insert_steps_sql(self.engine)
+
+    @functools.cached_property
+    def _insert_logs(self) -> str:
+        return insert_logs_sql(self.engine)
 
     def end_open_steps(self, execution_id: str, state: str) -> None:
         """End every RUNNING or PAUSED step run of an execution in ``state`` (it was killed)."""
@@ -195,3 +235,8 @@ class StepStore(BlobStore):
         query = select(LOGS).where(LOGS.c.execution_id == execution_id)
         with self.auto.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(keyset.page(query, ((LOGS.c.id, False),), after, limit))]
+
+
+def _json(value: Any) -> str:
+    """A JSON column's text (None is JSON null, as SQLAlchemy's JSON type stores it)."""
+    return "null" if value is None else json.dumps(value, default=str, separators=(",", ":"))

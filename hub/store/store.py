@@ -90,6 +90,7 @@ class Store(FlowStore, ExecutionStore, StepStore):
         return done
 
     def close(self) -> None:
+        self.close_writer()
         self.engine.dispose()
         if self.auto is not self.engine:
             self.auto.dispose()
