@@ -218,10 +218,11 @@ class WalkerBase(abc.ABC):
 
     async def _answer_parent(self, execution: dict[str, Any]) -> bool:
         """End the parent's subflow step that waits for ``execution`` with its outcome; False when
-        no such step holds a resume token (a parent paused by an older release)."""
+        no such step holds a resume token (a parent paused by an older release, a child started by
+        a leaf step)."""
         waiting = await self.db(pauses.waiting_step, self.store, execution["parent_id"], execution["parent_path"])
-        if waiting is None:
-            return False
+        if waiting is None or waiting.get("child_id") != execution["id"]:
+            return False  # (a leaf step's child flow, an agent's: that step reads it when it runs again)
         output, error = subflow_outcome(execution, bool(waiting.get("fail_on_error", True)))
         await self.complete(waiting[pauses.TOKEN_KEY], output, error=error)
         return True
