@@ -13,7 +13,8 @@ run recorded, the engine in this process.
   tool call: the durable child step (its start and end rows), validation, placing the arguments,
   the ``execute_tool`` span, the tool result in the transcript and the larger next request.
 - **per MCP tool call** (``--mcp``): the same with the tools of an MCP server over stdio
-  (tests/fakes/mcp_server.py in its own process): the hub's side of the SDK's JSON-RPC included.
+  (tests/fakes/mcp_server.py in its own process): the hub's side of the SDK's JSON-RPC included,
+  and then the SDK's client alone (``session.call_tool`` in a loop) for comparison.
 - **per streamed token**: an ``llm.chat`` step answering N words with ``stream: true`` against the
   same answer without streaming, a listener on the engine's events as ``hub run`` has;
   ``(cpu(stream) - cpu(plain)) / N`` (the stub sends a chunk per word).
@@ -111,6 +112,19 @@ async def _cpu_per_run(engine: Any, flow: Any, runs: int) -> float:
     return (time.process_time() - start) / runs * 1000
 
 
+async def _sdk_per_call(server: dict[str, Any], calls: int) -> float:
+    """CPU ms of one ``ClientSession.call_tool`` on an open stdio session: the SDK's share."""
+    from hub.mcp.client import McpServer, connect
+
+    async with connect(McpServer.model_validate(server)) as session:
+        for _ in range(20):
+            await session.call_tool("find_ticket", {"customer": "Ada"})
+        start = time.process_time()
+        for _ in range(calls):
+            await session.call_tool("find_ticket", {"customer": "Ada"})
+        return (time.process_time() - start) / calls * 1000
+
+
 def _models(base: str, names: list[str]) -> dict[str, Any]:
     spec = {"api_base": base, "api_key": "bench", "input_cost_per_token": 1e-7, "output_cost_per_token": 4e-7}
     return {"models": {n: {"model": f"openai/{n}", **spec} for n in names}}
@@ -148,6 +162,8 @@ async def run(base: str, args: argparse.Namespace) -> None:
         print(f"llm.agent over MCP stdio, 1 call:    cpu {one:7.2f} ms/run (server start and listing included)")
         print(f"llm.agent over MCP stdio, {k} calls:   cpu {many:7.2f} ms/run")
         print(f"  hub CPU per MCP tool call:         {(many - one) / (k - 1):6.3f} ms")
+        sdk = await _sdk_per_call(server, args.runs * k)
+        print(f"  of which the SDK's client alone:   {sdk:6.3f} ms (session.call_tool in a loop, no hub)")
     plain = await _cpu_per_run(engine, load_text(CHAT.replace("MODEL", f"text-{n}").replace("STREAM", "false")),
                                args.runs)
     streamed = await _cpu_per_run(engine, load_text(CHAT.replace("MODEL", f"text-{n}").replace("STREAM", "true")),
