@@ -149,18 +149,22 @@ async def run_source(ctx: TriggerContextLike, source: Source, backoff: Backoff |
     """Consume from ``source`` until ``ctx.stopping`` is set (or the task is cancelled)."""
     backoff = backoff or Backoff()
     name = ctx.bound.name
+    reported = None  # the same failure again is logged at debug level (GET /v1/triggers keeps it)
     while not ctx.stopping.is_set():
         try:
             await source.connect()
             ctx.ok()
             log.info("trigger %s: connected", name)
             backoff.reset()
+            reported = None
             await _consume(ctx, source)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            log.warning("trigger %s: %s; reconnecting", name, message)
+            level = logging.DEBUG if message == reported else logging.WARNING
+            log.log(level, "trigger %s: %s; reconnecting with backoff", name, message)
+            reported = message
             ctx.failed(message)
         finally:
             with contextlib.suppress(Exception):
