@@ -14,15 +14,16 @@ Curves (the cost per unit at each size; the unit in brackets):
 - ``load`` [µs per step]: loading a flow of N steps without expressions (the YAML, the checks);
 - ``steps`` [ms per step]: running a flow of N sequential ``set`` steps, persisted (SQLite);
 - ``for_each`` [ms per item]: a ``for_each`` over N items with one ``set`` step each (SQLite);
-- ``history`` [ms per page]: one page of 50 executions, unfiltered and filtered (state, flow,
-  namespace, label, a deep keyset page, a deep offset page) as the history grows: 1,000 ->
-  100,000 executions on SQLite, -> ``--max-history`` (1,000,000) on PostgreSQL; the rows go in
-  by bulk inserts, the store growing from one size to the next (bench/list_bench.py's rows and
-  queries).
+- ``history`` [ms per page; CPU on SQLite, wall on PostgreSQL]: one page of 50 executions,
+  unfiltered and filtered (state, flow, namespace, label, a deep keyset page, a deep offset
+  page) as the history grows: 1,000 -> 100,000 executions on SQLite, -> ``--max-history``
+  (1,000,000) on PostgreSQL; the rows go in by bulk inserts, the store growing from one size to
+  the next (bench/list_bench.py's rows and queries).
 
-Everything but the history is process CPU time (``time.process_time``; the machine is shared and
-wall time is noisy), the median of ``--repeat`` rounds, sizes interleaved within a round. The
-history is wall time (the database server's work counts), the median of ``--page-repeat`` pages.
+Everything but the history on PostgreSQL is process CPU time (``time.process_time``; the machine
+is shared and wall time is noisy), the median of ``--repeat`` rounds, sizes interleaved within a
+round; on PostgreSQL the history is wall time (the server's work counts), the median of
+``--page-repeat`` pages.
 For each curve it prints the ratio of the cost per unit at the largest size to that at the
 smallest (1.0: flat) and draws every curve to ``--png``.
 
@@ -134,7 +135,7 @@ def expressions_point(n: int) -> dict[str, float]:
     exprs = Expressions()
     params = [{"v": f"{{{{ outputs.s{i}.v + {i} }}}}"} for i in range(n)]
     scope = {"outputs": {f"s{i}": {"v": i} for i in range(n)}}
-    passes = max(1, 20_000 // n)  # about 20,000 renders a point, whatever n
+    passes = max(1, 10_000 // n)  # at least 10,000 renders a point, whatever n
 
     def render_all() -> None:
         for _ in range(passes):
@@ -220,7 +221,8 @@ def cpu_curves(curves: list[str], sizes: list[int], rounds: int) -> dict[str, di
 
 
 def history_curve(url: str | None, sizes: list[int], repeat: int) -> dict[str, dict[int, float]]:
-    """Median wall ms of each page case at each size, the store grown from one size to the next."""
+    """Median ms of each page case at each size (SQLite: CPU; PostgreSQL: wall), the store grown
+    from one size to the next."""
     sys.path.insert(0, str(HERE))
     from list_bench import fill, measure  # type: ignore[import-not-found]
 
@@ -250,9 +252,13 @@ def history_curve(url: str | None, sizes: list[int], repeat: int) -> dict[str, d
                 filled = time.perf_counter() - began
                 results = measure(store, n, repeat)
                 print(f"  history {store.engine.dialect.name} {n:>9,}: filled in {filled:.1f} s; "
-                      + ", ".join(f"{case} {wall:.2f}" for case, (wall, _) in results.items()) + " ms", flush=True)
-                for case, (wall, _) in results.items():
-                    out.setdefault(case, {})[n] = wall
+                      + ", ".join(f"{case} {wall:.2f} ({cpu:.2f} CPU)" for case, (wall, cpu) in results.items())
+                      + " ms", flush=True)
+                # SQLite works in this process: its CPU time is the query's, and steadier than the wall
+                # clock on a shared machine; PostgreSQL's work is in the server: the wall time
+                sqlite = store.engine.dialect.name == "sqlite"
+                for case, (wall, cpu) in results.items():
+                    out.setdefault(case, {})[n] = cpu if sqlite else wall
         finally:
             store.close()
             if schema:
@@ -306,7 +312,7 @@ def plot(path: Path, after: dict[str, dict[int, float]], before: dict[str, dict[
             for case, curve in history[panel.split()[1]].items():
                 xs = sorted(curve)
                 ax.plot(xs, [curve[x] for x in xs], marker=".", label=case)
-            ax.set_ylabel("ms per page (wall)")
+            ax.set_ylabel("ms per page (" + ("CPU" if panel.endswith("sqlite") else "wall") + ")")
             ax.legend(fontsize=6)
         else:
             for label, data, style in (("before", before, "--"), ("after", after, "-")):
@@ -318,7 +324,7 @@ def plot(path: Path, after: dict[str, dict[int, float]], before: dict[str, dict[
                 ax.legend(fontsize=7)
         ax.set_title(panel, fontsize=9)
         ax.set_xscale("log")
-        ax.set_ylim(bottom=0)
+        ax.set_yscale("log")  # a flat curve is flat, a cliff shows as one
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -361,9 +367,9 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help=f"comma-separated sizes of the CPU curves (default {SIZES})")
     parser.add_argument("--repeat", type=int, default=None, help="rounds of the CPU curves (default 5; --quick 3)")
     parser.add_argument("--no-history", action="store_true", help="leave out the execution-list curves")
-    parser.add_argument("--postgres-url", default=os.environ.get("HUB_TEST_POSTGRES_URL"),
+    parser.add_argument("--postgres-url", default=os.environ.get("HUB_TEST_POSTGRES_URL") or None,
                         help="PostgreSQL for the history curve (default $HUB_TEST_POSTGRES_URL; a schema of its "
-                             "own, dropped at the end); without it, SQLite only")
+                             "own, dropped at the end); '' or none: SQLite only")
     parser.add_argument("--max-history", type=int, default=None,
                         help="largest history on PostgreSQL (default 1,000,000; --quick 100,000); SQLite stops "
                              "at 100,000 (--quick 10,000)")
@@ -372,7 +378,12 @@ def main() -> None:
     parser.add_argument("--hub-root", default=str(HERE.parent), help="the checkout whose hub this process imports")
     parser.add_argument("--png", default=str(HERE.parent / "docs" / "scale_bench.png"))
     parser.add_argument("--json", default=None, help="write the raw CPU measurements here (used by --compare)")
+    parser.add_argument("--save", default=None, metavar="FILE", help="keep the medians measured in FILE (JSON)")
+    parser.add_argument("--report", nargs="+", default=None, metavar="FILE",
+                        help="measure nothing: print and draw the medians saved by --save runs, merged")
     args = parser.parse_args()
+    if args.report:
+        return report(args)
     args.sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (QUICK_SIZES if args.quick else SIZES)
     args.repeat = args.repeat or (3 if args.quick else 5)
     curves = [c for c in args.curves.split(",") if c]
@@ -382,6 +393,7 @@ def main() -> None:
     _import_hub(Path(args.hub_root))
 
     before = None
+    raw_before: dict[str, Any] = {}
     if args.compare:
         raw_before, raw = compare(args, curves)
         before = medians(raw_before)
@@ -402,20 +414,58 @@ def main() -> None:
                                                   args.page_repeat)
     if args.json and not args.compare:
         return  # a round of --compare: the parent reports
-    title = f"CPU curves, median of {args.repeat} rounds" + (" (after, side by side with before)" if before else "")
+    if args.save:
+        saved = {"after": after, "before": before, "history": history, "repeat": args.repeat,
+                 "page_repeat": args.page_repeat, "compare": args.compare,
+                 "compilations": {side: statistics.median(r["compilations"] for rs in data["compile"].values() for r in rs)
+                                  for side, data in (("after", raw), ("before", raw_before if before else None))
+                                  if data and "compile" in data}}
+        Path(args.save).write_text(json.dumps(saved))
+    compilations = {side: statistics.median(r["compilations"] for rs in data["compile"].values() for r in rs)
+                    for side, data in (("after", raw), ("before", raw_before if before else None))
+                    if data and "compile" in data}
+    show(args, after, before, history, compilations)
+
+
+def show(args: argparse.Namespace, after: dict[str, dict[int, float]], before: dict[str, dict[int, float]] | None,
+         history: dict[str, dict[str, dict[int, float]]], compilations: dict[str, float]) -> None:
+    title = f"CPU curves, median of {args.repeat} rounds" + (" (after; before side by side)" if before else "")
     if before:
-        print_table("before: " + str(Path(args.compare).resolve()), before)
-    print_table(title, after, before)
-    if "compile" in raw:
+        print_table(f"before ({args.compare})", before)
+    if after:
+        print_table(title, after, before)
+    if compilations:
         print("  Jinja compilations per expression (load + first render): "
-              + (f"before {statistics.median(r['compilations'] for rs in raw_before['compile'].values() for r in rs):.2f}, "
-                 if before else "")
-              + f"after {statistics.median(r['compilations'] for rs in raw['compile'].values() for r in rs):.2f}")
+              + ", ".join(f"{side} {value:.2f}" for side, value in sorted(compilations.items(), reverse=True)))
     for db, cases in history.items():
-        print_table(f"history, {db}, wall ms per page of 50, median of {args.page_repeat}", cases,
+        clock = "CPU" if db == "sqlite" else "wall"
+        print_table(f"history, {db}, {clock} ms per page of 50, median of {args.page_repeat}", cases,
                     unit=lambda _: "ms per page")
     if args.png:
         plot(Path(args.png), after, before, history)
+
+
+def report(args: argparse.Namespace) -> None:
+    """Print and draw what earlier ``--save`` runs measured (CPU curves from one, history from another)."""
+    after: dict[str, dict[int, float]] = {}
+    before: dict[str, dict[int, float]] = {}
+    history: dict[str, dict[str, dict[int, float]]] = {}
+    compilations: dict[str, float] = {}
+
+    def sizes(curves: dict[str, dict[str, float]] | None) -> dict[str, dict[int, float]]:
+        return {c: {int(n): v for n, v in points.items()} for c, points in (curves or {}).items()}
+
+    for file in args.report:
+        saved = json.loads(Path(file).read_text())
+        after.update(sizes(saved["after"]))
+        before.update(sizes(saved["before"]))
+        for db, cases in saved["history"].items():
+            history[db] = sizes(cases)
+        compilations.update(saved.get("compilations") or {})
+        args.repeat = saved["repeat"] if saved["after"] else args.repeat
+        args.page_repeat = saved["page_repeat"] if saved["history"] else args.page_repeat
+        args.compare = saved["compare"] or args.compare
+    show(args, after, before or None, history, compilations)
 
 
 if __name__ == "__main__":
