@@ -29,17 +29,14 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 
 from hub.errors import ConnectorError, TaskError
+from hub.llm.litellm_transport import Litellm, imported_litellm, litellm_module, price_map
 from hub.llm.settings import LLMSettings, ModelsConfig, ModelSpec
 from hub.llm.transports import (
-    Litellm,
     OnToken,
     OpenAICompatible,
     ProviderFailure,
     Reply,
     imported_aiohttp,
-    imported_litellm,
-    litellm_module,
-    price_map,
     wants_openai,
 )
 
