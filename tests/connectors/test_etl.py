@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def test_sql_extract_transform_upsert(store: Any, tmp_path: Path) -> None:
     assert extracted["dataset"]["columns"] == ["id", "email", "amount", "placed"]
     assert read_dataset(tmp_path, extracted["dataset"])[0]["placed"] == "2024-01-02"  # dates travel as ISO text
 
-    ctx.task_id = "transform"
+    ctx = dataclasses.replace(ctx, task_id="transform")
     transformed = run(
         Transform(),
         ctx,
@@ -93,7 +94,7 @@ def test_sql_extract_transform_upsert(store: Any, tmp_path: Path) -> None:
         {"id": 1, "customer": "ana@example.com", "amount": 10.5, "domain": "example.com", "gross": 21.0}
     ]
 
-    ctx.task_id = "load"
+    ctx = dataclasses.replace(ctx, task_id="load")
     loaded = run(Load(), ctx, dataset=transformed["dataset"], sql={"url": url, "table": "report", "mode": "upsert", "key": ["customer"], "create": True})
     assert loaded["rows"] == 1 and loaded["rejected"]["rows"] == 0
     again = run(Load(), ctx, rows=[{"customer": "ana@example.com", "amount": 99, "gross": 198}, {"customer": "new@x.io", "amount": 1}], sql={"url": url, "table": "report", "mode": "upsert", "key": ["customer"]})

@@ -108,21 +108,21 @@ def jinja_compilations(exprs: Expressions) -> Iterator[list[str]]:
 
 
 def test_each_expression_is_compiled_once_between_load_and_render(tmp_path: Path) -> None:
-    tag = uuid.uuid4().hex[:8]  # sources no earlier test compiled
+    tag = uuid.uuid4().hex[:8]  # in every source: none compiled by an earlier test in this process
     flow_text = f"""
 id: once_{tag}
 inputs: [{{id: n, type: int, default: 3}}]
 tasks:
   - id: first
     type: set
-    values: {{v: "{{{{ inputs.n + 1 }}}}", tag: "{tag}-{{{{ inputs.n }}}}"}}
+    values: {{v: "{{{{ (inputs.n + 1) if '{tag}' else 0 }}}}", tag: "{tag}-{{{{ inputs.n }}}}"}}
   - id: maybe
     type: set
     if: "outputs.first.v > 1 and '{tag}' != ''"
-    values: {{w: "{{{{ outputs.first.v * 2 }}}}"}}
+    values: {{w: "{{{{ (outputs.first.v * 2) if '{tag}' else 0 }}}}"}}
   - id: each
     type: for_each
-    items: "{{{{ range(outputs.maybe.w) | list }}}}"
+    items: "{{{{ range(outputs.maybe.w) | list if '{tag}' else [] }}}}"
     tasks:
       - {{id: one, type: set, values: {{sq: "{{{{ item * item }}}} {tag}"}}}}
 outputs:

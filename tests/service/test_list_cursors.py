@@ -167,7 +167,8 @@ def test_traces(engine: Engine, api: TestClient) -> None:
                                               end_time=51.0, duration_ms=1000.0, execution_id=execution_id))
         ids.append(execution_id)
     found = walk(api, "/v1/traces", lambda b: b["traces"])
-    assert [t["execution_id"] for t in found] == sorted(ids, reverse=True)
+    newest_first = sorted(ids, key=lambda i: (engine.store.get_execution(i)["created_at"], i), reverse=True)
+    assert [t["execution_id"] for t in found] == newest_first
 
 
 @pytest.mark.parametrize("path", [
