@@ -23,7 +23,7 @@ def traces_list(
 ) -> Response:
     """Executions with a stored trace, newest first."""
     store = hub_of(request).engine.store
-    found = spanstore.search_traces(
+    found, _ = spanstore.trace_page(
         store.engine, flow=flow or None, state=state or None, since=parse_time(since or None, "since"), until=None,
         min_duration_ms=min_ms, errors_only=errors, limit=100,
     )

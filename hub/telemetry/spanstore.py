@@ -168,23 +168,6 @@ SCAN_BATCH = 200
 SCAN_LIMIT = 20_000  # executions looked at for one page when span filters skip most of them
 
 
-def search_traces(
-    engine: Engine,
-    *,
-    flow: str | None = None,
-    state: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    min_duration_ms: float | None = None,
-    errors_only: bool = False,
-    limit: int = 50,
-    after: list[Any] | None = None,
-) -> list[dict[str, Any]]:
-    """One page of :func:`trace_page` (no cursor)."""
-    return trace_page(engine, flow=flow, state=state, since=since, until=until, min_duration_ms=min_duration_ms,
-                      errors_only=errors_only, limit=limit, after=after)[0]
-
-
 def trace_page(
     engine: Engine,
     *,
