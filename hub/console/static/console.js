@@ -76,6 +76,7 @@
         .catch(function () { if (mine === seq) { status.textContent = "Could not reach the server"; status.className = "status bad"; } });
     };
     source.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(check, 300); });
+    if (source.value !== source.defaultValue) check();  /* typed before this script ran (it is deferred) */
     document.querySelectorAll("[data-goto-line]").forEach(function (el) {
       el.addEventListener("click", function () { gotoLine(+el.dataset.gotoLine, +el.dataset.gotoColumn || 1); });
     });
