@@ -59,7 +59,8 @@ _COLUMNS = {EXECUTIONS.name: frozenset(EXECUTIONS.columns.keys()), STEPS.name: f
 
 
 def param_mark(bind: Engine | Connection) -> str:
-    """The driver's placeholder for raw SQL (``exec_driver_sql``): ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    """The parameter marker of the driver's paramstyle for raw SQL (``exec_driver_sql``): ``?`` for sqlite3
+    (qmark), ``%s`` for psycopg (format)."""
     return "?" if bind.dialect.paramstyle == "qmark" else "%s"
 
 
