@@ -65,7 +65,8 @@ class AmqpSource:
 
     async def fetch(self, max_count: int, timeout: float) -> list[Message]:
         try:
-            first = await asyncio.wait_for(self.inbox.get(), timeout)
+            async with asyncio.timeout(timeout):
+                first = await self.inbox.get()
         except TimeoutError:
             if self.connection is not None and self.connection.is_closed:
                 raise ConnectionError("the AMQP connection closed") from None

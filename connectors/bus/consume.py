@@ -170,7 +170,8 @@ async def run_source(ctx: TriggerContextLike, source: Source, backoff: Backoff |
             with contextlib.suppress(Exception):
                 await source.close()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.stopping.wait(), backoff.next())
+            async with asyncio.timeout(backoff.next()):
+                await ctx.stopping.wait()
 
 
 async def _consume(ctx: TriggerContextLike, source: Source) -> None:
@@ -179,7 +180,8 @@ async def _consume(ctx: TriggerContextLike, source: Source) -> None:
         room = await _room(ctx)
         if room == 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ctx.stopping.wait(), 0.2)
+                async with asyncio.timeout(0.2):
+                    await ctx.stopping.wait()
             continue
         messages = await _collect(ctx, source, config, room)
         if not messages:

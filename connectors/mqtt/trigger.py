@@ -51,7 +51,8 @@ class MqttSource:
 
     async def fetch(self, max_count: int, timeout: float) -> list[Message]:
         try:
-            first = await asyncio.wait_for(anext(self.messages), timeout)
+            async with asyncio.timeout(timeout):
+                first = await anext(self.messages)
         except TimeoutError:
             return []
         received = [first]

@@ -56,7 +56,8 @@ class Waiter:
                 if left <= 0:
                     return None
                 try:
-                    await asyncio.wait_for(asyncio.shield(future), min(self.poll, left))
+                    async with asyncio.timeout(min(self.poll, left)):
+                        await asyncio.shield(future)
                 except TimeoutError:
                     continue
         finally:

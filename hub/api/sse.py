@@ -53,7 +53,8 @@ async def execution_stream(hub: Hub, execution_id: str) -> AsyncIterator[ServerS
         )
         while state not in TERMINAL:
             try:
-                event = await asyncio.wait_for(queue.get(), POLL)
+                async with asyncio.timeout(POLL):
+                    event = await queue.get()
             except TimeoutError:
                 # nothing from this process: look at the store (a worker elsewhere may run it)
                 execution = store.get_execution(execution_id)

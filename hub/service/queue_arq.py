@@ -149,7 +149,8 @@ class HubWorker(Worker):
                 if self.burst and not self.tasks and not await self.pool.zcard(self.queue_name):
                     return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_time())
+                    async with asyncio.timeout(self._idle_time()):
+                        await self._wake.wait()
         finally:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -161,7 +162,8 @@ class HubWorker(Worker):
         try:
             # a Redis that accepts and never answers must not stall the worker either (jobs a
             # cut-off poll took are found again by the sweep: their executions are still QUEUED)
-            await asyncio.wait_for(self._poll_iteration(), POLL_TIMEOUT)
+            async with asyncio.timeout(POLL_TIMEOUT):
+                await self._poll_iteration()
         except (RedisError, OSError, TimeoutError) as exc:
             if not self._redis_down:
                 log.warning("the queue on Redis does not answer (%s: %s); retrying every %.1fs",

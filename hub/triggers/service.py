@@ -156,7 +156,8 @@ class TriggerService:
                 log.warning("trigger %s stopped: %s; again in %.0f s", ctx.name, exc, pause)
                 ctx.failed(f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ctx.stopping.wait(), pause)
+                async with asyncio.timeout(pause):
+                    await ctx.stopping.wait()
             pause = min(pause * 2, 60.0)
 
     async def _loop(self, interval: float, call: Callable[[], Awaitable[Any]]) -> None:
@@ -168,7 +169,8 @@ class TriggerService:
             except Exception:
                 log.exception("trigger loop failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._stopping.wait()
 
 
 async def start(engine: Engine) -> Callable[[], Awaitable[None]]:

@@ -126,8 +126,9 @@ async def run_main_until_received(worker: HubWorker, recorder: Recorder) -> None
         assert not main.done(), main.exception() if main.done() else None
     finally:
         main.cancel()
-        await asyncio.gather(main, return_exceptions=True)
+        await asyncio.wait([main], timeout=5)
         await worker.pool.aclose()
+    assert main.cancelled(), "worker.main() went on after it was cancelled"
 
 
 # -- format compatibility ---------------------------------------------------------------------------
@@ -473,6 +474,32 @@ async def test_a_worker_outlives_redis_not_answering(redis_url: str, queue: str,
     assert [r[0] for r in recorder.received] == ["exec-after-outage"]
     assert failures == 0
     assert caplog.text.count("does not answer") == 1 and caplog.text.count("answers again") == 1
+
+
+async def test_a_cancel_that_lands_as_a_poll_ends_stops_the_worker(redis_url: str, queue: str) -> None:
+    """A cancel arriving just as a poll has finished, before ``main`` resumed, must stop the worker
+    (Python 3.11's ``asyncio.wait_for`` returned the poll's result instead, and the worker, its
+    pool and its process never stopped: seen as a CI run hanging on shutdown)."""
+    worker = await fake_worker(redis_url, queue, Recorder(), poll_delay=0.05)
+    beats = 0
+    main: asyncio.Task[None] | None = None
+
+    async def heart_beat() -> None:  # the last thing a poll does: no await after this point
+        nonlocal beats
+        beats += 1
+        if beats == 2:
+            assert main is not None
+            asyncio.get_running_loop().call_soon(main.cancel)
+
+    worker.heart_beat = heart_beat  # type: ignore[method-assign]
+    main = asyncio.create_task(worker.main())
+    try:
+        done, _ = await asyncio.wait([main], timeout=5)
+    finally:
+        main.cancel()
+        await asyncio.wait([main], timeout=5)
+        await worker.pool.aclose()
+    assert done == {main} and main.cancelled() and beats == 2
 
 
 async def test_a_job_that_raises_is_logged_and_the_worker_goes_on(
