@@ -5,10 +5,14 @@ Paths hang under the agent step's: ``assistant.turn[2]``, ``assistant.tools[3]``
 agent (a resume after a crash or a pause) reads its output instead of asking the model again or
 calling the tool again. A child that was RUNNING when its process died is closed as interrupted
 by the engine's resume, and runs again (at least once; tools get a stable idempotency key).
+A child that waits for the outside world (a tool call's approval) pauses holding a resume token of
+its own; ``engine.complete`` ends it and wakes the execution, and the agent step, paused with it,
+runs again and reads the child's output.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -62,10 +66,23 @@ class Journal:
         )
         self.newest[path] = {"path": path, "state": state, "output": output, "data": data, "attempt": self.attempts[path]}
 
-    def child(self, path: str, attempt: int) -> TaskContext:
-        """The task context of a child step: its own path (idempotency key), attempt and saved state."""
+    def pause(self, row_id: int, path: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Mark a child run PAUSED, keeping its resume token, unless ``engine.complete`` ended it
+        meanwhile: None when it paused, else the ended row (its output or error is the answer)."""
+        from hub.engine.pauses import pause_step
+
+        ended = pause_step(self.store, row_id, data)
+        state = PAUSED if ended is None else ended["state"]
+        output = None if ended is None else self.store.load_output(ended)
+        self.newest[path] = {"path": path, "state": state, "output": output, "data": data, "attempt": self.attempts[path]}
+        return None if ended is None else {**ended, "output": output}
+
+    def child(self, path: str, attempt: int, row_id: int | None = None) -> TaskContext:
+        """The task context of a child step: its own path (idempotency key), attempt and saved state,
+        and, given its row, a resume token of its own that ``engine.complete`` ends it with (the
+        agent's token would end the agent step)."""
         from dataclasses import replace
 
-        # no resume token of its own: a child's pause pauses the agent step, which runs again and
-        # reads the child's outcome (the agent's token would end the agent step with it)
-        return replace(self.ctx, path=path, attempt=attempt, state=self.saved_state(path), issue_resume_token=None)
+        issue = self.ctx.child_resume_token
+        own = None if row_id is None or issue is None else functools.partial(issue, row_id)
+        return replace(self.ctx, path=path, attempt=attempt, state=self.saved_state(path), issue_resume_token=own)

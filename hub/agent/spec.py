@@ -38,9 +38,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from hub.approvals.forms import FormField
 from hub.flow.models import RetryPolicy
-from hub.llm.tools import ToolDef
 from hub.tasks.base import Params
 
 
@@ -103,8 +101,10 @@ class AgentTool(Params):
             return tool_name in self.requires_approval
         return self.requires_approval
 
-    def definition(self) -> ToolDef:
-        return ToolDef.model_validate({"name": self.name, "description": self.description, "parameters": self.arguments_schema})
+    def definition(self) -> dict[str, Any]:
+        """The tool as the model is offered it (``llm.chat``'s ``tools``: OpenAI's function form)."""
+        function = {"name": self.name, "description": self.description, "parameters": self.arguments_schema}
+        return {"type": "function", "function": {k: v for k, v in function.items() if v is not None}}
 
 
 class ApprovalSpec(Params):
@@ -142,25 +142,30 @@ class AgentParams(Params):
         return self
 
 
-def approval_form(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, FormField]:
-    """An approval form with one field per argument, the model's proposal as each default."""
+def approval_form(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An approval form with one field per argument, the model's proposal as each default (the
+    ``approval`` step's ``form``, which checks the fields)."""
     properties = tool.arguments_schema.get("properties") or {}
     required = set(tool.arguments_schema.get("required") or [])
-    form: dict[str, FormField] = {}
+    form: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys([*properties, *arguments]):
         schema = properties.get(name) or {}
         kind = schema.get("type")
         value = arguments.get(name)
+        field: dict[str, Any]
         if schema.get("enum") and all(isinstance(o, str) for o in schema["enum"]):
-            field = FormField(type="enum", options=list(schema["enum"]), default=value)
+            field = {"type": "enum", "options": list(schema["enum"])}
         elif kind in ("number", "integer"):
-            field = FormField(type="number", default=value)
+            field = {"type": "number"}
         elif kind == "boolean":
-            field = FormField(type="bool", default=value)
+            field = {"type": "bool"}
         elif kind == "string" or (kind is None and isinstance(value, str)):
             long = isinstance(value, str) and (len(value) > 80 or "\n" in value)
-            field = FormField(type="text" if long else "string", default=value)
+            field = {"type": "text" if long else "string"}
         else:
-            field = FormField(type="json", default=value)
-        form[name] = field.model_copy(update={"required": name in required, "help": schema.get("description")})
+            field = {"type": "json"}
+        field.update(default=value, required=name in required)
+        if schema.get("description") is not None:
+            field["help"] = schema["description"]
+        form[name] = field
     return form

@@ -74,12 +74,12 @@ class Agent:
         messages += [{"role": "user", "content": params.input}] if isinstance(params.input, str) else params.input
         usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0, "calls": 0}
         calls: list[dict[str, Any]] = []
-        definitions = [tool.definition().model_dump(exclude_none=True) for tool in runner.tools.values()]
+        definitions = [tool.definition() for tool in runner.tools.values()]
         for turn in range(1, params.max_turns + 1):
             if params.max_cost is not None and usage["cost"] >= params.max_cost:
                 raise AgentLimit(f"the agent spent ${usage['cost']:.6f} of its max_cost ${params.max_cost:g} "
                                  f"without answering", messages, calls)
-            answer = await self._turn(journal, params, turn, messages, definitions)
+            answer = await self._turn(journal, params, runner.registry, turn, messages, definitions)
             for key in usage:
                 usage[key] += answer["usage"][key]
             if not answer["tool_calls"]:
@@ -96,23 +96,22 @@ class Agent:
         raise AgentLimit(f"the agent did not answer within max_turns {params.max_turns}", messages, calls)
 
     @staticmethod
-    async def _turn(journal: Journal, params: AgentParams, turn: int, messages: list[dict[str, Any]],
+    async def _turn(journal: Journal, params: AgentParams, registry: Any, turn: int, messages: list[dict[str, Any]],
                     definitions: list[dict[str, Any]]) -> dict[str, Any]:
         """One model turn: read back when it was answered before, else ask (``llm.chat``)."""
-        from hub.tasks.llm import Chat, ChatParams
-
         path = f"{journal.ctx.path}.turn[{turn}]"
         done = journal.done(path)
         if done is not None:
             return done
-        chat = ChatParams.model_validate({
+        kind = registry.get("llm.chat")  # the LLM feature's kind, found as any plugin's is
+        chat = kind.Params.model_validate({
             "messages": messages, "model": params.model, "temperature": params.temperature,
             "max_tokens": params.max_tokens, "output_schema": params.output_schema, "stream": params.stream,
             "tools": definitions or None,
         })
         row, attempt = journal.start(path, "llm.chat", {"turn": turn, "messages": len(messages)})
         try:
-            answer = await Chat().run(journal.child(path, attempt), chat)
+            answer = await kind().run(journal.child(path, attempt), chat)
         except Paused as pause:  # not expected of a model call; kept consistent
             journal.finish(row, path, PAUSED, data=pause.data)
             raise

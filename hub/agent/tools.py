@@ -16,7 +16,7 @@ from hub.agent.journal import FAILED, PAUSED, SUCCESS, Journal
 from hub.agent.spec import AgentParams, AgentTool, approval_form
 from hub.agent.toolset import FLOW_TASK, FlowTool
 from hub.engine.retry import backoff, should_retry
-from hub.errors import HubError, InvalidParameters, Paused, error_dict
+from hub.errors import HubError, InvalidParameters, Paused, TaskError, error_dict
 from hub.tasks.base import StepResources
 from hub.telemetry.current import current
 
@@ -87,27 +87,28 @@ class ToolRunner:
         self.journal.finish(row, path, SUCCESS, output=record)
 
     async def _approval(self, path: str, tool: AgentTool, arguments: dict[str, Any]) -> dict[str, Any]:
-        from hub.tasks.approval import Approval, ApprovalParams
-
         gate_path = f"{path}.approval"
         done = self.journal.done(gate_path)
         if done is not None:
             return dict(done)
         spec = self.params.approval
         assert spec is not None  # checked when the step's parameters validate
-        params = ApprovalParams.model_validate({
+        kind = self.registry.get("approval")  # the approvals feature's gate, found as any plugin's kind is
+        params = kind.Params.model_validate({
             **spec.model_dump(exclude_none=True),
             "title": f"Approve the agent's call of {tool.name}",
             "message": f"The agent wants to call **{tool.name}** ({tool.description or tool.task}) with:\n\n"
                        f"{json.dumps(arguments, indent=2, ensure_ascii=False)}\n\nEdit the arguments below if needed.",
-            "form": {name: field.model_dump(exclude_none=True) for name, field in approval_form(tool, arguments).items()},
+            "form": approval_form(tool, arguments),
         })
         row, attempt = self.journal.start(gate_path, "approval", {"tool": tool.name, "arguments": arguments})
-        try:
-            decision = await Approval().run(self.journal.child(gate_path, attempt), params)
+        try:  # the gate hands out the child's own token: a decision ends it through engine.complete
+            decision = await kind().run(self.journal.child(gate_path, attempt, row), params)
         except Paused as pause:
-            self.journal.finish(row, gate_path, PAUSED, data={**pause.data, "reason": pause.reason})
-            raise
+            ended = self.journal.pause(row, gate_path, {**pause.data, "reason": pause.reason})
+            if ended is None:
+                raise
+            return _answer(ended)  # decided before it had finished pausing
         except HubError as exc:
             self.journal.finish(row, gate_path, FAILED, error=exc.to_dict())
             raise
@@ -160,6 +161,14 @@ class ToolRunner:
             done = {**record, "result": _plain(result)}
             self.journal.finish(row, path, SUCCESS, output=done)
             return done
+
+
+def _answer(ended: dict[str, Any]) -> dict[str, Any]:
+    """The output of a child run that ``engine.complete`` ended; its error raised when it failed."""
+    if ended["state"] == SUCCESS:
+        return dict(ended["output"] or {})
+    error = ended.get("error") or {}
+    raise TaskError(f"{error.get('type', 'Failed')}: {error.get('message', 'the approval failed')}", retryable=False)
 
 
 def _typed(tool: AgentTool, values: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from hub.approvals.voting import DECIDED, PENDING, Ballot, Decided, Refused, iso
 from hub.core import keyset
 from hub.engine.clock import Clock
 from hub.engine.states import TERMINAL, State
-from hub.errors import HubError, NotFound
+from hub.errors import NotFound
 from hub.store.store import STEPS, Store, new_id
 
 if TYPE_CHECKING:
@@ -344,17 +344,13 @@ class Approvals:
 
     async def complete_step(self, gate: dict[str, Any]) -> bool:
         """End the gate's paused step with the decision as its output and continue the execution
-        (``engine.complete``: exactly once, however many decisions and sweeps race). Without a
-        token (a step run outside the engine) the step reads the decision when it runs next."""
+        (``engine.complete``: exactly once, however many decisions and sweeps race). A gate inside
+        another step (an agent's tool call, ``<step>.tools[k].approval``) is a child step run with
+        a token of its own: completing it wakes the execution and the agent step reads the decision.
+        Without a token (a step run outside the engine) the step reads the decision when it runs next."""
         token = self.resume_token(gate)
-        if self.engine is None:
+        if self.engine is None or token is None:
             return False
-        if token is None:  # a gate inside another step (an agent's tool call): that step reads the decision
-            try:
-                await self.engine.resume(gate["execution_id"])
-            except HubError:
-                return False  # not PAUSED (resumed by another decision or a sweep already)
-            return True
         return await self.engine.complete(token, self.outputs(self.get(gate["id"])))
 
     def decided_but_paused(self) -> list[str]:

@@ -140,6 +140,11 @@ class TaskContext:
     """Send a live event (e.g. ``{"event": "token", "text": ...}``) to the execution's listeners:
     ``hub run``'s progress and the execution's SSE stream. Not stored."""
     issue_resume_token: Callable[[], str] | None = field(default=None, repr=False)
+    child_resume_token: Callable[[int], str] | None = field(default=None, repr=False)
+    """A resume token for a child step run this step wrote (an agent's gated tool call,
+    ``<step>.tools[k].approval``), given its row id; set when the engine runs a side-effecting step.
+    ``engine.complete(token, output)`` ends that child and wakes the execution; this step, paused
+    meanwhile, runs again and reads the child's output."""
     run_flow: RunFlow | None = field(default=None, repr=False)
     """Run another flow as a child execution (see :data:`RunFlow`); set when the engine runs the step."""
 

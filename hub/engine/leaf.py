@@ -199,6 +199,7 @@ class LeafSteps(WalkerBase):
     ) -> tuple[dict[str, Any], float | None, Checkpoint | None] | None:
         """One attempt: None when the step succeeded (or paused: PauseSignal), else what failed."""
         checkpoint = None
+        child_runs: list[int] = []  # the child step runs it issued resume tokens for
         if not pure:
             checkpoint = Checkpoint(self, run, task, path, attempt, stored, started)
             await checkpoint.begin(eager=getattr(kind, "pauses", False))
@@ -211,6 +212,7 @@ class LeafSteps(WalkerBase):
             redact=run.redactor, state=dict((run.steps.get(path) or {}).get("data") or {}),
             services=self.services, flow=run.flow, execution=run.execution,
             issue_resume_token=None if checkpoint is None else self._token_issuer(checkpoint),
+            child_resume_token=None if checkpoint is None else functools.partial(self._child_token, child_runs),
             emit=functools.partial(self._emit_for, run.id, path),
             run_flow=functools.partial(children.run_flow, self, run, path),
         )
@@ -218,6 +220,8 @@ class LeafSteps(WalkerBase):
             call = self.wrap_step(StepCall(run, task, path, attempt, params, ctx), instance, pure)
             output = await _with_timeout(task, call)
         except Paused as pause:
+            if child_runs:  # the walk wakes the execution if one is completed before it is written PAUSED
+                run.paused_steps.extend(pauses.still_paused(self.store, child_runs))
             await self._leaf_paused(run, task, frame, path, attempt, stored, started, checkpoint, pause)
             return None
         except Retry as signal:
@@ -241,6 +245,12 @@ class LeafSteps(WalkerBase):
         if self.listeners:
             self.emit(step_event(run, task, path, State.SUCCESS, attempt, ended - started))
         return None
+
+    def _child_token(self, child_runs: list[int], step_id: int) -> str:
+        """A resume token for a child step run of the step (its row ``step_id``), remembered so
+        that the walk watches the child when the step pauses on it."""
+        child_runs.append(step_id)
+        return pauses.issue_token(self.store, step_id)
 
     def _token_issuer(self, checkpoint: Checkpoint) -> Any:
         def issue() -> str:

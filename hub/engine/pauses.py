@@ -112,6 +112,13 @@ def completed_meanwhile(store: Store, step_ids: list[int]) -> bool:
     return found is not None
 
 
+def still_paused(store: Store, step_ids: list[int]) -> list[int]:
+    """Those of ``step_ids`` whose run is PAUSED (the child steps a pausing step waits on)."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(STEPS.c.id).where(STEPS.c.id.in_(step_ids), STEPS.c.state == State.PAUSED))
+        return [row[0] for row in rows]
+
+
 def claim_paused(store: Store, execution_id: str) -> bool:
     """PAUSED -> RUNNING for the one caller that wakes the execution."""
     with store.engine.begin() as conn:

@@ -211,3 +211,69 @@ def test_tools_needing_approval_need_approvers():
 
     with pytest.raises(FlowError, match=r"tools\[2\].requires_approval: tool .update_deal. requires approval"):
         load_text(FLOW.replace("    approval: {approvers: [lead@acme.com]}\n", ""))
+
+
+async def test_a_gated_tool_call_is_a_child_step_that_racing_decisions_complete_once(store, tmp_path, fake, monkeypatch):
+    import asyncio
+
+    tool_log = tmp_path / "tools.jsonl"
+    os.environ["AGENT_TOOL_LOG"] = str(tool_log)
+    engine = engine_for(store, tmp_path / "home", fake)
+    service = approvals.install(engine)
+
+    async def no_resume(execution_id: str) -> None:
+        raise AssertionError("a decision ends the gate through its resume token, never engine.resume")
+
+    monkeypatch.setattr(engine, "resume", no_resume)
+    execution = await engine.execute(load_text(FLOW), {"request": "close Ada's deal"})
+    assert execution["state"] == "PAUSED", execution["error"]
+    rows = {r["path"]: r for r in store.step_runs(execution["id"])}
+    gate_row = rows["assistant.tools[3].approval"]
+    assert gate_row["state"] == "PAUSED" and gate_row["data"]["resume_token"]  # the child holds its own token
+    assert rows["assistant"]["state"] == "PAUSED"
+    [gate] = service.gates()
+    decided = service.decide(gate["id"], ["lead@acme.com"], "api", "approve", form={"amount": 4500})
+
+    # two decisions race (the API's, the sweep's) and a late rejection: exactly one ends the step
+    rejected = {**service.outputs(decided.gate), "decision": "rejected", "approved": False}
+    won = await asyncio.gather(service.complete_step(decided.gate), service.complete_step(decided.gate),
+                               service.sweep())
+    assert sorted(won[:2]) == [False, True] and won[2] == []
+    assert await engine.complete(gate_row["data"]["resume_token"], rejected) is False
+    await engine.queue.drain(include_timers=False)  # type: ignore[attr-defined]
+
+    done = result_of(engine, execution["id"])
+    assert done.state == "SUCCESS", done.error
+    assert [c["tool"] for c in calls(str(tool_log))] == ["search_contact", "draft_note", "update_deal"]  # once
+    output = done.step("assistant")["output"]
+    assert output["tool_calls"][2]["approval"]["decision"] == "approved"
+    assert output["tool_calls"][2]["result"]["amount"] == 4500
+    gate_runs = [r for r in store.step_runs(execution["id"]) if r["path"] == "assistant.tools[3].approval"]
+    assert [r["state"] for r in gate_runs] == ["SUCCESS"] and gate_runs[0]["data"]["completed"] is True
+
+
+async def test_a_decision_landing_before_the_execution_is_written_paused_still_wakes_it(store, tmp_path, fake):
+    from hub.engine import pauses
+
+    tool_log = tmp_path / "tools.jsonl"
+    os.environ["AGENT_TOOL_LOG"] = str(tool_log)
+    engine = engine_for(store, tmp_path / "home", fake)
+    service = approvals.install(engine)
+
+    def decide_as_the_agent_step_pauses(event: dict[str, Any]) -> None:
+        # the agent step is PAUSED, its execution not yet: the window a fast decision may land in
+        if event.get("event") == "step" and event["path"] == "assistant" and event["state"] == "PAUSED":
+            [gate] = service.gates()
+            decided = service.decide(gate["id"], ["lead@acme.com"], "api", "approve")
+            token = service.resume_token(decided.gate)
+            assert token is not None
+            assert pauses.end_step(store, token, service.outputs(decided.gate), None) == (gate["execution_id"], "PAUSED")
+
+    engine.listeners.append(decide_as_the_agent_step_pauses)
+    execution = await engine.execute(load_text(FLOW), {"request": "close Ada's deal"})
+    engine.listeners.remove(decide_as_the_agent_step_pauses)
+    await engine.queue.drain(include_timers=False)  # type: ignore[attr-defined]
+
+    done = result_of(engine, execution["id"])
+    assert done.state == "SUCCESS", done.error  # the walk saw the child ended and woke the execution
+    assert [c["tool"] for c in calls(str(tool_log))] == ["search_contact", "draft_note", "update_deal"]
