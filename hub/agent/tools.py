@@ -15,10 +15,11 @@ from pydantic import ValidationError
 from hub.agent.journal import FAILED, PAUSED, SUCCESS, Journal
 from hub.agent.spec import AgentParams, AgentTool, approval_form
 from hub.agent.toolset import FLOW_TASK, FlowTool
+from hub.core import attributes as A
+from hub.core.tracing import TRACING, lookup
 from hub.engine.retry import backoff, should_retry
 from hub.errors import HubError, InvalidParameters, Paused, TaskError, error_dict
 from hub.tasks.base import StepResources
-from hub.telemetry.current import current
 
 
 def place(params: dict[str, Any], dotted: str | None, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -124,13 +125,13 @@ class ToolRunner:
             rendered = place(tool.with_, tool.arguments_into, arguments)
         started = time.monotonic()
         local = 0
-        tracer = current().tracer
+        tracer = lookup(TRACING).tracer()
         while True:
             local += 1
             row, attempt = self.journal.start(path, kind.type, rendered)
-            span = tracer.start_span(f"execute_tool {tool.name}", kind=SpanKind.INTERNAL, attributes={
-                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
-                "gen_ai.tool.call.id": str(record["id"]), "hub.task.type": kind.type,
+            span = tracer.start_span(f"{A.OPERATION_EXECUTE_TOOL} {tool.name}", kind=SpanKind.INTERNAL, attributes={
+                A.GEN_AI_OPERATION_NAME: A.OPERATION_EXECUTE_TOOL, A.GEN_AI_TOOL_NAME: tool.name,
+                A.GEN_AI_TOOL_CALL_ID: str(record["id"]), A.TASK_TYPE: kind.type,
             })
             try:
                 try:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 
 GENAI_SHOWN = (
     (A.GEN_AI_PROMPT_NAME, "prompt"), (A.PROMPT_VERSION, "version"), (A.GEN_AI_REQUEST_MODEL, "model"),

@@ -14,12 +14,9 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from hub.core.tracing import TRACING, ModelCall, lookup
 from hub.errors import error_dict
-from hub.telemetry import attributes as A
-from hub.telemetry.current import current
-from hub.telemetry.genai import LLMCall, capture_content, provider_of
 
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
@@ -30,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class _Open:
-    def __init__(self, model: str, request: Any, span: LLMCall, trace_id: str | None):
+    def __init__(self, model: str, request: Any, span: ModelCall, trace_id: str | None):
         self.model, self.request, self.span, self.trace_id = model, request, span, trace_id
         self.started = time.perf_counter()
 
@@ -55,14 +52,9 @@ class CallRecorder(AsyncCallbackHandler):
 
     def _start(self, run_id: UUID, serialized: dict[str, Any], kwargs: dict[str, Any], request: Any) -> None:
         model = _model_name(serialized, kwargs)
-        attrs = {A.GEN_AI_OPERATION_NAME: A.OPERATION_CHAT, A.GEN_AI_PROVIDER_NAME: provider_of(model),
-                 A.GEN_AI_REQUEST_MODEL: model}
-        # started here and ended by the end callback: not made current (a callback's context is
-        # not the next one's), its parent is the step's span
-        span = current().tracer.start_span(f"{A.OPERATION_CHAT} {model}", kind=SpanKind.CLIENT, attributes=attrs)
-        context = span.get_span_context()
-        trace_id = format(context.trace_id, "032x") if context.is_valid else None
-        self.open[run_id] = _Open(model, request, LLMCall(span, attrs, self.ctx.redact, capture_content()), trace_id)
+        # started here and ended by the end callback: not made current, its parent is the step's span
+        span = lookup(TRACING).start_model_call(model, self.ctx.redact)
+        self.open[run_id] = _Open(model, request, span, span.trace_id)
 
     async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         call = self.open.pop(run_id, None)
@@ -72,17 +64,14 @@ class CallRecorder(AsyncCallbackHandler):
         cost = await self.client.cost_of(call.model, tokens_in, tokens_out)
         text = "\n".join(g.text for batch in response.generations for g in batch)
         call.span.record_response(input_tokens=tokens_in, output_tokens=tokens_out, cost=cost, output=text)
-        call.span.span.end()
+        call.span.end()
         self._record(call, "ok", tokens_in=tokens_in, tokens_out=tokens_out, cost=cost, response=text)
 
     async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         call = self.open.pop(run_id, None)
         if call is None:
             return
-        span = call.span.span
-        span.set_attribute(A.ERROR_TYPE, type(error).__qualname__)
-        span.set_status(Status(StatusCode.ERROR, self.ctx.redact(str(error) or type(error).__qualname__)))
-        span.end()
+        call.span.fail(error)
         self._record(call, "error", errors=[error_dict(error)])
 
     def _record(self, call: _Open, status: str, *, tokens_in: int = 0, tokens_out: int = 0, cost: float = 0.0,

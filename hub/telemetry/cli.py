@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 
 BAR = 40
 WAIT = 10.0

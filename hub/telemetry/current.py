@@ -11,7 +11,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 from hub.telemetry.metrics import Instruments, instruments
 
 

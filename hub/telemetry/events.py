@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.trace import Span as SdkSpan
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 
 # (task id, type, state, attempt, path, duration in seconds or None, error message or None,
 #  error type or None, end time in ns since the epoch)

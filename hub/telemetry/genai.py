@@ -28,7 +28,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
+from hub.core.host import provide
+from hub.core.tracing import TRACING
 from hub.telemetry.current import current
 
 
@@ -60,6 +62,20 @@ class LLMCall:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.cost: float | None = None
+
+    @property
+    def trace_id(self) -> str | None:
+        context = self.span.get_span_context()
+        return format(context.trace_id, "032x") if context.is_valid else None
+
+    def fail(self, error: BaseException) -> None:
+        """The call failed: its type and redacted message on the span, which ends."""
+        self.span.set_attribute(A.ERROR_TYPE, type(error).__qualname__)
+        self.span.set_status(Status(StatusCode.ERROR, self.redact(str(error) or type(error).__qualname__)))
+        self.span.end()
+
+    def end(self) -> None:
+        self.span.end()
 
     def record_messages(self, messages: Sequence[dict[str, Any]] | None) -> None:
         """The request's messages (only with content capture on)."""
@@ -182,3 +198,22 @@ def llm_call_span(
         if call.cost:
             meters.llm_cost.add(call.cost, {A.GEN_AI_REQUEST_MODEL: model,
                                             A.GEN_AI_PROVIDER_NAME: call.metric_attrs[A.GEN_AI_PROVIDER_NAME]})
+
+
+class GenAITracing:
+    """What :data:`hub.core.tracing.TRACING` lends the features that call models."""
+
+    def tracer(self) -> trace.Tracer:
+        return current().tracer
+
+    model_call = staticmethod(llm_call_span)
+
+    def start_model_call(self, model: str, redact: Callable[[Any], Any]) -> LLMCall:
+        attrs = {A.GEN_AI_OPERATION_NAME: A.OPERATION_CHAT, A.GEN_AI_PROVIDER_NAME: provider_of(model),
+                 A.GEN_AI_REQUEST_MODEL: model}
+        # not made current (a callback's context is not the next one's): its parent is the step's span
+        span = current().tracer.start_span(f"{A.OPERATION_CHAT} {model}", kind=SpanKind.CLIENT, attributes=attrs)
+        return LLMCall(span, attrs, redact, capture_content())
+
+
+provide(TRACING, GenAITracing())

@@ -7,7 +7,7 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 
 
 @dataclass

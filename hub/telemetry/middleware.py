@@ -30,11 +30,11 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from hub.core import attributes as A
 from hub.engine.runner import Middleware, PauseSignal, Run, StepCall, StepFailed
 from hub.engine.states import State
 from hub.errors import HubError, Paused, Retry
 from hub.store.store import Store
-from hub.telemetry import attributes as A
 from hub.telemetry import spanstore
 from hub.telemetry.current import Telemetry, inside_execution, reset_current, set_current
 from hub.telemetry.events import PureStep, add_step_events

@@ -18,7 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import Link, Status
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 from hub.telemetry.events import StepEvent
 
 Redact = Callable[[Any], Any]

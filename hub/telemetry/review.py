@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hub.core import attributes as A
 from hub.store.store import Store
-from hub.telemetry import attributes as A
 from hub.telemetry import spanstore
 
 

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 from hub.telemetry.logs import install_log_correlation
 from hub.telemetry.processors import HubTracesOnly, RedactingProcessor
 from hub.telemetry.spanstore import DatabaseSpanExporter

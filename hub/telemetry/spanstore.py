@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy import Engine, case, delete, func, insert, select
 
+from hub.core import attributes as A
 from hub.core import keyset
 from hub.store.store import EXECUTIONS, STEPS, param_mark, set_step_contexts
-from hub.telemetry import attributes as A
 from hub.telemetry.events import StepEvent
 from hub.telemetry.tables import SpanRow
 

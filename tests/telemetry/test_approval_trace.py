@@ -4,7 +4,7 @@ trace id end to end, the wait visible, and who decided on the resumed step's spa
 from __future__ import annotations
 
 from hub.approvals import install as install_approvals
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 from tests.telemetry.conftest import named, sync, tree
 
 FLOW = """

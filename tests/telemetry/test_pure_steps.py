@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from hub.core import attributes as A
 from hub.engine.run import Middleware
 from hub.tasks.base import Params, TaskContext
-from hub.telemetry import attributes as A
 from hub.telemetry.cli import waterfall
 from hub.telemetry.events import StepEvent, add_step_events, step_event_attributes
 from hub.telemetry.review import execution_trace

@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 from hub.telemetry import setup, spanstore
 from hub.telemetry.logs import TraceContextFilter
 from hub.telemetry.middleware import install

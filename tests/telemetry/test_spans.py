@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.trace import StatusCode
 
-from hub.telemetry import attributes as A
+from hub.core import attributes as A
 from hub.telemetry import spanstore
 from hub.telemetry.propagation import trace_trigger
 from hub.telemetry.review import execution_trace
