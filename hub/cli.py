@@ -19,7 +19,7 @@ from hub.cli_output import Progress, show_execution
 from hub.cli_output import duration as _dur
 from hub.cli_output import styled_state as _state
 from hub.cli_output import when as _when
-from hub.core.host import STORE, provide
+from hub.core.host import COMMANDS, STORE, provide
 from hub.errors import FlowError, HubError, InputError, InvalidSettings
 
 EXIT_CODES = {"SUCCESS": 0, "WARNING": 0, "PAUSED": 3}
@@ -156,6 +156,16 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(70)
 
     return wrapper
+
+
+class _Commands:
+    """What :data:`hub.core.host.COMMANDS` lends a feature's commands."""
+
+    settings = staticmethod(settings)
+    user_errors = staticmethod(user_errors)
+
+
+provide(COMMANDS, _Commands())
 
 
 class LazyGroup(click.Group):

@@ -6,7 +6,7 @@ from hub.core.plugins import PluginAPI
 
 
 def register(hub: PluginAPI) -> None:
-    hub.task_kind("approval", "hub.tasks.approval:Approval")
+    hub.task_kind("approval", "hub.approvals.task:Approval")
     hub.tables("hub.approvals.tables")
     hub.migrations("hub.approvals:migrations")
     hub.router("hub.approvals.api:router")

@@ -13,6 +13,12 @@ the CLI, the API) has provided it::
 Providers are installed by the hub's own layers when they are imported or start
 (``provide(EXPRESSIONS, ...)`` in :mod:`hub.flow.plugin_api`, ``provide(STORE, ...)`` by the
 CLI, ``provide(SCOPES, ...)`` by the API), so a plugin never imports them.
+
+The hub's features meet each other the same way, never importing one another: a feature's
+command reads the process's settings through ``COMMANDS`` (the CLI provides it), the prompt
+registry asks the evals about a label move through ``EVAL_GATE``, the Prometheus exporter reads
+the model calls' totals through ``MODEL_USAGE`` (the LLM feature provides both of the latter's
+homes), and model-call spans go through :data:`hub.core.tracing.TRACING`.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from hub.core.errors import HubError
@@ -69,6 +76,40 @@ class ScopeCheck(Protocol):
     def __call__(self, scope: str) -> Any: ...
 
 
+class EvalGate(Protocol):
+    """The evals feature's say on moving a prompt label (``hub prompts promote``): the prompt
+    registry sits below evals and asks through this, never importing them."""
+
+    def verify(self, engine: Any, name: str, version: int, run_id: str) -> str:
+        """``run_id`` when that stored eval run passed for ``version`` of prompt ``name``; else a HubError."""
+        ...
+
+    def run_and_promote(self, name: str, version: str, label: str, file: Path, prompts_dir: Path | None,
+                        actor: str | None) -> dict[str, Any]:
+        """Run the eval of ``file`` (the candidate against what ``label`` names now) and move the
+        label when it passes: ``{version, run_id, compared_with}``; else a HubError."""
+        ...
+
+
+class ModelUsage(Protocol):
+    """The model calls recorded in the store after the call id ``after``, summed per model:
+    ``(model, newest call id, input tokens, output tokens, cost)`` (the Prometheus exporter's read)."""
+
+    def __call__(self, store: Any, after: int) -> list[tuple[str | None, int, int, int, float]]: ...
+
+
+class Commands(Protocol):
+    """What the ``hub`` command lends a feature's own commands (``hub prompts``, ``hub eval``)."""
+
+    def settings(self) -> Any:
+        """The process's settings, read from the environment and checked once per process."""
+        ...
+
+    def user_errors(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` with the hub's error handling: user errors print a message and exit non-zero."""
+        ...
+
+
 class Interface(Generic[T]):
     """The name of an interface the hub lends, with the module that implements it (imported on
     first lookup, so that a plugin works in any process of the hub without that layer having been
@@ -84,7 +125,10 @@ class Interface(Generic[T]):
 EXPRESSIONS: Interface[Expressions] = Interface("expressions", "hub.flow.plugin_api")
 FUNCTIONS: Interface[Functions] = Interface("functions", "hub.tasks.python")
 STORE: Interface[StoreOpener] = Interface("store", "hub.cli")
+COMMANDS: Interface[Commands] = Interface("commands", "hub.cli")
 SCOPES: Interface[ScopeCheck] = Interface("scopes", "hub.api.auth")
+EVAL_GATE: Interface[EvalGate] = Interface("eval gate", "hub.evals.promotion")
+MODEL_USAGE: Interface[ModelUsage] = Interface("model usage", "hub.llm.records")
 
 _providers: dict[Interface[Any], Any] = {}
 

@@ -27,10 +27,10 @@ from hub.prompts.cli_errors import user_errors
 
 
 def _open() -> tuple[Any, Any]:
-    from hub.cli import settings
+    from hub.core.host import COMMANDS, lookup
     from hub.store.store import Store
 
-    config = settings()
+    config = lookup(COMMANDS).settings()
     return config, Store.from_settings(config)  # (opening a SQLite store makes its folder)
 
 

@@ -12,11 +12,11 @@ import time
 from typing import Any
 
 from hub.evals import assertions as A
+from hub.llm.chat import CacheSpec, Chat, ChatParams
 from hub.llm.client import LLMClient
 from hub.llm.records import CallLog, cache_key
 from hub.prompts.spec import Message
 from hub.tasks.base import TaskContext
-from hub.tasks.llm import CacheSpec, Chat, ChatParams
 
 JUDGE_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -1,6 +1,6 @@
 """Running an eval: every version × model × case × repeat, concurrently, stored as it goes.
 
-A prompt target runs the ``llm.chat`` task itself (:class:`hub.tasks.llm.Chat`) with the
+A prompt target runs the ``llm.chat`` task itself (:class:`hub.llm.chat.Chat`) with the
 version pinned, so the eval renders, calls, validates and repairs exactly as production does,
 and every call lands in ``llm_calls`` under the run id (``execution_id``) and the case run's
 path (``v2/fast/double-charge#1``). A flow target starts real executions of the flow on an
@@ -24,6 +24,7 @@ from hub.evals.judges import CaseModels
 from hub.evals.report import summarize
 from hub.evals.results import EvalStore, new_run_id
 from hub.evals.spec import Case, LoadedEval
+from hub.llm.chat import CacheSpec, Chat, ChatParams
 from hub.llm.client import LLMClient, default_client
 from hub.llm.records import CallLog
 from hub.llm.settings import LLMSettings
@@ -32,7 +33,6 @@ from hub.prompts.spec import parse_reference
 from hub.settings import HubSettings
 from hub.store.store import Store
 from hub.tasks.base import TaskContext
-from hub.tasks.llm import CacheSpec, Chat, ChatParams
 
 CACHE_TTL = 30 * 86400.0  # eval answers are reused for 30 days (the cache is keyed by the exact request)
 

@@ -6,8 +6,8 @@ from hub.core.plugins import PluginAPI
 
 
 def register(hub: PluginAPI) -> None:
-    hub.task_kind("llm.chat", "hub.tasks.llm:Chat")
-    hub.task_kind("langchain.invoke", "hub.tasks.langchain:LangchainInvoke")
+    hub.task_kind("llm.chat", "hub.llm.chat:Chat")
+    hub.task_kind("langchain.invoke", "hub.llm.invoke:LangchainInvoke")
     hub.service("llm", "hub.llm.client:install")  # the model client; litellm imported at start-up when needed
     hub.tables("hub.llm.tables")
     hub.tables("hub.prompts.tables")

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, literal, select, text, update
 
 from hub.core import keyset
+from hub.core.host import MODEL_USAGE, provide
 from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
 
 CALLS = LLMCall.__table__  # type: ignore[attr-defined]
@@ -129,3 +130,20 @@ class CallLog:
 def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
     payload = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def usage_since(store: Any, after: int) -> list[tuple[str | None, int, int, int, float]]:
+    """The calls after the call id ``after``, summed per model: ``(model, newest id, input tokens,
+    output tokens, cost)``. Raises when the table does not exist yet (no model was ever called)."""
+    query = (
+        select(CALLS.c.model, func.max(CALLS.c.id), func.sum(CALLS.c.input_tokens),
+               func.sum(CALLS.c.output_tokens), func.sum(CALLS.c.cost))
+        .where(CALLS.c.id > after)
+        .group_by(CALLS.c.model)
+    )
+    with store.auto.connect() as conn:
+        return [(model, int(last), int(tokens_in or 0), int(tokens_out or 0), float(cost or 0.0))
+                for model, last, tokens_in, tokens_out, cost in conn.execute(query)]
+
+
+provide(MODEL_USAGE, usage_since)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, inspect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
+
+from hub.store.ensure import ensure_tables as ensure_tables  # the LLM layer's and the evals' tables
 
 
 class LLMCall(SQLModel, table=True):
@@ -58,26 +58,3 @@ class LLMCacheEntry(SQLModel, table=True):
     response: Any = Field(sa_column=Column(JSON))
     created_at: float
     expires_at: float = Field(index=True)
-
-
-_READY: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def ensure_tables(engine: Any, *models: type[SQLModel]) -> None:
-    """Create these tables when missing (once per engine).
-
-    The store's ``migrate()`` creates them too when this module was imported before it ran; this
-    makes the LLM layer work on a store that was opened before it was loaded.
-    """
-    ready = _READY.setdefault(engine, set())
-    for model in models:
-        table = model.__table__  # type: ignore[attr-defined]
-        if table.name in ready:
-            continue
-        try:
-            table.create(engine, checkfirst=True)
-        except DBAPIError:
-            # another process created it between the check and the create
-            if not inspect(engine).has_table(table.name):
-                raise
-        ready.add(table.name)

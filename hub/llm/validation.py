@@ -9,7 +9,6 @@ asked to repair its answer.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Callable
@@ -17,68 +16,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
+
+from hub.core.imports import import_object
+from hub.prompts.rules import Rule
+from hub.prompts.rules import dig as dig  # evals read fields with it too
 
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
-
-
-class Rule(BaseModel):
-    """A declarative check on one field of a JSON reply (``a.b`` reaches into objects)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    field: str
-    one_of: list[Any] | None = Field(None, description="The value must be one of these.")
-    min: float | None = None
-    max: float | None = None
-    max_length: int | None = None
-    pattern: str | None = Field(
-        None,
-        description="A regular expression found anywhere in the value (as JSON Schema's 'pattern' and the "
-        "eval 'regex'); anchor it with ^...$ to match the whole value.",
-    )
-    required: bool = Field(True, description="A missing field is an error.")
-
-    @model_validator(mode="after")
-    def _something_to_check(self) -> Rule:
-        if self.pattern is not None:
-            re.compile(self.pattern)
-        return self
-
-    def check(self, value: Any) -> list[str]:
-        found, current = dig(value, self.field)
-        if not found:
-            return [f"field {self.field!r} is missing"] if self.required else []
-        errors = []
-        if self.one_of is not None and current not in self.one_of:
-            allowed = ", ".join(json.dumps(v) for v in self.one_of)
-            errors.append(f"field {self.field!r} is {json.dumps(current)}; it must be one of {allowed}")
-        if self.min is not None or self.max is not None:
-            if not isinstance(current, int | float) or isinstance(current, bool):
-                errors.append(f"field {self.field!r} must be a number")
-            else:
-                if self.min is not None and current < self.min:
-                    errors.append(f"field {self.field!r} is {current}; it must be at least {self.min}")
-                if self.max is not None and current > self.max:
-                    errors.append(f"field {self.field!r} is {current}; it must be at most {self.max}")
-        if self.max_length is not None and hasattr(current, "__len__") and len(current) > self.max_length:
-            errors.append(f"field {self.field!r} is {len(current)} long; it must be at most {self.max_length}")
-        if self.pattern is not None and not (isinstance(current, str) and re.search(self.pattern, current)):
-            errors.append(f"field {self.field!r} must match the pattern {self.pattern!r}")
-        return errors
-
-
-def dig(value: Any, dotted: str) -> tuple[bool, Any]:
-    """``(found, value)`` of ``a.b.0`` inside dicts and lists (``-1`` counts from the end)."""
-    current = value
-    for part in dotted.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return False, None
-    return True, current
 
 
 def extract_json(text: str) -> Any:
@@ -98,25 +42,6 @@ def extract_json(text: str) -> Any:
             except json.JSONDecodeError:
                 pass
         raise ValueError(f"the reply is not valid JSON ({first.msg} at line {first.lineno} column {first.colno})") from None
-
-
-def import_object(path: str) -> Any:
-    """Import ``package.module:attr``; raises ``ValueError`` saying what to fix."""
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise ValueError(f"{path!r} is not an import path; write 'package.module:Name'")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import {module_name!r}: {exc}") from None
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
-    return target
 
 
 @dataclass

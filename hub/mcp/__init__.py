@@ -4,6 +4,6 @@
   streamable HTTP); :mod:`hub.mcp.tasks` are the ``mcp.tools`` and ``mcp.call`` task kinds an
   ``llm.agent`` step runs for an ``mcp:`` tool entry.
 - The hub as a server: :mod:`hub.mcp.server` offers the deployed flows as MCP tools, scoped by
-  API key; ``hub mcp`` (:mod:`hub.mcp.cli`) serves them over stdio or streamable HTTP, and
+  API key; ``hub mcp`` (:mod:`hub.service.mcp_cli`, service wiring: it builds the engine and the API) serves them over stdio or streamable HTTP, and
   ``hub serve`` at ``/mcp`` (:mod:`hub.mcp.http`).
 """

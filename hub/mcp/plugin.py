@@ -8,5 +8,5 @@ from hub.core.plugins import PluginAPI
 def register(hub: PluginAPI) -> None:
     hub.task_kind("mcp.tools", "hub.mcp.tasks:McpTools")
     hub.task_kind("mcp.call", "hub.mcp.tasks:McpCall")
-    hub.command("mcp", "hub.mcp.cli:mcp")
+    hub.command("mcp", "hub.service.mcp_cli:mcp")
     hub.router("hub.mcp.http:router", prefix="")

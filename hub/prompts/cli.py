@@ -16,11 +16,11 @@ from hub.prompts.cli_errors import user_errors
 
 @contextmanager
 def _registry(directory: Path | None) -> Iterator[Any]:
-    from hub.cli import settings
+    from hub.core.host import COMMANDS, lookup
     from hub.prompts.registry import PromptRegistry
     from hub.store.store import Store
 
-    config = settings()
+    config = lookup(COMMANDS).settings()
     store = Store.from_settings(config)
     try:
         yield PromptRegistry(store.engine, directory or config.prompts_dir, protected=config.protected())
@@ -42,11 +42,10 @@ def _move(reg: Any, name: str, version: str, force: bool, reason: str | None, ev
     """The audit of a label move from the command line (an ``--eval-run`` is checked first)."""
     from hub.prompts.registry import Move
 
-    if eval_run:
-        from hub.evals.gate import verify_evidence
-        from hub.evals.results import EvalStore
+    if eval_run:  # the evals feature checks the run (it sits above the registry: looked up, not imported)
+        from hub.core.host import EVAL_GATE, lookup
 
-        eval_run = verify_evidence(EvalStore(reg.engine), name, reg.version_of(name, version), eval_run)
+        eval_run = lookup(EVAL_GATE).verify(reg.engine, name, reg.version_of(name, version), eval_run)
     return Move(actor=os_user(), reason=reason, eval_run=eval_run, force=force)
 
 
@@ -191,9 +190,9 @@ def promote(
     A protected label (HUB_PROTECTED_LABELS, default production) needs --require-eval FILE,
     --eval-run RUN or --force --reason TEXT."""
     if require_eval is not None:
-        from hub.evals.cli import require_eval as gated
+        from hub.core.host import EVAL_GATE, lookup
 
-        done = gated(name, version or source, target, require_eval, directory, actor=os_user())
+        done = lookup(EVAL_GATE).run_and_promote(name, version or source, target, require_eval, directory, os_user())
         against = f" against v{done['compared_with']}" if done.get("compared_with") else ""
         click.echo(f"{name}@{target} -> v{done['version']} (eval run {done['run_id']} passed{against})")
         return

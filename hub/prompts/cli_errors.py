@@ -14,7 +14,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The hub's CLI error handling (:func:`hub.cli.user_errors`), plus the errors of prompt,
     eval, models and settings files (``ValueError``) and of files named on the command line
     (``OSError``): a message and exit 1, never a traceback."""
-    from hub.cli import user_errors as hub_user_errors
+    from hub.core.host import COMMANDS, lookup
+
+    hub_user_errors = lookup(COMMANDS).user_errors  # the app's, lent: a feature does not import it
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.core import keyset
 from hub.errors import HubError, NotFound
-from hub.llm.tables import ensure_tables
 from hub.prompts.spec import LATEST, PromptFileError, PromptSpec, Reference, parse_prompt, parse_reference
 from hub.prompts.tables import PromptLabel, PromptLabelMove, PromptPin, PromptVersion
+from hub.store.ensure import ensure_tables
 
 VERSIONS = PromptVersion.__table__  # type: ignore[attr-defined]
 LABELS = PromptLabel.__table__  # type: ignore[attr-defined]

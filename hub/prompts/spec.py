@@ -38,8 +38,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.flow import yamlpos
-from hub.llm.content import ContentPart, to_openai
-from hub.llm.validation import Rule
+from hub.prompts.content import ContentPart, to_openai
+from hub.prompts.rules import Rule
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
 _NAME = re.compile(NAME_PATTERN)
@@ -64,7 +64,7 @@ class Variable(_Strict):
 
 class Message(_Strict):
     """One chat message. ``content`` is text or a list of parts (text, images, files; see
-    :mod:`hub.llm.content`). ``tool_calls`` / ``tool_call_id`` carry a tool-calling exchange
+    :mod:`hub.prompts.content`). ``tool_calls`` / ``tool_call_id`` carry a tool-calling exchange
     (an assistant turn that called tools, and a ``tool`` message with one call's result)."""
 
     role: Literal["system", "user", "assistant", "tool"]

@@ -107,7 +107,7 @@ def module_of(path: str) -> str:
 def resolve(path: str, policy: ModulePolicy | None = None) -> Callable[..., Any]:
     """Import ``module:attr`` (``module.attr`` also accepted) when ``policy`` allows it; errors say
     what to fix."""
-    from hub.llm.validation import import_object
+    from hub.core.imports import import_object
 
     if policy is not None and (reason := policy.refusal(module_of(path))) is not None:
         raise TaskError(reason, retryable=False)

@@ -115,12 +115,12 @@ def trace(execution_id: str, as_json: bool, width: int, wait: float) -> None:
     The hub writes spans to its database in batches, a fraction of a second after they end; right
     after an execution ends this waits (at most --wait seconds past its end) for its last ones.
     """
-    from hub.cli import settings
+    from hub.core.host import COMMANDS, lookup
     from hub.errors import HubError
     from hub.store.store import Store
     from hub.telemetry.review import execution_trace
 
-    store = Store.from_settings(settings())
+    store = Store.from_settings(lookup(COMMANDS).settings())
     try:
         found = execution_trace(store, execution_id, wait=wait)
     except HubError as exc:

@@ -30,6 +30,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from hub.core.host import MODEL_USAGE, lookup
 from hub.store.lists import EXECUTIONS
 
 ACTIVE_STATES = ("QUEUED", "RUNNING", "PAUSED", "KILLING")
@@ -100,21 +101,10 @@ class HubMetrics:
         self._read_calls()
 
     def _read_calls(self) -> None:
+        """Model calls since the last scrape, as the LLM feature reads them (``MODEL_USAGE``)."""
         try:
-            from hub.llm.records import CALLS
-        except ImportError:  # pragma: no cover - the llm feature is part of the hub
-            return
-        store = self.engine.store
-        query = (
-            select(CALLS.c.model, func.max(CALLS.c.id), func.sum(CALLS.c.input_tokens),
-                   func.sum(CALLS.c.output_tokens), func.sum(CALLS.c.cost))
-            .where(CALLS.c.id > self._last_call)
-            .group_by(CALLS.c.model)
-        )
-        try:
-            with store.auto.connect() as conn:
-                rows = conn.execute(query).all()
-        except Exception:  # no llm_calls table yet: no model was ever called
+            rows = lookup(MODEL_USAGE)(self.engine.store, self._last_call)
+        except Exception:  # no llm_calls table yet (no model was ever called), or no LLM feature
             return
         for model, last, input_tokens, output_tokens, cost in rows:
             name = str(model or "unknown")

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from hub.llm.budget import BudgetExceeded
+from hub.llm.chat import Chat, ChatParams, OutputInvalid
 from hub.llm.client import LLMTimeout
 from hub.llm.fake import Reply
 from hub.llm.records import CACHE, CallLog
-from hub.tasks.llm import Chat, ChatParams, OutputInvalid
 
 pytestmark = pytest.mark.anyio
 

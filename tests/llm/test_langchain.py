@@ -6,7 +6,7 @@ import pytest
 
 from hub.errors import TaskError
 from hub.flow.loader import load_text
-from hub.tasks.langchain import LangchainInvoke, LangchainParams
+from hub.llm.invoke import LangchainInvoke, LangchainParams
 
 pytestmark = pytest.mark.anyio
 H = "tests.llm.llm_test_helpers"

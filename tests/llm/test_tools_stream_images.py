@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from hub.llm.chat import Chat, ChatParams, OutputInvalid, UnexpectedToolCalls
 from hub.llm.fake import Reply
 from hub.llm.records import CallLog
-from hub.tasks.llm import Chat, ChatParams, OutputInvalid, UnexpectedToolCalls
 
 pytestmark = pytest.mark.anyio
 

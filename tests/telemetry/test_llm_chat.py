@@ -7,8 +7,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hub.core import attributes as A
+from hub.llm.chat import Chat, ChatParams
 from hub.llm.fake import Reply
-from hub.tasks.llm import Chat, ChatParams
 from hub.telemetry.current import Telemetry, reset_current, set_current
 from hub.telemetry.metrics import instruments
 from hub.telemetry.setup import build_tracer_provider

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from hub.core.imports import import_object
+from hub.core.tasks import Params, TaskContext
 from hub.errors import HubError, TaskError
-from hub.llm.validation import import_object
-from hub.tasks.base import Params, TaskContext
 
 
 class LangchainParams(Params):

@@ -1,5 +1,5 @@
 """LLM task kinds: ``llm.chat`` (a versioned prompt, a validated answer, or tool calls) and
-``langchain.invoke`` (:mod:`hub.tasks.langchain`).
+``langchain.invoke`` (:mod:`hub.llm.invoke`).
 
 ``llm.chat`` output::
 
@@ -28,6 +28,8 @@ from typing import Any, Literal
 from opentelemetry import trace
 from pydantic import Field, model_validator
 
+from hub.core.tasks import Params, TaskContext
+from hub.core.tracing import TRACING, lookup
 from hub.errors import HubError, NotFound, TaskError, error_dict
 from hub.flow.durations import Duration
 from hub.flow.expressions import is_template
@@ -46,8 +48,6 @@ from hub.llm.tools import (
 from hub.llm.validation import OutputCheck, Rule, repair_message, schema_instructions
 from hub.prompts.registry import PromptRegistry, Resolved, prompts_dir, read_spec
 from hub.prompts.spec import Message, OutputSpec, PromptFileError, parse_reference
-from hub.tasks.base import Params, TaskContext
-from hub.telemetry.genai import llm_call_span
 
 SCORING_SERVICE = "online_scoring"
 """The service that may score a sample of the answers (``offer(ctx, resolved, vars, output, call_id)``)."""
@@ -300,7 +300,7 @@ class _Conversation:
         for round_no in range(1, self.params.max_repairs + 2):
             reserved = await self._reserve(messages, round_no)
             prompt = self.resolved
-            with llm_call_span(
+            with lookup(TRACING).model_call(
                 model=self.model, prompt_name=prompt.name if prompt else None,
                 prompt_version=prompt.version if prompt else None, prompt_hash=prompt.content_hash if prompt else None,
                 messages=messages, redact=self.ctx.redact,

@@ -1,6 +1,9 @@
 """``hub mcp``: the hub's flows as MCP tools for an outside assistant (Claude Desktop, an IDE, an
 agent framework), over stdio (the default: the assistant starts ``hub mcp`` itself) or streamable
-HTTP (``--http``: the API server with its ``/mcp`` endpoint)."""
+HTTP (``--http``: the API server with its ``/mcp`` endpoint).
+
+It builds an engine and the API's context, as ``hub serve`` does: service wiring, so it lives here
+and not in the MCP feature (:mod:`hub.mcp`), which knows no app."""
 
 from __future__ import annotations
 

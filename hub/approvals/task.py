@@ -25,11 +25,11 @@ from hub.approvals.forms import FormField
 from hub.approvals.identities import canonical, expand_groups, split_list
 from hub.approvals.service import DECIDED, PENDING, Approvals
 from hub.approvals.voting import current_values
+from hub.core.tasks import Params, TaskContext
 from hub.engine.catalog import FlowCatalog
 from hub.errors import Paused, TaskError
 from hub.flow.durations import Duration, format_duration
 from hub.flow.models import Flow, Task
-from hub.tasks.base import Params, TaskContext
 
 GROUP_LABEL = "approvers."
 
