@@ -25,6 +25,7 @@ from hub.approvals.settings import ApprovalSettings, signing_key
 from hub.approvals.tables import ApprovalAudit, ApprovalGate, ApprovalLink, ApprovalMessage, ApprovalVote
 from hub.approvals.voting import DECIDED, PENDING, Ballot, Decided, Refused, iso
 from hub.core import keyset
+from hub.engine import pauses
 from hub.engine.clock import Clock
 from hub.engine.states import TERMINAL, State
 from hub.errors import NotFound
@@ -331,7 +332,7 @@ class Approvals:
         """The resume token of the newest run of the gate's step while it waits (RUNNING on its
         way to pausing, or PAUSED), if it holds one."""
         query = (
-            select(STEPS.c.state, STEPS.c.data)
+            select(STEPS.c.id, STEPS.c.state, STEPS.c.data)
             .where(STEPS.c.execution_id == gate["execution_id"], STEPS.c.path == gate["path"])
             .order_by(STEPS.c.id.desc()).limit(1)
         )
@@ -339,8 +340,21 @@ class Approvals:
             row = conn.execute(query).first()
         if row is None or row.state not in (State.RUNNING, State.PAUSED):
             return None
-        token = (row.data or {}).get("resume_token")
-        return str(token) if token else None
+        token = (row.data or {}).get(pauses.TOKEN_KEY)
+        if token:
+            return str(token)
+        return self._adopt(row.id, dict(row.data or {})) if row.state == State.PAUSED else None
+
+    def _adopt(self, step_id: int, data: dict[str, Any]) -> str | None:
+        """A token for a gate step that paused holding none (an agent's tool approval paused by an
+        older release), so that the decision ends it through ``engine.complete`` too. Written only
+        while the step is PAUSED (an ended step is never revived); of deciders adopting at once, the
+        token written last is the one ``engine.complete`` accepts, so exactly one ends the step."""
+        token = pauses.new_token(step_id)
+        with self.store.engine.begin() as conn:
+            done = conn.execute(update(STEPS).where(STEPS.c.id == step_id, STEPS.c.state == State.PAUSED)
+                                .values(data={**data, pauses.TOKEN_KEY: token}))
+        return token if done.rowcount == 1 else None
 
     async def complete_step(self, gate: dict[str, Any]) -> bool:
         """End the gate's paused step with the decision as its output and continue the execution
