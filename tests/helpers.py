@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 STATE: dict[str, Any] = {"calls": {}, "active": 0, "max_active": 0}
+GATE = threading.Event()  # opened by ``open_gate`` (an async step), waited on by ``wait_gate`` (a sync one)
+CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="unset")
 
 
 def reset() -> None:
@@ -83,3 +87,19 @@ def big(size: int) -> str:
 def unstorable(kind: str) -> dict[str, str]:
     """Text a database refuses: a lone surrogate (``surrogate``) or a NUL character (``nul``)."""
     return {"text": "\ud800" if kind == "surrogate" else "a\x00b"}
+
+
+def wait_gate(seconds: float) -> bool:
+    """Blocks its thread until an async step opens the gate (True) or ``seconds`` pass (False)."""
+    return GATE.wait(seconds)
+
+
+async def open_gate(after: float = 0.0) -> str:
+    await asyncio.sleep(after)
+    GATE.set()
+    return "open"
+
+
+def current() -> str:
+    """The value of ``CURRENT`` the function sees (a middleware sets it around the step)."""
+    return CURRENT.get()

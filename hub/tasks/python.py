@@ -7,7 +7,6 @@ no other (``os:system`` is refused). See docs/flow-language.md, "Trust model".
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import inspect
 import os
@@ -22,6 +21,7 @@ from pydantic import Field
 
 from hub.core.host import FUNCTIONS, provide
 from hub.core.tasks import TaskSettings
+from hub.core.threads import run_in_thread
 from hub.errors import TaskError
 from hub.flow.expressions import is_template
 from hub.tasks.base import Params, TaskContext
@@ -165,7 +165,7 @@ class Python:
         try:
             if inspect.iscoroutinefunction(fn):
                 return await fn(*params.args, **kwargs)
-            result = await asyncio.to_thread(fn, *params.args, **kwargs)
+            result = await run_in_thread(fn, *params.args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
             return result
