@@ -28,6 +28,7 @@ from hub.engine.frame import Frame
 from hub.engine.queue import Queue
 from hub.engine.run import Middleware, Run, StepCall, StepFailed, bind_step, step_event
 from hub.engine.states import State
+from hub.engine.timers import StartTimer
 from hub.errors import ExpressionError, HubError, NotFound
 from hub.flow.expressions import Expressions, Scope, expressions
 from hub.flow.models import Flow, Task
@@ -71,6 +72,7 @@ class WalkerBase(abc.ABC):
         self.secrets = Secrets(self.settings.resolved_secrets_file())
         self.listeners: list[Listener] = []
         self.middleware: list[Middleware] = []
+        self.start_timer: StartTimer | None = None  # the loop's checkpoints not yet due (hub.engine.leaf)
 
     # -- what the life cycle provides ---------------------------------------------------------
 

@@ -26,6 +26,7 @@ from hub.engine.frame import Frame
 from hub.engine.retry import backoff, should_retry
 from hub.engine.run import PauseSignal, Run, StepCall, StepFailed, StepLog, step_event
 from hub.engine.states import State
+from hub.engine.timers import StartTimer
 from hub.errors import ExpressionError, HubError, InvalidParameters, Paused, Retry, TaskTimeout, error_dict
 from hub.flow.durations import format_duration
 from hub.flow.models import Task
@@ -44,7 +45,6 @@ class Checkpoint:
         self.step_id: int | None = None
         self.ended = False
         self._lock: asyncio.Lock | None = None  # made when a RUNNING row is first written
-        self._timer: asyncio.TimerHandle | None = None
         self._writer: asyncio.Task[None] | None = None
 
     def _start_args(self) -> tuple[str, str, str, str, int, Any, float]:
@@ -54,10 +54,15 @@ class Checkpoint:
         """Write the RUNNING row now (``eager``: a kind that pauses) or once START_DELAY has passed."""
         if eager:
             await self._write_start()
-        else:
-            self._timer = asyncio.get_running_loop().call_later(START_DELAY, self._due)
+            return
+        loop = asyncio.get_running_loop()
+        timer = self.engine.start_timer
+        if timer is None or timer.loop is not loop:  # (an engine can outlive the loop it ran on)
+            timer = self.engine.start_timer = StartTimer(loop, START_DELAY)
+        timer.add(self)
 
-    def _due(self) -> None:
+    def due(self) -> None:
+        """START_DELAY has passed: write the RUNNING row unless the attempt has ended."""
         if not self.ended and self.step_id is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_start())
 
@@ -82,9 +87,7 @@ class Checkpoint:
         return self.step_id
 
     def stop_timer(self) -> None:
-        self.ended = True
-        if self._timer is not None:
-            self._timer.cancel()
+        self.ended = True  # (its StartTimer drops it)
 
     async def end(self, state: str, *, output: Any = None, error: dict[str, Any] | None = None,
                   data: dict[str, Any] | None = None) -> float:
