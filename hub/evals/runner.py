@@ -256,8 +256,10 @@ class EvalRunner:
     ) -> dict[str, Any]:
         from hub.llm import validation
 
-        # the slow first imports (litellm or aiohttp, jsonschema) are no case's latency and stall no call
-        await asyncio.gather(validation.warm(), *(self.client.warm(m) for m in {v.model for v in variants if v.model}))
+        # jsonschema (every answer is checked, cached ones too) is imported off the event loop; the
+        # client's transport (aiohttp or litellm) is imported likewise by the first request that
+        # misses the cache (never, when every answer is cached), outside any request's latency
+        await validation.warm()
         flow = self._flow(loaded) if loaded.spec.target.flow else None
         engines = {v.key: self._engine(v) for v in variants} if flow is not None else {}
         items = [(v, i, c, r) for i, c in cases for r in range(1, repeat + 1) for v in variants]

@@ -127,11 +127,9 @@ def _run_validator(fn: Callable[[Any], Any], value: Any) -> list[str]:
 async def warm() -> None:
     """jsonschema's first import, off the event loop (a caller about to check many replies
     concurrently does this first, so that the import does not stall the calls in flight)."""
-    import asyncio
-    import sys
+    from hub.llm.imports import imported
 
-    if "jsonschema" not in sys.modules:
-        await asyncio.to_thread(__import__, "jsonschema")
+    await imported("jsonschema")
 
 
 @lru_cache(maxsize=256)
