@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.errors import HubError, error_dict
 from hub.evals import assertions as A
@@ -31,8 +31,11 @@ from hub.llm.settings import LLMSettings
 from hub.prompts.registry import PromptRegistry, Resolved
 from hub.prompts.spec import parse_reference
 from hub.settings import HubSettings
-from hub.store.store import Store
 from hub.tasks.base import TaskContext
+
+if TYPE_CHECKING:
+    from hub.store.database import Database
+    from hub.store.store import Store
 
 CACHE_TTL = 30 * 86400.0  # eval answers are reused for 30 days (the cache is keyed by the exact request)
 
@@ -126,11 +129,14 @@ class Selection:
 
 
 class EvalRunner:
-    """Runs eval files against a store with an LLM client (the same ones flows use)."""
+    """Runs eval files against a store with an LLM client (the same ones flows use).
+
+    ``store`` may be a :class:`~hub.store.database.Database`: a prompt's eval uses its engine
+    alone, and a flow's makes the full store on it when it starts."""
 
     def __init__(
         self,
-        store: Store,
+        store: Store | Database,
         client: LLMClient | None = None,
         settings: HubSettings | None = None,
         progress: Progress | None = None,
@@ -380,9 +386,11 @@ class EvalRunner:
 
     def _engine(self, variant: Variant) -> Any:
         from hub.engine.runner import Engine
+        from hub.store.database import Database
 
         prompts = FixedPrompts(self.registry, variant, self._resolved)
-        return Engine(self.store, self.settings, services={"llm": self.client, "prompts": prompts})
+        store = self.store.store() if isinstance(self.store, Database) else self.store  # the flow's engine needs it all
+        return Engine(store, self.settings, services={"llm": self.client, "prompts": prompts})
 
     async def _execute(self, engine: Any, flow: Any, inputs: dict[str, Any], obs: A.Observed) -> tuple[str, str | None]:
         """Run the flow to its end (or a pause: an approval asked counts as a trajectory, not an

@@ -13,13 +13,10 @@ statements of :mod:`hub.store.statements`. The names callers use are all importa
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import create_engine, event
-from sqlalchemy.pool import StaticPool
+from typing import TYPE_CHECKING
 
 from hub.store import migrations
+from hub.store.engines import open_engines
 from hub.store.executions import ExecutionStore
 from hub.store.flows import FlowStore
 from hub.store.ids import new_id, owner_is_alive, process_owner, this_owner
@@ -52,25 +49,7 @@ class Store(FlowStore, ExecutionStore, StepStore):
 
     @classmethod
     def open(cls, url: str, inline_limit: int = 64 * 1024, migrate: bool = True) -> Store:
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
-        if url.startswith("sqlite"):
-            path = url.split("///", 1)[1] if "///" in url else ""
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
-            if path in ("", ":memory:"):
-                kwargs["poolclass"] = StaticPool
-            engine = create_engine(url, **kwargs)
-            event.listen(engine, "connect", _sqlite_pragmas)
-            auto = None
-            if path not in ("", ":memory:"):
-                auto = create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
-                event.listen(auto, "connect", _sqlite_pragmas)
-        else:
-            # no pre-ping (a round trip per checkout); connections are recycled instead
-            engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
-            auto = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20, isolation_level="AUTOCOMMIT")
+        engine, auto = open_engines(url)
         store = cls(engine, inline_limit, auto)
         if migrate:
             store.migrate()
@@ -95,11 +74,3 @@ class Store(FlowStore, ExecutionStore, StepStore):
         if self.auto is not self.engine:
             self.auto.dispose()
 
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
