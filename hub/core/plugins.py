@@ -250,8 +250,9 @@ class Plugins:
             if self._external_loaded:
                 return
             self._external_loaded = True
+            installed = entry_points()  # one pass over the installed distributions for every group
             for group in self._groups:
-                for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+                for ep in sorted(installed.select(group=group), key=lambda e: e.name):
                     self._load_entry_point(ep, legacy=group == LEGACY_TASKS_GROUP)
 
     def _load_entry_point(self, ep: EntryPoint, legacy: bool) -> None:
