@@ -196,8 +196,6 @@ def failing_cases(results: Any, run_id: str) -> set[str]:
 def _export(
     results: Any, run_id: str, json_path: Path | None, html_path: Path | None, junit_path: Path | None = None,
 ) -> None:
-    from hub.evals.export import run_document, to_html, to_json
-
     if junit_path:
         from hub.evals.junit import to_junit
 
@@ -206,6 +204,8 @@ def _export(
         click.echo(f"wrote {junit_path}")
     if not json_path and not html_path:
         return
+    from hub.evals.export import run_document, to_html, to_json
+
     document = run_document(results, run_id)
     if json_path:
         json_path.write_text(to_json(document))
