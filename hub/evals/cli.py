@@ -37,13 +37,13 @@ def _open() -> tuple[Any, Any]:
 def _runner(progress: bool = False, prompts_dir: Path | None = None) -> Any:
     """The runner of ``hub eval``: on the store's database alone (a prompt's eval needs no more;
     a flow's makes the full store when it starts), so that the command imports no engine table."""
-    from hub.cli import settings as process_settings
+    from hub.core.host import COMMANDS, lookup
     from hub.evals.runner import EvalRunner
     from hub.llm.client import LLMClient
     from hub.llm.settings import LLMSettings
     from hub.store.database import Database
 
-    settings = process_settings()
+    settings = lookup(COMMANDS).settings()
     store = Database.from_settings(settings)  # (opening a SQLite store makes its folder)
     if prompts_dir is not None:
         settings.prompts_dir = prompts_dir

@@ -375,6 +375,6 @@ class OpenAICompatible:
 async def imported_aiohttp() -> None:
     """aiohttp's first import (~0.1 s of CPU) run off the event loop, once, when the first request
     needs it: otherwise it stalls every call already in flight."""
-    from hub.llm.imports import imported
+    from hub.llm.slow_imports import imported
 
     await imported("aiohttp")

@@ -127,7 +127,7 @@ def _run_validator(fn: Callable[[Any], Any], value: Any) -> list[str]:
 async def warm() -> None:
     """jsonschema's first import, off the event loop (a caller about to check many replies
     concurrently does this first, so that the import does not stall the calls in flight)."""
-    from hub.llm.imports import imported
+    from hub.llm.slow_imports import imported
 
     await imported("jsonschema")
 
