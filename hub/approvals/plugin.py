@@ -9,6 +9,6 @@ def register(hub: PluginAPI) -> None:
     hub.task_kind("approval", "hub.approvals.task:Approval")
     hub.tables("hub.approvals.tables")
     hub.migrations("hub.approvals:migrations")
-    hub.router("hub.approvals.api:router")
+    hub.router("hub.api.approvals:router")
     hub.service("approvals", "hub.approvals:install")
     hub.settings("approval", "hub.approvals.settings:ApprovalSettings")

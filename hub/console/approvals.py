@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from hub.api.approvals import identities_of
 from hub.api.errors import ApiError
 from hub.approvals import install
-from hub.approvals.api import identities_of
 from hub.approvals.forms import FormField
 from hub.approvals.identities import canonical, display
 from hub.approvals.service import Approvals, Refused

@@ -9,4 +9,4 @@ def register(hub: PluginAPI) -> None:
     hub.task_kind("mcp.tools", "hub.mcp.tasks:McpTools")
     hub.task_kind("mcp.call", "hub.mcp.tasks:McpCall")
     hub.command("mcp", "hub.service.mcp_cli:mcp")
-    hub.router("hub.mcp.http:router", prefix="")
+    hub.router("hub.api.mcp_http:router", prefix="")

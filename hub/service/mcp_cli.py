@@ -66,13 +66,13 @@ async def serve_stdio(settings: Any, key: str | None, flows_dir: Path | None) ->
     """Answer MCP requests on stdin/stdout until the client closes them."""
     from mcp.server.stdio import stdio_server
 
+    from hub.api import mcp_server as server
     from hub.api.app import deploy_folder
     from hub.api.auth import authenticate
     from hub.api.context import Hub, Waiter
     from hub.api.errors import ApiError
     from hub.api.limits import build_limits
     from hub.api.settings import ApiSettings
-    from hub.mcp import server
     from hub.service.runtime import build_engine, close_engine
     from hub.store.api_store import ApiStore
 

@@ -15,10 +15,10 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from hub.api import mcp_server as server
 from hub.api.auth import Principal, authenticate, token_from
 from hub.api.context import Hub
 from hub.api.errors import ApiError, error_response
-from hub.mcp import server
 
 PRINCIPAL = "hub.principal"  # where the caller is kept in the request's scope
 
