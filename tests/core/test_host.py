@@ -32,3 +32,29 @@ def test_an_interface_nobody_provides_is_a_clear_error() -> None:
         lookup(missing)
     provide(missing, "yes")
     assert lookup(missing) == "yes"
+
+
+def test_every_interface_is_provided_by_the_module_it_names(tmp_path) -> None:
+    """An interface's home is a string (no import the contracts see): a fresh process finds each
+    interface by importing that module alone, whatever was imported before."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import hub.core.host as host, hub.core.tracing as tracing\n"
+        "found = [v for m in (host, tracing) for v in vars(m).values() if isinstance(v, host.Interface)]\n"
+        "for interface in found:\n"
+        "    host.lookup(interface)\n"
+        "with host.lookup(tracing.TRACING).model_call(model='m') as call:\n"
+        "    call.record_response(input_tokens=1, output_tokens=2)\n"
+        "print(sorted(i.name for i in found))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+           "HUB_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted(["commands", "eval gate", "expressions", "functions", "model usage",
+                                              "scopes", "store", "tracing"]))
