@@ -32,6 +32,9 @@ async def run_flow(engine: WalkerBase, run: Run, path: str, ref: str, inputs: di
     """Start (once per ``key``) the flow ``ref`` as a child of step ``path`` and run it here to its
     end or pause; the child's execution row."""
     execution_id = child_id(key)
+    if run.row_values:  # what the run holds back for its row (its trace context) goes before the child
+        held, run.row_values = run.row_values, {}
+        await engine.write(run, engine.store.update_execution, run.id, **held)
     try:
         child = engine.store.get_execution(execution_id)
     except NotFound:

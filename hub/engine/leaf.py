@@ -115,7 +115,8 @@ class Checkpoint:
         steps, logs = [*self.run.pending_steps, row], self.run.pending_logs
         self.run.pending_steps, self.run.pending_logs = [], []
         held, self.run.row_values = self.run.row_values or None, {}
-        await self.engine.db(self.engine.store.write_batch, steps, logs, (self.run.id, held) if held else None)
+        await self.engine.db(self.engine.store.write_batch, steps, logs, (self.run.id, held) if held else None,
+                             returning=False)
 
     def killed(self) -> None:
         """The attempt was cancelled (a kill, a timeout of the execution): record it if it started."""

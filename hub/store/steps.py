@@ -118,12 +118,13 @@ class StepStore(BlobStore):
         logs: list[dict[str, Any]],
         execution: tuple[str, dict[str, Any]] | None = None,
         step_contexts: Sequence[tuple[str, int, str, str]] = (),
+        returning: bool = True,
     ) -> dict[str, Any] | None:
         """Step runs (from :meth:`step_values`) and log lines in one transaction, optionally with
-        an execution update (returned as it now is) and trace contexts for its step runs (see
-        :func:`set_step_contexts`)."""
-        if execution is None and self.is_sqlite:
-            self._write_rows(steps, logs)  # the hot path of a durable step: the driver only
+        an execution update (returned as it now is, unless not ``returning``) and trace contexts
+        for its step runs (see :func:`set_step_contexts`)."""
+        if self.is_sqlite and not step_contexts and (execution is None or not returning and _scalars(execution[1])):
+            self._write_rows(steps, logs, execution)  # the hot path of a durable step: the driver only
             return None
         row = None
         with self.engine.begin() as conn:
@@ -147,10 +148,13 @@ class StepStore(BlobStore):
                 row = dict(found._mapping)
         return row
 
-    def _write_rows(self, steps: list[StepRow], logs: list[dict[str, Any]]) -> None:
-        """Step runs and log lines in one transaction on the store's writer connection: one
-        prepared statement each, committed (SQLite; a third of the CPU the same write costs
-        through SQLAlchemy Core and a pool checkout)."""
+    def _write_rows(
+        self, steps: list[StepRow], logs: list[dict[str, Any]], execution: tuple[str, dict[str, Any]] | None = None
+    ) -> None:
+        """Step runs and log lines (and columns of the execution row: plain values) in one
+        transaction on the store's writer connection: one prepared statement each, committed
+        (SQLite; a third of the CPU the same write costs through SQLAlchemy Core and a pool
+        checkout)."""
         with self.writer_lock:
             conn = self._writer()
             try:
@@ -160,6 +164,12 @@ class StepStore(BlobStore):
                     conn.executemany(self._insert_steps, steps)
                 if logs:
                     conn.executemany(self._insert_logs, [log_row(line) for line in logs])
+                if execution is not None:
+                    execution_id, values = execution
+                    values = {**values, "updated_at": time.time()}
+                    cursor = conn.execute(_update_execution_sql(tuple(values)), (*values.values(), execution_id))
+                    if cursor.rowcount == 0:
+                        raise NotFound(f"execution {execution_id} not found")
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -235,6 +245,19 @@ class StepStore(BlobStore):
         query = select(LOGS).where(LOGS.c.execution_id == execution_id)
         with self.auto.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(keyset.page(query, ((LOGS.c.id, False),), after, limit))]
+
+
+def _scalars(values: dict[str, Any]) -> bool:
+    """Whether an execution update holds only values the driver takes as they are (no JSON)."""
+    plain(values)
+    return all(v is None or isinstance(v, (str, int, float)) for v in values.values())
+
+
+@functools.lru_cache(maxsize=64)
+def _update_execution_sql(columns: tuple[str, ...]) -> str:
+    """``UPDATE executions SET <columns> WHERE id = ?`` for the SQLite driver (qmark)."""
+    assignments = ", ".join(f'"{name}" = ?' for name in columns)
+    return f"UPDATE {EXECUTIONS.name} SET {assignments} WHERE id = ?"
 
 
 def _json(value: Any) -> str:

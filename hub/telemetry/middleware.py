@@ -232,8 +232,10 @@ class TracingMiddleware(Middleware):
         """Put the execution's trace context on its row, so that every later run of it (after a
         pause, a crash, on any process) and its subflows join the same trace.
 
-        It goes with the run's next write of the row (no transaction of its own): the start of a
-        task step, or the end. A control step (a loop, a subflow) writes it first, on its own
+        It goes with the run's next write of the row (no transaction of its own): a task step's
+        RUNNING row (written once it has run the engine's START_DELAY, or as it pauses), its end,
+        a child flow it starts, or the execution's end — so a quick run writes it with what it
+        writes anyway. A control step (a loop, a subflow) writes it first, on its own
         (:meth:`_save_context`): it may pause or start children on other workers before either.
         """
         values = getattr(run, "row_values", None)
@@ -279,8 +281,8 @@ class TracingMiddleware(Middleware):
         pure = not info.control and self._is_pure(task.type)
         if pure and self._pure_steps != "spans":  # set/log/fail: an event on the parent span (made
             return await call()  # by the listener from the engine's step event), or nothing
-        if not pure:
-            self._save_context(run)  # before anything that may take long, pause or start children
+        if info.control:  # before its children: they may pause, or start on other workers
+            self._save_context(run)
         span = self._step_span(info)
         if info.control:
             self._open(span)  # a block: its pure children become events on this span

@@ -4,12 +4,14 @@ its row however the run ends."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
 from hub.core import attributes as A
+from hub.engine.leaf import START_DELAY
 from hub.engine.run import Middleware
 from hub.tasks.base import Params, TaskContext
 from hub.telemetry.cli import waterfall
@@ -162,25 +164,25 @@ class _StoreWatch:
 
 
 class SeeTraceParams(Params):
-    pass
+    wait: float = 0.0
 
 
 class SeeTrace:
-    """Reads its execution's row while it runs: what a crash at this point would leave."""
+    """Reads its execution's row while it runs (after ``wait`` seconds): what a crash at this
+    point would leave."""
 
     type = "test.see_trace"
     Params = SeeTraceParams
     seen: list[Any] = []
 
     async def run(self, ctx: TaskContext, params: SeeTraceParams) -> Any:
+        await asyncio.sleep(params.wait)
         SeeTrace.seen.append(ctx.store.get_execution(ctx.execution_id)["trace_id"])
         return {}
 
 
 @sync
-async def test_the_trace_context_goes_with_the_final_write_unless_a_step_with_a_span_comes_first(
-    traced, default_mode
-) -> None:
+async def test_the_trace_context_goes_with_the_next_write_of_the_run(traced, default_mode) -> None:
     one = traced()
     one.engine.registry.add(SeeTrace)
     watch = _StoreWatch(one.engine.store.engine)
@@ -193,13 +195,22 @@ async def test_the_trace_context_goes_with_the_final_write_unless_a_step_with_a_
         [final] = watch.writes
         assert "state" in final.split(" where ")[0]
 
-        # a step that may take long (or crash midway) finds it on the row already
+        # a quick task step writes it with its own end (not yet on the row while it runs; the
+        # execution's final write does not carry it again)
         watch.writes.clear()
         SeeTrace.seen.clear()
-        flow = "id: slow\ntasks:\n  - {id: a, type: set, values: {x: 1}}\n  - {id: b, type: test.see_trace}\n"
+        flow = "id: quick_task\ntasks:\n  - {id: a, type: set, values: {x: 1}}\n  - {id: b, type: test.see_trace}\n"
         row = await one.engine.execute(one.flow(flow))
-        assert row["state"] == "SUCCESS" and SeeTrace.seen == [row["trace_id"]]
-        assert len(watch.writes) == 1 and "state" not in watch.writes[0].split(" where ")[0]
+        root = one.spans()[-1]
+        assert row["state"] == "SUCCESS" and SeeTrace.seen == [None]
+        assert row["trace_id"] == f"{root.context.trace_id:032x}" and row["span_id"] == f"{root.context.span_id:016x}"
+        assert not any("trace_id" in w.split(" where ")[0] and "state" in w.split(" where ")[0] for w in watch.writes)
+
+        # a step that runs longer (and may crash midway) finds it on the row with its RUNNING row
+        SeeTrace.seen.clear()
+        flow = f"id: slow\ntasks:\n  - {{id: b, type: test.see_trace, wait: {START_DELAY * 4}}}\n"
+        row = await one.engine.execute(one.flow(flow))
+        assert row["state"] == "SUCCESS" and SeeTrace.seen == [row["trace_id"]] and row["trace_id"]
     finally:
         watch.close()
 
