@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
 import weakref
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, literal, select, text, update
+from sqlalchemy import JSON, Engine, delete, func, insert, literal, select, text, update
 
 from hub.core import keyset
 from hub.core.host import MODEL_USAGE, provide
@@ -16,8 +17,9 @@ from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
 
 CALLS = LLMCall.__table__  # type: ignore[attr-defined]
 CACHE = LLMCacheEntry.__table__  # type: ignore[attr-defined]
-_INSERT_CALL = CALLS.insert()
 _CALL_COLUMNS = {c.name for c in CALLS.columns} - {"id"}
+_DEFAULTS = {c.name: c.default.arg for c in CALLS.columns if c.default is not None and c.default.is_scalar}
+_JSON_COLUMNS = frozenset(c.name for c in CALLS.columns if isinstance(c.type, JSON))
 CACHE_PURGE_EVERY = 60.0  # seconds between two removals of expired cache entries by one process
 _purged: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()  # engine -> last removal
 
@@ -33,10 +35,13 @@ class CallLog:
         unknown = set(values) - _CALL_COLUMNS
         if unknown:
             raise TypeError(f"unknown call record fields: {sorted(unknown)}")
-        values.setdefault("created_at", time.time())
+        values = {**_DEFAULTS, "created_at": time.time(), **values}
+        columns = tuple(values)
+        sql = _insert_call_sql(self.engine.dialect.name, columns)
+        params = tuple(json.dumps(values[c]) if c in _JSON_COLUMNS else values[c] for c in columns)
         with self.engine.begin() as conn:
-            result = conn.execute(_INSERT_CALL, values)
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            result = conn.exec_driver_sql(sql, params)
+            return int(result.lastrowid if self.engine.dialect.name == "sqlite" else result.scalar_one())
 
     def reserve(self, values: dict[str, Any], estimate: float, max_cost: float) -> int | None:
         """Write a call's row (status ``pending``, cost = ``estimate``) only while its execution's
@@ -125,6 +130,18 @@ class CallLog:
             if now - _purged.get(self.engine, 0.0) >= CACHE_PURGE_EVERY:
                 _purged[self.engine] = now
                 conn.execute(delete(CACHE).where(CACHE.c.expires_at <= now))
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_call_sql(dialect: str, columns: tuple[str, ...]) -> str:
+    """The driver-level INSERT of one call record with ``columns`` (JSON ones arrive encoded): a
+    prepared statement, without a Core statement's compile-cache and type-processing work per
+    call (the record is written on every model call)."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    values = ", ".join(f"CAST({mark} AS JSON)" if dialect != "sqlite" and c in _JSON_COLUMNS else mark for c in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    returning = "" if dialect == "sqlite" else " RETURNING id"
+    return f"INSERT INTO {CALLS.name} ({names}) VALUES ({values}){returning}"
 
 
 def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
