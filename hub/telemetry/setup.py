@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -248,9 +249,11 @@ def instrument_app(app: Any, tracer_provider: Any = None) -> Any:
     """Server spans for a FastAPI app (continues an incoming ``traceparent``). Returns ``app``."""
     if not tracing_enabled():
         return app
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation import fastapi as otel_fastapi
 
-    FastAPIInstrumentor.instrument_app(
+    if not isinstance(otel_fastapi._get_default_span_details, RouteNames):  # read when the app starts
+        otel_fastapi._get_default_span_details = RouteNames(otel_fastapi._get_default_span_details)
+    otel_fastapi.FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=tracer_provider or configure(),
         excluded_urls="health,healthz,ready,metrics",
@@ -259,6 +262,34 @@ def instrument_app(app: Any, tracer_provider: Any = None) -> Any:
         exclude_spans=["receive", "send"],
     )
     return app
+
+
+class RouteNames:
+    """The server span's name and ``http.route`` of a request, remembered per app, method and
+    path: the instrumentation finds them by matching the path against every route of the app
+    (some 80 here) on each request; the hub's routes do not change once the app is built.
+    At most :attr:`size` paths are kept per app (then it starts over)."""
+
+    size = 4096
+
+    def __init__(self, details: Callable[[Any], tuple[str, dict[str, str]]]):
+        self.details = details
+        self.apps: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[str, dict[str, str]]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self, scope: Any) -> tuple[str, dict[str, str]]:
+        known = self.apps.get(scope["app"])
+        if known is None:
+            known = self.apps[scope["app"]] = {}
+        key = (scope.get("method", ""), scope.get("path", ""))
+        found = known.get(key)
+        if found is None:
+            if len(known) >= self.size:
+                known.clear()
+            found = known[key] = self.details(scope)
+        name, attributes = found
+        return name, dict(attributes)
 
 
 def shutdown() -> None:
