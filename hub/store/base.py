@@ -22,3 +22,10 @@ class StoreBase:
         # the DBAPI connection of the hot step writes on SQLite, and the lock that orders them
         self.writer_fairy: Any = None
         self.writer_lock = threading.Lock()
+
+    def _writer(self) -> Any:
+        """The DBAPI connection the hot writes use, taken from the pool once and kept (writes on
+        SQLite are one at a time anyway; :attr:`writer_lock` orders this process's)."""
+        if self.writer_fairy is None:
+            self.writer_fairy = self.engine.raw_connection()
+        return self.writer_fairy.driver_connection

@@ -175,13 +175,6 @@ class StepStore(BlobStore):
                 conn.rollback()
                 raise
 
-    def _writer(self) -> Any:
-        """The DBAPI connection the hot writes use, taken from the pool once and kept (writes on
-        SQLite are one at a time anyway; :attr:`writer_lock` orders this process's)."""
-        if self.writer_fairy is None:
-            self.writer_fairy = self.engine.raw_connection()
-        return self.writer_fairy.driver_connection
-
     def close_writer(self) -> None:
         """Give the writer connection back to the pool (before the pool is disposed)."""
         with self.writer_lock:
