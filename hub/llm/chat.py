@@ -35,7 +35,7 @@ from hub.flow.durations import Duration
 from hub.flow.expressions import is_template
 from hub.llm.budget import check_budget, exceeded, execution_row, max_cost_for
 from hub.llm.client import Completion, LLMClient, default_client
-from hub.llm.records import CallLog, cache_key
+from hub.llm.records import CallLog, RowWriter, cache_key
 from hub.llm.settings import LLMSettings, unknown_model
 from hub.llm.tools import (
     ToolChoice,
@@ -172,7 +172,8 @@ class Chat:
 
     async def run(self, ctx: TaskContext, params: ChatParams) -> Any:
         client: LLMClient = ctx.services.get("llm") or default_client(ctx.settings.section(LLMSettings))
-        log = CallLog(ctx.store.engine) if ctx.store is not None else None
+        store = ctx.store
+        log = CallLog(store.engine, store if isinstance(store, RowWriter) else None) if store is not None else None
         execution = execution_row(ctx)
         resolved = self._resolve(ctx, params, execution)
         if resolved is not None:

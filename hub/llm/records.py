@@ -7,7 +7,8 @@ import hashlib
 import json
 import time
 import weakref
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import JSON, Engine, delete, func, insert, literal, select, text, update
 
@@ -24,11 +25,23 @@ CACHE_PURGE_EVERY = 60.0  # seconds between two removals of expired cache entrie
 _purged: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()  # engine -> last removal
 
 
+@runtime_checkable
+class RowWriter(Protocol):
+    """What :class:`CallLog` needs of the hub's store to write on its SQLite writer connection."""
+
+    is_sqlite: bool
+
+    def insert_row(self, sql: str, params: Sequence[Any]) -> int: ...
+
+
 class CallLog:
     """Writes and reads ``llm_calls`` and ``llm_cache`` on the store's engine."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, store: RowWriter | None = None):
+        """``store``: the hub's store on ``engine``; on SQLite a record is written on its writer
+        connection (see :meth:`record`)."""
         self.engine = engine
+        self.writer = store if store is not None and store.is_sqlite else None
         ensure_tables(engine, LLMCall, LLMCacheEntry)
 
     def record(self, **values: Any) -> int:
@@ -39,6 +52,8 @@ class CallLog:
         columns = tuple(values)
         sql = _insert_call_sql(self.engine.dialect.name, columns)
         params = tuple(json.dumps(values[c]) if c in _JSON_COLUMNS else values[c] for c in columns)
+        if self.writer is not None:
+            return self.writer.insert_row(sql, params)
         with self.engine.begin() as conn:
             result = conn.exec_driver_sql(sql, params)
             return int(result.lastrowid if self.engine.dialect.name == "sqlite" else result.scalar_one())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 
 class StoreBase:
@@ -29,3 +32,20 @@ class StoreBase:
         if self.writer_fairy is None:
             self.writer_fairy = self.engine.raw_connection()
         return self.writer_fairy.driver_connection
+
+    def insert_row(self, sql: str, params: Sequence[Any]) -> int:
+        """One driver-level INSERT (qmark parameters) on SQLite's writer connection, committed;
+        the new row's id. For a feature's hot write of a row of its own (a model call's record):
+        no pool checkout, no Core statement. Driver errors are raised as SQLAlchemy raises them."""
+        with self.writer_lock:
+            conn = self._writer()
+            try:
+                cursor = conn.execute(sql, params)
+                conn.commit()
+            except sqlite3.Error as exc:
+                conn.rollback()
+                raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+            except BaseException:
+                conn.rollback()
+                raise
+            return int(cursor.lastrowid)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, func, or_, select, update
-from sqlalchemy.exc import DBAPIError
 
 from hub.errors import NotFound
 from hub.store.base import StoreBase
@@ -96,21 +94,9 @@ class ExecutionStore(StoreBase):
     def _insert_row(self, row: dict[str, Any]) -> None:
         """One execution row on SQLite's writer connection: a prepared statement, its JSON columns
         encoded here as the Core statement would (a third of the CPU of a Core insert; an
-        enrichment call or a `hub run` makes one)."""
+        enrichment call or a `hub run` makes one). A duplicate id is an IntegrityError."""
         columns = tuple(row)
-        sql = _insert_sql(columns)
-        params = tuple(json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in columns)
-        with self.writer_lock:
-            conn = self._writer()
-            try:
-                conn.execute(sql, params)
-                conn.commit()
-            except sqlite3.Error as exc:  # as SQLAlchemy raises it (a duplicate id: IntegrityError)
-                conn.rollback()
-                raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
-            except BaseException:
-                conn.rollback()
-                raise
+        self.insert_row(_insert_sql(columns), [json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in columns])
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:
         with self.auto.connect() as conn:
