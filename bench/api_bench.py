@@ -191,7 +191,10 @@ class Server:
         (flows / "echo.yaml").write_text(ENRICH_FLOW)
         (flows / "classify.yaml").write_text(LLM_FLOW)
         (flows / "hook.yaml").write_text(WEBHOOK_FLOW)
-        self.env = {**os.environ, "HUB_HOME": str(self.home), "HUB_FLOWS_DIR": str(flows)}
+        # the bench's own model aliases only (HUB_LLM_MODELS below): a models.yaml in the checkout
+        # would make the server import litellm in the background while it is being measured
+        self.env = {**os.environ, "HUB_HOME": str(self.home), "HUB_FLOWS_DIR": str(flows),
+                    "HUB_LLM_MODELS_FILE": str(self.home / "models.yaml")}
         self.schema: str | None = None
         if args.database_url:  # a schema of its own, dropped at the end
             from sqlalchemy import create_engine, text
