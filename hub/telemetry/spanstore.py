@@ -7,6 +7,7 @@ The exporter is an ordinary OpenTelemetry :class:`SpanExporter`; put it behind a
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from sqlalchemy import Engine, case, delete, func, insert, select
+from sqlalchemy import JSON, Engine, case, delete, func, select
 
 from hub.core import attributes as A
 from hub.core import keyset
@@ -91,7 +92,7 @@ class DatabaseSpanExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(SPANS), rows)
+                conn.exec_driver_sql(_insert_sql(self.engine), [_row_params(row) for row in rows])
             if self.retention_days and time.time() - self._last_purge > PURGE_EVERY:
                 self._last_purge = time.time()
                 purge(self.engine, self.retention_days)
@@ -102,6 +103,23 @@ class DatabaseSpanExporter(SpanExporter):
 
     def shutdown(self) -> None:
         pass
+
+
+_COLUMNS = tuple(c.name for c in SPANS.columns if c.name != "id")
+_JSON_COLUMNS = frozenset(c.name for c in SPANS.columns if isinstance(c.type, JSON))
+
+
+def _row_params(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in _COLUMNS)
+
+
+def _insert_sql(engine: Engine) -> str:
+    """The driver-level INSERT of span rows (JSON columns encoded by :func:`_row_params`): one
+    prepared statement for a whole batch, without Core's per-row parameter processing."""
+    mark = param_mark(engine)
+    cast = engine.dialect.name != "sqlite"
+    values = ", ".join(f"CAST({mark} AS JSON)" if cast and c in _JSON_COLUMNS else mark for c in _COLUMNS)
+    return f"INSERT INTO {SPANS.name} ({', '.join(_COLUMNS)}) VALUES ({values})"
 
 
 def purge(engine: Engine, retention_days: float, now: float | None = None) -> int:
