@@ -115,13 +115,14 @@ async def job_ids(pool: ArqRedis, queue_name: str) -> list[str]:
     return [m.decode() for m in await pool.zrange(queue_name, 0, -1)]
 
 
-async def run_main_until_received(worker: HubWorker, recorder: Recorder) -> None:
-    """Run ``worker.main()`` until ``recorder`` got a job (10 s at most); main must still be running
-    then. Cancels it and closes the worker's pool."""
+async def run_main_until_received(worker: HubWorker, recorder: Recorder,
+                                  also: Callable[[], bool] = lambda: True) -> None:
+    """Run ``worker.main()`` until ``recorder`` got a job and ``also()`` holds (10 s at most); main
+    must still be running then. Cancels it and closes the worker's pool."""
     main = asyncio.create_task(worker.main())
     try:
         deadline = time.monotonic() + 10
-        while not recorder.received and time.monotonic() < deadline and not main.done():
+        while not (recorder.received and also()) and time.monotonic() < deadline and not main.done():
             await asyncio.sleep(0.02)
         assert not main.done(), main.exception() if main.done() else None
     finally:
@@ -470,7 +471,8 @@ async def test_a_worker_outlives_redis_not_answering(redis_url: str, queue: str,
     await submitter.submit("exec-after-outage")
     await submitter.close()
     with caplog.at_level("WARNING", logger="hub.service.queue_arq"):
-        await run_main_until_received(worker, recorder)
+        # the job may start before the poll that took it logs the recovery: wait for both
+        await run_main_until_received(worker, recorder, also=lambda: "answers again" in caplog.text)
     assert [r[0] for r in recorder.received] == ["exec-after-outage"]
     assert failures == 0
     assert caplog.text.count("does not answer") == 1 and caplog.text.count("answers again") == 1
