@@ -77,10 +77,12 @@ class _Worker:
     def __init__(self, pool: ThreadPool, first: _Call, number: int):
         self.pool = pool
         self.inbox: SimpleQueue[_Call] = SimpleQueue()
-        self.thread = threading.Thread(target=self._work, args=(first,), name=f"hub-sync-{number}", daemon=True)
+        self.inbox.put(first)  # (not an argument of the thread, which would keep it for good)
+        self.thread = threading.Thread(target=self._work, name=f"hub-sync-{number}", daemon=True)
         self.thread.start()
 
-    def _work(self, call: _Call | None) -> None:
+    def _work(self) -> None:
+        call: _Call | None = None
         while True:
             if call is None:
                 call = self.inbox.get()
@@ -90,7 +92,7 @@ class _Worker:
             result, error = call.execute()
             upcoming = self.pool._next(self)  # idle (or the next call) before the caller wakes up:
             call.post(result, error)  # its next call then finds this warm thread, not a new one
-            call = upcoming
+            call, result, error = upcoming, None, None  # an idle thread keeps no output alive
 
 
 class ThreadPool:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import os
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -150,3 +152,21 @@ def test_a_forked_child_starts_threads_of_its_own() -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_an_idle_worker_keeps_nothing_of_its_last_call_alive() -> None:
+    pool = ThreadPool()
+
+    class Output:
+        pass
+
+    async def main() -> weakref.ref[Output]:
+        output = await pool.run(Output)
+        return weakref.ref(output)
+
+    ref = asyncio.run(main())
+    deadline = time.monotonic() + 2
+    while ref() is not None and time.monotonic() < deadline:  # (the worker lets go as it goes idle)
+        time.sleep(0.01)
+        gc.collect()
+    assert ref() is None
