@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from hub.store import migrations
+from hub.store.base import StoreBase
 from hub.store.engines import open_engines
 
 if TYPE_CHECKING:
@@ -23,12 +24,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Database:
-    """The engines of a store, migrated on open; a :class:`hub.core.tasks.TaskStore`."""
+class Database(StoreBase):
+    """The engines of a store, migrated on open; a :class:`hub.core.tasks.TaskStore`, and on
+    SQLite a model call's record goes through its writer connection as through a Store's."""
 
     def __init__(self, url: str, inline_limit: int = 64 * 1024):
-        self.engine, self.auto = open_engines(url)
-        self.inline_limit = inline_limit
+        engine, auto = open_engines(url)
+        super().__init__(engine, inline_limit, auto)
         self._store: Store | None = None
         self._lock = threading.Lock()
         for line in migrations.migrate(self.engine):
@@ -46,6 +48,7 @@ class Database:
                 from hub.store.store import Store
 
                 self._store = Store(self.engine, self.inline_limit, self.auto)
+                self._store.writer_lock = self.writer_lock  # one order for this process's writes on SQLite
             return self._store
 
     # -- what a task may use (hub.core.tasks.TaskStore) ------------------------------------------
@@ -63,6 +66,10 @@ class Database:
         return self.store().get_flow_source(namespace, flow_id, revision)
 
     def close(self) -> None:
+        with self.writer_lock:
+            if self.writer_fairy is not None:
+                self.writer_fairy.close()
+                self.writer_fairy = None
         if self._store is not None:
             self._store.close()
             return
