@@ -334,8 +334,9 @@ def run(flow_file: Path, inputs: tuple[str, ...], inputs_json: str | None, label
         await engine.queue.drain(include_timers=False)
         if "hub.llm.client" in sys.modules:  # a step called a model: close its connections
             from hub.llm.client import close_clients
+            from hub.llm.services import LLM_CLIENT
 
-            await close_clients(engine.services.get("llm"))
+            await close_clients(engine.services.get(LLM_CLIENT.name))
         return engine.store.get_execution(execution["id"])
 
     execution = asyncio.run(go())

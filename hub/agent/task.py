@@ -23,6 +23,7 @@ from hub.agent.journal import FAILED, PAUSED, SUCCESS, Journal
 from hub.agent.spec import AgentParams
 from hub.agent.tools import ToolRunner
 from hub.agent.toolset import resolve
+from hub.core.registry import TASK_REGISTRY
 from hub.errors import HubError, Paused, TaskError
 from hub.tasks.base import StepResources, TaskContext
 
@@ -60,7 +61,7 @@ class Agent:
         from hub.tasks.registry import default_registry
 
         journal = Journal(ctx)
-        registry = ctx.services.get("registry") or default_registry()
+        registry = ctx.service(TASK_REGISTRY) or default_registry()
         resources = StepResources()  # MCP sessions, kept open for every call of this run
         try:
             tools = await resolve(journal, params, registry, resources)

@@ -4,7 +4,6 @@ a durable child step, retried by the tool's own policy, traced as ``execute_tool
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from hub.agent.journal import FAILED, PAUSED, SUCCESS, Journal
 from hub.agent.spec import AgentParams, AgentTool, approval_form
 from hub.agent.toolset import FLOW_TASK, FlowTool
 from hub.core import attributes as A
+from hub.core.tasks import RESOURCES
 from hub.core.tracing import TRACING, lookup
 from hub.engine.retry import backoff, should_retry
 from hub.errors import HubError, InvalidParameters, Paused, TaskError, error_dict
@@ -139,7 +139,7 @@ class ToolRunner:
                 except ValidationError as exc:
                     raise InvalidParameters.after_rendering(str(tool.name), exc) from None
                 child = self.journal.child(path, attempt)
-                ctx = dataclasses.replace(child, services={**child.services, "resources": self.resources})
+                ctx = child.lending(RESOURCES, self.resources)
                 result = await kind().run(ctx, params)
             except Paused as pause:
                 span.end()

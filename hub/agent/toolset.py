@@ -7,12 +7,12 @@ runs again (a resume, an approval) offers the model the very tools it was offere
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
 from hub.agent.journal import FAILED, SUCCESS, Journal
 from hub.agent.spec import AgentParams, AgentTool
+from hub.core.tasks import RESOURCES
 from hub.errors import HubError, TaskError, error_dict
 from hub.tasks.base import Params as BaseParams
 from hub.tasks.base import StepResources, TaskContext
@@ -103,7 +103,7 @@ async def _mcp_tools(journal: Journal, index: int, tool: AgentTool, registry: An
             raise TaskError(f"tools[{index}].mcp: {exc}", retryable=False) from None
         row, attempt = journal.start(path, kind.type, {"server": tool.mcp})
         child = journal.child(path, attempt)
-        ctx = dataclasses.replace(child, services={**child.services, "resources": resources})
+        ctx = child.lending(RESOURCES, resources)
         try:
             listing = await kind().run(ctx, params)
         except Exception as exc:

@@ -83,6 +83,7 @@ def _file(name: str, settings: Any) -> Path:
 def _parts(request: Request) -> tuple[Any, Any, Any]:
     """(store, llm client, hub settings) from the app."""
     from hub.llm.client import default_client
+    from hub.llm.services import LLM_CLIENT
     from hub.llm.settings import LLMSettings
 
     state = request.app.state
@@ -90,7 +91,7 @@ def _parts(request: Request) -> tuple[Any, Any, Any]:
     engine = hub.engine if hub is not None else getattr(state, "engine", None)
     if engine is None:
         raise HubError("the app has no engine (app.state.hub or app.state.engine)")
-    return engine.store, engine.services.get("llm") or default_client(engine.settings.section(LLMSettings)), engine.settings
+    return engine.store, engine.services.get(LLM_CLIENT.name) or default_client(engine.settings.section(LLMSettings)), engine.settings
 
 
 @router.post("/runs", dependencies=_run, status_code=202)

@@ -3,19 +3,23 @@ Slack, an email link, the web page or the API (see docs/approvals.md).
 
 Wiring, once per process::
 
-    approvals = install(engine)   # engine.services["approvals"]; cancels gates of killed executions
+    approvals = install(engine)   # engine.services under APPROVALS; cancels gates of killed executions
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hub.core.tasks import ServiceKey
+
 if TYPE_CHECKING:
     from hub.approvals.service import Approvals
     from hub.engine.runner import Engine
     from hub.tasks.base import TaskContext
 
-SERVICE = "approvals"
+APPROVALS: ServiceKey[Approvals] = ServiceKey("approvals")
+"""The process's approvals service (``install`` builds it)."""
+SERVICE = APPROVALS.name
 
 
 def install(engine: Engine) -> Approvals:
@@ -45,7 +49,7 @@ def for_context(ctx: TaskContext) -> Approvals:
     """The service a running approval step uses (the process's, or one for this store)."""
     from hub.approvals.service import Approvals
 
-    service = ctx.services.get(SERVICE)
+    service = ctx.service(APPROVALS)
     if isinstance(service, Approvals):
         return service
     from hub.store.store import Store

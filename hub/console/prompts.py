@@ -93,10 +93,11 @@ async def move_label(request: Request, name: str, who: Viewer = Depends(viewer))
     from hub.evals.runner import EvalRunner
     from hub.evals.spec import load_file
     from hub.llm.client import default_client
+    from hub.llm.services import LLM_CLIENT
     from hub.llm.settings import LLMSettings
 
     engine = hub_of(request).engine
-    client = engine.services.get("llm") or default_client(engine.settings.section(LLMSettings))
+    client = engine.services.get(LLM_CLIENT.name) or default_client(engine.settings.section(LLMSettings))
     runner = EvalRunner(engine.store, client, engine.settings)
     try:
         done = await promote_gated(runner, load_file(_file(eval_file, engine.settings)), name, version, label)

@@ -12,8 +12,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from hub.core.plugins import PluginError, Plugins, default_plugins
+from hub.core.tasks import ServiceKey
 
 log = logging.getLogger(__name__)
+
+
+TASK_REGISTRY: ServiceKey[Registry] = ServiceKey("registry")
+"""The task kinds a step may run others through (an agent's tools); the process's when not set."""
 
 
 class Registry:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_settings import BaseSettings
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 S = TypeVar("S", bound=BaseSettings)
+T = TypeVar("T")
 
 
 class TaskSettings(Protocol):
@@ -69,14 +71,33 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class ServiceKey(Generic[T]):
+    """The typed name of a service a task may use (a client built once by the process, or a thing
+    a parent step lends its children): ``ctx.service(LLM_CLIENT)`` is typed as the key says. The
+    module that provides a service declares its key beside the service's type; the engine keeps
+    the services by name (``engine.services[key.name]``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ServiceKey({self.name!r})"
+
+
 class StepResources(contextlib.AsyncExitStack):
     """Connections a step keeps open for the tasks it runs inside it, closed when it ends: an
-    agent hands one to its tool calls (``ctx.services["resources"]``) so that, say, an MCP
+    agent hands one to its tool calls (``ctx.service(RESOURCES)``) so that, say, an MCP
     server is started once per agent run rather than once per call. ``cache`` holds them by key."""
 
     def __init__(self) -> None:
         super().__init__()
         self.cache: dict[str, Any] = {}
+
+
+RESOURCES: ServiceKey[StepResources] = ServiceKey("resources")
+"""What the step running this task lends it (an agent to its tool calls)."""
 
 
 RunFlow = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
@@ -130,7 +151,8 @@ class TaskContext:
     state: dict[str, Any] = field(default_factory=dict)
     """Data a task persisted when it paused (see :class:`hub.core.errors.Paused`); empty on a first run."""
     services: dict[str, Any] = field(default_factory=dict)
-    """Clients built once by the process (HTTP client, LLM client, ...), keyed by name."""
+    """Clients built once by the process (HTTP client, LLM client, ...), keyed by name: read them
+    typed with :meth:`service`."""
     flow: FlowView | None = None
     """The parsed flow the execution runs (:class:`hub.flow.models.Flow`), when the engine runs it."""
     execution: dict[str, Any] | None = None
@@ -163,6 +185,15 @@ class TaskContext:
     @property
     def idempotency_key(self) -> str:
         return f"{self.execution_id}:{self.path}"
+
+    def service(self, key: ServiceKey[T]) -> T | None:
+        """The service named by ``key``, typed as it says; None when this process has none (the
+        task then builds its own, or says what is missing)."""
+        return cast("T | None", self.services.get(key.name))
+
+    def lending(self, key: ServiceKey[T], service: T) -> TaskContext:
+        """This context with ``service`` under ``key`` as well, for a child task this step runs."""
+        return dataclasses.replace(self, services={**self.services, key.name: service})
 
     def log(self, message: str, level: str = "info", **extra: Any) -> None:
         """Write a line to the execution's log (secrets redacted)."""

@@ -27,6 +27,7 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import delete, func, insert, select, update
 
 from hub.evals.tables import OnlineEval, OnlineScore
+from hub.llm.services import LLM_CLIENT, ONLINE_SCORING
 from hub.llm.tables import ensure_tables
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from hub.prompts.registry import Resolved
     from hub.tasks.base import TaskContext
 
-SERVICE = "online_scoring"
+SERVICE = ONLINE_SCORING.name
 EVALS = OnlineEval.__table__  # type: ignore[attr-defined]
 SCORES = OnlineScore.__table__  # type: ignore[attr-defined]
 REFRESH_SECONDS = 5.0  # how stale the list of attached evals may be in a running process
@@ -208,7 +209,7 @@ class OnlineScoring:
         obs = A.Observed(case=Case(vars=call["vars"]), case_id=str(call["call_id"]), where=f"{call['path']}/score")
         obs.output, obs.text = out["value"], out["text"]
         obs.latency_ms, obs.cost = out["usage"]["latency_ms"], out["usage"]["cost"] + out["usage"]["cached_cost"]
-        client = self.engine.services.get("llm") or default_client()
+        client = self.engine.services.get(LLM_CLIENT.name) or default_client()
         models = CaseModels(client, CallLog(self.engine.store.engine), lambda where: self._context(row, call, client, where),
                             judge_model=spec.judge_model, embedding_model=spec.embedding_model, cache=False)
         results = [await A.evaluate(a, obs, models) for a in spec.assert_]
@@ -233,7 +234,7 @@ class OnlineScoring:
         return TaskContext(
             execution_id=f"online:{call['execution_id']}", namespace="evals", flow_id=row["name"], task_id="judge",
             path=where, attempt=1, settings=self.engine.settings, store=self.engine.store, logger=log,
-            services={"llm": client},  # not this service: the judge's own answer is not sampled
+            services={LLM_CLIENT.name: client},  # not this service: the judge's own answer is not sampled
         )
 
     async def _watch(self, row: dict[str, Any]) -> None:
@@ -267,7 +268,7 @@ class OnlineScoring:
 
 
 def install(engine: Engine) -> OnlineScoring:
-    """The process's scoring service (``engine.services["online_scoring"]``); cheap until an
+    """The process's scoring service (``engine.services`` under ``ONLINE_SCORING``); cheap until an
     eval is attached."""
     existing = engine.services.get(SERVICE)
     if isinstance(existing, OnlineScoring):

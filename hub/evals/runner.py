@@ -27,6 +27,7 @@ from hub.evals.spec import Case, LoadedEval
 from hub.llm.chat import CacheSpec, Chat, ChatParams
 from hub.llm.client import LLMClient, default_client
 from hub.llm.records import CallLog
+from hub.llm.services import LLM_CLIENT, PROMPTS
 from hub.llm.settings import LLMSettings
 from hub.prompts.registry import PromptRegistry, Resolved
 from hub.prompts.spec import parse_reference
@@ -352,7 +353,7 @@ class EvalRunner:
             execution_id=run_id, namespace="evals", flow_id=loaded.spec.name, task_id=where.split("/")[-1],
             path=where, attempt=1, settings=self.settings, store=self.store, logger=_quiet,
             execution={},  # no execution row to read: the case runs outside any (and has no budget)
-            services={"llm": self.client, "prompts": FixedPrompts(self.registry, variant, self._resolved)},
+            services={LLM_CLIENT.name: self.client, PROMPTS.name: FixedPrompts(self.registry, variant, self._resolved)},
         )
 
     async def _ask(
@@ -390,7 +391,7 @@ class EvalRunner:
 
         prompts = FixedPrompts(self.registry, variant, self._resolved)
         store = self.store.store() if isinstance(self.store, Database) else self.store  # the flow's engine needs it all
-        return Engine(store, self.settings, services={"llm": self.client, "prompts": prompts})
+        return Engine(store, self.settings, services={LLM_CLIENT.name: self.client, PROMPTS.name: prompts})
 
     async def _execute(self, engine: Any, flow: Any, inputs: dict[str, Any], obs: A.Observed) -> tuple[str, str | None]:
         """Run the flow to its end (or a pause: an approval asked counts as a trajectory, not an

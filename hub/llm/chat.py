@@ -36,6 +36,7 @@ from hub.flow.expressions import is_template
 from hub.llm.budget import check_budget, exceeded, execution_row, max_cost_for
 from hub.llm.client import Completion, LLMClient, default_client
 from hub.llm.records import CallLog, RowWriter, cache_key
+from hub.llm.services import LLM_CLIENT, ONLINE_SCORING, PROMPTS
 from hub.llm.settings import LLMSettings, unknown_model
 from hub.llm.tools import (
     ToolChoice,
@@ -49,7 +50,6 @@ from hub.llm.validation import OutputCheck, Rule, repair_message, schema_instruc
 from hub.prompts.registry import PromptRegistry, Resolved, prompts_dir, read_spec
 from hub.prompts.spec import Message, OutputSpec, PromptFileError, parse_reference
 
-SCORING_SERVICE = "online_scoring"
 """The service that may score a sample of the answers (``offer(ctx, resolved, vars, output, call_id)``)."""
 
 
@@ -171,7 +171,7 @@ class Chat:
         return problems
 
     async def run(self, ctx: TaskContext, params: ChatParams) -> Any:
-        client: LLMClient = ctx.services.get("llm") or default_client(ctx.settings.section(LLMSettings))
+        client = ctx.service(LLM_CLIENT) or default_client(ctx.settings.section(LLMSettings))
         store = ctx.store
         log = CallLog(store.engine, store if isinstance(store, RowWriter) else None) if store is not None else None
         execution = execution_row(ctx)
@@ -207,7 +207,7 @@ class Chat:
         call_params.update(_wire_params(client, model, params, check))
         conversation = _Conversation(ctx, client, log, execution, resolved, model, call_params, check, params)
         out = await conversation.run(messages)
-        scoring = ctx.services.get(SCORING_SERVICE)
+        scoring = ctx.service(ONLINE_SCORING)
         if scoring is not None and resolved is not None:
             try:  # sampled and scored later, off this step: it never slows or fails it
                 scoring.offer(ctx, resolved, params.vars, out, conversation.call_id)
@@ -221,10 +221,10 @@ class Chat:
             return None
         if ctx.store is None:
             raise TaskError("llm.chat with a stored prompt needs the hub store", retryable=False)
-        registry = ctx.services.get("prompts") or PromptRegistry(ctx.store.engine, ctx.settings.prompts_dir)
+        registry = ctx.service(PROMPTS) or PromptRegistry(ctx.store.engine, ctx.settings.prompts_dir)
         as_of = execution["created_at"] if execution else None
         try:
-            return registry.resolve_for_step(params.prompt, ctx.execution_id, ctx.path, as_of=as_of)  # type: ignore[no-any-return]
+            return registry.resolve_for_step(params.prompt, ctx.execution_id, ctx.path, as_of=as_of)
         except (NotFound, PromptFileError, ValueError) as exc:
             raise TaskError(str(exc), retryable=False) from None
 

@@ -158,7 +158,7 @@ def unknown_alias(name: str, settings: LLMSettings, known: list[str]) -> str:
 
 
 class LLMClient:
-    """Calls models by alias. Build once per process; share it through ``ctx.services["llm"]``."""
+    """Calls models by alias. Build once per process; share it through ``engine.services`` under :data:`hub.llm.services.LLM_CLIENT`."""
 
     def __init__(self, settings: LLMSettings | None = None, config: ModelsConfig | None = None):
         self.settings = settings if settings is not None else LLMSettings()  # embedders and tests
@@ -456,3 +456,4 @@ async def close_clients(*clients: LLMClient | None) -> None:
     """Close ``clients`` and the process-wide default client, if they were built."""
     for client in {id(c): c for c in (*clients, _DEFAULT) if c is not None}.values():
         await client.aclose()
+

@@ -73,9 +73,10 @@ def _recorder(ctx: TaskContext) -> Any:
     from hub.llm.client import default_client
     from hub.llm.langchain_calls import CallRecorder
     from hub.llm.records import CallLog
+    from hub.llm.services import LLM_CLIENT
 
     log = CallLog(ctx.store.engine) if ctx.store is not None else None
-    return CallRecorder(ctx, log, ctx.services.get("llm") or default_client())
+    return CallRecorder(ctx, log, ctx.service(LLM_CLIENT) or default_client())
 
 
 def to_jsonable(value: Any) -> Any:

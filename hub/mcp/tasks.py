@@ -18,13 +18,13 @@ from typing import Any
 
 from pydantic import Field
 
+from hub.core.tasks import RESOURCES
 from hub.mcp.client import McpServer, call_tool, list_tools, session_for
 from hub.tasks.base import Params, StepResources, TaskContext
 
 
 def _resources(ctx: TaskContext) -> StepResources | None:
-    found = ctx.services.get("resources")
-    return found if isinstance(found, StepResources) else None
+    return ctx.service(RESOURCES)
 
 
 class ToolsParams(Params):

@@ -109,8 +109,9 @@ async def close_engine(engine: Engine) -> None:
         await queue.close()
     if "hub.llm.client" in sys.modules:  # a step called a model: close its connections
         from hub.llm.client import close_clients
+        from hub.llm.services import LLM_CLIENT
 
-        await close_clients(engine.services.get("llm"))
+        await close_clients(engine.services.get(LLM_CLIENT.name))
     from hub.telemetry.setup import shutdown
 
     shutdown()  # flush spans still buffered

@@ -8,12 +8,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
+from hub.core.tasks import ServiceKey
 from hub.errors import ConnectorError
 from hub.flow.durations import Duration
 from hub.tasks.base import Params, TaskContext
 
 if TYPE_CHECKING:  # httpx and the guard are imported when a request runs, not when flows load
     import httpx
+
+
+HTTP_CLIENT: ServiceKey[httpx.AsyncClient] = ServiceKey("http_client")
+"""A guarded client the process shares with its ``http.request`` steps; without one (or with a
+client that is not guarded) each request opens its own guarded client."""
 
 
 class BasicAuth(Params):
@@ -100,7 +106,7 @@ class HttpRequest:
             content = json.dumps(params.json_)
             headers.setdefault("Content-Type", "application/json")
         shown = ctx.redact(redact_url(params.url))
-        client = ctx.services.get("http_client")
+        client = ctx.service(HTTP_CLIENT)
         try:
             if is_guarded(client):
                 result = await self._send(client, params, headers, content, auth, net_settings.max_response_bytes)
