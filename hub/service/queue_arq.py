@@ -127,6 +127,7 @@ class HubWorker(Worker):
         self._take: Any = None
         self._next_due_ms: float | None = None
         self._redis_down = False
+        self._starved = True  # the last poll left due jobs it had no room for (see wake)
 
     async def main(self) -> None:
         if self._pool is None:
@@ -199,6 +200,8 @@ class HubWorker(Worker):
         )
         *jobs, next_due = taken
         self._next_due_ms = float(next_due) if next_due else None
+        # it took all it had room for: due jobs may be left, to take when room frees up
+        self._starved = len(jobs) // 2 >= room
         for job_id, payload in zip(jobs[::2], jobs[1::2], strict=True):
             self._dispatch(job_id.decode(), payload)
         await self.heart_beat()
@@ -215,7 +218,7 @@ class HubWorker(Worker):
             return
         self.jobs_complete += 1
         task = asyncio.create_task(function.coroutine(self.ctx, *job.args, **job.kwargs), name=f"job {job_id}")
-        task.add_done_callback(lambda _: self._wake.set())  # room again: look at the queue
+        task.add_done_callback(lambda _: self.wake())  # room again: look at the queue
         self.tasks[job_id] = task
 
     def _idle_time(self) -> float:
@@ -238,8 +241,11 @@ class HubWorker(Worker):
                 self._wake.set()
 
     def wake(self) -> None:
-        """Look at the queue again now (this process has room for more)."""
-        self._wake.set()
+        """Look at the queue again now (this process has room for more) — if the last look left
+        due jobs behind for want of room. Otherwise the queue had nothing more, and a new job
+        comes with its own wake-up (a poll per freed slot would be a round trip per execution)."""
+        if self._starved or self.burst:
+            self._wake.set()
 
     async def close(self) -> None:
         """End the jobs still held here, remove arq's health-check key and close the connections.

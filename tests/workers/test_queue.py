@@ -395,6 +395,28 @@ async def test_poll_takes_only_what_there_is_room_for(redis_url: str, queue: str
         assert await producer.depth() == 0
 
 
+async def test_a_freed_slot_wakes_the_worker_only_when_its_last_poll_left_jobs_behind(
+    redis_url: str, queue: str
+) -> None:
+    """A poll that found fewer due jobs than it had room for saw the queue empty: a slot freeing
+    then needs no poll (a new job brings its own wake-up). One that filled its room may have left
+    jobs behind: a freed slot polls again at once."""
+    async with worker_and_producer(redis_url, queue, Recorder(), max_jobs=64, capacity=lambda: 2) as (worker, producer):
+        await producer.submit_many(["a"])
+        await worker._poll_iteration()  # room for 2, found 1: the queue is empty
+        await settle(worker)
+        worker._wake.clear()
+        worker.wake()
+        assert not worker._wake.is_set()
+
+        await producer.submit_many(["b", "c", "d"])
+        await worker._poll_iteration()  # room for 2, took 2: "d" is left
+        assert await producer.depth() == 1
+        worker._wake.clear()
+        worker.wake()
+        assert worker._wake.is_set()
+
+
 async def test_worker_that_may_not_pick_jobs_takes_none(redis_url: str, queue: str) -> None:
     recorder = Recorder()
     async with worker_and_producer(redis_url, queue, recorder) as (worker, producer):
