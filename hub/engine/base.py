@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import logging
 import random
 import time
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.engine import pauses
+from hub.engine.batches import Batched
 from hub.engine.catalog import FlowCatalog
 from hub.engine.clock import Clock
 from hub.engine.frame import Frame
@@ -34,7 +36,7 @@ from hub.flow.expressions import Expressions, Scope, expressions
 from hub.flow.models import Flow, Task
 from hub.flow.secrets import Secrets
 from hub.settings import HubSettings
-from hub.store.store import Store
+from hub.store.store import EndWrite, Store
 from hub.tasks.registry import Registry, default_registry
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ class WalkerBase(abc.ABC):
         self.listeners: list[Listener] = []
         self.middleware: list[Middleware] = []
         self.start_timer: StartTimer | None = None  # the loop's checkpoints not yet due (hub.engine.leaf)
+        self.ends: Batched[EndWrite, dict[str, Any]] = Batched(store.end_executions, key=lambda end: end.execution_id)
 
     # -- what the life cycle provides ---------------------------------------------------------
 
@@ -185,13 +188,19 @@ class WalkerBase(abc.ABC):
 
     async def finish(self, run: Run, state: State, outputs: Any, error: dict[str, Any] | None) -> dict[str, Any]:
         """End the execution: its row, the steps the run holds back and their trace contexts in one
-        transaction; then what waits for it (see :meth:`after_end`). Returns the ended row."""
-        end = {"state": state, "outputs": outputs, "error": error, "ended_at": time.time(), "owner": None,
-               "resume_at": None, **run.row_values}
-        contexts, run.step_contexts = run.step_contexts, []
-        row = await self.db(self.store.write_batch, run.pending_steps, run.pending_logs, (run.id, end), contexts)
-        run.pending_steps, run.pending_logs = [], []
-        assert row is not None
+        transaction (on a server database, one shared with the executions that end meanwhile:
+        :mod:`hub.engine.batches`); then what waits for it (see :meth:`after_end`). Returns the
+        ended row (the claimed row with what the end wrote, and the trace context as stored)."""
+        now = time.time()
+        end = {"state": state, "outputs": outputs, "error": error, "ended_at": now, "owner": None,
+               "resume_at": None, "updated_at": now, **run.row_values}
+        write = EndWrite(run.id, end, run.pending_steps, run.pending_logs, run.step_contexts)
+        run.pending_steps, run.pending_logs, run.step_contexts = [], [], []
+        if self.store.is_sqlite:
+            read = self.store.write_batch(write.steps, write.logs, (run.id, end), write.contexts)
+        else:  # with the ends of the executions that finish meanwhile: one transaction
+            read = await self.ends(write)
+        row = ended_row(run.execution, {**end, **(read or {})})
         self.emit(
             {"event": "execution", "execution_id": run.id, "state": state, "flow": run.flow.key, "error": error}
         )
@@ -287,6 +296,16 @@ class WalkerBase(abc.ABC):
                 error = error or exc.to_dict()
         base["vars"] = Scope("vars", variables, "variable")
         return base, (run.redactor(error) if error is not None else None)
+
+
+def ended_row(execution: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """An execution's row as ending it wrote it: ``values`` over the row it was claimed with, its
+    JSON columns as reading them back would give them (lists for tuples, keys as strings)."""
+    row = {**execution, **values}
+    for column in ("outputs", "error"):
+        if row.get(column) is not None:
+            row[column] = json.loads(json.dumps(row[column], default=str))
+    return row
 
 
 def _iso(ts: float | None) -> str | None:

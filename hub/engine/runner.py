@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy.exc
 
 from hub.engine import pauses
+from hub.engine.batches import Batched
 from hub.engine.clock import Clock
 from hub.engine.control import wait_output
 from hub.engine.fanout import is_iteration
@@ -72,6 +73,9 @@ class Engine(Walker):
         self.sweepers: list[Callable[[], Awaitable[list[str]]]] = []
         self.queue: Queue = LocalQueue(self, self.settings.max_concurrency)
         self.starts = Starts(store, self._submit_all)
+        self.claims: Batched[tuple[str, bool], tuple[dict[str, Any], bool] | None] = Batched(
+            lambda requests: store.claim_fresh_many(requests, self.owner), key=lambda request: request[0]
+        )
         self._running: dict[str, asyncio.Task[Any]] = {}
         # executions started by this engine: which flow revision they run (saves a read when they
         # are run here)
@@ -226,7 +230,9 @@ class Engine(Walker):
         """Claim (and start, when the flow is known to have no concurrency limit) in one statement."""
         flow = self.catalog.cached(*flow_hint) if flow_hint is not None else None
         start = flow is not None and flow.concurrency is None
-        return await self.db(self.store.claim_fresh, execution_id, self.owner, start)  # type: ignore[no-any-return]
+        if self.store.is_sqlite:
+            return self.store.claim_fresh(execution_id, self.owner, start)
+        return await self.claims((execution_id, start))  # with the claims made meanwhile: one statement
 
     async def _run_owned(self, execution_id: str, claimed: tuple[dict[str, Any], bool] | None) -> dict[str, Any]:
         task = asyncio.current_task()

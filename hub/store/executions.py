@@ -17,6 +17,7 @@ from hub.store.labels import label_rows
 from hub.store.lists import Cursor, list_executions
 from hub.store.statements import (
     CLAIM,
+    CLAIM_MANY,
     EXECUTIONS,
     INSERT_EXECUTION,
     INSERT_LABELS,
@@ -133,14 +134,26 @@ class ExecutionStore(StoreBase):
         now = time.time()
         with self.auto.connect() as conn:
             row = conn.execute(CLAIM[start], {"_execution_id": execution_id, "_owner": owner, "_now": now}).first()
-        if row is None:
-            return None
-        data = dict(row._mapping)
-        # a replay copies step runs into a new execution: it has something to replay
-        fresh = data["restarted_from"] is None
-        if start:
-            return data, fresh and data["started_at"] == now
-        return data, fresh and data["started_at"] is None
+        return None if row is None else _claimed(dict(row._mapping), start, now)
+
+    def claim_fresh_many(
+        self, requests: Sequence[tuple[str, bool]], owner: str
+    ) -> list[tuple[dict[str, Any], bool] | None]:
+        """:meth:`claim_fresh` for many ``(execution id, start)`` at once, in their order: on
+        PostgreSQL one statement for those to start and one for the others (``id = ANY(...)``),
+        elsewhere one claim each. Each id once (a repeated one would get its row twice)."""
+        if self.is_sqlite or len(requests) == 1:
+            return [self.claim_fresh(execution_id, owner, start) for execution_id, start in requests]
+        now = time.time()
+        found: dict[tuple[str, bool], tuple[dict[str, Any], bool]] = {}
+        with self.auto.connect() as conn:
+            for start in (True, False):
+                ids = [execution_id for execution_id, wanted in requests if wanted is start]
+                if ids:
+                    for row in conn.execute(CLAIM_MANY[start], {"_ids": ids, "_owner": owner, "_now": now}):
+                        data = dict(row._mapping)
+                        found[(data["id"], start)] = _claimed(data, start, now)
+        return [found.get(request) for request in requests]
 
     def claim_execution(self, execution_id: str, owner: str, expected: Iterable[str | None]) -> bool:
         """Take ownership if the current owner is one of ``expected`` (compare-and-set)."""
@@ -267,3 +280,11 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
     """``INSERT INTO executions (<columns>)`` for the SQLite driver (qmark)."""
     names = ", ".join(f'"{c}"' for c in columns)
     return f"INSERT INTO {EXECUTIONS.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def _claimed(data: dict[str, Any], start: bool, now: float) -> tuple[dict[str, Any], bool]:
+    """A claimed row and whether this is its first run (it has no step runs to replay)."""
+    fresh = data["restarted_from"] is None  # a replay copies step runs into a new execution
+    if start:
+        return data, fresh and data["started_at"] == now
+    return data, fresh and data["started_at"] is None

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, insert, select, update
+from sqlalchemy import JSON, Connection, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from hub.core import keyset
@@ -19,12 +19,20 @@ from hub.store.statements import (
     EXECUTIONS,
     INSERT_LOG,
     INSERT_STEP,
+    JSON_COLUMNS,
     LOGS,
+    ROWS_PER_STATEMENT,
     STEPS,
+    TRANSIENT_DB,
     UPDATE_EXECUTION,
+    UPDATE_EXECUTION_ENDED,
     UPDATE_EXECUTION_RETURNING,
     UPDATE_STEP,
+    WRITTEN_ELSEWHERE,
+    EndWrite,
     StepRow,
+    end_executions_sql,
+    flat,
     insert_logs_sql,
     insert_steps_sql,
     log_row,
@@ -120,34 +128,85 @@ class StepStore(BlobStore):
         logs: list[dict[str, Any]],
         execution: tuple[str, dict[str, Any]] | None = None,
         step_contexts: Sequence[tuple[str, int, str, str]] = (),
-        returning: bool = True,
+        returning: bool | tuple[str, ...] = True,
     ) -> dict[str, Any] | None:
         """Step runs (from :meth:`step_values`) and log lines in one transaction, optionally with
-        an execution update (returned as it now is, unless not ``returning``) and trace contexts
-        for its step runs (see :func:`set_step_contexts`)."""
+        an execution update and trace contexts for its step runs (see :func:`set_step_contexts`).
+        With an update, ``returning`` says what comes back: the row as it now is (True), nothing
+        (False), or the named columns (a tuple, e.g. :data:`WRITTEN_ELSEWHERE`; SQLite gives the
+        whole row for it). NotFound if no row has the id."""
         if self.is_sqlite and (execution is None or plain(execution[1])):
-            return self._write_rows(steps, logs, execution, step_contexts, returning)  # the driver only
-        row = None
+            return self._write_rows(steps, logs, execution, step_contexts, bool(returning))  # the driver only
         with self.engine.begin() as conn:
-            if steps:
-                conn.exec_driver_sql(self._insert_steps, steps)
-            if logs:
-                conn.execute(INSERT_LOG, logs)
+            self._insert_rows(conn, steps, logs)
             if step_contexts and execution is not None:
                 set_step_contexts(conn, execution[0], step_contexts)
-            if execution is not None:
-                execution_id, values = execution
-                values = {**values, "updated_at": time.time()}
-                if plain(values):
-                    found = conn.execute(UPDATE_EXECUTION_RETURNING, {**values, "_execution_id": execution_id}).first()
-                else:
-                    found = conn.execute(
-                        update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values).returning(*EXECUTIONS.c)
-                    ).first()
-                if found is None:
-                    raise NotFound(f"execution {execution_id} not found")
-                row = dict(found._mapping)
-        return row if returning else None
+            if execution is None:
+                return None
+            return _update_returning(conn, *execution, returning)
+
+    def end_executions(self, ends: Sequence[EndWrite]) -> list[dict[str, Any] | Exception]:
+        """The ends of many executions (their held-back rows and the update of their row) in one
+        transaction: on PostgreSQL one INSERT for all the step runs and one ``UPDATE ... FROM
+        (VALUES ...)`` per set of columns. Per end, its :data:`WRITTEN_ELSEWHERE` columns or the
+        error it met: when the whole
+        transaction fails on data (a row the database refuses, an id that is gone), each end is
+        written again alone, so one execution's fault is its own; a connection that fails
+        raises (every end of the batch is left unwritten)."""
+        if self.is_sqlite or len(ends) == 1 or not all(plain(end.values) for end in ends):
+            return [self._end_one(end) for end in ends]
+        try:
+            with self.engine.begin() as conn:
+                self._insert_rows(conn, [row for end in ends for row in end.steps], [line for end in ends for line in end.logs])
+                for end in ends:
+                    if end.contexts:
+                        set_step_contexts(conn, end.execution_id, end.contexts)
+                written: dict[str, dict[str, Any]] = {}
+                groups: dict[tuple[str, ...], list[EndWrite]] = {}
+                for end in ends:
+                    groups.setdefault(tuple(sorted(end.values)), []).append(end)
+                for columns, group in groups.items():
+                    for at in range(0, len(group), ROWS_PER_STATEMENT):
+                        chunk = group[at:at + ROWS_PER_STATEMENT]
+                        params = flat([(end.execution_id, *_encoded(end.values, columns)) for end in chunk])
+                        found = conn.exec_driver_sql(end_executions_sql(columns, len(chunk)), params).all()
+                        if len(found) != len(chunk):
+                            raise NotFound("an execution of the batch is gone")
+                        for execution_id, *columns_read in found:
+                            written[execution_id] = dict(zip(WRITTEN_ELSEWHERE, columns_read, strict=True))
+        except TRANSIENT_DB:
+            raise
+        except Exception:  # one end's fault: find it, keep the others
+            return [self._end_one(end) for end in ends]
+        return [written[end.execution_id] for end in ends]
+
+    def _end_one(self, end: EndWrite) -> dict[str, Any] | Exception:
+        try:
+            row = self.write_batch(
+                end.steps, end.logs, (end.execution_id, end.values), end.contexts, returning=WRITTEN_ELSEWHERE
+            ) or {}
+            return {name: row.get(name) for name in WRITTEN_ELSEWHERE}  # (SQLite read the whole row)
+        except TRANSIENT_DB:
+            raise
+        except Exception as exc:
+            return exc
+
+    def _insert_rows(self, conn: Connection, steps: list[StepRow], logs: list[dict[str, Any]]) -> None:
+        """Step runs (one statement for up to :data:`ROWS_PER_STATEMENT` on PostgreSQL) and log lines."""
+        if len(steps) == 1 or (steps and self.is_sqlite):
+            conn.exec_driver_sql(self._insert_steps, steps[0] if len(steps) == 1 else steps)
+        elif steps:
+            for at in range(0, len(steps), ROWS_PER_STATEMENT):
+                chunk = steps[at:at + ROWS_PER_STATEMENT]
+                conn.exec_driver_sql(self._insert_steps_sql(len(chunk)), flat(chunk))
+        if logs:
+            conn.execute(INSERT_LOG, logs)
+
+    def _insert_steps_sql(self, rows: int) -> str:
+        sql = self._steps_sql.get(rows)
+        if sql is None:
+            sql = self._steps_sql[rows] = insert_steps_sql(self.engine, rows)
+        return sql
 
     def _write_rows(
         self,
@@ -194,6 +253,10 @@ class StepStore(BlobStore):
     @functools.cached_property
     def _insert_steps(self) -> str:
         return insert_steps_sql(self.engine)
+
+    @functools.cached_property
+    def _steps_sql(self) -> dict[int, str]:
+        return {}
 
     @functools.cached_property
     def _insert_logs(self) -> str:
@@ -255,6 +318,28 @@ _SET_STEP_CONTEXT = (
 )
 
 
+def _update_returning(
+    conn: Connection, execution_id: str, values: dict[str, Any], returning: bool | tuple[str, ...]
+) -> dict[str, Any] | None:
+    """Columns of one execution row through SQLAlchemy (PostgreSQL), reading back what
+    ``returning`` asks (see :meth:`StepStore.write_batch`). NotFound when it is not there."""
+    values = {**values, "updated_at": values.get("updated_at") or time.time()}
+    if returning is True:
+        columns = list(EXECUTIONS.c)
+    else:
+        columns = [EXECUTIONS.c[name] for name in (returning or ("id",))]
+    if plain(values) and returning is True:
+        found = conn.execute(UPDATE_EXECUTION_RETURNING, {**values, "_execution_id": execution_id}).first()
+    elif plain(values) and returning == WRITTEN_ELSEWHERE:
+        found = conn.execute(UPDATE_EXECUTION_ENDED, {**values, "_execution_id": execution_id}).first()
+    else:
+        statement = update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values)
+        found = conn.execute(statement.returning(*columns)).first()
+    if found is None:
+        raise NotFound(f"execution {execution_id} not found")
+    return dict(found._mapping) if returning else None
+
+
 def _update_execution(conn: Any, execution_id: str, values: dict[str, Any], returning: bool) -> dict[str, Any] | None:
     """Columns of one execution row on a SQLite driver connection; the row as it now is (JSON
     decoded, as a Core ``RETURNING`` gives it) when ``returning``. NotFound when it is not there."""
@@ -281,3 +366,8 @@ def _update_execution_sql(columns: tuple[str, ...], returning: bool) -> str:
 def _json(value: Any) -> str:
     """A JSON column's text (None is JSON null, as SQLAlchemy's JSON type stores it)."""
     return "null" if value is None else json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _encoded(values: dict[str, Any], columns: Sequence[str]) -> list[Any]:
+    """``values`` of ``columns`` as parameters of :func:`end_executions_sql` (JSON as text)."""
+    return [_json(values[name]) if name in JSON_COLUMNS else values[name] for name in columns]

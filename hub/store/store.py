@@ -28,6 +28,7 @@ from hub.store.statements import (
     STEPS,
     AlongWrite,
     Conflict,
+    EndWrite,
     param_mark,
     set_step_contexts,
 )
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BLOBS", "EXECUTIONS", "FLOWS", "LOGS", "STEPS", "AlongWrite", "Conflict", "Store", "new_id",
+    "BLOBS", "EXECUTIONS", "FLOWS", "LOGS", "STEPS", "AlongWrite", "Conflict", "EndWrite", "Store", "new_id",
     "owner_is_alive", "param_mark", "process_owner", "set_step_contexts", "this_owner",
 ]
 

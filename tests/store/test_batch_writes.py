@@ -1,0 +1,81 @@
+"""The store's writes for many executions at once: claims and ends (group commit in the worker)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+import hub.store.steps as steps_module
+from hub.errors import NotFound
+from hub.store.store import EndWrite, Store
+
+
+def _running(store: Store, n: int) -> list[str]:
+    ids = [store.create_execution(namespace="n", flow_id="f", revision=1, inputs={"i": i}, state="QUEUED")
+           for i in range(n)]
+    for execution_id in ids:
+        store.update_execution(execution_id, state="RUNNING", owner="me")
+    return ids
+
+
+def _end(store: Store, execution_id: str, output: object) -> EndWrite:
+    now = time.time()
+    step = store.step_values(execution_id, "only", "only", "set", 1, "SUCCESS", output=output, started_at=now)
+    values = {"state": "SUCCESS", "outputs": {"out": output}, "error": None, "ended_at": now, "owner": None,
+              "resume_at": None, "updated_at": now}
+    return EndWrite(execution_id, values, [step])
+
+
+def test_the_ends_of_many_executions_are_written_together(store: Store) -> None:
+    ids = _running(store, 3)
+    store.update_execution(ids[1], trace_id="ab" * 16, span_id="cd" * 8)  # written during the run
+    assert store.end_executions([_end(store, i, n) for n, i in enumerate(ids)]) == [
+        {"trace_id": None, "span_id": None}, {"trace_id": "ab" * 16, "span_id": "cd" * 8},
+        {"trace_id": None, "span_id": None},
+    ]  # what the end reads back: the trace context, which others than the end write
+    for n, execution_id in enumerate(ids):
+        row = store.get_execution(execution_id)
+        assert (row["state"], row["outputs"], row["error"], row["owner"]) == ("SUCCESS", {"out": n}, None, None)
+        assert [(s["path"], s["output"]) for s in store.step_runs(execution_id)] == [("only", n)]
+
+
+def test_an_end_that_cannot_be_written_fails_alone(store: Store) -> None:
+    ids = _running(store, 2)
+    ends = [_end(store, ids[0], "a"), _end(store, "no-such-execution", "b"), _end(store, ids[1], "c")]
+    results = store.end_executions(ends)
+    assert results[0] == results[2] == {"trace_id": None, "span_id": None}
+    assert isinstance(results[1], NotFound)
+    assert [store.get_execution(i)["outputs"] for i in ids] == [{"out": "a"}, {"out": "c"}]
+    assert store.step_runs("no-such-execution") == []
+
+
+def test_a_batch_whose_connection_fails_commits_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    if store.is_sqlite:
+        pytest.skip("SQLite writes each end alone")
+    ids = _running(store, 3)
+
+    def lost(*_: object) -> str:  # after the step runs went in, before the commit
+        raise OperationalError("UPDATE ...", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr(steps_module, "end_executions_sql", lost)
+    with pytest.raises(OperationalError):
+        store.end_executions([_end(store, i, 1) for i in ids])
+    for execution_id in ids:
+        assert store.get_execution(execution_id)["state"] == "RUNNING"
+        assert store.step_runs(execution_id) == []
+
+
+def test_claims_of_many_executions_answer_each_in_order(store: Store) -> None:
+    ids = [store.create_execution(namespace="n", flow_id="f", revision=1, inputs={}, state="QUEUED")
+           for _ in range(4)]
+    store.update_execution(ids[1], owner="someone-else")
+    store.update_execution(ids[3], state="SUCCESS")
+    claimed = store.claim_fresh_many([(ids[0], True), (ids[1], True), (ids[2], False), (ids[3], True)], "me")
+    assert claimed[1] is None and claimed[3] is None  # owned elsewhere; ended
+    first, first_run = claimed[0]  # type: ignore[misc]
+    assert (first["id"], first["state"], first["owner"], first_run) == (ids[0], "RUNNING", "me", True)
+    third, third_run = claimed[2]  # type: ignore[misc]
+    assert (third["id"], third["state"], third["owner"], third_run) == (ids[2], "QUEUED", "me", True)
+    assert store.get_execution(ids[1])["owner"] == "someone-else"
