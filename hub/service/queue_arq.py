@@ -171,9 +171,6 @@ class HubWorker(Worker):
                             type(exc).__name__, exc, self.poll_delay_s)
             self._redis_down = True
             return False
-        if self._redis_down:
-            log.warning("the queue on Redis answers again")
-            self._redis_down = False
         if self._on_poll is not None:
             self._on_poll()
         return True
@@ -198,6 +195,9 @@ class HubWorker(Worker):
         taken = await self._take(
             keys=[self.queue_name], args=[timestamp_ms(), max(room, 0), job_key_prefix, in_progress_key_prefix]
         )
+        if self._redis_down:  # (said before the jobs it took start: they may end the worker's wait)
+            log.warning("the queue on Redis answers again")
+            self._redis_down = False
         *jobs, next_due = taken
         self._next_due_ms = float(next_due) if next_due else None
         # it took all it had room for: due jobs may be left, to take when room frees up
