@@ -114,10 +114,13 @@ def span_exporters_from_env() -> list[SpanExporter]:
 
 
 def _metric_readers() -> list[Any]:
+    names = _names("OTEL_METRICS_EXPORTER", "METRICS")
+    if not names:
+        return []  # the metrics SDK (~1 MiB) is not imported by a process that exports none
     from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 
     readers: list[Any] = []
-    for name in _names("OTEL_METRICS_EXPORTER", "METRICS"):
+    for name in names:
         if name == "console":
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
         elif name == "otlp":
