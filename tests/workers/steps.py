@@ -63,3 +63,10 @@ def fail_on(value: int, bad: int, unless: str) -> int:
     if int(value) == int(bad) and not Path(unless).exists():
         raise ValueError(f"item {value} is bad")
     return int(value)
+
+
+def loaded(modules: list[str]) -> list[str]:
+    """Which of ``modules`` this process has imported (a worker's answer about itself)."""
+    import sys
+
+    return [name for name in modules if name in sys.modules]

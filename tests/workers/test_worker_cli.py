@@ -163,3 +163,41 @@ def test_a_worker_imports_litellm_when_a_step_needs_it_not_at_start_up(monkeypat
     assert not preloads(worker_settings(HubSettings()))
     monkeypatch.setenv("HUB_LLM_PRELOAD", "true")
     assert preloads(worker_settings(HubSettings()))
+
+
+HEAVY = [
+    "fastapi", "starlette", "uvicorn",  # the API: a worker serves no HTTP
+    "hub.api.app", "hub.console.pages",
+    "litellm", "aiohttp", "httpx",  # model and HTTP clients: imported by the steps that call out
+    "cryptography.hazmat.bindings._rust",  # PyJWT's, through redis: deferred until a token is used
+    "opentelemetry.sdk.metrics",  # no metrics exporter configured
+]
+
+
+@pytest.mark.postgres
+def test_a_worker_running_core_steps_imports_no_api_model_or_http_client(
+    workers: Workers, pg_url: str, redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    """Every module a worker imports is resident memory of every worker process: one that runs
+    core steps only must not carry the API, litellm, HTTP clients or unused SDKs."""
+    from tests.workers.conftest import wait_for
+    from tests.workers.test_workers import all_ended, engine_for, start
+
+    flow = f"""
+id: lean
+namespace: wm
+tasks:
+  - {{id: first, type: set, values: {{n: 2}}}}
+  - {{id: modules, type: python, function: "tests.workers.steps:loaded", kwargs: {{modules: {HEAVY}}}}}
+outputs: {{heavy: "{{{{ outputs.modules }}}}", n: "{{{{ outputs.first.n }}}}"}}
+"""
+    workers.spawn()
+    engine = engine_for(pg_url, redis_url, queue_name, tmp_path)
+    try:
+        [execution_id] = start(engine, flow)
+        wait_for(lambda: all_ended(engine, [execution_id]), message="the execution to end")
+        execution = engine.store.get_execution(execution_id)
+        assert execution["state"] == "SUCCESS", workers.logs()
+        assert execution["outputs"] == {"heavy": [], "n": 2}
+    finally:
+        engine.store.close()
