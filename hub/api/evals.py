@@ -190,7 +190,7 @@ def add_case(body: CaseRequest, request: Request) -> dict[str, Any]:
 @router.get("/online", dependencies=_read)
 def online_status(request: Request) -> list[dict[str, Any]]:
     """Attached online evals: the window's mean score and pass rate, the window before, alerting."""
-    from hub.evals.online import OnlineStore
+    from hub.evals.online_store import OnlineStore
 
     store, _, _ = _parts(request)
     return OnlineStore(store.engine).status()
@@ -202,7 +202,7 @@ def online_scores(
 ) -> list[dict[str, Any]]:
     """The newest scores of one attached eval, each with its call record, execution and trace; the
     next page in ``Link`` / ``Hub-Next-Cursor``."""
-    from hub.evals.online import OnlineStore
+    from hub.evals.online_store import OnlineStore
 
     store, _, _ = _parts(request)
     online = OnlineStore(store.engine)

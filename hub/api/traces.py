@@ -64,7 +64,7 @@ def execution_trace(
 ) -> dict[str, Any]:
     """The execution's trace as a span tree (404 for an unknown execution), with the online
     scores of its LLM calls (``scores``: eval, call record id, step path, score, assertions)."""
-    from hub.evals.online import OnlineStore
+    from hub.evals.online_store import OnlineStore
 
     found = _execution_trace(store, execution_id, wait)
     found["scores"] = OnlineStore(store.engine).scores(execution_id=found["execution_id"], limit=500)

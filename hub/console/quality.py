@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from hub.evals.online import OnlineStore
+from hub.evals.online_store import OnlineStore
 from hub.evals.results import EvalStore
 
 RECENT = 200  # scores drawn on the chart (the newest)

@@ -174,7 +174,8 @@ class PluginAPI:
         self._add("sweeper", _name_of(target), target)
 
     def service(self, name: str, target: Any) -> None:
-        """``install(engine) -> object``: built once per process, kept as ``engine.services[name]``."""
+        """``install(engine) -> object``: built once per process, kept as ``engine.services[name]``
+        (None: nothing to keep in this process, e.g. a client its first user builds)."""
         self._add("service", name, target)
 
     def lifespan(self, target: Any) -> None:

@@ -349,7 +349,7 @@ def online_group(ctx: click.Context, as_json: bool) -> None:
     """Online scoring: each attached eval's window of scores and alert state."""
     if ctx.invoked_subcommand is not None:
         return
-    from hub.evals.online import OnlineStore
+    from hub.evals.online_store import OnlineStore
 
     _, store = _open()
     rows = OnlineStore(store.engine).status()
@@ -372,7 +372,7 @@ def online_group(ctx: click.Context, as_json: bool) -> None:
 @user_errors
 def online_attach(file: Path) -> None:
     """Attach an eval file's 'online:' section: its assertions score sampled production calls."""
-    from hub.evals.online import OnlineStore
+    from hub.evals.online_store import OnlineStore
     from hub.evals.spec import load_file
 
     loaded = load_file(file)
@@ -386,7 +386,7 @@ def online_attach(file: Path) -> None:
 @user_errors
 def online_detach(name: str) -> None:
     """Stop scoring with the attached eval NAME (its scores stay)."""
-    from hub.evals.online import OnlineStore
+    from hub.evals.online_store import OnlineStore
 
     _, store = _open()
     OnlineStore(store.engine).detach(name)

@@ -50,8 +50,9 @@ def build_engine(
 
 def install_plugins(engine: Engine, plugins: Plugins | None = None) -> None:
     """Give ``engine`` what the plugins contribute to a process: services (built once, kept in
-    ``engine.services``), sweepers (run when interrupted work is picked up) and middleware. A
-    contribution that fails is logged with its plugin's name; the rest are installed."""
+    ``engine.services``; one whose install returns None has nothing to keep in this process),
+    sweepers (run when interrupted work is picked up) and middleware. A contribution that fails
+    is logged with its plugin's name; the rest are installed."""
     plugins = plugins or default_plugins()
     for contribution in plugins.all("service"):
         if contribution.name in engine.services:
@@ -61,7 +62,8 @@ def install_plugins(engine: Engine, plugins: Plugins | None = None) -> None:
         except Exception:
             log.exception("plugin %s: service %r not installed", contribution.ref.plugin, contribution.name)
             continue
-        engine.services.setdefault(contribution.name, service)
+        if service is not None:
+            engine.services.setdefault(contribution.name, service)
     for contribution in plugins.all("sweeper"):
         try:
             engine.sweepers.append(_Sweeper(contribution.ref.load(), engine))

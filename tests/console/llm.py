@@ -75,7 +75,7 @@ async def quality_seed(store: Store, client: LLMClient, evals: Path, settings: o
 
     from sqlalchemy import update
 
-    from hub.evals.online import SCORES, OnlineStore
+    from hub.evals.online_store import SCORES, OnlineStore
     from hub.evals.spec import load_text
 
     runner = EvalRunner(store, client, settings)  # type: ignore[arg-type]

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.evals.online import OnlineStore, install
+from hub.evals.online import install
+from hub.evals.online_store import OnlineStore
 from hub.evals.spec import load_text
 from hub.flow.loader import load_text as load_flow
 from hub.llm.records import CallLog
