@@ -10,5 +10,5 @@ def register(hub: PluginAPI) -> None:
     hub.tables("hub.approvals.tables")
     hub.migrations("hub.approvals:migrations")
     hub.router("hub.api.approvals:router")
-    hub.service("approvals", "hub.approvals:install")
+    hub.service("approvals", "hub.approvals:hooks")  # the service itself is built on first need
     hub.settings("approval", "hub.approvals.settings:ApprovalSettings")

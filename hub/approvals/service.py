@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from hub.approvals import tokens, voting
 from hub.approvals.identities import People, canonical
 from hub.approvals.settings import ApprovalSettings, signing_key
+from hub.approvals.states import DECIDED, PENDING
 from hub.approvals.tables import ApprovalAudit, ApprovalGate, ApprovalLink, ApprovalMessage, ApprovalVote
-from hub.approvals.voting import DECIDED, PENDING, Ballot, Decided, Refused, iso
+from hub.approvals.voting import Ballot, Decided, Refused, iso
 from hub.core import keyset
 from hub.engine import pauses
 from hub.engine.clock import Clock

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from hub.approvals import forms
 from hub.approvals.identities import display
+from hub.approvals.states import DECIDED, PENDING
 from hub.approvals.tables import ApprovalGate, ApprovalLink, ApprovalVote
 from hub.engine.states import TERMINAL
 from hub.errors import HubError, NotFound
@@ -35,9 +36,6 @@ from hub.store.store import EXECUTIONS
 GATES = ApprovalGate.__table__  # type: ignore[attr-defined]
 VOTES = ApprovalVote.__table__  # type: ignore[attr-defined]
 LINKS = ApprovalLink.__table__  # type: ignore[attr-defined]
-
-PENDING = "pending"
-DECIDED = frozenset({"approved", "rejected", "timed_out"})
 
 
 class Gates(Protocol):
