@@ -32,6 +32,8 @@ class RowWriter(Protocol):
     is_sqlite: bool
 
     def insert_row(self, sql: str, params: Sequence[Any]) -> int: ...
+    def write_sql(self, sql: str, params: Sequence[Any]) -> None: ...
+    def fetch_row(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None: ...
 
 
 class CallLog:
@@ -120,31 +122,50 @@ class CallLog:
     # -- cache -----------------------------------------------------------------------------------
 
     def cache_get(self, key: str, now: float | None = None) -> dict[str, Any] | None:
+        """The answer cached under ``key`` while it has not expired: one prepared lookup (evals
+        and cached steps ask before every model call)."""
         now = time.time() if now is None else now
-        with self.engine.connect() as conn:
-            row = conn.execute(select(CACHE.c.response, CACHE.c.expires_at).where(CACHE.c.key == key)).first()
-        if row is None or row.expires_at <= now:
+        sql = _cache_sql(self.engine.dialect.name)[0]
+        if self.writer is not None:
+            row = self.writer.fetch_row(sql, (key,))
+        else:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql(sql, (key,)).first()
+        if row is None or row[1] <= now:
             return None
-        return dict(row.response)
+        response = row[0]
+        return dict(json.loads(response) if isinstance(response, str | bytes) else response)
 
     def cache_put(self, key: str, model: str, response: dict[str, Any], ttl: float) -> None:
         """Store an answer under ``key``, replacing an earlier one: one upsert. Expired entries
         are removed by the same process at most once a minute (not by every write)."""
         now = time.time()
-        values = dict(key=key, model=model, response=response, created_at=now, expires_at=now + ttl)
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as upsert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-            statement = upsert(CACHE).values(**values)
-            conn.execute(statement.on_conflict_do_update(
-                index_elements=[CACHE.c.key],
-                set_={c: statement.excluded[c] for c in ("model", "response", "created_at", "expires_at")},
-            ))
-            if now - _purged.get(self.engine, 0.0) >= CACHE_PURGE_EVERY:
-                _purged[self.engine] = now
+        sql = _cache_sql(self.engine.dialect.name)[1]
+        params = (key, model, json.dumps(response), now, now + ttl)
+        if self.writer is not None:
+            self.writer.write_sql(sql, params)
+        else:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(sql, params)
+        if now - _purged.get(self.engine, 0.0) >= CACHE_PURGE_EVERY:
+            _purged[self.engine] = now
+            with self.engine.begin() as conn:
                 conn.execute(delete(CACHE).where(CACHE.c.expires_at <= now))
+
+
+@functools.lru_cache(maxsize=4)
+def _cache_sql(dialect: str) -> tuple[str, str]:
+    """The driver-level lookup and upsert of a cached answer (``response`` arrives JSON-encoded)."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    response = mark if dialect == "sqlite" else f"CAST({mark} AS JSON)"
+    get = f'SELECT response, expires_at FROM {CACHE.name} WHERE "key" = {mark}'
+    put = (
+        f'INSERT INTO {CACHE.name} ("key", model, response, created_at, expires_at) '
+        f"VALUES ({mark}, {mark}, {response}, {mark}, {mark}) "
+        'ON CONFLICT ("key") DO UPDATE SET model = excluded.model, response = excluded.response, '
+        "created_at = excluded.created_at, expires_at = excluded.expires_at"
+    )
+    return get, put
 
 
 @functools.lru_cache(maxsize=32)

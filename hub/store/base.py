@@ -37,15 +37,42 @@ class StoreBase:
         """One driver-level INSERT (qmark parameters) on SQLite's writer connection, committed;
         the new row's id. For a feature's hot write of a row of its own (a model call's record):
         no pool checkout, no Core statement. Driver errors are raised as SQLAlchemy raises them."""
+        return int(self._on_writer(sql, params, commit=True).lastrowid)
+
+    def write_sql(self, sql: str, params: Sequence[Any]) -> None:
+        """One driver-level write (an upsert, an update) on SQLite's writer connection, committed."""
+        self._on_writer(sql, params, commit=True)
+
+    def fetch_row(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The first row of a driver-level read on SQLite's writer connection: a hot lookup (a
+        cached answer) without a pool checkout or a Core statement."""
+        return self._on_writer(sql, params, commit=False).fetchone()  # type: ignore[no-any-return]
+
+    def _on_writer(self, sql: str, params: Sequence[Any], *, commit: bool) -> Any:
         with self.writer_lock:
             conn = self._writer()
             try:
                 cursor = conn.execute(sql, params)
-                conn.commit()
+                if commit:
+                    conn.commit()
+                else:  # a read: fetched here, and no transaction left open on the shared connection
+                    cursor = _Fetched(cursor.fetchall())
+                    if conn.in_transaction:
+                        conn.rollback()
             except sqlite3.Error as exc:
                 conn.rollback()
                 raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
             except BaseException:
                 conn.rollback()
                 raise
-            return int(cursor.lastrowid)
+            return cursor
+
+
+class _Fetched:
+    """The rows of a read, fetched while the writer lock was held."""
+
+    def __init__(self, rows: list[Any]):
+        self.rows = rows
+
+    def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None

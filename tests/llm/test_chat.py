@@ -4,6 +4,7 @@ a scripted OpenAI-compatible server."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from hub.llm.chat import Chat, ChatParams, OutputInvalid
 from hub.llm.client import LLMTimeout
 from hub.llm.fake import Reply
 from hub.llm.records import CACHE, CallLog
+from hub.store.store import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -293,3 +295,20 @@ def test_an_api_base_that_is_not_an_http_url_is_refused_when_the_models_load(tmp
         LLMSettings(models_file=tmp_path / "models.yaml").load_models()
     with pytest.raises(ValueError, match="is not an http:// or https:// URL"):
         LLMSettings(api_base="localhost:11434/v1")
+
+
+@pytest.mark.parametrize("through", ["writer", "engine"])
+def test_the_cache_round_trips_an_answer_on_both_databases(store: Store, through: str) -> None:
+    """A cached answer is written and read by prepared statements: on SQLite through the store's
+    writer connection (or the engine's pool without a store), on PostgreSQL through the pool;
+    the JSON comes back as it went in, a later put replaces it, an expired one is never served."""
+    log = CallLog(store.engine, store if through == "writer" else None)
+    answer = {"text": "héllo \u2603", "value": {"n": [1, 2.5, None], "ok": True}, "usage": {"input_tokens": 3}}
+    assert log.cache_get("key-1") is None
+    log.cache_put("key-1", "fast", answer, ttl=60)
+    assert log.cache_get("key-1") == answer
+    log.cache_put("key-1", "smart", {"text": "newer"}, ttl=60)
+    assert log.cache_get("key-1") == {"text": "newer"}
+    assert log.cache_get("key-1", now=time.time() + 120) is None  # past its TTL
+    with store.engine.connect() as conn:
+        assert [(r.key, r.model) for r in conn.execute(select(CACHE.c.key, CACHE.c.model))] == [("key-1", "smart")]
