@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,3 +203,21 @@ outputs: {{heavy: "{{{{ outputs.modules }}}}", n: "{{{{ outputs.first.n }}}}"}}
         assert execution["outputs"] == {"heavy": [], "n": 2}
     finally:
         engine.store.close()
+
+
+def test_pyjwt_deferred_by_the_queue_module_still_works_when_used() -> None:
+    """The queue module defers PyJWT's code (redis names one of its types at import); a program
+    that then uses PyJWT gets the real module: names, ``from`` imports and submodules."""
+    code = (
+        "import sys, hub.service.queue_arq\n"
+        "assert type(sys.modules['jwt']).__name__ == '_Deferred'\n"
+        "import jwt\n"
+        "from jwt import PyJWTError\n"
+        "import jwt.algorithms\n"
+        "token = jwt.encode({'n': 1}, 'k' * 32, algorithm='HS256')\n"
+        "assert jwt.decode(token, 'k' * 32, algorithms=['HS256']) == {'n': 1}\n"
+        "assert issubclass(PyJWTError, Exception) and jwt.algorithms.has_crypto is not None\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
