@@ -13,7 +13,6 @@ subflows and fan-out) are abstract here.
 from __future__ import annotations
 
 import abc
-import asyncio
 import json
 import logging
 import random
@@ -23,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.engine import pauses
-from hub.engine.batches import Batched
+from hub.engine.batches import DB_THREADS, Batched
 from hub.engine.catalog import FlowCatalog
 from hub.engine.clock import Clock
 from hub.engine.frame import Frame
@@ -121,7 +120,7 @@ class WalkerBase(abc.ABC):
         event loop; SQLite's calls take microseconds and run inline."""
         if self.store.is_sqlite:
             return fn(*args, **kwargs)
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await DB_THREADS.run(fn, *args, **kwargs)
 
     def flush(self, run: Run) -> Store:
         """Write what the run holds back; returns the store for the write that follows."""

@@ -20,8 +20,16 @@ import asyncio
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+from hub.core.threads import ThreadPool
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+DB_THREADS = ThreadPool()
+"""Threads for the engine's store calls on a server database (claims, ends, starts, a step's
+writes): a pool apart from the one ``python`` steps' sync functions run on, so user code that
+blocks every thread of that pool never holds up the store; cheaper than ``asyncio.to_thread``
+(see :mod:`hub.core.threads`)."""
 
 MAX_BATCH = 128
 
@@ -73,7 +81,7 @@ class Batched(Generic[Item, Result]):
             batch = self._next_batch()
             try:
                 self.batches += 1
-                results: list[Any] = await asyncio.to_thread(self.many, [item for item, _ in batch])
+                results: list[Any] = await DB_THREADS.run(self.many, [item for item, _ in batch])
             except Exception as exc:  # the database is away: every caller of the batch hears it
                 results = [exc] * len(batch)
             except BaseException:  # cancelled (the loop is closing): nobody is left to answer

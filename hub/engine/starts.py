@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from hub.engine.batches import DB_THREADS
 from hub.store.store import AlongWrite, Conflict, Store
 
 log = logging.getLogger(__name__)
@@ -111,4 +112,4 @@ class Starts:
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         # in a thread, so the event loop keeps serving requests (whose starts gather for the next
         # batch) during the round trips and the commit
-        return await asyncio.to_thread(fn, *args)
+        return await DB_THREADS.run(fn, *args)
