@@ -97,3 +97,59 @@ async def test_an_undeployed_flow_tool_fails_the_step_saying_so(store, tmp_path,
     error = result_of(engine, execution["id"]).step("assistant")["error"]
     assert "flow tool 'lookup_order'" in error["message"] and "deploy the flow first" in error["message"]
     assert fake.requests == []
+
+
+REFUND = """
+id: refund_order
+namespace: shop
+description: Refund an order, once a manager approves.
+inputs:
+  - {id: order, type: string, required: true}
+tasks:
+  - id: ok
+    type: approval
+    approvers: [lead@acme.com]
+    message: "Refund {{ inputs.order }}?"
+  - {id: done, type: set, values: {refunded: "{{ inputs.order }}"}}
+outputs:
+  refunded: "{{ outputs.done.refunded }}"
+"""
+
+
+async def test_a_flow_tool_whose_child_pauses_pauses_the_agent_until_the_child_ends(store, tmp_path, fake):  # noqa: F811
+    """The child waits for an approval: the agent step pauses with it, the model is not asked
+    again meanwhile; once the child ends, the agent resumes, reads the child's outputs as the
+    tool's result and answers, the child run once."""
+    from hub import approvals
+
+    def answer(request: dict[str, Any]) -> Reply:
+        if tool_results(request) == 0:
+            return Reply(tool_calls=[{"name": "refund_order", "arguments": {"order": "A-7"}, "id": "r1"}])
+        return Reply("Refunded.")
+
+    fake.responder = answer
+    engine = engine_for(store, tmp_path / "home", fake)
+    engine.deploy(load_text(REFUND))
+    agent = AGENT.replace("id: support", "id: refunds").replace(
+        "      - flow: lookup_order\n        with: {tenant: acme}\n", "      - flow: refund_order\n")
+    execution = await engine.execute(load_text(agent), {"request": "refund A-7"})
+    assert execution["state"] == "PAUSED", execution["error"]
+    [child] = store.list_executions(flow_id="refund_order")
+    assert child["state"] == "PAUSED" and child["parent_id"] == execution["id"]
+    assert len(fake.requests) == 1  # the model waits with the tool call
+
+    service = approvals.install(engine)
+    [gate] = service.gates()
+    assert gate["execution_id"] == child["id"]
+    decided = service.decide(gate["id"], ["lead@acme.com"], "api", "approve")
+    await service.after_decision(decided.gate)
+    await engine.queue.drain(include_timers=False)  # type: ignore[attr-defined]
+
+    done = result_of(engine, execution["id"])
+    assert done.state == "SUCCESS", done.error
+    assert done.outputs == {"answer": "Refunded."}
+    call = done.step("assistant")["output"]["tool_calls"][0]
+    assert call["result"]["outputs"] == {"refunded": "A-7"} and call["result"]["execution_id"] == child["id"]
+    assert [e["state"] for e in store.list_executions(flow_id="refund_order")] == ["SUCCESS"]  # one child
+    assert len(fake.requests) == 2
+    assert json.loads(fake.requests[1]["messages"][-1]["content"])["outputs"] == {"refunded": "A-7"}
