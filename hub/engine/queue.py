@@ -41,6 +41,7 @@ class LocalQueue:
         self.semaphore = asyncio.Semaphore(limit)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.timers: set[asyncio.TimerHandle] = set()
+        self.again: set[str] = set()  # submitted by their own run (a walk that woke itself): run once more
 
     async def submit(self, execution_id: str, delay: float = 0.0) -> None:
         if delay > 0:
@@ -59,6 +60,8 @@ class LocalQueue:
     def _spawn(self, execution_id: str) -> None:
         existing = self.tasks.get(execution_id)
         if existing is not None and not existing.done():
+            if existing is asyncio.current_task():  # its own walk woke it: a new run once this one returns
+                self.again.add(execution_id)
             return
         task = asyncio.create_task(self._run(execution_id), name=f"execution {execution_id}")
         self.tasks[execution_id] = task
@@ -75,6 +78,9 @@ class LocalQueue:
                 current = self.tasks.get(execution_id)
                 if current is asyncio.current_task():
                     self.tasks.pop(execution_id, None)
+                    if execution_id in self.again:
+                        self.again.discard(execution_id)
+                        self._spawn(execution_id)
 
     def cancel(self, execution_id: str) -> bool:
         task = self.tasks.get(execution_id)
