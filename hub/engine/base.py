@@ -27,7 +27,7 @@ from hub.engine.catalog import FlowCatalog
 from hub.engine.clock import Clock
 from hub.engine.frame import Frame
 from hub.engine.queue import Queue
-from hub.engine.run import Middleware, Run, StepCall, StepFailed, bind_step, step_event
+from hub.engine.run import Middleware, PauseSignal, Run, StepCall, StepFailed, bind_step, step_event
 from hub.engine.states import State
 from hub.engine.timers import StartTimer
 from hub.errors import ExpressionError, HubError, NotFound
@@ -249,6 +249,20 @@ class WalkerBase(abc.ABC):
         # RUNNING: the task is still pausing, or the walk has not yet written the execution PAUSED;
         # the walk sees the ended step (pause_step / completed_meanwhile) and goes on
         return True
+
+    async def pause_execution(self, run: Run, pause: PauseSignal) -> dict[str, Any]:
+        """Write the execution PAUSED (it holds no worker) and queue it again at the pause's
+        ``resume_at``; returns its row. Shared by every walk (a flow's, a distributed iteration's):
+        a step answered after it paused but before this write saw the execution RUNNING and did
+        not wake it (:meth:`complete`), so the walk looks for such an answer and wakes itself —
+        else the execution would stay PAUSED forever."""
+        self.flush(run).update_execution(run.id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
+        self.emit({"event": "execution", "execution_id": run.id, "state": State.PAUSED, "flow": run.flow.key})
+        if pauses.completed_meanwhile(self.store, run.paused_steps):  # answered while it paused
+            await self.wake(run.id)
+        elif pause.resume_at is not None:
+            await self.queue.submit(run.id, delay=max(0.0, pause.resume_at - self.clock.time()))
+        return self.store.get_execution(run.id)
 
     async def wake(self, execution_id: str) -> bool:
         """PAUSED -> RUNNING (a compare-and-set: one caller wins) and queued; False if not PAUSED."""

@@ -176,11 +176,7 @@ class FanOut(WalkerBase):
         except StepFailed as failed:
             state, error = State.FAILED, failed.error
         except PauseSignal as pause:
-            self.flush(run).update_execution(run.id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
-            self.emit({"event": "execution", "execution_id": run.id, "state": State.PAUSED, "flow": run.flow.key})
-            if pause.resume_at is not None:
-                await self.queue.submit(run.id, delay=max(0.0, pause.resume_at - self.clock.time()))
-            return self.store.get_execution(run.id)
+            return await self.pause_execution(run, pause)
         outputs = None
         if error is None:
             outputs = run.redactor(to_jsonable_python(dict(frame.outputs.own()), fallback=str))

@@ -83,14 +83,7 @@ class Walker(ControlSteps, LeafSteps):
                     if state != State.FAILED:
                         state, error = State.FAILED, failed.error
         except PauseSignal as pause:
-            self.flush(run).update_execution(execution_id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
-            self.emit({"event": "execution", "execution_id": execution_id, "state": State.PAUSED, "flow": flow.key})
-            if pauses.completed_meanwhile(self.store, run.paused_steps):  # answered while it paused
-                await self.wake(execution_id)
-                return self.store.get_execution(execution_id)
-            if pause.resume_at is not None:
-                await self.queue.submit(execution_id, delay=max(0.0, pause.resume_at - self.clock.time()))
-            return self.store.get_execution(execution_id)
+            return await self.pause_execution(run, pause)
         outputs = None
         if state in (State.SUCCESS, State.WARNING) and flow.outputs:
             try:

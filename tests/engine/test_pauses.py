@@ -260,3 +260,62 @@ async def test_twenty_completions_and_the_childs_end_race_for_a_subflow_step_and
     assert [s["state"] for s in done.steps if s["path"] == "call"] == ["SUCCESS"]
     assert engine.store.get_execution(child_id)["state"] == "SUCCESS"
     assert await engine.complete(token, outside[0]) is False
+
+
+class AnswerParams(BaseModel):
+    key: str
+
+
+class AnswerOutside:
+    """Waits until the step holding ``key``'s token has paused, then answers it: the answer
+    lands after the step paused but while its execution is still RUNNING."""
+
+    type = "test.answer_outside"
+    Params = AnswerParams
+
+    async def run(self, ctx: Any, params: AnswerParams) -> Any:
+        engine = EARLY["engine"]
+        for _ in range(500):
+            token = TOKENS.get(params.key)
+            rows = engine.store.step_runs(ctx.execution_id)
+            if any((r.get("data") or {}).get("resume_token") == token and r["state"] == "PAUSED" for r in rows):
+                break
+            await asyncio.sleep(0.01)
+        assert await engine.complete(TOKENS[params.key], {"answer": "meanwhile"})
+        return {"answered": True}
+
+
+ITERATION_FLOW = """
+id: spread
+namespace: pauses
+tasks:
+  - id: each
+    type: for_each
+    items: [1]
+    distributed: true
+    tasks:
+      - id: both
+        type: parallel
+        tasks:
+          - {id: ask, type: test.wait_outside, key: meanwhile}
+          - {id: answer, type: test.answer_outside, key: meanwhile}
+      - {id: after, type: set, values: {got: "{{ outputs.ask.answer }}"}}
+"""
+
+
+@pytest.mark.anyio
+async def test_an_iteration_step_answered_while_its_execution_pauses_is_not_lost(store) -> None:  # type: ignore[no-untyped-def]
+    """The step of a distributed for_each iteration is answered after it paused but before the
+    iteration's execution is PAUSED (complete() sees it RUNNING and wakes nothing): the
+    iteration's walk notices the answer and goes on, as a flow's walk does."""
+    engine = _engine(store)
+    engine.registry.add(AnswerOutside)
+    EARLY["engine"] = engine
+    TOKENS.pop("meanwhile", None)
+    execution = await engine.execute(engine.catalog.loader.load_text(ITERATION_FLOW))
+    await engine.queue.drain()
+    [child] = engine.store.list_executions(parent_id=execution["id"])
+    assert engine.store.get_execution(child["id"])["state"] == "SUCCESS"
+    done = result_of(engine, execution["id"])
+    assert done.state == "SUCCESS", done.error
+    assert done.step("each")["state"] == "SUCCESS"
