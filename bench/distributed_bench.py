@@ -45,22 +45,10 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_bench import Pool, _port, cpu_seconds, pct  # noqa: E402
+from api_bench import WEBHOOK_FLOW, Pool, _port, cpu_seconds, pct  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "bench-secret"
-FLOW = """\
-id: hook
-namespace: bench
-inputs:
-  - {id: n, type: int, required: true}
-triggers:
-  - {id: in, type: webhook, signing_secret: bench-secret}
-tasks:
-  - {id: first, type: set, values: {n: "{{ inputs.n }}"}}
-  - {id: second, type: set, values: {double: "{{ outputs.first.n * 2 }}"}}
-outputs: {double: "{{ outputs.second.double }}"}
-"""
 ARQ_WORKER = """
 import sys
 from arq.connections import RedisSettings
@@ -212,7 +200,7 @@ class Hub:
         self.name, self.root, self.args = name, root, args
         self.home = Path(tempfile.mkdtemp(prefix=f"hub-distbench-{name}-"))
         (self.home / "flows").mkdir()
-        (self.home / "flows" / "hook.yaml").write_text(FLOW)
+        (self.home / "flows" / "hook.yaml").write_text(WEBHOOK_FLOW)
         self.schema = f"distbench_{name}_{uuid.uuid4().hex[:8]}"
         self.admin = create_engine(args.database_url)
         with self.admin.begin() as conn:
