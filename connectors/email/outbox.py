@@ -154,7 +154,7 @@ def list_messages(
 def get_message(store: TaskStore, message_id: str) -> dict[str, Any]:
     """One message in full, by id or an unambiguous id prefix."""
     with store.engine.connect() as conn:
-        rows = conn.execute(select(MESSAGES).where(MESSAGES.c.id.startswith(message_id)).limit(2)).all()
+        rows = conn.execute(select(MESSAGES).where(MESSAGES.c.id.startswith(message_id, autoescape=True)).limit(2)).all()
     if not rows:
         raise NotFound(f"email message {message_id} not found")
     if len(rows) > 1:

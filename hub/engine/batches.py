@@ -89,6 +89,8 @@ class Batched(Generic[Item, Result]):
                     done.cancel()
                 self._pending = []
                 raise
+            if len(results) != len(batch):  # a broken ``many``: every caller hears it, none waits forever
+                results = [RuntimeError(f"a batch of {len(batch)} writes gave {len(results)} results")] * len(batch)
             for (_, done), result in zip(batch, results, strict=True):
                 if done.done():  # its caller went away (cancelled)
                     continue

@@ -109,7 +109,7 @@ class ExecutionStore(StoreBase):
     def find_execution(self, prefix: str) -> dict[str, Any]:
         """An execution by id or by an unambiguous id prefix (as the CLI accepts)."""
         with self.auto.connect() as conn:
-            rows = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id.startswith(prefix)).limit(2)).all()
+            rows = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id.startswith(prefix, autoescape=True)).limit(2)).all()
         if not rows:
             raise NotFound(f"execution {prefix} not found")
         if len(rows) > 1:

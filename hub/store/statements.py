@@ -96,12 +96,22 @@ def set_step_contexts(conn: Connection, execution_id: str, spans: Sequence[tuple
     """Put ``(path, attempt, trace_id, span_id)`` on an execution's step runs: one prepared
     statement run by the driver's ``executemany`` (microseconds a step, not the tens a Core
     statement per row would cost)."""
-    mark = param_mark(conn)
-    sql = (
-        f"UPDATE {STEPS.name} SET trace_id = {mark}, span_id = {mark} "
-        f"WHERE execution_id = {mark} AND path = {mark} AND attempt = {mark}"
-    )
-    conn.exec_driver_sql(sql, [(trace_id, span_id, execution_id, path, attempt) for path, attempt, trace_id, span_id in spans])
+    set_many_step_contexts(conn, [(execution_id, *span) for span in spans])
+
+
+def set_many_step_contexts(conn: Connection, spans: Sequence[tuple[str, str, int, str, str]]) -> None:
+    """:func:`set_step_contexts` for the step runs of several executions at once:
+    ``(execution_id, path, attempt, trace_id, span_id)`` each, in one ``executemany``."""
+    if spans:
+        conn.exec_driver_sql(set_step_context_sql(param_mark(conn)),
+                             [(trace_id, span_id, execution_id, path, attempt)
+                              for execution_id, path, attempt, trace_id, span_id in spans])
+
+
+def set_step_context_sql(mark: str) -> str:
+    """The UPDATE of one step run's trace context, with the driver's parameter ``mark``."""
+    return (f"UPDATE {STEPS.name} SET trace_id = {mark}, span_id = {mark} "
+            f"WHERE execution_id = {mark} AND path = {mark} AND attempt = {mark}")
 
 
 def plain(values: dict[str, Any], table: Any = EXECUTIONS) -> bool:

@@ -37,6 +37,8 @@ from hub.store.statements import (
     insert_steps_sql,
     log_row,
     plain,
+    set_many_step_contexts,
+    set_step_context_sql,
     set_step_contexts,
 )
 
@@ -158,9 +160,7 @@ class StepStore(BlobStore):
         try:
             with self.engine.begin() as conn:
                 self._insert_rows(conn, [row for end in ends for row in end.steps], [line for end in ends for line in end.logs])
-                for end in ends:
-                    if end.contexts:
-                        set_step_contexts(conn, end.execution_id, end.contexts)
+                set_many_step_contexts(conn, [(end.execution_id, *span) for end in ends for span in end.contexts])
                 written: dict[str, dict[str, Any]] = {}
                 groups: dict[tuple[str, ...], list[EndWrite]] = {}
                 for end in ends:
@@ -232,7 +232,7 @@ class StepStore(BlobStore):
                 row = None
                 if execution is not None:
                     if step_contexts:
-                        conn.executemany(_SET_STEP_CONTEXT, [(t, s, execution[0], p, a) for p, a, t, s in step_contexts])
+                        conn.executemany(_SET_STEP_CONTEXT_SQLITE, [(t, s, execution[0], p, a) for p, a, t, s in step_contexts])
                     row = _update_execution(conn, *execution, returning)
                 conn.commit()
                 return row
@@ -313,9 +313,7 @@ class StepStore(BlobStore):
 
 
 _EXECUTION_JSON = frozenset(c.name for c in EXECUTIONS.columns if isinstance(c.type, JSON))
-_SET_STEP_CONTEXT = (
-    f"UPDATE {STEPS.name} SET trace_id = ?, span_id = ? WHERE execution_id = ? AND path = ? AND attempt = ?"
-)
+_SET_STEP_CONTEXT_SQLITE = set_step_context_sql("?")
 
 
 def _update_returning(

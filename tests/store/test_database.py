@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.llm.records import CallLog, RowWriter
+from hub.store import migrations
 from hub.store.database import Database
 from hub.store.store import Store
 
@@ -32,9 +33,15 @@ def test_a_database_is_migrated_records_calls_and_shares_its_engines_with_the_st
     assert db.writer_fairy is None
 
 
-def test_a_database_opens_a_store_made_by_a_store_without_migrating_again(tmp_path: Path):
+def test_a_database_opens_a_store_made_by_a_store_without_migrating_again(tmp_path: Path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     Store.open(url).close()
+
+    def no_upgrade(*args: object) -> list[str]:
+        raise AssertionError("a database at its head is not upgraded again")
+
+    monkeypatch.setattr(migrations, "upgrade", no_upgrade)
+    monkeypatch.setattr(migrations, "upgrade_branch", no_upgrade)
     db = Database(url)
     try:
         assert CallLog(db.engine, db).calls("nobody") == []
