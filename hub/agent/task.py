@@ -22,7 +22,7 @@ from typing import Any
 from hub.agent.journal import FAILED, PAUSED, SUCCESS, Journal
 from hub.agent.spec import AgentParams
 from hub.agent.tools import ToolRunner
-from hub.agent.toolset import resolve
+from hub.agent.toolset import needed_kind, resolve
 from hub.core.registry import TASK_REGISTRY
 from hub.errors import HubError, Paused, TaskError
 from hub.tasks.base import StepResources, TaskContext
@@ -104,7 +104,7 @@ class Agent:
         done = journal.done(path)
         if done is not None:
             return done
-        kind = registry.get("llm.chat")  # the LLM feature's kind, found as any plugin's is
+        kind = needed_kind(registry, "llm.chat", "llm")  # the LLM feature's kind, found as any plugin's is
         chat = kind.Params.model_validate({
             "messages": messages, "model": params.model, "temperature": params.temperature,
             "max_tokens": params.max_tokens, "output_schema": params.output_schema, "stream": params.stream,

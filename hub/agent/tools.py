@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from hub.agent.journal import FAILED, PAUSED, SUCCESS, Journal
 from hub.agent.spec import AgentParams, AgentTool, approval_form
-from hub.agent.toolset import FLOW_TASK, FlowTool
+from hub.agent.toolset import FLOW_TASK, FlowTool, needed_kind
 from hub.core import attributes as A
 from hub.core.tasks import RESOURCES
 from hub.core.tracing import TRACING, lookup
@@ -94,7 +94,7 @@ class ToolRunner:
             return dict(done)
         spec = self.params.approval
         assert spec is not None  # checked when the step's parameters validate
-        kind = self.registry.get("approval")  # the approvals feature's gate, found as any plugin's kind is
+        kind = needed_kind(self.registry, "approval", "approvals")  # the approvals feature's gate, as any plugin's kind
         params = kind.Params.model_validate({
             **spec.model_dump(exclude_none=True),
             "title": f"Approve the agent's call of {tool.name}",

@@ -91,9 +91,19 @@ def _flow_tool(ctx: TaskContext, tool: AgentTool) -> AgentTool:
     })
 
 
+def needed_kind(registry: Any, name: str, plugin: str) -> Any:
+    """The task kind ``name`` the agent runs through (its model turns, approvals, MCP listings):
+    a clear step error, not an AttributeError, when the process has no plugin giving it."""
+    kind = registry.get(name)
+    if kind is None:
+        raise TaskError(f"llm.agent needs the {name!r} task kind, which the {plugin} plugin gives; "
+                        f"this process has not loaded it (see 'hub plugins')", retryable=False)
+    return kind
+
+
 async def _mcp_tools(journal: Journal, index: int, tool: AgentTool, registry: Any,
                      resources: StepResources) -> list[AgentTool]:
-    kind = registry.get("mcp.tools")
+    kind = needed_kind(registry, "mcp.tools", "mcp")
     path = f"{journal.ctx.path}.mcp[{index}]"
     listing = journal.done(path)
     if listing is None:

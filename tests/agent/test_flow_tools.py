@@ -153,3 +153,13 @@ async def test_a_flow_tool_whose_child_pauses_pauses_the_agent_until_the_child_e
     assert [e["state"] for e in store.list_executions(flow_id="refund_order")] == ["SUCCESS"]  # one child
     assert len(fake.requests) == 2
     assert json.loads(fake.requests[1]["messages"][-1]["content"])["outputs"] == {"refunded": "A-7"}
+
+
+def test_an_agent_without_a_kind_it_runs_through_says_which_plugin_is_missing():
+    from hub.agent.toolset import needed_kind
+    from hub.core.registry import Registry
+    from hub.errors import TaskError
+
+    with pytest.raises(TaskError, match=r"needs the 'llm.chat' task kind, which the llm plugin gives") as raised:
+        needed_kind(Registry(), "llm.chat", "llm")  # a registry with no plugin loaded
+    assert raised.value.retryable is False
