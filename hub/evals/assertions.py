@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from hub.core.imports import import_object
 from hub.evals import spec as S
-from hub.llm import validation
-from hub.llm.validation import extract_json, import_object, schema_errors
+from hub.llm.validation import extract_json, schema_errors
+from hub.prompts import rules
 
 
 @dataclass
@@ -76,7 +77,7 @@ def dig(value: Any, dotted: str | None) -> tuple[bool, Any]:
             value = extract_json(value)
         except ValueError:
             return False, None
-    return validation.dig(value, dotted)
+    return rules.dig(value, dotted)
 
 
 def as_text(value: Any) -> str:

@@ -108,7 +108,7 @@ class OnlineScoring:
         obs.output, obs.text = out["value"], out["text"]
         obs.latency_ms, obs.cost = out["usage"]["latency_ms"], out["usage"]["cost"] + out["usage"]["cached_cost"]
         client = self.engine.services.get(LLM_CLIENT.name) or default_client()
-        models = CaseModels(client, CallLog(self.engine.store.engine), lambda where: self._context(row, call, client, where),
+        models = CaseModels(client, CallLog.for_store(self.engine.store), lambda where: self._context(row, call, client, where),
                             judge_model=spec.judge_model, embedding_model=spec.embedding_model, cache=False)
         results = [await A.evaluate(a, obs, models) for a in spec.assert_]
         passed, score = A.case_grade(results, None)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import delete, func, insert, select, update
 
 from hub.evals.tables import OnlineEval, OnlineScore
-from hub.llm.tables import ensure_tables
+from hub.store.ensure import ensure_tables
 
 if TYPE_CHECKING:
     from hub.evals.spec import LoadedEval

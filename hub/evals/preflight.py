@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.core.imports import import_object
 from hub.errors import HubError, NotFound
 from hub.evals import spec as S
 from hub.llm.client import LLMClient
-from hub.llm.validation import import_object
 from hub.prompts.registry import PromptRegistry
 from hub.prompts.spec import PromptFileError
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert, select, update
 from hub.core import keyset
 from hub.errors import NotFound
 from hub.evals.tables import EvalPromotion, EvalResult, EvalRun
-from hub.llm.tables import ensure_tables
+from hub.store.ensure import ensure_tables
 
 RUNS = EvalRun.__table__  # type: ignore[attr-defined]
 RESULTS = EvalResult.__table__  # type: ignore[attr-defined]

@@ -147,7 +147,7 @@ class EvalRunner:
         self.client = client or default_client(self.settings.section(LLMSettings))
         self.progress = progress
         self.results = EvalStore(store.engine)
-        self.calls = CallLog(store.engine)
+        self.calls = CallLog.for_store(store)
         self.registry = PromptRegistry(store.engine, self.settings.prompts_dir)
         self._resolved: dict[str, Resolved] = {}  # FixedPrompts' memo, shared by every case run
 

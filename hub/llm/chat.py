@@ -35,7 +35,7 @@ from hub.flow.durations import Duration
 from hub.flow.expressions import is_template
 from hub.llm.budget import check_budget, exceeded, execution_row, max_cost_for
 from hub.llm.client import Completion, LLMClient, default_client
-from hub.llm.records import CallLog, RowWriter, cache_key
+from hub.llm.records import CallLog, cache_key
 from hub.llm.services import LLM_CLIENT, ONLINE_SCORING, PROMPTS
 from hub.llm.settings import LLMSettings, unknown_model
 from hub.llm.tools import (
@@ -49,8 +49,6 @@ from hub.llm.tools import (
 from hub.llm.validation import OutputCheck, Rule, repair_message, schema_instructions
 from hub.prompts.registry import PromptRegistry, Resolved, prompts_dir, read_spec
 from hub.prompts.spec import Message, OutputSpec, PromptFileError, parse_reference
-
-"""The service that may score a sample of the answers (``offer(ctx, resolved, vars, output, call_id)``)."""
 
 
 class CacheSpec(Params):
@@ -173,7 +171,7 @@ class Chat:
     async def run(self, ctx: TaskContext, params: ChatParams) -> Any:
         client = ctx.service(LLM_CLIENT) or default_client(ctx.settings.section(LLMSettings))
         store = ctx.store
-        log = CallLog(store.engine, store if isinstance(store, RowWriter) else None) if store is not None else None
+        log = CallLog.for_store(store) if store is not None else None
         execution = execution_row(ctx)
         resolved = self._resolve(ctx, params, execution)
         if resolved is not None:

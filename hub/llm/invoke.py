@@ -75,7 +75,7 @@ def _recorder(ctx: TaskContext) -> Any:
     from hub.llm.records import CallLog
     from hub.llm.services import LLM_CLIENT
 
-    log = CallLog(ctx.store.engine) if ctx.store is not None else None
+    log = CallLog.for_store(ctx.store) if ctx.store is not None else None
     return CallRecorder(ctx, log, ctx.service(LLM_CLIENT) or default_client())
 
 

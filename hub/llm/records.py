@@ -14,7 +14,8 @@ from sqlalchemy import JSON, Engine, delete, func, insert, literal, select, text
 
 from hub.core import keyset
 from hub.core.host import MODEL_USAGE, provide
-from hub.llm.tables import LLMCacheEntry, LLMCall, ensure_tables
+from hub.llm.tables import LLMCacheEntry, LLMCall
+from hub.store.ensure import ensure_tables
 
 CALLS = LLMCall.__table__  # type: ignore[attr-defined]
 CACHE = LLMCacheEntry.__table__  # type: ignore[attr-defined]
@@ -45,6 +46,12 @@ class CallLog:
         self.engine = engine
         self.writer = store if store is not None and store.is_sqlite else None
         ensure_tables(engine, LLMCall, LLMCacheEntry)
+
+    @classmethod
+    def for_store(cls, store: Any) -> CallLog:
+        """The log on a store's engine, writing on its SQLite writer connection when it has one
+        (every writer of model calls uses this, so a process's SQLite writes keep one order)."""
+        return cls(store.engine, store if isinstance(store, RowWriter) else None)
 
     def record(self, **values: Any) -> int:
         unknown = set(values) - _CALL_COLUMNS

@@ -7,8 +7,6 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from hub.store.ensure import ensure_tables as ensure_tables  # the LLM layer's and the evals' tables
-
 
 class LLMCall(SQLModel, table=True):
     """One request to a model (or one cache hit): what was asked, what came back, what it cost.

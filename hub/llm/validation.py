@@ -20,7 +20,6 @@ from pydantic import BaseModel, ValidationError
 
 from hub.core.imports import import_object
 from hub.prompts.rules import Rule
-from hub.prompts.rules import dig as dig  # evals read fields with it too
 
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
 
