@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from hub.store.store import Store
     from hub.tasks.base import TaskContext
 
-APPROVALS: ServiceKey[Approvals] = ServiceKey("approvals")
-"""The process's approvals service (``install`` builds it; until then :class:`Pending`)."""
+APPROVALS: ServiceKey[Approvals | Pending] = ServiceKey("approvals")
+"""The process's approvals service, or the :class:`Pending` that builds it on first need (``install``)."""
 SERVICE = APPROVALS.name
 GATES_TABLE = "approval_gates"  # hub.approvals.tables.ApprovalGate
 

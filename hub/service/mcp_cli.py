@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @click.option("--key", envvar="HUB_MCP_KEY", default=None,
               help="API key whose scopes decide the flows offered and callable (stdio; env HUB_MCP_KEY). "
               "Required once any key exists; over HTTP each request sends its own.")
-@click.option("--flows", "flows_dir", type=click.Path(path_type=Path), default=None,
+@click.option("--flows", "flows_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of flows deployed at start-up (default with --http: HUB_FLOWS_DIR or flows/).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False))

@@ -112,7 +112,7 @@ def _hub(*args: str) -> list[str]:
     return [sys.executable, "-m", "hub.cli", *args]
 
 
-async def test_sigkill_after_the_second_tool_call_then_resume_and_approve_with_an_edit(store, tmp_path, fake):
+async def test_sigkill_after_the_second_tool_call_then_resume_and_approve_with_an_edit(store, tmp_path, fake, monkeypatch):
     url = store.engine.url.render_as_string(hide_password=False)
     tool_log = tmp_path / "tools.jsonl"
     flow_file = tmp_path / "crm_assist.yaml"
@@ -123,7 +123,7 @@ async def test_sigkill_after_the_second_tool_call_then_resume_and_approve_with_a
     env.pop("HUB_LLM_MODELS", None)
     env.update(HUB_HOME=str(tmp_path / "home"), HUB_DATABASE_URL=url, PYTHONPATH=str(ROOT), HUB_PYTHON_MODULES=T,
                HUB_LLM_MODELS_FILE=str(models_file), AGENT_TOOL_LOG=str(tool_log))
-    os.environ["AGENT_TOOL_LOG"] = str(tool_log)  # this process runs the last tool call
+    monkeypatch.setenv("AGENT_TOOL_LOG", str(tool_log))  # this process runs the last tool call
     proc = subprocess.Popen(_hub("run", str(flow_file), "-i", "request=Log my call with Ada and close her deal",
                                  "--flows", str(tmp_path / "none")),
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -184,9 +184,9 @@ async def test_sigkill_after_the_second_tool_call_then_resume_and_approve_with_a
     assert rows["assistant.tools[1]"] == rows["assistant.turn[4]"] == "SUCCESS"
 
 
-async def test_max_turns_stops_a_looping_agent_with_its_transcript(store, tmp_path, fake):
+async def test_max_turns_stops_a_looping_agent_with_its_transcript(store, tmp_path, fake, monkeypatch):
     fake.responder = lambda request: SCRIPT[0]  # searches forever
-    os.environ["AGENT_TOOL_LOG"] = str(tmp_path / "tools.jsonl")
+    monkeypatch.setenv("AGENT_TOOL_LOG", str(tmp_path / "tools.jsonl"))
     engine = engine_for(store, tmp_path / "home", fake)
     flow = load_text(FLOW.replace("    approval:", "    max_turns: 2\n    approval:"))
     execution = await engine.execute(flow, {"request": "find Ada"})
@@ -217,7 +217,7 @@ def test_tools_needing_approval_need_approvers():
 async def test_a_gated_tool_call_is_a_child_step_that_racing_decisions_complete_once(store, tmp_path, fake, monkeypatch):
 
     tool_log = tmp_path / "tools.jsonl"
-    os.environ["AGENT_TOOL_LOG"] = str(tool_log)
+    monkeypatch.setenv("AGENT_TOOL_LOG", str(tool_log))
     engine = engine_for(store, tmp_path / "home", fake)
     service = approvals.install(engine)
 
@@ -252,11 +252,11 @@ async def test_a_gated_tool_call_is_a_child_step_that_racing_decisions_complete_
     assert [r["state"] for r in gate_runs] == ["SUCCESS"] and gate_runs[0]["data"]["completed"] is True
 
 
-async def test_a_decision_landing_before_the_execution_is_written_paused_still_wakes_it(store, tmp_path, fake):
+async def test_a_decision_landing_before_the_execution_is_written_paused_still_wakes_it(store, tmp_path, fake, monkeypatch):
     from hub.engine import pauses
 
     tool_log = tmp_path / "tools.jsonl"
-    os.environ["AGENT_TOOL_LOG"] = str(tool_log)
+    monkeypatch.setenv("AGENT_TOOL_LOG", str(tool_log))
     engine = engine_for(store, tmp_path / "home", fake)
     service = approvals.install(engine)
 
@@ -279,13 +279,13 @@ async def test_a_decision_landing_before_the_execution_is_written_paused_still_w
     assert [c["tool"] for c in calls(str(tool_log))] == ["search_contact", "draft_note", "update_deal"]
 
 
-async def test_a_tool_approval_paused_without_a_token_by_an_older_release_is_adopted_and_completed(store, tmp_path, fake):
+async def test_a_tool_approval_paused_without_a_token_by_an_older_release_is_adopted_and_completed(store, tmp_path, fake, monkeypatch):
     from sqlalchemy import update
 
     from hub.store.store import STEPS
 
     tool_log = tmp_path / "tools.jsonl"
-    os.environ["AGENT_TOOL_LOG"] = str(tool_log)
+    monkeypatch.setenv("AGENT_TOOL_LOG", str(tool_log))
     engine = engine_for(store, tmp_path / "home", fake)
     service = approvals.install(engine)
     execution = await engine.execute(load_text(FLOW), {"request": "close Ada's deal"})
