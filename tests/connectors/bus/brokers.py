@@ -136,8 +136,8 @@ class Nats(Broker):
                 await js.stream_info(self.name.upper())
             except NotFoundError:
                 await js.add_stream(name=self.name.upper(), subjects=[f"{self.name}.in"])
-            acks = [await js.publish_async(f"{self.name}.in", payload) for payload in payloads]
-            await asyncio.gather(*acks)
+            for payload in payloads:
+                await _publish_once_the_stream_answers(js, f"{self.name}.in", payload)
         finally:
             await client.close()
 
@@ -168,6 +168,22 @@ class Nats(Broker):
             with contextlib.suppress(Exception):  # it was never created
                 await js.delete_stream(stream)
         await client.close()
+
+
+async def _publish_once_the_stream_answers(js: Any, subject: str, payload: bytes) -> None:
+    """Publish one message and wait for the stream's ack. On a loaded machine a stream created
+    a moment ago has been seen to answer "no responders" (503) to its first publishes; a few
+    retries ride that out (it was a flaky CI failure), and a stream that never answers still fails."""
+    from nats.js.errors import NoStreamResponseError
+
+    for attempt in range(20):
+        try:
+            await js.publish(subject, payload, timeout=10)
+            return
+        except NoStreamResponseError:
+            if attempt == 19:
+                raise
+            await asyncio.sleep(0.1)
 
 
 class Amqp(Broker):
