@@ -10,6 +10,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+WRITER = "(the store's writer connection)"
+"""How a driver error names the statement when the block on the writer ran several."""
+
 
 class StoreBase:
     """The connections of a store (see :class:`hub.store.store.Store`, which is made of the parts
@@ -49,23 +52,63 @@ class StoreBase:
         return self._on_writer(sql, params, commit=False).fetchone()  # type: ignore[no-any-return]
 
     def _on_writer(self, sql: str, params: Sequence[Any], *, commit: bool) -> Any:
-        with self.writer_lock:
-            conn = self._writer()
-            try:
-                cursor = conn.execute(sql, params)
-                if commit:
-                    conn.commit()
-                else:  # a read: fetched here, and no transaction left open on the shared connection
-                    cursor = _Fetched(cursor.fetchall())
-                    if conn.in_transaction:
-                        conn.rollback()
-            except sqlite3.Error as exc:
-                conn.rollback()
-                raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
-            except BaseException:
-                conn.rollback()
-                raise
+        with self.writer_use(sql, params) as conn:
+            cursor = conn.execute(sql, params)
+            if commit:
+                conn.commit()
+            else:  # a read: fetched here, and no transaction left open on the shared connection
+                cursor = _Fetched(cursor.fetchall())
+                if conn.in_transaction:
+                    conn.rollback()
             return cursor
+
+    def writer_use(self, sql: str = WRITER, params: Sequence[Any] | None = None) -> _WriterUse:
+        """``with store.writer_use() as conn``: the writer connection under the writer lock, for
+        driver-level statements the block commits itself; rolled back if the block raises, a driver
+        error raised as SQLAlchemy raises it (``sql`` and ``params`` name the statement in it)."""
+        return _WriterUse(self, sql, params)
+
+    def close_writer(self) -> None:
+        """Give the writer connection back to the pool (before the pool is disposed)."""
+        with self.writer_lock:
+            if self.writer_fairy is not None:
+                self.writer_fairy.close()
+                self.writer_fairy = None
+
+    def close(self) -> None:
+        """The writer connection given back, then both pools disposed."""
+        self.close_writer()
+        self.engine.dispose()
+        if self.auto is not self.engine:
+            self.auto.dispose()
+
+
+class _WriterUse:
+    """What :meth:`StoreBase.writer_use` gives: a class, not a generator context manager, since
+    every hot write on SQLite goes through it (a generator costs about a microsecond more a use)."""
+
+    __slots__ = ("conn", "params", "sql", "store")
+
+    def __init__(self, store: StoreBase, sql: str, params: Sequence[Any] | None):
+        self.store, self.sql, self.params = store, sql, params
+
+    def __enter__(self) -> Any:
+        self.store.writer_lock.acquire()
+        try:
+            self.conn = self.store._writer()
+        except BaseException:
+            self.store.writer_lock.release()
+            raise
+        return self.conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
+        try:
+            if exc is not None:
+                self.conn.rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise DBAPIError.instance(self.sql, self.params, exc, sqlite3.Error) from exc
+        finally:
+            self.store.writer_lock.release()
 
 
 class _Fetched:

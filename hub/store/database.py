@@ -66,13 +66,7 @@ class Database(StoreBase):
         return self.store().get_flow_source(namespace, flow_id, revision)
 
     def close(self) -> None:
-        with self.writer_lock:
-            if self.writer_fairy is not None:
-                self.writer_fairy.close()
-                self.writer_fairy = None
+        """Both writer connections (this one's and the full store's) given back, then the pools disposed."""
         if self._store is not None:
-            self._store.close()
-            return
-        self.engine.dispose()
-        if self.auto is not self.engine:
-            self.auto.dispose()
+            self._store.close_writer()
+        super().close()

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Connection, insert, select, update
-from sqlalchemy.exc import DBAPIError
 
 from hub.core import keyset
 from hub.errors import NotFound
@@ -220,35 +218,20 @@ class StepStore(BlobStore):
         prepared statement each, JSON encoded here as Core would (a third of the CPU the same
         write costs through SQLAlchemy Core and a pool checkout). Driver errors are raised as
         SQLAlchemy raises them."""
-        with self.writer_lock:
-            conn = self._writer()
-            try:
-                if len(steps) == 1:
-                    conn.execute(self._insert_steps, steps[0])
-                elif steps:
-                    conn.executemany(self._insert_steps, steps)
-                if logs:
-                    conn.executemany(self._insert_logs, [log_row(line) for line in logs])
-                row = None
-                if execution is not None:
-                    if step_contexts:
-                        conn.executemany(_SET_STEP_CONTEXT_SQLITE, [(t, s, execution[0], p, a) for p, a, t, s in step_contexts])
-                    row = _update_execution(conn, *execution, returning)
-                conn.commit()
-                return row
-            except sqlite3.Error as exc:
-                conn.rollback()
-                raise DBAPIError.instance("(the store's writer connection)", None, exc, sqlite3.Error) from exc
-            except BaseException:
-                conn.rollback()
-                raise
-
-    def close_writer(self) -> None:
-        """Give the writer connection back to the pool (before the pool is disposed)."""
-        with self.writer_lock:
-            if self.writer_fairy is not None:
-                self.writer_fairy.close()
-                self.writer_fairy = None
+        with self.writer_use() as conn:
+            if len(steps) == 1:
+                conn.execute(self._insert_steps, steps[0])
+            elif steps:
+                conn.executemany(self._insert_steps, steps)
+            if logs:
+                conn.executemany(self._insert_logs, [log_row(line) for line in logs])
+            row = None
+            if execution is not None:
+                if step_contexts:
+                    conn.executemany(_SET_STEP_CONTEXT_SQLITE, [(t, s, execution[0], p, a) for p, a, t, s in step_contexts])
+                row = _update_execution(conn, *execution, returning)
+            conn.commit()
+            return row
 
     @functools.cached_property
     def _insert_steps(self) -> str:

@@ -69,9 +69,3 @@ class Store(FlowStore, ExecutionStore, StepStore):
             log.info("store: %s", line)
         return done
 
-    def close(self) -> None:
-        self.close_writer()
-        self.engine.dispose()
-        if self.auto is not self.engine:
-            self.auto.dispose()
-
