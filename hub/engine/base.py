@@ -13,7 +13,6 @@ subflows and fan-out) are abstract here.
 from __future__ import annotations
 
 import abc
-import json
 import logging
 import random
 import time
@@ -35,6 +34,7 @@ from hub.flow.expressions import Expressions, Scope, expressions
 from hub.flow.models import Flow, Task
 from hub.flow.secrets import Secrets
 from hub.settings import HubSettings
+from hub.store.json_text import as_stored
 from hub.store.store import EndWrite, Store
 from hub.tasks.registry import Registry, default_registry
 
@@ -317,7 +317,7 @@ def ended_row(execution: dict[str, Any], values: dict[str, Any]) -> dict[str, An
     row = {**execution, **values}
     for column in ("outputs", "error"):
         if row.get(column) is not None:
-            row[column] = json.loads(json.dumps(row[column], default=str))
+            row[column] = as_stored(row[column])
     return row
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 
 from hub.errors import NotFound
 from hub.store.base import StoreBase
+from hub.store.json_text import json_bytes, json_text
 from hub.store.statements import BLOBS
 
 
@@ -41,23 +42,23 @@ class BlobStore(StoreBase):
 
     def output_values(self, output: Any, execution_id: str | None) -> dict[str, Any]:
         """The ``output`` and ``output_ref`` columns of a step run for ``output``: inline, or a
-        reference to a blob written now when its JSON is longer than the inline limit."""
+        reference to a blob written now when its JSON is longer than the inline limit (bytes)."""
         if output is None:
             return {"output": None, "output_ref": None}
-        encoded = json.dumps(output, default=str, separators=(",", ":"))
+        encoded = json_bytes(output)
         if len(encoded) <= self.inline_limit:
             return {"output": output, "output_ref": None}
-        ref = self.put_blob(encoded.encode(), execution_id=execution_id)
+        ref = self.put_blob(encoded, execution_id=execution_id)
         return {"output": {"$blob": ref, "size": len(encoded)}, "output_ref": ref}
 
     def encoded_output(self, output: Any, execution_id: str | None) -> tuple[str, str | None]:
         """The ``output`` column's JSON text and ``output_ref`` for ``output`` (serialised once):
         inline, or a reference to a blob written now when it is longer than the inline limit."""
-        encoded = json.dumps(output, default=str, separators=(",", ":"))
+        encoded = json_bytes(output)
         if output is None or len(encoded) <= self.inline_limit:
-            return encoded, None
-        ref = self.put_blob(encoded.encode(), execution_id=execution_id)
-        return json.dumps({"$blob": ref, "size": len(encoded)}), ref
+            return encoded.decode(), None
+        ref = self.put_blob(encoded, execution_id=execution_id)
+        return json_text({"$blob": ref, "size": len(encoded)}), ref
 
     def load_output(self, row: dict[str, Any]) -> Any:
         if row.get("output_ref"):

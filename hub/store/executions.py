@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import JSON, func, or_, select, update
 from hub.errors import NotFound
 from hub.store.base import StoreBase
 from hub.store.ids import new_id
+from hub.store.json_text import as_stored, json_text
 from hub.store.labels import label_rows
 from hub.store.lists import Cursor, list_executions
 from hub.store.statements import (
@@ -68,7 +68,7 @@ class ExecutionStore(StoreBase):
         full.update(row)
         for column in ("inputs", "labels", "trigger"):
             if full[column] is not None:
-                full[column] = json.loads(json.dumps(full[column]))
+                full[column] = as_stored(full[column])
         return full
 
     def insert_executions(self, rows: list[dict[str, Any]], along: Sequence[AlongWrite] = ()) -> None:
@@ -97,7 +97,7 @@ class ExecutionStore(StoreBase):
         encoded here as the Core statement would (a third of the CPU of a Core insert; an
         enrichment call or a `hub run` makes one). A duplicate id is an IntegrityError."""
         columns = tuple(row)
-        self.insert_row(_insert_sql(columns), [json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in columns])
+        self.insert_row(_insert_sql(columns), [json_text(row[c]) if c in _JSON_COLUMNS else row[c] for c in columns])
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:
         with self.auto.connect() as conn:

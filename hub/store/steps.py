@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Connection, insert, select, update
 from hub.core import keyset
 from hub.errors import NotFound
 from hub.store.blobs import BlobStore
+from hub.store.json_text import json_text
 from hub.store.statements import (
     EXECUTIONS,
     INSERT_LOG,
@@ -118,8 +119,8 @@ class StepStore(BlobStore):
         JSON columns encoded once, here (a large output becomes a blob now)."""
         output_text, output_ref = self.encoded_output(output, execution_id)
         return (
-            execution_id, path, task_id, task_type, attempt, state, _json(params), output_text, output_ref,
-            _json(error), _json(data), started_at, ended_at or time.time(),
+            execution_id, path, task_id, task_type, attempt, state, json_text(params), output_text, output_ref,
+            json_text(error), json_text(data), started_at, ended_at or time.time(),
         )
 
     def write_batch(
@@ -325,7 +326,7 @@ def _update_execution(conn: Any, execution_id: str, values: dict[str, Any], retu
     """Columns of one execution row on a SQLite driver connection; the row as it now is (JSON
     decoded, as a Core ``RETURNING`` gives it) when ``returning``. NotFound when it is not there."""
     values = {**values, "updated_at": time.time()}
-    params = [json.dumps(v) if k in _EXECUTION_JSON else v for k, v in values.items()]
+    params = [json_text(v) if k in _EXECUTION_JSON else v for k, v in values.items()]
     cursor = conn.execute(_update_execution_sql(tuple(values), returning), (*params, execution_id))
     found = cursor.fetchone() if returning else None
     if (found is None) if returning else cursor.rowcount == 0:
@@ -344,11 +345,6 @@ def _update_execution_sql(columns: tuple[str, ...], returning: bool) -> str:
     return f"UPDATE {EXECUTIONS.name} SET {assignments} WHERE id = ?" + (f" RETURNING {every}" if returning else "")
 
 
-def _json(value: Any) -> str:
-    """A JSON column's text (None is JSON null, as SQLAlchemy's JSON type stores it)."""
-    return "null" if value is None else json.dumps(value, default=str, separators=(",", ":"))
-
-
 def _encoded(values: dict[str, Any], columns: Sequence[str]) -> list[Any]:
     """``values`` of ``columns`` as parameters of :func:`end_executions_sql` (JSON as text)."""
-    return [_json(values[name]) if name in JSON_COLUMNS else values[name] for name in columns]
+    return [json_text(values[name]) if name in JSON_COLUMNS else values[name] for name in columns]
