@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from hub.core.registry import Registry
+from hub.engine.queue import LocalQueue
 from hub.errors import Paused
 from hub.flow.loader import FlowLoader
 from hub.tasks.registry import builtin_registry
@@ -276,13 +277,22 @@ class AnswerOutside:
     async def run(self, ctx: Any, params: AnswerParams) -> Any:
         engine = EARLY["engine"]
         for _ in range(500):
-            token = TOKENS.get(params.key)
-            rows = engine.store.step_runs(ctx.execution_id)
-            if any((r.get("data") or {}).get("resume_token") == token and r["state"] == "PAUSED" for r in rows):
+            if step_paused(engine, ctx.execution_id, TOKENS.get(params.key)):
                 break
             await asyncio.sleep(0.01)
+        ANSWERED[params.key] = (step_paused(engine, ctx.execution_id, TOKENS.get(params.key)),
+                                engine.store.get_execution(ctx.execution_id)["state"])
         assert await engine.complete(TOKENS[params.key], {"answer": "meanwhile"})
         return {"answered": True}
+
+
+ANSWERED: dict[str, tuple[bool, str]] = {}
+"""Per key: whether the step was PAUSED when AnswerOutside answered it, and its execution's state then."""
+
+
+def step_paused(engine: Any, execution_id: str, token: str | None) -> bool:
+    rows = engine.store.step_runs(execution_id)
+    return any((r.get("data") or {}).get("resume_token") == token and r["state"] == "PAUSED" for r in rows)
 
 
 ITERATION_FLOW = """
@@ -319,3 +329,39 @@ async def test_an_iteration_step_answered_while_its_execution_pauses_is_not_lost
     done = result_of(engine, execution["id"])
     assert done.state == "SUCCESS", done.error
     assert done.step("each")["state"] == "SUCCESS"
+
+
+WALK_FLOW = """
+id: answered_meanwhile
+namespace: pauses
+tasks:
+  - id: both
+    type: parallel
+    tasks:
+      - {id: ask, type: test.wait_outside, key: walk-meanwhile}
+      - {id: answer, type: test.answer_outside, key: walk-meanwhile}
+  - {id: after, type: set, values: {got: "{{ outputs.ask.answer }}"}}
+outputs: {got: "{{ outputs.after.got }}"}
+"""
+
+
+@pytest.mark.anyio
+async def test_a_step_answered_while_the_flow_walk_pauses_wakes_the_execution_in_process(store) -> None:  # type: ignore[no-untyped-def]
+    """walk_flow's gap on the in-process queue: the step is answered after it paused but before
+    its execution is written PAUSED, so complete() finds the execution RUNNING and wakes
+    nothing; the walk (WalkerBase.pause_execution) sees the answer and wakes it itself, and
+    LocalQueue runs it again once the pausing run has returned. Without that check the
+    execution would stay PAUSED for good."""
+    engine = _engine(store)
+    engine.registry.add(AnswerOutside)
+    EARLY["engine"] = engine
+    TOKENS.pop("walk-meanwhile", None)
+    assert isinstance(engine.queue, LocalQueue)
+    execution_id = await engine.start(engine.catalog.loader.load_text(WALK_FLOW))
+    await engine.queue.drain()
+    assert ANSWERED["walk-meanwhile"] == (True, "RUNNING")  # answered in the gap, not before the pause
+    done = result_of(engine, execution_id)
+    assert done.state == "SUCCESS", done.error
+    assert done.outputs == {"got": "meanwhile"}
+    assert [s["state"] for s in done.runs("ask")] == ["SUCCESS"]  # ended by its answer, never run again
+    assert await engine.complete(TOKENS["walk-meanwhile"], {"answer": "late"}) is False
