@@ -6,7 +6,19 @@ the API, heartbeats). ``to_thread`` goes through the loop's default executor —
 future chained to an asyncio one, a work item, an idle semaphore — which cost more CPU than the
 rest of a durable step. Here each worker thread has an inbox of its own, idle workers wait on a
 stack (the one that finished last takes the next call, so a sequential flow keeps one warm
-thread), and the result comes back with a single ``call_soon_threadsafe``.
+thread), and the result comes back with a single ``call_soon_threadsafe`` — or with none at all.
+
+The hand-off is what costs, not the Python around it: context switches. A worker waiting on a
+lock is woken while the caller still holds the GIL, so it wakes only to sleep again on the GIL,
+and the loop, woken by the result, waits for the GIL in turn — six switches a call on a 2-core
+machine. So a worker sleeps on a file descriptor (an eventfd on Linux, a pipe elsewhere) that the
+caller writes to: CPython lets go of the GIL around that write, the woken worker takes it at once,
+and a quick function has often returned before the caller's write does. The caller then finds the
+result ready and takes it without waiting on the loop at all (no future, no self-pipe, no loop
+turn); only when it got there first does it await a future, which the worker settles with
+``call_soon_threadsafe``. Which side got there first is decided by a lock taken without blocking.
+A call that returned that early does not yield to the loop, as an async function that returns
+without awaiting does not; one that blocks lets go of the GIL, and its caller awaits as before.
 
 What callers rely on is kept: the function runs in a copy of the caller's context (the current
 trace span, logging context), its exception is raised in the caller, and cancelling the caller
@@ -23,47 +35,83 @@ import asyncio
 import contextlib
 import contextvars
 import os
+import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
-from queue import SimpleQueue
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-class _Call:
-    """One function call handed to a worker, and the future its caller awaits."""
+if sys.platform == "linux":
+    def _bell() -> tuple[int, int]:
+        fd = os.eventfd(0)  # (close-on-exec)
+        return fd, fd
 
-    __slots__ = ("loop", "future", "context", "fn", "args", "kwargs", "abandoned")
+    def _ring(fd: int) -> None:
+        os.eventfd_write(fd, 1)
+
+    def _wait(fd: int) -> None:
+        os.eventfd_read(fd)
+else:
+    def _bell() -> tuple[int, int]:
+        return os.pipe()  # (not inherited)
+
+    def _ring(fd: int) -> None:
+        os.write(fd, b"\0")
+
+    def _wait(fd: int) -> None:
+        os.read(fd, 1)
+
+
+class _Call:
+    """One function call handed to a worker, and how its outcome gets to its caller."""
+
+    __slots__ = ("loop", "future", "context", "fn", "args", "kwargs", "abandoned", "outcome", "_met")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tuple[Any, ...],
                  kwargs: dict[str, Any]):
         self.loop = loop
-        self.future: asyncio.Future[Any] = loop.create_future()
+        self.future: asyncio.Future[Any] | None = None  # made only when the caller has to wait
         self.context = contextvars.copy_context()
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.abandoned = False  # the caller was cancelled: a call not yet started is skipped
+        self.outcome: tuple[Any, BaseException | None] = (None, None)
+        self._met = threading.Lock()
 
-    def execute(self) -> tuple[Any, BaseException | None]:
-        """Run the function (in the worker thread): its result, or what it raised."""
+    def first_here(self) -> bool:
+        """True for whichever of the caller (ready to wait) and the worker (done) asks first."""
+        return self._met.acquire(blocking=False)
+
+    def execute(self) -> None:
+        """Run the function (in the worker thread): its result, or what it raised, is the outcome."""
         try:
-            return self.context.run(self.fn, *self.args, **self.kwargs), None
+            self.outcome = self.context.run(self.fn, *self.args, **self.kwargs), None
         except StopIteration as exc:  # a future refuses it (it would end a generator): say what it was
             error = RuntimeError(f"the function raised StopIteration: {exc}")
             error.__cause__ = exc
-            return None, error
+            self.outcome = None, error
         except BaseException as exc:  # as to_thread: what the function raised is the caller's to handle
-            return None, exc
+            self.outcome = None, exc
 
-    def post(self, result: Any, error: BaseException | None) -> None:
-        """Hand the outcome to the caller's loop (from the worker thread)."""
+    def take(self) -> Any:
+        """The outcome, returned or raised (in the caller)."""
+        (result, error), self.outcome = self.outcome, (None, None)
+        if error is not None:
+            raise error
+        return result
+
+    def post(self) -> None:
+        """Hand the outcome to the caller waiting on the loop (from the worker thread)."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for this call any more
-            self.loop.call_soon_threadsafe(_settle, self.future, result, error)
+            self.loop.call_soon_threadsafe(_settle, self)
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the caller was cancelled meanwhile
+def _settle(call: _Call) -> None:
+    future, (result, error), call.outcome = call.future, call.outcome, (None, None)
+    if future is None or future.done():  # the caller was cancelled meanwhile
         return
     if error is None:
         future.set_result(result)
@@ -76,23 +124,41 @@ class _Worker:
 
     def __init__(self, pool: ThreadPool, first: _Call, number: int):
         self.pool = pool
-        self.inbox: SimpleQueue[_Call] = SimpleQueue()
-        self.inbox.put(first)  # (not an argument of the thread, which would keep it for good)
+        self._in, self._out = _bell()
+        self._inbox: _Call | None = None  # one call at a time: a worker gets one only when idle
+        self.put(first)  # (not an argument of the thread, which would keep it for good)
         self.thread = threading.Thread(target=self._work, name=f"hub-sync-{number}", daemon=True)
-        self.thread.start()
+        try:
+            self.thread.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def put(self, call: _Call) -> None:
+        self._inbox = call
+        _ring(self._out)  # without the GIL: the worker can take it as soon as it wakes
+
+    def close(self) -> None:
+        """Let go of the descriptors (in a forked child, where the thread does not exist)."""
+        for fd in {self._in, self._out}:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _work(self) -> None:
         call: _Call | None = None
         while True:
             if call is None:
-                call = self.inbox.get()
+                _wait(self._in)
+                call, self._inbox = self._inbox, None
+                assert call is not None
             if call.abandoned:  # its caller is gone: nobody waits for it
                 call = self.pool._next(self)
                 continue
-            result, error = call.execute()
+            call.execute()
             upcoming = self.pool._next(self)  # idle (or the next call) before the caller wakes up:
-            call.post(result, error)  # its next call then finds this warm thread, not a new one
-            call, result, error = upcoming, None, None  # an idle thread keeps no output alive
+            if not call.first_here():  # its next call then finds this warm thread, not a new one
+                call.post()  # the caller is waiting on its future
+            call = upcoming  # an idle thread keeps no output alive
 
 
 class ThreadPool:
@@ -100,10 +166,15 @@ class ThreadPool:
 
     def __init__(self, max_workers: int | None = None):
         self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
+        self._workers: list[_Worker] = []
         self._reset()
-        os.register_at_fork(after_in_child=self._reset)  # a child process has none of the threads
+        _POOLS.add(self)
 
     def _reset(self) -> None:
+        """Forget every worker (a forked child has none of their threads), closing what they held."""
+        for worker in self._workers:
+            worker.close()
+        self._workers = []
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._backlog: deque[_Call] = deque()
@@ -113,6 +184,9 @@ class ThreadPool:
         """``fn(*args, **kwargs)`` in a worker thread, in a copy of the current context."""
         call = _Call(asyncio.get_running_loop(), fn, args, kwargs)
         self._submit(call)
+        if not call.first_here():  # the function has returned already (it ran while we rang)
+            return call.take()  # type: ignore[no-any-return]
+        call.future = call.loop.create_future()  # before any _settle can run: both run on this loop
         try:
             return await call.future  # type: ignore[no-any-return]
         except asyncio.CancelledError:
@@ -129,14 +203,16 @@ class ThreadPool:
                 self._started += 1
                 number = self._started
         if worker is not None:
-            worker.inbox.put(call)
+            worker.put(call)
             return
         try:
-            _Worker(self, call, number)
+            worker = _Worker(self, call, number)
         except BaseException:  # no thread could be started (a resource limit): the caller is told
             with self._lock:
                 self._started -= 1
             raise
+        with self._lock:
+            self._workers.append(worker)
 
     def _next(self, worker: _Worker) -> _Call | None:
         """The call a worker that just finished one takes next; None: it is idle now."""
@@ -146,6 +222,16 @@ class ThreadPool:
             self._idle.append(worker)
             return None
 
+
+_POOLS: weakref.WeakSet[ThreadPool] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for pool in list(_POOLS):
+        pool._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork)  # one hook for all pools, holding none of them
 
 POOL = ThreadPool()
 """The process's pool for blocking calls on a step's path."""

@@ -170,3 +170,28 @@ def test_an_idle_worker_keeps_nothing_of_its_last_call_alive() -> None:
         time.sleep(0.01)
         gc.collect()
     assert ref() is None
+
+
+def test_the_fork_hook_keeps_no_pool_alive() -> None:
+    ref = weakref.ref(ThreadPool())  # one hook serves every pool: a pool has none holding it
+    gc.collect()
+    assert ref() is None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+def test_every_pool_starts_afresh_in_a_forked_child() -> None:
+    pools = [ThreadPool(), ThreadPool(max_workers=1)]
+
+    async def each(tag: int) -> list[int]:
+        return [await asyncio.wait_for(pool.run(lambda n=n: n + tag), 5) for n, pool in enumerate(pools)]
+
+    assert asyncio.run(each(0)) == [0, 1]  # both have an idle worker whose thread a child lacks
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if asyncio.run(each(10)) == [10, 11] else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
