@@ -10,7 +10,7 @@ thread), and the result comes back with a single ``call_soon_threadsafe`` — or
 
 The hand-off is what costs, not the Python around it: context switches. A worker waiting on a
 lock is woken while the caller still holds the GIL, so it wakes only to sleep again on the GIL,
-and the loop, woken by the result, waits for the GIL in turn — six switches a call on a 2-core
+and the loop, woken by the result, waits for the GIL in turn: up to six switches a call on a 2-core
 machine. So a worker sleeps on a file descriptor (an eventfd on Linux, a pipe elsewhere) that the
 caller writes to: CPython lets go of the GIL around that write, the woken worker takes it at once,
 and a quick function has often returned before the caller's write does. The caller then finds the
