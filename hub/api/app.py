@@ -20,6 +20,7 @@ from sqlalchemy import text
 from hub.api import enrich, errors, executions, flows, guard, keys, webhooks
 from hub.api.auth import require
 from hub.api.context import Hub, Waiter
+from hub.api.enrich_route import EnrichRoute
 from hub.api.limits import build_limits
 from hub.api.models import Health
 from hub.api.models import errors as errors_doc
@@ -203,6 +204,7 @@ def create_app(
     for router in (flows.router, executions.starts, executions.router, webhooks.router, enrich.router, keys.router):
         v1.include_router(router)
     app.include_router(v1)
+    app.router.routes.insert(0, EnrichRoute(v1.prefix, app.router))  # before the routers: see its module
     for router, prefix in _plugin_routers():
         app.include_router(router, prefix=prefix)
     _health_routes(app, api_settings)

@@ -88,18 +88,31 @@ def require(scope: str, per_namespace: bool = False) -> Callable[..., Awaitable[
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
         api_key: str | None = Depends(header_key),
     ) -> Principal:
-        token = credentials.credentials if credentials else api_key
-        principal = authenticate(hub, token)
-        namespace = request.path_params.get("namespace") if per_namespace else None
-        allowed = principal.allows_in(scope, namespace) if namespace else principal.allows(scope)
-        if not allowed:
-            raise ApiError(403, f"the API key {principal.name} lacks the {scope!r} scope (it has: "
-                           f"{', '.join(sorted(principal.scopes))})")
-        request.state.principal = principal
-        return principal
+        return authorize(request, hub, credentials.credentials if credentials else api_key, scope, per_namespace)
 
     dependency.__name__ = f"require_{scope}"
     return dependency
+
+
+def authorize(request: Request, hub: Hub, token: str | None, scope: str, per_namespace: bool = False) -> Principal:
+    """The caller of ``request``, who must hold ``scope`` (see :func:`require`); kept on
+    ``request.state.principal``. 401 without a valid key, 403 without the scope."""
+    principal = authenticate(hub, token)
+    namespace = request.path_params.get("namespace") if per_namespace else None
+    allowed = principal.allows_in(scope, namespace) if namespace else principal.allows(scope)
+    if not allowed:
+        raise ApiError(403, f"the API key {principal.name} lacks the {scope!r} scope (it has: "
+                       f"{', '.join(sorted(principal.scopes))})")
+    request.state.principal = principal
+    return principal
+
+
+async def header_token(request: Request) -> str | None:
+    """The key the headers carry, read as the :func:`require` dependency reads it (a bearer
+    credential first, then ``X-API-Key``), for a route that authorizes without FastAPI's
+    dependencies."""
+    credentials = await bearer(request)
+    return credentials.credentials if credentials else await header_key(request)
 
 
 def token_from(request: Request) -> str | None:

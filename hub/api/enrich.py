@@ -142,6 +142,15 @@ async def enrich(
     hub: Hub = Depends(get_hub), principal: Principal = Depends(require("run", per_namespace=True)),
 ) -> JSONResponse:
     """Run the flow with ``inputs`` (the body) and answer its outputs."""
+    return await answer(request, hub, principal, namespace, flow_id, inputs, timeout, cache)
+
+
+async def answer(
+    request: Request, hub: Hub, principal: Principal, namespace: str, flow_id: str, inputs: dict[str, Any],
+    timeout: float | None, cache: bool,
+) -> JSONResponse:
+    """:func:`enrich` once its parameters are read and its caller authorized (shared with the
+    hot path of :mod:`hub.api.enrich_route`)."""
     await _limit(hub, principal)
     revision, flow = runnable(hub, namespace, flow_id)
     out = await enrich_one(hub, revision, flow, inputs, _deadline(hub, timeout), cache)
@@ -195,4 +204,4 @@ async def enrich_batch(
     return BatchResult(items=list(items))
 
 
-__all__ = ["router", "enrich_one"]
+__all__ = ["router", "enrich_one", "answer"]
