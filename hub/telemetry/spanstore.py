@@ -41,33 +41,38 @@ def _seconds(ns: int | None) -> float:
     return (ns or 0) / 1e9
 
 
-def span_row(span: ReadableSpan) -> dict[str, Any]:
-    """The ``spans`` row of one finished span."""
+def span_params(span: ReadableSpan) -> tuple[Any, ...]:
+    """The ``spans`` row of one finished span as the parameters of :func:`_insert_sql`
+    (:data:`_COLUMNS`, JSON columns encoded): made straight from the span, with no row dict in
+    between (every span the hub keeps goes through here, in the exporter's thread). Tuples in
+    attributes are JSON lists, as the encoder writes them."""
     ctx = span.context
     assert ctx is not None
     attrs = dict(span.attributes or {})
     start, end = _seconds(span.start_time), _seconds(span.end_time or span.start_time)
-    return {
-        "trace_id": trace_hex(ctx.trace_id),
-        "span_id": span_hex(ctx.span_id),
-        "parent_span_id": span_hex(span.parent.span_id) if span.parent else None,
-        "name": span.name,
-        "kind": span.kind.name,
-        "service": (span.resource.attributes.get("service.name") if span.resource else None),
-        "execution_id": attrs.get(A.EXECUTION_ID),
-        "start_time": start,
-        "end_time": end,
-        "duration_ms": round((end - start) * 1000.0, 3),
-        "status": span.status.status_code.name,
-        "status_message": span.status.description,
-        "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()},
-        "events": [_event_row(e) for e in span.events],
-        "links": [
-            {"trace_id": trace_hex(link.context.trace_id), "span_id": span_hex(link.context.span_id),
-             "attributes": dict(link.attributes or {})}
-            for link in span.links
-        ],
-    }
+    status = span.status
+    links = [
+        {"trace_id": trace_hex(link.context.trace_id), "span_id": span_hex(link.context.span_id),
+         "attributes": dict(link.attributes or {})}
+        for link in span.links
+    ]
+    return (
+        trace_hex(ctx.trace_id),
+        span_hex(ctx.span_id),
+        span_hex(span.parent.span_id) if span.parent else None,
+        span.name,
+        span.kind.name,
+        span.resource.attributes.get("service.name") if span.resource else None,
+        attrs.get(A.EXECUTION_ID),
+        start,
+        end,
+        round((end - start) * 1000.0, 3),
+        status.status_code.name,
+        status.description,
+        json.dumps(attrs),
+        json.dumps([_event_row(e) for e in span.events]) if span.events else "[]",
+        json.dumps(links) if links else "[]",
+    )
 
 
 def _event_row(event: Event) -> dict[str, Any]:
@@ -87,12 +92,12 @@ class DatabaseSpanExporter(SpanExporter):
         self._last_purge = 0.0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        rows = [span_row(s) for s in spans if s.context is not None]
+        rows = [span_params(s) for s in spans if s.context is not None]
         if not rows:
             return SpanExportResult.SUCCESS
         try:
             with self.engine.begin() as conn:
-                conn.exec_driver_sql(_insert_sql(self.engine), [_row_params(row) for row in rows])
+                conn.exec_driver_sql(_insert_sql(self.engine), rows)
             if self.retention_days and time.time() - self._last_purge > PURGE_EVERY:
                 self._last_purge = time.time()
                 purge(self.engine, self.retention_days)
@@ -105,16 +110,13 @@ class DatabaseSpanExporter(SpanExporter):
         pass
 
 
-_COLUMNS = tuple(c.name for c in SPANS.columns if c.name != "id")
+_COLUMNS = ("trace_id", "span_id", "parent_span_id", "name", "kind", "service", "execution_id", "start_time",
+            "end_time", "duration_ms", "status", "status_message", "attributes", "events", "links")
 _JSON_COLUMNS = frozenset(c.name for c in SPANS.columns if isinstance(c.type, JSON))
 
 
-def _row_params(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(json.dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in _COLUMNS)
-
-
 def _insert_sql(engine: Engine) -> str:
-    """The driver-level INSERT of span rows (JSON columns encoded by :func:`_row_params`): one
+    """The driver-level INSERT of span rows (JSON columns encoded by :func:`span_params`): one
     prepared statement for a whole batch, without Core's per-row parameter processing."""
     mark = param_mark(engine)
     cast = engine.dialect.name != "sqlite"

@@ -233,6 +233,40 @@ def test_retention_purges_old_spans(tmp_path) -> None:
     store.close()
 
 
+def test_the_exporter_stores_every_part_of_a_span(tmp_path) -> None:
+    """A span's row as the viewer reads it: ids, parent, times, status, attributes (tuples as
+    lists), events and links; every column of the table is written."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Link, Status, StatusCode
+
+    from hub.store.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'hub.db'}")
+    assert set(spanstore._COLUMNS) == {c.name for c in spanstore.SPANS.columns} - {"id"}
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("parent") as parent:
+        child = tracer.start_span("child", attributes={A.EXECUTION_ID: "e1", "n": 2, "tags": ("a", "b")},
+                                  links=[Link(parent.get_span_context(), {"why": "x"})])
+        child.add_event("saw", {"k": (1, 2)})
+        child.set_status(Status(StatusCode.ERROR, "bad"))
+        child.end()
+    exporter = spanstore.DatabaseSpanExporter(store.engine, retention_days=None)
+    exporter.export([child, parent])  # type: ignore[list-item]
+    trace_id = spanstore.trace_hex(child.get_span_context().trace_id)
+    rows = {row["name"]: row for row in spanstore.trace_spans(store.engine, trace_id)}
+    row, top = rows["child"], rows["parent"]
+    assert row["span_id"] == spanstore.span_hex(child.get_span_context().span_id)
+    assert row["parent_span_id"] == top["span_id"] and top["parent_span_id"] is None
+    assert row["execution_id"] == "e1" and row["kind"] == "INTERNAL" and row["service"]
+    assert row["status"] == "ERROR" and row["status_message"] == "bad"
+    assert row["attributes"] == {A.EXECUTION_ID: "e1", "n": 2, "tags": ["a", "b"]}
+    assert [(e["name"], e["attributes"]) for e in row["events"]] == [("saw", {"k": [1, 2]})]
+    assert row["links"] == [{"trace_id": trace_id, "span_id": top["span_id"], "attributes": {"why": "x"}}]
+    assert row["end_time"] >= row["start_time"] and row["duration_ms"] >= 0
+    assert top["attributes"] == {} and top["events"] == [] and top["links"] == []
+    store.close()
+
+
 @sync
 async def test_the_viewer_waits_for_the_spans_of_an_execution_that_just_ended(tmp_path) -> None:
     """Spans reach the database in batches after the execution ends; asked at once, the viewer
