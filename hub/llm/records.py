@@ -37,6 +37,21 @@ class RowWriter(Protocol):
     def fetch_row(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None: ...
 
 
+_WRITERS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()  # store -> is a RowWriter
+
+
+def _writes_rows(store: Any) -> bool:
+    """``isinstance(store, RowWriter)``, remembered per store: a model step asks on every call,
+    and the check against a runtime protocol costs ~10 µs (most of the call's bookkeeping)."""
+    try:
+        found = _WRITERS.get(store)
+    except TypeError:  # (an object that cannot be weakly referenced: checked each time)
+        return isinstance(store, RowWriter)
+    if found is None:
+        found = _WRITERS[store] = isinstance(store, RowWriter)
+    return found
+
+
 class CallLog:
     """Writes and reads ``llm_calls`` and ``llm_cache`` on the store's engine."""
 
@@ -51,7 +66,7 @@ class CallLog:
     def for_store(cls, store: Any) -> CallLog:
         """The log on a store's engine, writing on its SQLite writer connection when it has one
         (every writer of model calls uses this, so a process's SQLite writes keep one order)."""
-        return cls(store.engine, store if isinstance(store, RowWriter) else None)
+        return cls(store.engine, store if _writes_rows(store) else None)
 
     def record(self, **values: Any) -> int:
         unknown = set(values) - _CALL_COLUMNS
