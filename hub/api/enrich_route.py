@@ -6,7 +6,8 @@ transactions of the execution).
 It is a Starlette route placed before the API's routers, inside the same middleware (body limit,
 server span, the hub's error handlers). It takes only a call whose parameters it reads exactly as
 the FastAPI route :func:`hub.api.enrich.enrich` would — a JSON object as the body with the
-``application/json`` content type, and ``timeout`` and ``cache`` given at most once each in a
+``application/json`` content type (with or without parameters such as a charset: FastAPI reads
+every such body as ``json.loads`` of its bytes, and so does this route), and ``timeout`` and ``cache`` given at most once each in a
 form it parses as FastAPI does — and then checks, authorizes and answers it with that route's own
 code, in its order: storable text (:func:`hub.api.guard.check_storable`), the key
 (:func:`hub.api.auth.authorize`), then :func:`hub.api.enrich.answer`. Every other call (another
@@ -90,7 +91,8 @@ class _Enrich:
 def _read(scope: Scope, body: bytes) -> tuple[dict[str, Any], float | None, bool] | None:
     """The body and the query parameters of a call whose reading this route knows to be the
     FastAPI route's, or None."""
-    if not body or Headers(scope=scope).get("content-type") != "application/json":
+    media_type = Headers(scope=scope).get("content-type", "").partition(";")[0].strip().lower()
+    if not body or media_type != "application/json":
         return None
     query = QueryParams(scope["query_string"])
     timeout: float | None = None

@@ -248,6 +248,13 @@ def instrument_httpx_when_imported(tracer_provider: Any = None) -> None:
     wrapt.register_post_import_hook(lambda _module: instrument_httpx(tracer_provider), "httpx")
 
 
+UNTRACED_URLS = r"^[a-z]+://[^/]*/(health|ready|metrics)$"
+"""The probes' URLs, which get no server span. The instrumentation searches each request's URL
+(scheme, host and path) for this pattern anywhere in it, so it is anchored: a bare ``health``
+would also leave untraced every call whose path merely contains the word (an enrichment of a
+flow called ``health-check``)."""
+
+
 def instrument_app(app: Any, tracer_provider: Any = None) -> Any:
     """Server spans for a FastAPI app (continues an incoming ``traceparent``). Returns ``app``."""
     if not tracing_enabled():
@@ -259,7 +266,7 @@ def instrument_app(app: Any, tracer_provider: Any = None) -> Any:
     otel_fastapi.FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=tracer_provider or configure(),
-        excluded_urls="health,healthz,ready,metrics",
+        excluded_urls=UNTRACED_URLS,
         # one server span per request; a span per ASGI receive/send message costs more than the
         # request itself on the enrichment path and tells nothing
         exclude_spans=["receive", "send"],

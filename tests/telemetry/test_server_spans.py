@@ -51,6 +51,26 @@ def test_server_spans_carry_the_route_template(monkeypatch: pytest.MonkeyPatch) 
     provider.shutdown()
 
 
+def test_only_the_probes_go_untraced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUB_TRACING", raising=False)
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = _app()
+    for probe in ("/health", "/ready", "/metrics"):
+        app.get(probe)(lambda: {"ok": True})
+    app = instrument_app(app, tracer_provider=provider)
+    with TestClient(app) as client:
+        for path in ("/health", "/ready", "/metrics", "/v1/items/health-check", "/v1/items/metrics",
+                     "/v1/items/ready?x=/health"):
+            assert client.get(path).status_code == 200
+    server = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+    assert [s.attributes.get("url.path", s.attributes.get("http.target")) for s in server] == [
+        "/v1/items/health-check", "/v1/items/metrics", "/v1/items/ready"]
+    provider.shutdown()
+
+
 def test_route_names_are_found_once_per_app_method_and_path() -> None:
     calls: list[tuple[str, str]] = []
 
