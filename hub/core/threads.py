@@ -19,6 +19,9 @@ turn); only when it got there first does it await a future, which the worker set
 ``call_soon_threadsafe``. Which side got there first is decided by a lock taken without blocking.
 A call that returned that early does not yield to the loop, as an async function that returns
 without awaiting does not; one that blocks lets go of the GIL, and its caller awaits as before.
+All this needs the worker woken on its caller's core, which the scheduler does when every core
+is busy, not when one is idle: a worker it wakes elsewhere waits on its caller's core for a
+while (:class:`_Home`), unpinned again before it runs the next function.
 
 What callers rely on is kept: the function runs in a copy of the caller's context (the current
 trace span, logging context), its exception is raised in the caller, and cancelling the caller
@@ -66,10 +69,66 @@ else:
         os.read(fd, 1)
 
 
+def _core_reader() -> Callable[[], int]:
+    """The core the calling thread runs on (glibc's or musl's ``sched_getcpu``); -1 where unknown."""
+    if sys.platform != "linux":
+        return lambda: -1
+    try:
+        import ctypes
+
+        reader = ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):
+        return lambda: -1
+    reader.argtypes, reader.restype = [], ctypes.c_int
+    return reader  # type: ignore[no-any-return]
+
+
+_current_core = _core_reader()
+
+
+class _Home:
+    """Where an idle worker waits. The scheduler wakes a thread on an idle core when there is one,
+    and a wake-up across cores (with the caches it leaves cold) cost ten times the hand-off on one
+    core — the case of a quiet machine. So a worker woken on another core than its caller's waits
+    its next idle spells pinned to its caller's core, and is let go as it wakes, before the next
+    function runs: that function, and the threads or processes it starts, get every core the
+    worker could use when it started. A worker woken on its caller's core is never pinned
+    (pinning and letting go cost two system calls a call)."""
+
+    SPELLS = 64  # idle waits pinned after a wake-up across cores, before trying without again
+
+    def __init__(self) -> None:
+        self.allowed = os.sched_getaffinity(0) if sys.platform == "linux" else set()
+        self.pinned = False
+        self.spells = 0
+
+    def woken(self, caller: int) -> None:
+        """In the worker, woken for a call from a thread on core ``caller`` (-1: unknown)."""
+        if self.pinned:
+            self._set(self.allowed)
+            self.pinned = False
+        elif caller >= 0 and caller != _current_core():
+            self.spells = self.SPELLS
+
+    def idle(self, caller: int) -> None:
+        """In the worker, about to wait for its next call."""
+        if self.spells > 0 and caller in self.allowed and len(self.allowed) > 1:
+            self.spells -= 1
+            self.pinned = self._set({caller})
+
+    def _set(self, cores: set[int]) -> bool:
+        try:
+            os.sched_setaffinity(0, cores)
+        except OSError:  # a sandbox that refuses it, or cores taken away meanwhile: wake as it comes
+            self.allowed, self.spells = set(), 0
+            return False
+        return True
+
+
 class _Call:
     """One function call handed to a worker, and how its outcome gets to its caller."""
 
-    __slots__ = ("loop", "future", "context", "fn", "args", "kwargs", "abandoned", "outcome", "_met")
+    __slots__ = ("loop", "future", "context", "fn", "args", "kwargs", "abandoned", "outcome", "_met", "core")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tuple[Any, ...],
                  kwargs: dict[str, Any]):
@@ -80,6 +139,7 @@ class _Call:
         self.abandoned = False  # the caller was cancelled: a call not yet started is skipped
         self.outcome: tuple[Any, BaseException | None] = (None, None)
         self._met = threading.Lock()
+        self.core = _current_core()  # where its worker waits once idle (see _Home)
 
     def first_here(self) -> bool:
         """True for whichever of the caller (ready to wait) and the worker (done) asks first."""
@@ -146,11 +206,13 @@ class _Worker:
 
     def _work(self) -> None:
         call: _Call | None = None
+        home = _Home()
         while True:
             if call is None:
                 _wait(self._in)
                 call, self._inbox = self._inbox, None
                 assert call is not None
+                home.woken(call.core)
             if call.abandoned:  # its caller is gone: nobody waits for it
                 call = self.pool._next(self)
                 continue
@@ -158,6 +220,8 @@ class _Worker:
             upcoming = self.pool._next(self)  # idle (or the next call) before the caller wakes up:
             if not call.first_here():  # its next call then finds this warm thread, not a new one
                 call.post()  # the caller is waiting on its future
+            if upcoming is None:
+                home.idle(call.core)
             call = upcoming  # an idle thread keeps no output alive
 
 

@@ -195,3 +195,30 @@ def test_every_pool_starts_afresh_in_a_forked_child() -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2, reason="Linux, two cores")
+def test_a_worker_woken_on_another_core_waits_on_its_callers_core_and_runs_unpinned() -> None:
+    pool = ThreadPool()
+    everywhere = os.sched_getaffinity(0)
+    here, there = sorted(everywhere)[:2]
+
+    def where() -> tuple[int, set[int]]:
+        return threading.get_native_id(), os.sched_getaffinity(0)
+
+    async def main() -> None:
+        worker, seen = await pool.run(where)  # started unpinned, as the caller is
+        assert seen == everywhere
+        os.sched_setaffinity(0, {here})  # the caller stays on one core, and the worker is
+        os.sched_setaffinity(worker, {there})  # on another, as the scheduler puts it by an idle core
+        await pool.run(where)
+        deadline = time.monotonic() + 5  # (it pins itself as it goes idle, after answering)
+        while os.sched_getaffinity(worker) != {here} and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert os.sched_getaffinity(worker) == {here}  # idle, it waits on its caller's core
+        assert await pool.run(where) == (worker, everywhere)  # and lets go before it runs a function
+
+    try:
+        asyncio.run(main())
+    finally:
+        os.sched_setaffinity(0, everywhere)
