@@ -19,10 +19,9 @@ from pydantic import Field
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from connectors.bus.tables import BusPublish
+from connectors.bus.tables import BUS_PUBLISHES as PUBLISHES
 from hub.core.tasks import Params, TaskContext
 
-PUBLISHES = BusPublish.__table__  # type: ignore[attr-defined]
 KEY_HEADER = "hub-idempotency-key"
 
 

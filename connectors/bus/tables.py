@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import JSON, Column, Float, MetaData, String, Table
 
-from sqlalchemy import JSON, Column
-from sqlmodel import Field, SQLModel
+METADATA = MetaData()
 
 
-class BusPublish(SQLModel, table=True):
-    """One message a step published and the broker acknowledged, keyed by the step's idempotency key."""
-
-    __tablename__ = "bus_publishes"
-
-    idempotency_key: str = Field(primary_key=True)
-    execution_id: str = Field(index=True)
-    bus: str
-    destination: str
-    ack: dict[str, Any] = Field(sa_column=Column(JSON))
-    created_at: float
+# One message a step published and the broker acknowledged, keyed by the step's idempotency key.
+BUS_PUBLISHES = Table(
+    "bus_publishes", METADATA,
+    Column("idempotency_key", String, primary_key=True),
+    Column("execution_id", String, nullable=False, index=True),
+    Column("bus", String, nullable=False),
+    Column("destination", String, nullable=False),
+    Column("ack", JSON),
+    Column("created_at", Float, nullable=False),
+)

@@ -16,12 +16,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.email.message import Message
-from connectors.email.tables import EmailMessage
+from connectors.email.tables import EMAIL_MESSAGES as MESSAGES
 from hub.core import keyset
 from hub.core.errors import NotFound
 from hub.core.tasks import TaskStore
-
-MESSAGES = EmailMessage.__table__  # type: ignore[attr-defined]
 
 SUMMARY_COLUMNS = [
     c for c in MESSAGES.c if c.name not in ("message", "events", "result")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, Float, MetaData, String, Table
+
+METADATA = MetaData()
 
 
-class SlackPost(SQLModel, table=True):
-    """One message posted by a step, keyed by the step's idempotency key."""
-
-    __tablename__ = "slack_posts"
-
-    idempotency_key: str = Field(primary_key=True)
-    execution_id: str = Field(index=True)
-    channel: str
-    ts: str
-    created_at: float
+# One message posted by a step, keyed by the step's idempotency key.
+SLACK_POSTS = Table(
+    "slack_posts", METADATA,
+    Column("idempotency_key", String, primary_key=True),
+    Column("execution_id", String, nullable=False, index=True),
+    Column("channel", String, nullable=False),
+    Column("ts", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

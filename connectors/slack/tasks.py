@@ -11,13 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from connectors.slack.client import SlackClient
 from connectors.slack.settings import SlackSettings
-from connectors.slack.tables import SlackPost as PostRecord
+from connectors.slack.tables import SLACK_POSTS as POSTS
 from hub.core.errors import TaskError
 from hub.core.tasks import Params, TaskContext
 from hub.net import Guard
 from hub.net_settings import NetSettings
-
-POSTS = PostRecord.__table__  # type: ignore[attr-defined]
 
 
 class _Content(Params):

@@ -23,7 +23,11 @@ from hub.approvals import tokens, voting
 from hub.approvals.identities import People, canonical
 from hub.approvals.settings import ApprovalSettings, signing_key
 from hub.approvals.states import DECIDED, PENDING
-from hub.approvals.tables import ApprovalAudit, ApprovalGate, ApprovalLink, ApprovalMessage, ApprovalVote
+from hub.approvals.tables import APPROVAL_AUDIT as AUDIT
+from hub.approvals.tables import APPROVAL_GATES as GATES
+from hub.approvals.tables import APPROVAL_LINKS as LINKS
+from hub.approvals.tables import APPROVAL_MESSAGES as MESSAGES
+from hub.approvals.tables import APPROVAL_VOTES as VOTES
 from hub.approvals.voting import Ballot, Decided, Refused, iso
 from hub.core import keyset
 from hub.engine import pauses
@@ -37,11 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GATES = ApprovalGate.__table__  # type: ignore[attr-defined]
-VOTES = ApprovalVote.__table__  # type: ignore[attr-defined]
-LINKS = ApprovalLink.__table__  # type: ignore[attr-defined]
-MESSAGES = ApprovalMessage.__table__  # type: ignore[attr-defined]
-AUDIT = ApprovalAudit.__table__  # type: ignore[attr-defined]
 
 VOTES_ALLOWED = ("approve", "reject")
 GATE_ORDER = ((GATES.c.created_at, True), (GATES.c.id, True))

@@ -28,14 +28,12 @@ from sqlalchemy import Connection, Row, insert, select, update
 from hub.approvals import forms
 from hub.approvals.identities import display
 from hub.approvals.states import DECIDED, PENDING
-from hub.approvals.tables import ApprovalGate, ApprovalLink, ApprovalVote
+from hub.approvals.tables import APPROVAL_GATES as GATES
+from hub.approvals.tables import APPROVAL_LINKS as LINKS
+from hub.approvals.tables import APPROVAL_VOTES as VOTES
 from hub.engine.states import TERMINAL
 from hub.errors import HubError, NotFound
 from hub.store.store import EXECUTIONS
-
-GATES = ApprovalGate.__table__  # type: ignore[attr-defined]
-VOTES = ApprovalVote.__table__  # type: ignore[attr-defined]
-LINKS = ApprovalLink.__table__  # type: ignore[attr-defined]
 
 
 class Gates(Protocol):

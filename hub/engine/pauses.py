@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 from sqlalchemy import and_, exists, select, update
-from sqlalchemy.orm import aliased
 
 from hub.engine.states import State
 from hub.store.store import EXECUTIONS, STEPS, Store
@@ -65,7 +64,7 @@ def pause_step(store: Store, step_id: int, data: dict[str, Any]) -> dict[str, An
 
 
 def _newest_attempt(step_id: int) -> Any:
-    newer = aliased(STEPS)
+    newer = STEPS.alias()
     mine = select(STEPS.c.execution_id, STEPS.c.path).where(STEPS.c.id == step_id).subquery()
     return ~exists().where(and_(newer.c.execution_id == mine.c.execution_id, newer.c.path == mine.c.path,
                                 newer.c.id > step_id))

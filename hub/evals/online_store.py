@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import delete, func, insert, select, update
 
-from hub.evals.tables import OnlineEval, OnlineScore
+from hub.evals.tables import ONLINE_EVALS as EVALS
+from hub.evals.tables import ONLINE_SCORES as SCORES
 from hub.store.ensure import ensure_tables
 
 if TYPE_CHECKING:
     from hub.evals.spec import LoadedEval
-
-EVALS = OnlineEval.__table__  # type: ignore[attr-defined]
-SCORES = OnlineScore.__table__  # type: ignore[attr-defined]
 
 
 class OnlineStore:
@@ -25,7 +23,7 @@ class OnlineStore:
 
     def __init__(self, engine: SqlEngine):
         self.engine = engine
-        ensure_tables(engine, OnlineEval, OnlineScore)
+        ensure_tables(engine, EVALS, SCORES)
 
     def attach(self, loaded: LoadedEval) -> dict[str, Any]:
         """Attach (or update) an eval file with an ``online`` section; returns the row."""

@@ -10,12 +10,11 @@ from sqlalchemy import Engine, insert, select, update
 
 from hub.core import keyset
 from hub.errors import NotFound
-from hub.evals.tables import EvalPromotion, EvalResult, EvalRun
+from hub.evals.tables import EVAL_PROMOTIONS as PROMOTIONS
+from hub.evals.tables import EVAL_RESULTS as RESULTS
+from hub.evals.tables import EVAL_RUNS as RUNS
 from hub.store.ensure import ensure_tables
 
-RUNS = EvalRun.__table__  # type: ignore[attr-defined]
-RESULTS = EvalResult.__table__  # type: ignore[attr-defined]
-PROMOTIONS = EvalPromotion.__table__  # type: ignore[attr-defined]
 RUN_PREFIX = "ev_"
 
 
@@ -28,7 +27,7 @@ class EvalStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        ensure_tables(engine, EvalRun, EvalResult, EvalPromotion)
+        ensure_tables(engine, RUNS, RESULTS, PROMOTIONS)
 
     def create_run(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:

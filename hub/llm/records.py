@@ -10,17 +10,16 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import JSON, Engine, delete, func, insert, literal, select, text, update
+from sqlalchemy import JSON, ColumnDefault, Engine, delete, func, insert, literal, select, text, update
 
 from hub.core import keyset
 from hub.core.host import MODEL_USAGE, provide
-from hub.llm.tables import LLMCacheEntry, LLMCall
+from hub.llm.tables import LLM_CACHE as CACHE
+from hub.llm.tables import LLM_CALLS as CALLS
 from hub.store.ensure import ensure_tables
 
-CALLS = LLMCall.__table__  # type: ignore[attr-defined]
-CACHE = LLMCacheEntry.__table__  # type: ignore[attr-defined]
 _CALL_COLUMNS = {c.name for c in CALLS.columns} - {"id"}
-_DEFAULTS = {c.name: c.default.arg for c in CALLS.columns if c.default is not None and c.default.is_scalar}
+_DEFAULTS = {c.name: c.default.arg for c in CALLS.columns if isinstance(c.default, ColumnDefault) and c.default.is_scalar}
 _JSON_COLUMNS = frozenset(c.name for c in CALLS.columns if isinstance(c.type, JSON))
 CACHE_PURGE_EVERY = 60.0  # seconds between two removals of expired cache entries by one process
 _purged: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()  # engine -> last removal
@@ -60,7 +59,7 @@ class CallLog:
         connection (see :meth:`record`)."""
         self.engine = engine
         self.writer = store if store is not None and store.is_sqlite else None
-        ensure_tables(engine, LLMCall, LLMCacheEntry)
+        ensure_tables(engine, CALLS, CACHE)
 
     @classmethod
     def for_store(cls, store: Any) -> CallLog:

@@ -2,57 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
-from sqlalchemy import JSON, Column, Index, Text
-from sqlmodel import Field, SQLModel
-
-
-class LLMCall(SQLModel, table=True):
-    """One request to a model (or one cache hit): what was asked, what came back, what it cost.
-
-    ``attempt`` counts the step's attempts, ``round`` the repair rounds within one attempt (1 is
-    the first question); ``retries`` and ``fallbacks`` are what the model client did for this round.
-    """
-
-    __tablename__ = "llm_calls"
-    __table_args__ = (Index("ix_llm_calls_execution", "execution_id", "path"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    execution_id: str | None = None
-    path: str | None = None
-    task_id: str | None = None
-    attempt: int = 1
-    round: int = 1
-    status: str = Field(description="ok | invalid | error | cached")
-    prompt_name: str | None = None
-    prompt_version: int | None = None
-    prompt_hash: str | None = None
-    model_requested: str | None = None
-    model: str | None = Field(default=None, description="The alias (or model) that answered.")
-    litellm_model: str | None = None
-    provider: str | None = None
-    fallback_used: bool = False
-    retries: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-    latency_ms: float = 0.0
-    cached: bool = False
-    request: Any = Field(default=None, sa_column=Column(JSON))
-    response: str | None = Field(default=None, sa_column=Column(Text))
-    errors: Any = Field(default=None, sa_column=Column(JSON))
-    trace_id: str | None = None
-    created_at: float
+METADATA = MetaData()
 
 
-class LLMCacheEntry(SQLModel, table=True):
-    """A cached response, keyed by a hash of model, messages and parameters."""
+# One request to a model (or one cache hit): what was asked, what came back, what it cost.
+#
+# ``attempt`` counts the step's attempts, ``round`` the repair rounds within one attempt (1 is
+# the first question); ``retries`` and ``fallbacks`` are what the model client did for this round.
+LLM_CALLS = Table(
+    "llm_calls", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("execution_id", String),
+    Column("path", String),
+    Column("task_id", String),
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("round", Integer, nullable=False, default=1),
+    Column("status", String, nullable=False),
+    Column("prompt_name", String),
+    Column("prompt_version", Integer),
+    Column("prompt_hash", String),
+    Column("model_requested", String),
+    Column("model", String),
+    Column("litellm_model", String),
+    Column("provider", String),
+    Column("fallback_used", Boolean, nullable=False, default=False),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("latency_ms", Float, nullable=False, default=0.0),
+    Column("cached", Boolean, nullable=False, default=False),
+    Column("request", JSON),
+    Column("response", Text),
+    Column("errors", JSON),
+    Column("trace_id", String),
+    Column("created_at", Float, nullable=False),
+    Index("ix_llm_calls_execution", "execution_id", "path"),
+)
 
-    __tablename__ = "llm_cache"
 
-    key: str = Field(primary_key=True)
-    model: str
-    response: Any = Field(sa_column=Column(JSON))
-    created_at: float
-    expires_at: float = Field(index=True)
+# A cached response, keyed by a hash of model, messages and parameters.
+LLM_CACHE = Table(
+    "llm_cache", METADATA,
+    Column("key", String, primary_key=True),
+    Column("model", String, nullable=False),
+    Column("response", JSON),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+)

@@ -26,13 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from hub.core import keyset
 from hub.errors import HubError, NotFound
 from hub.prompts.spec import LATEST, PromptFileError, PromptSpec, Reference, parse_prompt, parse_reference
-from hub.prompts.tables import PromptLabel, PromptLabelMove, PromptPin, PromptVersion
+from hub.prompts.tables import PROMPT_LABEL_MOVES as MOVES
+from hub.prompts.tables import PROMPT_LABELS as LABELS
+from hub.prompts.tables import PROMPT_PINS as PINS
+from hub.prompts.tables import PROMPT_VERSIONS as VERSIONS
 from hub.store.ensure import ensure_tables
 
-VERSIONS = PromptVersion.__table__  # type: ignore[attr-defined]
-LABELS = PromptLabel.__table__  # type: ignore[attr-defined]
-MOVES = PromptLabelMove.__table__  # type: ignore[attr-defined]
-PINS = PromptPin.__table__  # type: ignore[attr-defined]
 FIRST_LABEL = "production"
 SUFFIXES = (".yaml", ".yml")
 MAX_VERSION = 2**31 - 1  # the largest integer a database INTEGER column holds (PostgreSQL)
@@ -173,7 +172,7 @@ class PromptRegistry:
         self.engine = engine
         self.directory = Path(directory) if directory is not None else prompts_dir()
         self.protected = protected
-        ensure_tables(engine, PromptVersion, PromptLabel, PromptLabelMove, PromptPin)
+        ensure_tables(engine, VERSIONS, LABELS, MOVES, PINS)
 
     # -- versions ------------------------------------------------------------------------------
 

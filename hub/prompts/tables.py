@@ -4,63 +4,61 @@ an answer."""
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
-
-
-class PromptVersion(SQLModel, table=True):
-    __tablename__ = "prompt_versions"
-    __table_args__ = (UniqueConstraint("name", "version"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True)
-    version: int
-    content_hash: str
-    spec: Any = Field(sa_column=Column(JSON))
-    source: str = Field(sa_column=Column(Text, nullable=False))
-    message: str | None = None
-    created_at: float
+METADATA = MetaData()
 
 
-class PromptLabel(SQLModel, table=True):
-    __tablename__ = "prompt_labels"
-    __table_args__ = (UniqueConstraint("name", "label"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True)
-    label: str
-    version: int
-    updated_at: float
-
-
-class PromptLabelMove(SQLModel, table=True):
-    __tablename__ = "prompt_label_moves"
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True)
-    label: str
-    version: int
-    previous: int | None = None
-    moved_at: float
-    actor: str | None = Field(default=None, description="Who moved it: 'key:<name>' (API) or 'user:<login>' (CLI).")
-    reason: str | None = Field(default=None, sa_column=Column(Text))
-    eval_run: str | None = Field(default=None, description="The eval run that justified the move.")
-    forced: bool = Field(default=False, description="A protected label moved with --force (audited).")
+PROMPT_VERSIONS = Table(
+    "prompt_versions", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String, nullable=False),
+    Column("spec", JSON),
+    Column("source", Text, nullable=False),
+    Column("message", String),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version"),
+)
 
 
-class PromptPin(SQLModel, table=True):
-    """The version a step of an execution resolved, so that its re-runs use the same one."""
+PROMPT_LABELS = Table(
+    "prompt_labels", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False, index=True),
+    Column("label", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("name", "label"),
+)
 
-    __tablename__ = "prompt_pins"
-    __table_args__ = (UniqueConstraint("execution_id", "path"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    execution_id: str = Field(index=True)
-    path: str
-    reference: str
-    name: str
-    version: int
-    content_hash: str
-    created_at: float
+PROMPT_LABEL_MOVES = Table(
+    "prompt_label_moves", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False, index=True),
+    Column("label", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous", Integer),
+    Column("moved_at", Float, nullable=False),
+    Column("actor", String),
+    Column("reason", Text),
+    Column("eval_run", String),
+    Column("forced", Boolean, nullable=False, default=False),
+)
+
+
+# The version a step of an execution resolved, so that its re-runs use the same one.
+PROMPT_PINS = Table(
+    "prompt_pins", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("execution_id", String, nullable=False, index=True),
+    Column("path", String, nullable=False),
+    Column("reference", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("execution_id", "path"),
+)

@@ -15,11 +15,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.core import keyset
 from hub.errors import NotFound
-from hub.store.auth_tables import ApiKey, IdempotencyRecord
+from hub.store.auth_tables import API_KEYS as KEYS
+from hub.store.auth_tables import IDEMPOTENCY_KEYS as IDEMPOTENCY
 from hub.store.store import FLOWS, AlongWrite, Conflict, Store
-
-KEYS = ApiKey.__table__  # type: ignore[attr-defined]
-IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 
 SCOPES = ("admin", "run", "approve", "read")
 NAMESPACED = ("run", "read")

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, UniqueConstraint
 
-from sqlalchemy import JSON, Column, UniqueConstraint
-from sqlmodel import Field, SQLModel
-
-
-class ApiKey(SQLModel, table=True):
-    """An API key. Only the SHA-256 of the secret is stored; ``id`` is the public prefix."""
-
-    __tablename__ = "api_keys"
-
-    id: str = Field(primary_key=True)
-    name: str
-    key_hash: str
-    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON))
-    created_at: float
-    last_used_at: float | None = None
-    revoked_at: float | None = None
+METADATA = MetaData()
 
 
-class IdempotencyRecord(SQLModel, table=True):
-    """First execution started for an ``Idempotency-Key`` on one webhook trigger (kept 24 h)."""
+# An API key. Only the SHA-256 of the secret is stored; ``id`` is the public prefix.
+API_KEYS = Table(
+    "api_keys", METADATA,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("key_hash", String, nullable=False),
+    Column("scopes", JSON),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Column("revoked_at", Float),
+)
 
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("scope", "key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    scope: str
-    key: str
-    body_hash: str
-    execution_id: str
-    created_at: float = Field(index=True)
-    response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+# First execution started for an ``Idempotency-Key`` on one webhook trigger (kept 24 h).
+IDEMPOTENCY_KEYS = Table(
+    "idempotency_keys", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String, nullable=False),
+    Column("key", String, nullable=False),
+    Column("body_hash", String, nullable=False),
+    Column("execution_id", String, nullable=False),
+    Column("created_at", Float, nullable=False, index=True),
+    Column("response", JSON),
+    UniqueConstraint("scope", "key"),
+)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import Table, inspect
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import SQLModel
 
 _READY: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def ensure_tables(engine: Any, *models: type[SQLModel]) -> None:
+def ensure_tables(engine: Any, *tables: Table) -> None:
     """Create these tables when missing (once per engine).
 
     The store's ``migrate()`` creates them too when this module was imported before it ran; this
@@ -20,8 +19,7 @@ def ensure_tables(engine: Any, *models: type[SQLModel]) -> None:
     before the feature was loaded.
     """
     ready = _READY.setdefault(engine, set())
-    for model in models:
-        table = model.__table__  # type: ignore[attr-defined]
+    for table in tables:
         if table.name in ready:
             continue
         try:

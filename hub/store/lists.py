@@ -14,10 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from hub.store.labels import label_text
-from hub.store.tables import Execution, ExecutionLabel
-
-EXECUTIONS = Execution.__table__  # type: ignore[attr-defined]
-LABELS = ExecutionLabel.__table__  # type: ignore[attr-defined]
+from hub.store.tables import EXECUTION_LABELS as LABELS
+from hub.store.tables import EXECUTIONS
 
 Cursor = tuple[float, str]
 """Where a page ended: the last row's ``(created_at, id)``; the next page is what comes after it."""

@@ -6,8 +6,8 @@ version location with its own version table (``alembic_version_<name>``), so a p
 and drops its history without touching anyone else's.
 
 - A database already at every head costs one query to open (no Alembic import, no table module).
-- A fresh database gets every table at once from the models (``create_all``) and each history is
-  stamped at its head, as Alembic's cookbook advises; ``tests/store/test_migrations.py`` checks that
+- A fresh database gets every table at once from the table modules (``create_all``) and each
+  history is stamped at its head, as Alembic's cookbook advises; ``tests/store/test_migrations.py`` checks that
   running the scripts from nothing gives the same schema.
 - An older database is moved forward by each history's scripts, in one transaction under a lock
   (PostgreSQL: an advisory lock; SQLite: ``BEGIN IMMEDIATE``), so processes starting together
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Table, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, Table, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from hub.store.branches import CORE, Branch, SchemaError, heads, plugin_branches, unmanaged_table_modules
@@ -120,10 +120,12 @@ def _adopting(conn: Connection, present: set[str]) -> list[str]:
 
 
 def _create(conn: Connection, branches: list[Branch]) -> list[str]:
-    from sqlmodel import SQLModel
-
-    _import_modules([m for b in branches for m in b.table_modules] + unmanaged_table_modules(branches))
-    SQLModel.metadata.create_all(conn)
+    modules = _import_modules([m for b in branches for m in b.table_modules] + unmanaged_table_modules(branches))
+    by_metadata: dict[MetaData, list[Table]] = {}
+    for table in dict.fromkeys(t for m in modules for t in tables_of(m)):
+        by_metadata.setdefault(table.metadata, []).append(table)
+    for metadata, tables in by_metadata.items():  # in each, ``create_all`` orders them by foreign key
+        metadata.create_all(conn, tables=tables)
     for branch in branches:
         stamp(conn, branch, expected_heads(branch))
     return ["created the schema at " + ", ".join(f"{b.name} {'+'.join(expected_heads(b)) or '-'}" for b in branches)]
@@ -195,16 +197,25 @@ def script(branch: Branch) -> ScriptDirectory:
 def _create_unmanaged(conn: Connection, branches: list[Branch]) -> list[str]:
     """Tables of plugins without migrations: created when missing (never altered)."""
     modules = unmanaged_table_modules(branches)
-    tables = [t for m in _import_modules(modules) for t in _tables_of(m)]
+    tables = [t for m in _import_modules(modules) for t in tables_of(m)]
     missing = [t for t in tables if not inspect(conn).has_table(t.name)]
     for table in missing:
         table.create(conn, checkfirst=True)
     return [f"created table {t.name} (a plugin without migrations)" for t in missing]
 
 
-def _tables_of(module: Any) -> list[Table]:
-    return [getattr(value, "__table__") for value in vars(module).values()  # noqa: B009
-            if isinstance(value, type) and value.__module__ == module.__name__ and isinstance(getattr(value, "__table__", None), Table)]
+def tables_of(module: Any) -> list[Table]:
+    """The tables a ``hub.tables`` module declares: SQLAlchemy ``Table`` objects (the hub's own
+    modules: a worker then never imports the ORM or SQLModel) or SQLModel models defined there."""
+    found = []
+    for value in vars(module).values():
+        if isinstance(value, Table):
+            found.append(value)
+        elif isinstance(value, type) and value.__module__ == module.__name__:
+            table = getattr(value, "__table__", None)
+            if isinstance(table, Table):
+                found.append(table)
+    return found
 
 
 def _import_modules(names: list[str], importer: Callable[[str], Any] = importlib.import_module) -> list[Any]:

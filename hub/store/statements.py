@@ -10,20 +10,18 @@ from typing import Any
 from sqlalchemy import ARRAY, Connection, Engine, String, any_, bindparam, exc, func, insert, or_, update
 from sqlalchemy.sql.elements import ClauseElement
 
-from hub.store.tables import Blob, Execution, ExecutionLabel, FlowRevision, LogLine, StepRun
+# BLOBS and FLOWS are not used here: the store's parts take every table from this module
+from hub.store.tables import BLOBS, EXECUTION_LABELS, EXECUTIONS, LOGS  # noqa: F401
+from hub.store.tables import FLOW_REVISIONS as FLOWS  # noqa: F401
+from hub.store.tables import STEP_RUNS as STEPS
 
-EXECUTIONS = Execution.__table__  # type: ignore[attr-defined]
-STEPS = StepRun.__table__  # type: ignore[attr-defined]
-LOGS = LogLine.__table__  # type: ignore[attr-defined]
-BLOBS = Blob.__table__  # type: ignore[attr-defined]
-FLOWS = FlowRevision.__table__  # type: ignore[attr-defined]
 # Hot-path statements are built once: SQLAlchemy then reuses their compiled form from its cache
 # key, memoised on the statement (building one per call costs ~250 us of CPU in construction and
 # cache-key generation). An UPDATE without .values() sets the columns named by the parameters.
 INSERT_STEP = STEPS.insert()
 INSERT_LOG = LOGS.insert()
 INSERT_EXECUTION = insert(EXECUTIONS)
-INSERT_LABELS = insert(ExecutionLabel.__table__)  # type: ignore[attr-defined]
+INSERT_LABELS = insert(EXECUTION_LABELS)
 UPDATE_EXECUTION = update(EXECUTIONS).where(EXECUTIONS.c.id == bindparam("_execution_id"))
 UPDATE_EXECUTION_RETURNING = UPDATE_EXECUTION.returning(*EXECUTIONS.c)
 # what an execution's end reads back: the trace context, which a middleware may have written on

@@ -21,11 +21,10 @@ from hub.core import attributes as A
 from hub.core import keyset
 from hub.store.store import EXECUTIONS, STEPS, param_mark, set_step_contexts
 from hub.telemetry.events import StepEvent
-from hub.telemetry.tables import SpanRow
+from hub.telemetry.tables import SPANS
 
 log = logging.getLogger(__name__)
 
-SPANS = SpanRow.__table__  # type: ignore[attr-defined]
 PURGE_EVERY = 3600.0
 
 

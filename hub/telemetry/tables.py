@@ -7,32 +7,29 @@ of the store.
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
 
-from sqlalchemy import JSON, Column, Index, Text
-from sqlmodel import Field, SQLModel
+METADATA = MetaData()
 
 
-class SpanRow(SQLModel, table=True):
-    __tablename__ = "spans"
-    __table_args__ = (
-        Index("ix_spans_trace", "trace_id", "start_time"),
-        Index("ix_spans_start", "start_time"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    trace_id: str = Field(max_length=32)
-    span_id: str = Field(max_length=16)
-    parent_span_id: str | None = Field(default=None, max_length=16)
-    name: str = Field(sa_column=Column(Text, nullable=False))
-    kind: str = "INTERNAL"
-    service: str | None = None
-    execution_id: str | None = Field(default=None, index=True)
-    start_time: float
-    end_time: float
-    duration_ms: float
-    status: str = "UNSET"
-    status_message: str | None = Field(default=None, sa_column=Column(Text))
-    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    events: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
-    links: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+SPANS = Table(
+    "spans", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=False),
+    Column("parent_span_id", String(16)),
+    Column("name", Text, nullable=False),
+    Column("kind", String, nullable=False, default="INTERNAL"),
+    Column("service", String),
+    Column("execution_id", String, index=True),
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status", String, nullable=False, default="UNSET"),
+    Column("status_message", Text),
+    Column("attributes", JSON),
+    Column("events", JSON),
+    Column("links", JSON),
+    Index("ix_spans_trace", "trace_id", "start_time"),
+    Index("ix_spans_start", "start_time"),
+)

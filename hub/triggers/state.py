@@ -9,9 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.store.store import Store
-from hub.triggers.tables import TriggerState
-
-TRIGGERS = TriggerState.__table__  # type: ignore[attr-defined]
+from hub.triggers.tables import TRIGGER_STATES as TRIGGERS
 
 
 class TriggerStates:

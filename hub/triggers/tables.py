@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text
 
-from sqlalchemy import JSON, Column, Text
-from sqlmodel import Field, SQLModel
+METADATA = MetaData()
 
 
-class TriggerState(SQLModel, table=True):
-    """One row per (flow, trigger). ``cursor`` is the trigger's own position (for a schedule:
-    the last cron time it handled), so a restarted scheduler knows what it missed."""
-
-    __tablename__ = "trigger_states"
-
-    namespace: str = Field(primary_key=True)
-    flow_id: str = Field(primary_key=True)
-    trigger_id: str = Field(primary_key=True)
-    type: str
-    disabled: bool = False  # switched off through the API (``disabled:`` in the flow file also counts)
-    last_fire_at: float | None = None
-    next_fire_at: float | None = None
-    last_execution_id: str | None = None
-    fire_count: int = 0
-    last_error: str | None = Field(default=None, sa_column=Column(Text))
-    error_at: float | None = None
-    cursor: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    updated_at: float
+# One row per (flow, trigger). ``cursor`` is the trigger's own position (for a schedule:
+# the last cron time it handled), so a restarted scheduler knows what it missed.
+TRIGGER_STATES = Table(
+    "trigger_states", METADATA,
+    Column("namespace", String, primary_key=True),
+    Column("flow_id", String, primary_key=True),
+    Column("trigger_id", String, primary_key=True),
+    Column("type", String, nullable=False),
+    # switched off through the API (``disabled:`` in the flow file also counts)
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("last_fire_at", Float),
+    Column("next_fire_at", Float),
+    Column("last_execution_id", String),
+    Column("fire_count", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("error_at", Float),
+    Column("cursor", JSON),
+    Column("updated_at", Float, nullable=False),
+)

@@ -112,9 +112,9 @@ def test_eval_runs_results_and_promotions(engine: Engine, api: TestClient) -> No
 
 
 def evals_runs_table() -> Any:
-    from hub.evals.tables import EvalRun
+    from hub.evals.tables import EVAL_RUNS
 
-    return EvalRun.__table__  # type: ignore[attr-defined]
+    return EVAL_RUNS
 
 
 def test_approvals_and_their_audit(engine: Engine, api: TestClient) -> None:
@@ -137,9 +137,8 @@ def test_approvals_and_their_audit(engine: Engine, api: TestClient) -> None:
 
 
 def test_the_outbox_and_the_messages(engine: Engine, api: TestClient) -> None:
-    from connectors.email.tables import EmailMessage
+    from connectors.email.tables import EMAIL_MESSAGES as table
 
-    table = EmailMessage.__table__  # type: ignore[attr-defined]
     rows = [{"id": f"m{i:02d}", "idempotency_key": f"k{i}", "backend": "outbox", "status": "outbox" if i % 2 else "sent",
              "from_address": "a@example.com", "subject": f"s{i}", "message_id": f"<{i}@x>", "created_at": 100.0 + i // 3,
              "updated_at": 100.0} for i in range(2 * N)]
@@ -155,9 +154,8 @@ def test_the_outbox_and_the_messages(engine: Engine, api: TestClient) -> None:
 
 
 def test_traces(engine: Engine, api: TestClient) -> None:
-    from hub.telemetry.tables import SpanRow
+    from hub.telemetry.tables import SPANS as spans
 
-    spans = SpanRow.__table__  # type: ignore[attr-defined]
     ids = []
     for i in range(N):
         execution_id = engine.store.create_execution(namespace="d", flow_id="f", revision=1, inputs={}, state="SUCCESS")
@@ -186,11 +184,10 @@ def test_traces_filtered_by_spans_page_through_a_bounded_scan(
     and, when that runs out, ends short with a cursor where the scan stopped: following it finds
     every matching trace once, in order. Executions without stored spans are not traces."""
     from hub.telemetry import spanstore
-    from hub.telemetry.tables import SpanRow
+    from hub.telemetry.tables import SPANS as spans
 
     monkeypatch.setattr(spanstore, "SCAN_BATCH", 2)
     monkeypatch.setattr(spanstore, "SCAN_LIMIT", 4)
-    spans = SpanRow.__table__  # type: ignore[attr-defined]
     failing = []
     for i in range(12):
         execution_id = engine.store.create_execution(namespace="d", flow_id="f", revision=1, inputs={}, state="SUCCESS")

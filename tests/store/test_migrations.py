@@ -96,10 +96,8 @@ def schema_differences(store: Store) -> list[object]:
     modules = [importlib.import_module(m) for b in plugin_branches() for m in b.table_modules]
     metadata = MetaData()
     for module in modules:
-        for value in vars(module).values():
-            table = getattr(value, "__table__", None)
-            if isinstance(value, type) and value.__module__ == module.__name__ and table is not None:
-                table.to_metadata(metadata)
+        for table in migrations.tables_of(module):
+            table.to_metadata(metadata)
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _ours})
         return compare_metadata(context, metadata)

@@ -78,9 +78,8 @@ def count(engine: Engine, flow_id: str = "orders") -> int:
     """How many executions the flow has (cheap enough to poll)."""
     from sqlalchemy import func, select
 
-    from hub.store.tables import Execution
+    from hub.store.tables import EXECUTIONS as table
 
-    table = Execution.__table__  # type: ignore[attr-defined]
     query = select(func.count()).select_from(table).where(table.c.namespace == "bus", table.c.flow_id == flow_id)
     with engine.store.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())

@@ -18,13 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from hub.store.tables import Execution
+from hub.store.tables import EXECUTIONS
 from tests.connectors.bus.brokers import BROKERS, Broker
 from tests.connectors.bus.conftest import BUSES, flow_text
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[3]
-EXECUTIONS = Execution.__table__  # type: ignore[attr-defined]
 
 
 def free_port() -> int:
