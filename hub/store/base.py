@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -105,6 +104,8 @@ class _WriterUse:
         try:
             if exc is not None:
                 self.conn.rollback()
+                import sqlite3  # here, not at the top: a store on PostgreSQL never loads it (~1 MiB)
+
                 if isinstance(exc, sqlite3.Error):
                     raise DBAPIError.instance(self.sql, self.params, exc, sqlite3.Error) from exc
         finally:

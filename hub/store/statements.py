@@ -130,41 +130,60 @@ STEP_ROW = (
 _STEP_JSON = frozenset({"params", "output", "error", "data"})
 
 
-def insert_steps_sql(bind: Engine | Connection, rows: int = 1) -> str:
-    """The driver-level INSERT of :data:`STEP_ROW` tuples: one prepared statement, no SQLAlchemy
-    compilation or JSON processing per row (the JSON columns arrive encoded). ``rows`` > 1: one
-    statement for that many rows (their parameters flattened, see :func:`flat`), one round trip
-    where the driver's ``executemany`` would pipeline one statement per row."""
+def insert_steps_sql(bind: Engine | Connection) -> str:
+    """The driver-level INSERT of a :data:`STEP_ROW` tuple: one prepared statement, no SQLAlchemy
+    compilation or JSON processing per row (the JSON columns arrive encoded)."""
     mark = param_mark(bind)
     cast = bind.dialect.name != "sqlite"  # PostgreSQL: text parameters into json columns
     values = ", ".join(f"CAST({mark} AS JSON)" if cast and column in _STEP_JSON else mark for column in STEP_ROW)
-    return f"INSERT INTO {STEPS.name} ({', '.join(STEP_ROW)}) VALUES " + ", ".join([f"({values})"] * rows)
+    return f"INSERT INTO {STEPS.name} ({', '.join(STEP_ROW)}) VALUES ({values})"
 
 
-def flat(rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
-    """The parameters of a multi-row statement, row after row."""
-    return tuple(value for row in rows for value in row)
+# Statements of many rows on PostgreSQL take one array per column, unnested into rows, so their
+# text is the same however many rows they carry: one round trip where the driver's
+# ``executemany`` would pipeline a statement per row, and one compiled and prepared form. (With
+# ``VALUES (...), (...)`` each row count was a statement of its own, and every count a worker
+# met stayed in the driver's and the hub's caches: ~1 MiB of a busy worker.)
 
 
-ROWS_PER_STATEMENT = 500  # (PostgreSQL takes at most 65,535 parameters in one statement)
+def columns_of(rows: Sequence[Sequence[Any]]) -> tuple[list[Any], ...]:
+    """The parameters of an unnested statement: rows as one list per column."""
+    return tuple(list(column) for column in zip(*rows, strict=True))
 
 
-def _pg_type(column: str) -> str:
+def _pg_type(table: Any, column: str) -> str:
     from sqlalchemy.dialects import postgresql
 
-    return str(EXECUTIONS.c[column].type.compile(dialect=postgresql.dialect()))
+    return str(table.c[column].type.compile(dialect=postgresql.dialect()))
 
 
-@functools.lru_cache(maxsize=256)
-def end_executions_sql(columns: tuple[str, ...], rows: int) -> str:
-    """PostgreSQL: set ``columns`` of ``rows`` executions, each to its own values, in one
-    statement (``UPDATE ... FROM (VALUES ...)``); parameters per row: the id, then the columns
-    (JSON columns as encoded text). Returns the ids it found, with :data:`WRITTEN_ELSEWHERE`."""
-    names = ["id", *columns]
-    row = "(" + ", ".join(f"CAST(%s AS {_pg_type(name)})" for name in names) + ")"
-    assigned = ", ".join(f"{name} = v.{name}" for name in columns)
+def _unnest(table: Any, names: Sequence[str], text: frozenset[str]) -> str:
+    """``unnest(...) AS v(names)``: one array parameter per column, of the column's type (of
+    ``text`` for the ``text`` columns, JSON encoded: cast where they are used)."""
+    arrays = ", ".join(f"CAST(%s AS {'TEXT' if name in text else _pg_type(table, name)}[])" for name in names)
+    return f"unnest({arrays}) AS v({', '.join(names)})"
+
+
+@functools.cache
+def insert_many_steps_sql() -> str:
+    """PostgreSQL: the INSERT of any number of :data:`STEP_ROW` tuples in one statement
+    (parameters: :func:`columns_of` the rows)."""
+    selected = ", ".join(f"CAST(v.{name} AS JSON)" if name in _STEP_JSON else f"v.{name}" for name in STEP_ROW)
+    return (f"INSERT INTO {STEPS.name} ({', '.join(STEP_ROW)}) SELECT {selected} "
+            f"FROM {_unnest(STEPS, STEP_ROW, _STEP_JSON)}")
+
+
+@functools.lru_cache(maxsize=64)
+def end_executions_sql(columns: tuple[str, ...]) -> str:
+    """PostgreSQL: set ``columns`` of any number of executions, each to its own values, in one
+    statement (``UPDATE ... FROM unnest(...)``); parameters: :func:`columns_of` rows of the id,
+    then the columns (JSON columns as encoded text). Returns the ids it found, with
+    :data:`WRITTEN_ELSEWHERE`."""
+    json_columns = frozenset(columns) & JSON_COLUMNS
+    assigned = ", ".join(f"{name} = CAST(v.{name} AS JSON)" if name in json_columns else f"{name} = v.{name}"
+                         for name in columns)
     return (
-        f"UPDATE {EXECUTIONS.name} SET {assigned} FROM (VALUES {', '.join([row] * rows)}) AS v({', '.join(names)}) "
+        f"UPDATE {EXECUTIONS.name} SET {assigned} FROM {_unnest(EXECUTIONS, ['id', *columns], json_columns)} "
         f"WHERE {EXECUTIONS.name}.id = v.id RETURNING {EXECUTIONS.name}.id, "
         + ", ".join(f"{EXECUTIONS.name}.{name}" for name in WRITTEN_ELSEWHERE)
     )

@@ -20,7 +20,6 @@ from hub.store.statements import (
     INSERT_STEP,
     JSON_COLUMNS,
     LOGS,
-    ROWS_PER_STATEMENT,
     STEPS,
     TRANSIENT_DB,
     UPDATE_EXECUTION,
@@ -30,9 +29,10 @@ from hub.store.statements import (
     WRITTEN_ELSEWHERE,
     EndWrite,
     StepRow,
+    columns_of,
     end_executions_sql,
-    flat,
     insert_logs_sql,
+    insert_many_steps_sql,
     insert_steps_sql,
     log_row,
     plain,
@@ -149,11 +149,10 @@ class StepStore(BlobStore):
     def end_executions(self, ends: Sequence[EndWrite]) -> list[dict[str, Any] | Exception]:
         """The ends of many executions (their held-back rows and the update of their row) in one
         transaction: on PostgreSQL one INSERT for all the step runs and one ``UPDATE ... FROM
-        (VALUES ...)`` per set of columns. Per end, its :data:`WRITTEN_ELSEWHERE` columns or the
-        error it met: when the whole
-        transaction fails on data (a row the database refuses, an id that is gone), each end is
-        written again alone, so one execution's fault is its own; a connection that fails
-        raises (every end of the batch is left unwritten)."""
+        unnest(...)`` per set of columns. Per end, its :data:`WRITTEN_ELSEWHERE` columns or the
+        error it met: when the whole transaction fails on data (a row the database refuses, an
+        id that is gone), each end is written again alone, so one execution's fault is its own;
+        a connection that fails raises (every end of the batch is left unwritten)."""
         if self.is_sqlite or len(ends) == 1 or not all(plain(end.values) for end in ends):
             return [self._end_one(end) for end in ends]
         try:
@@ -165,14 +164,12 @@ class StepStore(BlobStore):
                 for end in ends:
                     groups.setdefault(tuple(sorted(end.values)), []).append(end)
                 for columns, group in groups.items():
-                    for at in range(0, len(group), ROWS_PER_STATEMENT):
-                        chunk = group[at:at + ROWS_PER_STATEMENT]
-                        params = flat([(end.execution_id, *_encoded(end.values, columns)) for end in chunk])
-                        found = conn.exec_driver_sql(end_executions_sql(columns, len(chunk)), params).all()
-                        if len(found) != len(chunk):
-                            raise NotFound("an execution of the batch is gone")
-                        for execution_id, *columns_read in found:
-                            written[execution_id] = dict(zip(WRITTEN_ELSEWHERE, columns_read, strict=True))
+                    params = columns_of([(end.execution_id, *_encoded(end.values, columns)) for end in group])
+                    found = conn.exec_driver_sql(end_executions_sql(columns), params).all()
+                    if len(found) != len(group):
+                        raise NotFound("an execution of the batch is gone")
+                    for execution_id, *columns_read in found:
+                        written[execution_id] = dict(zip(WRITTEN_ELSEWHERE, columns_read, strict=True))
         except TRANSIENT_DB:
             raise
         except Exception:  # one end's fault: find it, keep the others
@@ -191,21 +188,13 @@ class StepStore(BlobStore):
             return exc
 
     def _insert_rows(self, conn: Connection, steps: list[StepRow], logs: list[dict[str, Any]]) -> None:
-        """Step runs (one statement for up to :data:`ROWS_PER_STATEMENT` on PostgreSQL) and log lines."""
+        """Step runs (on PostgreSQL one statement for them all) and log lines."""
         if len(steps) == 1 or (steps and self.is_sqlite):
             conn.exec_driver_sql(self._insert_steps, steps[0] if len(steps) == 1 else steps)
         elif steps:
-            for at in range(0, len(steps), ROWS_PER_STATEMENT):
-                chunk = steps[at:at + ROWS_PER_STATEMENT]
-                conn.exec_driver_sql(self._insert_steps_sql(len(chunk)), flat(chunk))
+            conn.exec_driver_sql(insert_many_steps_sql(), columns_of(steps))
         if logs:
             conn.execute(INSERT_LOG, logs)
-
-    def _insert_steps_sql(self, rows: int) -> str:
-        sql = self._steps_sql.get(rows)
-        if sql is None:
-            sql = self._steps_sql[rows] = insert_steps_sql(self.engine, rows)
-        return sql
 
     def _write_rows(
         self,
@@ -237,10 +226,6 @@ class StepStore(BlobStore):
     @functools.cached_property
     def _insert_steps(self) -> str:
         return insert_steps_sql(self.engine)
-
-    @functools.cached_property
-    def _steps_sql(self) -> dict[int, str]:
-        return {}
 
     @functools.cached_property
     def _insert_logs(self) -> str:

@@ -131,10 +131,10 @@ flow = load_text(flow_text)
 real = steps.end_executions_sql
 armed = False
 
-def dying(columns, rows):
+def dying(*args):
     if armed:  # a batch of ends of the second wave: its step runs are inserted, nothing is committed yet
         os.kill(os.getpid(), signal.SIGKILL)
-    return real(columns, rows)
+    return real(*args)
 
 steps.end_executions_sql = dying
 

@@ -41,6 +41,30 @@ def test_the_ends_of_many_executions_are_written_together(store: Store) -> None:
         assert [(s["path"], s["output"]) for s in store.step_runs(execution_id)] == [("only", n)]
 
 
+def test_batches_of_any_size_write_every_column_of_their_rows(store: Store) -> None:
+    """On PostgreSQL a batch is one statement of one array per column, whatever its size: values
+    of every type, JSON of every shape and columns that are NULL in every row come back as written."""
+    for size in (2, 5):
+        ids = _running(store, size)
+        ends = []
+        for n, execution_id in enumerate(ids):
+            now = time.time()
+            first = store.step_values(execution_id, "a", "a", "set", 1, "SUCCESS", params={"n": [n, "x"]},
+                                      output={"deep": {"n": n}}, started_at=now)
+            second = store.step_values(execution_id, "b[0]", "b", "fail", 2, "FAILED", error={"message": f"no {n}"},
+                                       started_at=now)
+            values = {"state": "FAILED", "outputs": None, "error": {"message": f"no {n}"}, "ended_at": now,
+                      "owner": None, "resume_at": None, "updated_at": now}
+            ends.append(EndWrite(execution_id, values, [first, second]))
+        assert all(isinstance(found, dict) for found in store.end_executions(ends))
+        for n, execution_id in enumerate(ids):
+            row = store.get_execution(execution_id)
+            assert (row["state"], row["outputs"], row["error"]) == ("FAILED", None, {"message": f"no {n}"})
+            runs = {s["path"]: s for s in store.step_runs(execution_id)}
+            assert (runs["a"]["params"], runs["a"]["output"], runs["a"]["attempt"]) == ({"n": [n, "x"]}, {"deep": {"n": n}}, 1)
+            assert (runs["b[0]"]["error"], runs["b[0]"]["output"], runs["b[0]"]["attempt"]) == ({"message": f"no {n}"}, None, 2)
+
+
 def test_an_end_that_cannot_be_written_fails_alone(store: Store) -> None:
     ids = _running(store, 2)
     ends = [_end(store, ids[0], "a"), _end(store, "no-such-execution", "b"), _end(store, ids[1], "c")]
