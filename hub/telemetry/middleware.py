@@ -39,7 +39,7 @@ from hub.telemetry import spanstore
 from hub.telemetry.current import Telemetry, inside_execution, reset_current, set_current
 from hub.telemetry.events import PureStep, add_step_events
 from hub.telemetry.metrics import instruments
-from hub.telemetry.processors import register_redactor
+from hub.telemetry.processors import forget_redactor, register_redactor
 from hub.telemetry.propagation import remote_context, trigger_context
 
 _ENDED = frozenset({State.SUCCESS, State.FAILED, State.WARNING, State.SKIPPED})
@@ -221,6 +221,7 @@ class TracingMiddleware(Middleware):
             self._flush(span, close=True)
             span.set_attribute(A.EXECUTION_STATE, state)
             span.end()
+            forget_redactor(ctx.trace_id, run.redactor)
             reset_current(token)
             self.instruments.executions.add(1, {A.FLOW: key, A.EXECUTION_STATE: state})
             pending, run.step_contexts = run.step_contexts, []  # what the final write did not take

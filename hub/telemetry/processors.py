@@ -24,36 +24,73 @@ from hub.telemetry.events import StepEvent
 Redact = Callable[[Any], Any]
 
 
-class _Bounded:
-    """A small thread-safe LRU map (trace id → value); old traces fall out."""
+class _PerTrace:
+    """A thread-safe map trace id → value, whose entries go when the trace is done with here
+    (the callers say when). Bounded all the same (the oldest trace falls out): a span never
+    ended must not keep its trace's entry for the life of the process."""
 
     def __init__(self, size: int = 4096):
         self.size = size
         self._items: OrderedDict[int, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, key: int, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+        self.lock = threading.Lock()
 
     def get(self, key: int) -> Any:
-        with self._lock:
+        with self.lock:
             return self._items.get(key)
 
+    def peek(self, key: int) -> Any:
+        """Read under :attr:`lock` (held by the caller)."""
+        return self._items.get(key)
 
-_redactors = _Bounded()
+    def set(self, key: int, value: Any) -> None:
+        """Set under :attr:`lock` (held by the caller)."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def drop(self, key: int) -> None:
+        """Drop under :attr:`lock` (held by the caller)."""
+        self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_redactors = _PerTrace()  # trace id → the redactors of the runs of it in progress here
 
 
 def register_redactor(trace_id: int, redact: Redact) -> None:
-    """Make every span of ``trace_id`` pass through ``redact`` before export."""
-    _redactors.put(trace_id, redact)
+    """Make every span of ``trace_id`` pass through ``redact`` before export, until the run that
+    registered it calls :func:`forget_redactor`. Several runs of one trace at once (subflows of a
+    fan-out) each register theirs, and its spans go through all of them."""
+    with _redactors.lock:
+        _redactors.set(trace_id, (*(_redactors.peek(trace_id) or ()), redact))
+
+
+def forget_redactor(trace_id: int, redact: Redact) -> None:
+    """The run that registered ``redact`` is over: its spans have ended and been passed on."""
+    with _redactors.lock:
+        kept = tuple(r for r in _redactors.peek(trace_id) or () if r is not redact)
+        if kept:
+            _redactors.set(trace_id, kept)
+        else:
+            _redactors.drop(trace_id)
 
 
 def redactor_for(trace_id: int) -> Redact | None:
-    return _redactors.get(trace_id)  # type: ignore[no-any-return]
+    """What a span of ``trace_id`` goes through: None when no run of the trace is in progress, or
+    none of its runs has read a secret (no copy of the span is needed)."""
+    found = [r for r in _redactors.get(trace_id) or () if getattr(r, "values", True)]
+    if len(found) <= 1:
+        return found[0] if found else None
+
+    def every(value: Any) -> Any:
+        for redact in found:
+            value = redact(value)
+        return value
+
+    return every
 
 
 def redacted_span(span: ReadableSpan, redact: Redact) -> ReadableSpan:
@@ -104,7 +141,7 @@ class RedactingProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
         redact = redactor_for(context.trace_id) if context is not None else None
-        if redact is not None and getattr(redact, "values", True):
+        if redact is not None:
             span = redacted_span(span, redact)
         self.inner.on_end(span)
 
@@ -116,20 +153,39 @@ class RedactingProcessor(SpanProcessor):
 
 
 class HubTracesOnly(SpanProcessor):
-    """Passes on only spans of traces in which a hub execution span started in this process."""
+    """Passes on only spans of traces in which a hub execution span started in this process.
+
+    It counts the spans of each trace open here, and forgets the trace when the last has ended
+    (a worker that kept every trace it ran would grow with them)."""
 
     def __init__(self, inner: SpanProcessor):
         self.inner = inner
-        self._traces = _Bounded()
+        self._traces = _PerTrace()  # trace id → [open spans here, a hub execution started in it]
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        attrs = span.attributes or {}
-        if A.EXECUTION_ID in attrs and span.context is not None:
-            self._traces.put(span.context.trace_id, True)
+        context = span.context
+        if context is not None:
+            hub = A.EXECUTION_ID in (span.attributes or {})
+            with self._traces.lock:
+                entry = self._traces.peek(context.trace_id)
+                if entry is None:
+                    self._traces.set(context.trace_id, [1, hub])
+                else:
+                    entry[0] += 1
+                    entry[1] = entry[1] or hub
         self.inner.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context is not None and self._traces.get(span.context.trace_id):
+        context = span.context
+        if context is None:
+            return
+        with self._traces.lock:
+            entry = self._traces.peek(context.trace_id)
+            if entry is not None:
+                entry[0] -= 1
+                if entry[0] <= 0:
+                    self._traces.drop(context.trace_id)
+        if entry is not None and entry[1]:
             self.inner.on_end(span)
 
     def shutdown(self) -> None:
