@@ -20,46 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
-import sys
-import threading
-import types
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from hub.core.imports import defer_import
 
-class _Deferred(types.ModuleType):
-    """A module whose code runs when one of its names is first asked for (see :func:`_defer_import`)."""
-
-    _lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:  # only called for names the module does not have yet
-        with _Deferred._lock:
-            if isinstance(self, _Deferred):
-                self.__class__ = types.ModuleType  # type: ignore[assignment]
-                self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]
-        return getattr(self, name)
-
-
-def _defer_import(name: str) -> None:
-    """Import ``name`` lazily: a module object now (so ``import name`` binds it), its code at the
-    first use of one of its names. redis 5.3's connection module imports PyJWT only to name a token
-    type (Entra ID re-authentication), and PyJWT imports cryptography's OpenSSL bindings: ~9 MiB of
-    every worker and server that never uses a token. (:class:`importlib.util.LazyLoader` does not do
-    here: the next ``import`` of the module reads ``__spec__``, which loads it.)"""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    module.__class__ = _Deferred
-    sys.modules[name] = module
-
-
-_defer_import("jwt")  # before redis: see _defer_import
+defer_import("jwt")  # before redis: redis names PyJWT's token type, PyJWT loads cryptography (~9 MiB)
 
 from arq.connections import ArqRedis, RedisSettings, create_pool  # noqa: E402
 from arq.constants import in_progress_key_prefix, job_key_prefix  # noqa: E402

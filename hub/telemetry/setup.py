@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from hub.core import attributes as A
+from hub.core.imports import when_imported
 from hub.telemetry.logs import install_log_correlation
 from hub.telemetry.processors import HubTracesOnly, RedactingProcessor
 from hub.telemetry.spanstore import DatabaseSpanExporter
@@ -243,9 +244,7 @@ def instrument_httpx_when_imported(tracer_provider: Any = None) -> None:
     """:func:`instrument_httpx` once httpx is imported (at once if it is already): a process
     whose steps never make an HTTP request (many workers) does not load httpx, its CLI's
     dependencies and the instrumentation (~9 MiB of a worker's memory)."""
-    import wrapt
-
-    wrapt.register_post_import_hook(lambda _module: instrument_httpx(tracer_provider), "httpx")
+    when_imported("httpx", lambda _module: instrument_httpx(tracer_provider))
 
 
 UNTRACED_URLS = r"^[a-z]+://[^/]*/(health|ready|metrics)$"

@@ -173,6 +173,9 @@ HEAVY = [
     "litellm", "aiohttp", "httpx",  # model and HTTP clients: imported by the steps that call out
     "cryptography.hazmat.bindings._rust",  # PyJWT's, through redis: deferred until a token is used
     "opentelemetry.sdk.metrics",  # no metrics exporter configured
+    "sqlmodel", "sqlalchemy.orm",  # the store's tables are SQLAlchemy Core tables
+    "sqlite3",  # the store is on PostgreSQL
+    "wrapt",  # the hook that instruments httpx once it is imported is the hub's own
 ]
 
 
