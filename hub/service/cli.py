@@ -37,10 +37,11 @@ def worker(concurrency: int | None, queue_name: str | None, sweep_interval: floa
     from hub.cli import settings as process_settings
     from hub.errors import HubError
     from hub.service.health import ALIVE_FILE
-    from hub.service.runtime import build_engine
+    from hub.service.runtime import build_engine, one_malloc_arena
     from hub.service.worker import WorkerOptions, serve_worker
     from hub.telemetry.jsonlog import configure_logging
 
+    one_malloc_arena()  # before any thread starts
     settings = process_settings()
     configure_logging(log_level, settings.log_format, "worker")
     if not settings.redis_url:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 from typing import Any
 
@@ -102,6 +103,26 @@ def settle_heap() -> None:
     again: under load those passes were the server's p99 (enrich-llm p99 183 -> 84 ms)."""
     gc.collect()
     gc.freeze()
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def one_malloc_arena() -> bool:
+    """Have every thread of this process allocate from one malloc arena (glibc gives each thread
+    that allocates one of its own, up to eight per core). A worker's threads (database writes,
+    span export, python steps) take turns under the GIL anyway, and each arena of its own kept
+    ~0.3 MiB more resident: ~2 MiB of a worker under load. Called before any thread starts;
+    ``MALLOC_ARENA_MAX`` in the environment is left to decide. False where there is no such knob."""
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, 1))
 
 
 async def close_engine(engine: Engine) -> None:
