@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
 
+HELD_ROWS = 500
+"""Finished runs of pure steps a run holds back at most (see :meth:`WalkerBase.hold`)."""
+
 
 class WalkerBase(abc.ABC):
     """The state and the primitive writes the walker's parts share."""
@@ -123,7 +126,9 @@ class WalkerBase(abc.ABC):
         return await DB_THREADS.run(fn, *args, **kwargs)
 
     def flush(self, run: Run) -> Store:
-        """Write what the run holds back; returns the store for the write that follows."""
+        """Write what the run holds back, here (on the loop); returns the store for the write that
+        follows. For the writes of a step that are made where nothing can be awaited (a control
+        step's row, a task's log line, a resume token); the walk awaits :meth:`write`."""
         if run.pending_steps or run.pending_logs:
             self.store.write_batch(run.pending_steps, run.pending_logs)
             run.pending_steps = []
@@ -144,11 +149,18 @@ class WalkerBase(abc.ABC):
 
         return await self.db(both)
 
+    async def write_held(self, run: Run) -> None:
+        """What the run holds back, written now (in a thread on a server database: :meth:`db`),
+        taken on the loop as in :meth:`write`."""
+        steps, logs = run.pending_steps, run.pending_logs
+        run.pending_steps, run.pending_logs = [], []
+        if steps or logs:
+            await self.db(self.store.write_batch, steps, logs)
+
     def hold(self, run: Run, *args: Any, **values: Any) -> None:
-        """A finished run of a pure step, written with the next write (see :class:`Run`)."""
+        """A finished run of a pure step, written with the next write (see :class:`Run`), or
+        before the next step once the run holds :data:`HELD_ROWS` (see ``Walker.run_task``)."""
         run.pending_steps.append(self.store.step_values(*args, **values))
-        if len(run.pending_steps) >= 500:
-            self.flush(run)
 
     def fail_record(self, run: Run, task: Task, path: str, error: dict[str, Any]) -> None:
         """Record a step that failed before it could run (its condition or parameters): raises
@@ -255,14 +267,15 @@ class WalkerBase(abc.ABC):
         ``resume_at``; returns its row. Shared by every walk (a flow's, a distributed iteration's):
         a step answered after it paused but before this write saw the execution RUNNING and did
         not wake it (:meth:`complete`), so the walk looks for such an answer and wakes itself —
-        else the execution would stay PAUSED forever."""
-        self.flush(run).update_execution(run.id, state=State.PAUSED, resume_at=pause.resume_at, owner=None)
+        else the execution would stay PAUSED forever. The pause is committed before it is told."""
+        await self.write(run, self.store.update_execution, run.id, state=State.PAUSED, resume_at=pause.resume_at,
+                         owner=None)
         self.emit({"event": "execution", "execution_id": run.id, "state": State.PAUSED, "flow": run.flow.key})
-        if pauses.completed_meanwhile(self.store, run.paused_steps):  # answered while it paused
+        if await self.db(pauses.completed_meanwhile, self.store, run.paused_steps):  # answered while it paused
             await self.wake(run.id)
         elif pause.resume_at is not None:
             await self.queue.submit(run.id, delay=max(0.0, pause.resume_at - self.clock.time()))
-        return self.store.get_execution(run.id)
+        return await self.db(self.store.get_execution, run.id)  # type: ignore[no-any-return]
 
     async def wake(self, execution_id: str) -> bool:
         """PAUSED -> RUNNING (a compare-and-set: one caller wins) and queued; False if not PAUSED."""

@@ -245,7 +245,7 @@ class ControlSteps(FanOut):
         if not parsed.distributed and child["state"] not in TERMINAL and child["state"] != State.PAUSED:
             child = await self.run(child_id)  # in process: the child runs to its end (or pause) here
         if child["state"] not in TERMINAL:  # distributed, or paused: its end completes this step
-            return self._pause_container(run, box, None)
+            return await self._pause_container(run, box, None)
         output, error = subflow_outcome(child, parsed.fail_on_error)
         if error is not None:
             raise HubError(error["message"])
@@ -275,15 +275,16 @@ class ControlSteps(FanOut):
             # through the token (engine.complete) — or anyone holding the token ends it sooner
             box.data.setdefault(pauses.TOKEN_KEY, pauses.new_token(box.step_id))
             box.data.setdefault("paused_at", self.clock.time())
-            return self._pause_container(run, box, box.data["until"])
+            return await self._pause_container(run, box, box.data["until"])
         await self.clock.sleep(max(0.0, remaining))
         return {"waited_until": box.data["until"], "waited": format_duration(max(0.0, remaining))}
 
-    def _pause_container(self, run: Run, box: Container, resume_at: float | None) -> Any:
+    async def _pause_container(self, run: Run, box: Container, resume_at: float | None) -> Any:
         """Pause a control-flow step that waits for the outside (a timer, a child execution): its
-        row PAUSED with its data (and resume token), the execution paused by PauseSignal — unless
-        the step was completed meanwhile: then its output (or its error, raised)."""
-        answered = pauses.pause_step(self.flush(run), box.step_id, box.data)
+        row PAUSED with its data (and resume token), committed (in a thread on a server database),
+        the execution paused by PauseSignal — unless the step was completed meanwhile: then its
+        output (or its error, raised)."""
+        answered = await self.write(run, pauses.pause_step, self.store, box.step_id, box.data)
         if answered is None:
             run.paused_steps.append(box.step_id)
             raise PauseSignal(box.path, resume_at)

@@ -66,24 +66,33 @@ class Checkpoint:
         if not self.ended and self.step_id is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_start())
 
-    async def _write_start(self) -> None:
+    async def _write_start(self, pausing: bool = False) -> None:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if self.ended or self.step_id is not None:
+            if self.step_id is not None or (self.ended and not pausing):
                 return
             held, self.run.row_values = self.run.row_values or None, {}
             self.step_id = await self.engine.write(self.run, self.engine.store.start_step, *self._start_args(),
                                                    execution_values=held)
 
     def started_now(self) -> int:
-        """The RUNNING row, written now if it is not yet (for a pause or a resume token)."""
+        """The RUNNING row, written now if it is not yet (for a resume token asked for by the task,
+        where nothing can be awaited)."""
         if self.step_id is None:
             if self._lock is not None and self._lock.locked():
                 raise RuntimeError(f"step {self.task.id}: its start is being written; a kind that pauses "
                                    "declares pauses = True")
             held, self.run.row_values = self.run.row_values or None, {}
             self.step_id = self.engine.flush(self.run).start_step(*self._start_args(), execution_values=held)
+        return self.step_id
+
+    async def paused(self) -> int:
+        """The attempt pauses: its RUNNING row's id (the row the pause marks PAUSED), written now
+        if it is not yet — or awaited, if the timer is writing it."""
+        self.stop_timer()
+        await self._write_start(pausing=True)
+        assert self.step_id is not None
         return self.step_id
 
     def stop_timer(self) -> None:
@@ -225,7 +234,7 @@ class LeafSteps(WalkerBase):
             output = await _with_timeout(task, call)
         except Paused as pause:
             if child_runs:  # the walk wakes the execution if one is completed before it is written PAUSED
-                run.paused_steps.extend(pauses.still_paused(self.store, child_runs))
+                run.paused_steps.extend(await self.db(pauses.still_paused, self.store, child_runs))
             await self._leaf_paused(run, task, frame, path, attempt, stored, started, checkpoint, pause)
             return None
         except Retry as signal:
@@ -266,14 +275,15 @@ class LeafSteps(WalkerBase):
         self, run: Run, task: Task, frame: Frame, path: str, attempt: int, stored: Any, started: float,
         checkpoint: Checkpoint | None, pause: Paused,
     ) -> None:
-        """Record the pause (raises PauseSignal), or go on when the step was answered meanwhile."""
+        """Record the pause (raises PauseSignal), or go on when the step was answered meanwhile.
+        Committed (in a thread on a server database) before the pause is told."""
         data = {**(pause.data or {}), "reason": pause.reason}
         if checkpoint is not None:
-            checkpoint.stop_timer()
-            step_id = checkpoint.started_now()
+            step_id = await checkpoint.paused()
         else:
-            step_id = self.flush(run).start_step(run.id, path, task.id, task.type, attempt, stored, started)
-        answered = pauses.pause_step(self.store, step_id, data)
+            step_id = await self.write(run, self.store.start_step, run.id, path, task.id, task.type, attempt, stored,
+                                       started)
+        answered = await self.db(pauses.pause_step, self.store, step_id, data)
         if answered is None:
             run.paused_steps.append(step_id)
             self.emit(step_event(run, task, path, State.PAUSED, attempt, None))

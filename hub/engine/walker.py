@@ -22,6 +22,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from hub.engine import pauses
+from hub.engine.base import HELD_ROWS
 from hub.engine.control import ControlSteps, expose_children
 from hub.engine.fanout import is_iteration
 from hub.engine.frame import Frame
@@ -97,6 +98,8 @@ class Walker(ControlSteps, LeafSteps):
 
     async def run_task(self, run: Run, task: Task, frame: Frame) -> None:
         """Run one step: replayed from its committed run, skipped by its condition, or run by its kind."""
+        if len(run.pending_steps) >= HELD_ROWS:  # a long run of pure steps: what it holds is written now
+            await self.write_held(run)
         path = frame.path(task.id)
         row = run.steps.get(path)
         if row is not None and row["state"] in COMMITTED:
