@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.engine import pauses
-from hub.engine.batches import DB_THREADS, Batched
+from hub.engine.batches import DB_THREADS, Batched, in_thread
 from hub.engine.catalog import FlowCatalog
 from hub.engine.clock import Clock
 from hub.engine.frame import Frame
@@ -77,7 +77,9 @@ class WalkerBase(abc.ABC):
         self.listeners: list[Listener] = []
         self.middleware: list[Middleware] = []
         self.start_timer: StartTimer | None = None  # the loop's checkpoints not yet due (hub.engine.leaf)
-        self.ends: Batched[EndWrite, dict[str, Any]] = Batched(store.end_executions, key=lambda end: end.execution_id)
+        self.ends: Batched[EndWrite, dict[str, Any]] = Batched(
+            in_thread(store.end_executions), key=lambda end: end.execution_id
+        )
 
     # -- what the life cycle provides ---------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy.exc
 
 from hub.engine import pauses
-from hub.engine.batches import Batched
+from hub.engine.batches import Batched, in_thread
 from hub.engine.clock import Clock
 from hub.engine.control import wait_output
 from hub.engine.fanout import is_iteration
@@ -74,7 +74,7 @@ class Engine(Walker):
         self.queue: Queue = LocalQueue(self, self.settings.max_concurrency)
         self.starts = Starts(store, self._submit_all)
         self.claims: Batched[tuple[str, bool], tuple[dict[str, Any], bool] | None] = Batched(
-            lambda requests: store.claim_fresh_many(requests, self.owner), key=lambda request: request[0]
+            in_thread(lambda requests: store.claim_fresh_many(requests, self.owner)), key=lambda request: request[0]
         )
         self._running: dict[str, asyncio.Task[Any]] = {}
         # executions started by this engine: which flow revision they run (saves a read when they

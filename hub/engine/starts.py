@@ -3,7 +3,8 @@
 Each start must be durable before its caller hears of it (a webhook's 202, an API's 201), which
 costs a database round trip and a commit. Under load, executions started while one batch is being
 written wait for the next: one multi-row INSERT, one commit and one submit to the queue for all of
-them. A lone start is written at once, so batching adds no latency when there is no load.
+them (:class:`hub.engine.batches.Batched`). A lone start is written at once, so batching adds no
+latency when there is no load.
 
 On SQLite (one writer, commits in microseconds) each start is written inline.
 
@@ -27,23 +28,24 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from hub.engine.batches import DB_THREADS
+from hub.engine.batches import DB_THREADS, Batched
 from hub.store.store import AlongWrite, Conflict, Store
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 128
 SUBMIT_TIMEOUT = 5.0  # seconds a queue may take to accept a batch before the starts go on without it
 
 Submit = Callable[[list[str]], Awaitable[None]]
+Start = tuple[dict[str, Any], bool, AlongWrite | None]
+"""One start: the execution's row, whether to submit it, the write along with it."""
 
 
 class Starts:
     def __init__(self, store: Store, submit: Submit):
         self.store = store
         self.submit = submit
-        self._pending: list[tuple[dict[str, Any], bool, AlongWrite | None, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        # no key: each start is an execution of its own (a repeated id fails alone, see _insert)
+        self.batched: Batched[Start, None] = Batched(self._many)
 
     async def create(self, row: dict[str, Any], enqueue: bool, along: AlongWrite | None = None) -> None:
         """Insert ``row`` (an execution), with ``along`` in the same transaction, and, with
@@ -53,35 +55,16 @@ class Starts:
             if enqueue:
                 await self._submit([row["id"]])
             return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, enqueue, along, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="execution starts")
-        await done
+        await self.batched((row, enqueue, along))
 
-    async def _write(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                failed: list[BaseException | None] = list(await self._insert([(row, along) for row, _, along, _ in batch]))
-                submitted = [row["id"] for (row, enqueue, _, _), error in zip(batch, failed, strict=True)
-                             if enqueue and error is None]
-                if submitted:
-                    await self._submit(submitted)
-            except Exception as exc:  # the database is down: every caller of the batch hears it
-                failed = [exc] * len(batch)
-            except BaseException:  # cancelled (the loop is closing): nobody is left to answer
-                for *_, done in batch + self._pending:
-                    done.cancel()
-                self._pending = []
-                raise
-            for (*_, done), error in zip(batch, failed, strict=True):
-                if done.done():  # the caller went away (cancelled)
-                    continue
-                if error is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(error)
+    async def _many(self, batch: list[Start]) -> list[Exception | None]:
+        """Write a batch of starts, then submit those committed that ask for it (one call)."""
+        failed = await self._insert([(row, along) for row, _, along in batch])
+        submitted = [row["id"] for (row, enqueue, _), error in zip(batch, failed, strict=True)
+                     if enqueue and error is None]
+        if submitted:
+            await self._submit(submitted)
+        return failed
 
     async def _submit(self, execution_ids: list[str]) -> None:
         """Queue committed executions; a queue that fails loses nothing (see the module doc)."""

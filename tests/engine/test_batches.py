@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.engine.batches import Batched
+from hub.engine.batches import Batched, in_thread
 from hub.flow.loader import load_text
 from hub.store.store import Store
 from hub.testing import make_engine
@@ -45,7 +45,7 @@ async def test_calls_made_while_a_batch_is_written_go_together_in_the_next() -> 
             release.wait(10)  # the first batch is slow: the others gather meanwhile
         return [item * 10 for item in items]
 
-    batched: Batched[int, int] = Batched(many, key=lambda item: item)
+    batched: Batched[int, int] = Batched(in_thread(many), key=lambda item: item)
     first = asyncio.ensure_future(batched(1))
     await asyncio.sleep(0.05)  # (the first batch is in its thread now)
     rest = [asyncio.ensure_future(batched(n)) for n in (2, 3, 4)]
@@ -61,7 +61,7 @@ async def test_an_item_s_error_reaches_its_caller_alone() -> None:
     def many(items: list[int]) -> list[object]:
         return [ValueError(f"bad {item}") if item == 2 else item for item in items]
 
-    batched: Batched[int, int] = Batched(many, key=lambda item: item)
+    batched: Batched[int, int] = Batched(in_thread(many), key=lambda item: item)
     results = await asyncio.gather(*(batched(n) for n in (1, 2, 3)), return_exceptions=True)
     assert results[0] == 1 and results[2] == 3
     assert isinstance(results[1], ValueError) and str(results[1]) == "bad 2"
@@ -76,7 +76,7 @@ async def test_a_batch_that_fails_reaches_every_caller_and_the_next_batch_still_
             raise ConnectionError("database away")
         return items
 
-    batched: Batched[int, int] = Batched(many, key=lambda item: item)
+    batched: Batched[int, int] = Batched(in_thread(many), key=lambda item: item)
     results = await asyncio.gather(*(batched(n) for n in (1, 2)), return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results)
     assert await batched(3) == 3
@@ -89,10 +89,33 @@ async def test_items_with_one_key_never_share_a_batch() -> None:
         seen.append(items)
         return [n for _, n in items]
 
-    batched: Batched[tuple[str, int], int] = Batched(many, key=lambda item: item[0], max_batch=3)
+    batched: Batched[tuple[str, int], int] = Batched(in_thread(many), key=lambda item: item[0], max_batch=3)
     calls = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("d", 5)]
     assert await asyncio.gather(*(batched(c) for c in calls)) == [1, 2, 3, 4, 5]
     assert seen == [[("a", 1), ("b", 2), ("c", 4)], [("a", 3), ("d", 5)]]  # in order, at most 3
+
+
+async def test_an_async_many_without_a_key_takes_the_items_in_order_up_to_max_batch() -> None:
+    seen: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def many(items: list[int]) -> list[int]:  # on the loop (the starts: insert, then submit)
+        seen.append(items)
+        if len(seen) == 1:
+            await gate.wait()
+        return [item * 10 for item in items]
+
+    batched: Batched[int, int] = Batched(many, max_batch=2)
+    first = asyncio.ensure_future(batched(1))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(batched(n)) for n in (1, 2, 3)]  # no key: a repeated item may share a batch
+    await asyncio.sleep(0)
+    assert not batched.idle
+    gate.set()
+    assert await first == 10
+    assert await asyncio.gather(*rest) == [10, 20, 30]
+    assert seen == [[1], [1, 2], [3]]
+    assert batched.idle and batched.batches == 3
 
 
 # -- the engine on a server database ------------------------------------------------------------

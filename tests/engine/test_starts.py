@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from hub.engine import starts as starts_module
+from hub.engine.batches import MAX_BATCH
 from hub.engine.runner import Engine
 from hub.errors import NotFound
 from hub.flow.loader import load_text
@@ -127,23 +128,22 @@ async def test_concurrent_starts_share_insert_calls_and_one_submit(pg_store: Sto
     for submitted, hints in queue.many:
         assert hints == {i: ("st", "greet", revision) for i in submitted}
     # the batching task finished with the last batch
-    writer = engine.starts._writer
-    assert writer is not None and writer.done() and engine.starts._pending == []
+    assert engine.starts.batched.idle and engine.starts.batched.batches == len(spy.calls)
 
 
 @pytest.mark.postgres
 async def test_batches_are_capped_at_max_batch(pg_store: Store) -> None:
     queue = RecordingQueue()
     engine, spy, flow, revision = engine_on(pg_store, queue)
-    count = starts_module.MAX_BATCH * 2 + 10
+    count = MAX_BATCH * 2 + 10
 
     ids = await asyncio.gather(*(engine.start(flow, {"n": i}, revision=revision) for i in range(count)))
 
-    assert max(spy.sizes) <= starts_module.MAX_BATCH
+    assert max(spy.sizes) <= MAX_BATCH
     assert len(spy.calls) >= 3
     assert sorted(i for call in spy.calls for i in call) == sorted(ids)
     assert sorted(queue.submitted()) == sorted(ids)
-    assert all(len(submitted) <= starts_module.MAX_BATCH for submitted, _ in queue.many)
+    assert all(len(submitted) <= MAX_BATCH for submitted, _ in queue.many)
     assert len(pg_store.list_executions(flow_id="greet", limit=count + 10)) == count
     for execution_id in ids:
         assert pg_store.get_execution(execution_id)["state"] == "QUEUED"
@@ -308,7 +308,7 @@ async def test_sqlite_start_is_written_inline(sqlite_store: Store) -> None:
 
     row = sqlite_store.get_execution(execution_id)  # visible as soon as start returns
     assert row["state"] == "QUEUED" and row["inputs"] == {"n": 7}
-    assert engine.starts._writer is None and engine.starts._pending == []
+    assert engine.starts.batched.batches == 0
     assert spy.calls == [[execution_id]]
     assert queue.submitted() == [execution_id]
 
@@ -319,7 +319,7 @@ async def test_sqlite_concurrent_starts_are_each_written_alone(sqlite_store: Sto
 
     ids = await asyncio.gather(*(engine.start(flow, {"n": i}, revision=revision) for i in range(10)))
 
-    assert engine.starts._writer is None
+    assert engine.starts.batched.batches == 0
     assert spy.sizes == [1] * 10
     assert sorted(i for call in spy.calls for i in call) == sorted(ids)
     assert [len(submitted) for submitted, _ in queue.many] == [1] * 10
