@@ -211,7 +211,11 @@ class Hub:
         self.port = _port()
         env = {**os.environ, "HUB_HOME": str(self.home), "HUB_FLOWS_DIR": str(self.home / "flows"),
                "HUB_DATABASE_URL": self.url, "HUB_REDIS_URL": args.redis_url, "HUB_QUEUE_NAME": self.queue,
-               "PYTHONPATH": str(root)}
+               "PYTHONPATH": str(root),
+               # the flow calls no model: litellm's import (seconds of CPU in a background thread of
+               # the server, when the checkout's models.yaml names a litellm alias) would land in
+               # whichever phase is measured first
+               "HUB_LLM_PRELOAD": "false"}
         hub = [sys.executable, "-m", "hub.cli"]
         self.server = subprocess.Popen([*hub, "serve", "--port", str(self.port), "--log-level", "warning"],
                                        env=env, cwd=root, stderr=subprocess.DEVNULL)
