@@ -147,8 +147,17 @@ def insert_steps_sql(bind: Engine | Connection) -> str:
 
 
 def columns_of(rows: Sequence[Sequence[Any]]) -> tuple[list[Any], ...]:
-    """The parameters of an unnested statement: rows as one list per column."""
-    return tuple(list(column) for column in zip(*rows, strict=True))
+    """The parameters of an unnested statement: rows as one list per column; a column of ints and
+    floats mixed (whole seconds among times) all floats, since psycopg refuses to dump a list of
+    mixed types."""
+    return tuple(_one_type(list(column)) for column in zip(*rows, strict=True))
+
+
+def _one_type(values: list[Any]) -> list[Any]:
+    kinds = {type(value) for value in values}
+    if float in kinds and int in kinds:
+        return [None if value is None else float(value) for value in values]
+    return values
 
 
 def _pg_type(table: Any, column: str) -> str:
@@ -160,7 +169,9 @@ def _pg_type(table: Any, column: str) -> str:
 def _unnest(table: Any, names: Sequence[str], text: frozenset[str]) -> str:
     """``unnest(...) AS v(names)``: one array parameter per column, of the column's type (of
     ``text`` for the ``text`` columns, JSON encoded: cast where they are used)."""
-    arrays = ", ".join(f"CAST(%s AS {'TEXT' if name in text else _pg_type(table, name)}[])" for name in names)
+    # %b: binary arrays (as text, psycopg quotes and escapes every element in Python, which
+    # costs more than the rows' VALUES did for JSON-heavy columns)
+    arrays = ", ".join(f"CAST(%b AS {'TEXT' if name in text else _pg_type(table, name)}[])" for name in names)
     return f"unnest({arrays}) AS v({', '.join(names)})"
 
 

@@ -65,6 +65,26 @@ def test_batches_of_any_size_write_every_column_of_their_rows(store: Store) -> N
             assert (runs["b[0]"]["error"], runs["b[0]"]["output"], runs["b[0]"]["attempt"]) == ({"message": f"no {n}"}, None, 2)
 
 
+def test_a_batch_of_ends_takes_whole_seconds_and_nulls_among_its_values(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _running(store, 3)
+    if not store.is_sqlite:  # in the batch's statements, not written again one by one
+        monkeypatch.setattr(store, "_end_one", lambda end: pytest.fail("an end was written alone"))
+    ends = []
+    for n, execution_id in enumerate(ids):  # (one array per column: ints and floats mixed, all-null columns)
+        step = store.step_values(execution_id, "only", "only", "set", 1, "SUCCESS", output=None,
+                                 started_at=1_700_000_000 + n if n != 1 else 1_700_000_000.5, ended_at=1_700_000_002)
+        values = {"state": "SUCCESS", "outputs": None, "error": None, "ended_at": 1_700_000_003 if n else 1.5,
+                  "owner": None, "resume_at": None, "updated_at": 1_700_000_003}
+        ends.append(EndWrite(execution_id, values, [step, step[:1] + ("other",) + step[2:]]))
+    assert store.end_executions(ends) == [{"trace_id": None, "span_id": None}] * 3
+    assert [store.get_execution(i)["ended_at"] for i in ids] == [1.5, 1_700_000_003, 1_700_000_003]
+    runs = store.step_runs(ids[1])
+    assert [(r["path"], r["started_at"], r["output"]) for r in runs] == [("only", 1_700_000_000.5, None),
+                                                                         ("other", 1_700_000_000.5, None)]
+
+
 def test_an_end_that_cannot_be_written_fails_alone(store: Store) -> None:
     ids = _running(store, 2)
     ends = [_end(store, ids[0], "a"), _end(store, "no-such-execution", "b"), _end(store, ids[1], "c")]
