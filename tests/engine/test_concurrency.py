@@ -13,7 +13,7 @@ FLOW = """
 id: limited
 concurrency: {{limit: 1, behavior: {behavior}}}
 tasks:
-  - {{id: nap, type: python, function: "tests.helpers:slow", kwargs: {{seconds: 0.2}}}}
+  - {{id: nap, type: python, function: "tests.helpers:slow", kwargs: {{seconds: 0.5}}}}
 """
 
 
@@ -22,12 +22,20 @@ def test_concurrency_limit_behaviors(store, behavior: str, second_state: str) ->
     engine = make_engine(store)
     flow = load_text(FLOW.format(behavior=behavior))
 
+    async def state_of(execution: str, *states: str) -> str:
+        # (a loaded machine can take longer than any fixed sleep to get the first one running)
+        for _ in range(400):
+            state = engine.store.get_execution(execution)["state"]
+            if state in states:
+                return state
+            await asyncio.sleep(0.01)
+        return state
+
     async def go() -> list[dict]:
         first = await engine.start(flow)
-        await asyncio.sleep(0.05)
+        await state_of(first, "RUNNING")
         second = await engine.start(flow)
-        await asyncio.sleep(0.05)
-        during = engine.store.get_execution(second)["state"]
+        during = await state_of(second, "QUEUED", "CANCELLED", "FAILED")
         await engine.queue.drain()
         rows = [engine.store.get_execution(first), engine.store.get_execution(second)]
         rows.append({"during": during})

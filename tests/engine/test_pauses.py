@@ -116,7 +116,8 @@ async def test_a_wrong_or_forged_token_completes_nothing(store) -> None:  # type
     flow = engine.catalog.loader.load_text(FLOW)
     execution = await engine.execute(flow, {"key": "forged"})
     step_id, _, secret = TOKENS["forged"].partition(".")
-    for bad in (f"{step_id}.{secret[:-1]}x", f"{int(step_id) + 1}.{secret}", "nonsense", f"{step_id}."):
+    changed = secret[:-1] + ("y" if secret.endswith("x") else "x")  # (never the secret itself)
+    for bad in (f"{step_id}.{changed}", f"{int(step_id) + 1}.{secret}", "nonsense", f"{step_id}."):
         assert await engine.complete(bad, {"answer": "forged"}) is False
     assert engine.store.get_execution(execution["id"])["state"] == "PAUSED"
 
