@@ -58,6 +58,12 @@ class _PerTrace:
 
 
 _redactors = _PerTrace()  # trace id → the redactors of the runs of it in progress here
+_retired = _PerTrace()
+"""Trace id → the redactors of its runs that ended here having read a secret. A span of the
+trace can end after its run: the API's server span around an enrichment, or a span made by a
+sync step's thread that outlived its step's timeout or kill. Those still go through the run's
+redactor, for as long as the bounded map keeps the trace (the newest 4,096 traces that read a
+secret); runs that read none keep nothing here."""
 
 
 def register_redactor(trace_id: int, redact: Redact) -> None:
@@ -69,19 +75,24 @@ def register_redactor(trace_id: int, redact: Redact) -> None:
 
 
 def forget_redactor(trace_id: int, redact: Redact) -> None:
-    """The run that registered ``redact`` is over: its spans have ended and been passed on."""
+    """The run that registered ``redact`` is over. Its redactor is retired, not dropped, when it
+    read a secret: spans of the trace that end later still go through it (see :data:`_retired`)."""
     with _redactors.lock:
         kept = tuple(r for r in _redactors.peek(trace_id) or () if r is not redact)
         if kept:
             _redactors.set(trace_id, kept)
         else:
             _redactors.drop(trace_id)
+    if getattr(redact, "values", True):
+        with _retired.lock:
+            _retired.set(trace_id, (*(_retired.peek(trace_id) or ()), redact))
 
 
 def redactor_for(trace_id: int) -> Redact | None:
-    """What a span of ``trace_id`` goes through: None when no run of the trace is in progress, or
-    none of its runs has read a secret (no copy of the span is needed)."""
-    found = [r for r in _redactors.get(trace_id) or () if getattr(r, "values", True)]
+    """What a span of ``trace_id`` goes through: None when no run of the trace here has read a
+    secret (no copy of the span is needed), whether the run is in progress or has ended."""
+    found = [r for r in (*(_redactors.get(trace_id) or ()), *(_retired.get(trace_id) or ()))
+             if getattr(r, "values", True)]
     if len(found) <= 1:
         return found[0] if found else None
 

@@ -45,7 +45,8 @@ async def test_an_ended_execution_leaves_no_entry_and_its_spans_were_redacted_an
     row = await one.engine.execute(one.flow(FLOW))
     spans = one.spans()
     trace_id = spans[0].context.trace_id
-    assert redactor_for(trace_id) is None and processors._redactors.get(trace_id) is None
+    assert processors._redactors.get(trace_id) is None
+    assert redactor_for(trace_id) is not None  # retired, not dropped: the run read a secret
     assert len(database._traces) == 0
     assert spans and all(SECRET not in text for span in spans for text in every_string(span))
     with one.engine.store.engine.connect() as conn:  # the database exporter had them all
@@ -66,12 +67,36 @@ def test_runs_of_one_trace_at_once_each_redact_its_spans_until_it_ends() -> None
         both = redactor_for(trace_id)
         assert both is not None and both("alpha-secret beta-secret") == "****** ******"
         forget_redactor(trace_id, second)
-        left = redactor_for(trace_id)
-        assert left is first
+        assert processors._redactors.get(trace_id) == (first,)
     finally:
         forget_redactor(trace_id, first)
-        forget_redactor(trace_id, second)
     assert processors._redactors.get(trace_id) is None
+    late = redactor_for(trace_id)  # a span of the trace that ends after both runs
+    assert late is not None and late("alpha-secret beta-secret") == "****** ******"
+
+
+def test_a_span_that_ends_after_its_run_is_still_redacted() -> None:
+    """The API's server span around an enrichment, or a span of a sync step's thread that
+    outlived its timeout, ends after the execution's run has forgotten its redactor."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(RedactingProcessor(SimpleSpanProcessor(exporter)))
+    span = provider.get_tracer("late").start_span("late")
+    redactor = Redactor()
+    redactor.add("gamma-secret")
+    trace_id = span.get_span_context().trace_id
+    register_redactor(trace_id, redactor)
+    forget_redactor(trace_id, redactor)  # the run is over, the span not yet
+    span.set_attribute("url", "https://x.test/?token=gamma-secret")
+    span.end()
+    [stored] = exporter.get_finished_spans()
+    assert stored.attributes["url"] == "https://x.test/?token=******"
+    assert processors._redactors.get(trace_id) is None
+    provider.shutdown()
 
 
 def test_a_run_that_read_no_secret_costs_its_spans_no_copy() -> None:
@@ -81,3 +106,4 @@ def test_a_run_that_read_no_secret_costs_its_spans_no_copy() -> None:
         assert redactor_for(0xDEF) is None
     finally:
         forget_redactor(0xDEF, quiet)
+    assert redactor_for(0xDEF) is None and processors._retired.get(0xDEF) is None  # nothing kept
