@@ -9,7 +9,7 @@ registering is free: a flow that uses only core tasks imports no connector or LL
         hub.trigger_type("acme.tick", "acme_hub.triggers:Tick")
         hub.router("acme_hub.api:router")                 # mounted under /v1
         hub.command("acme", "acme_hub.cli:acme")          # `hub acme ...`
-        hub.tables("acme_hub.tables")                     # SQLModel tables (the models)
+        hub.tables("acme_hub.tables")                     # its tables (SQLModel models or Core Tables)
         hub.migrations("acme_hub:migrations")             # their Alembic migrations (a folder)
         hub.sweeper("acme_hub.sweep:sweep")               # async def sweep(engine) -> None
         hub.service("acme", "acme_hub.service:install")   # install(engine) -> engine.services["acme"]
@@ -151,7 +151,8 @@ class PluginAPI:
         self._add("command", name, target)
 
     def tables(self, module: str) -> None:
-        """A module that defines SQLModel tables: the models a fresh database is created from.
+        """A module that declares tables (SQLModel models, or SQLAlchemy Core ``Table`` objects as
+        the hub's own are): what a fresh database is created from; they may reference the hub's tables.
         The plugin's :meth:`migrations` create and change them in an existing database."""
         self._add("tables", module, f"{module}:__name__")
 

@@ -17,6 +17,7 @@ from hub.core.host import MODEL_USAGE, provide
 from hub.llm.tables import LLM_CACHE as CACHE
 from hub.llm.tables import LLM_CALLS as CALLS
 from hub.store.ensure import ensure_tables
+from hub.store.json_text import json_text
 
 _CALL_COLUMNS = {c.name for c in CALLS.columns} - {"id"}
 _DEFAULTS = {c.name: c.default.arg for c in CALLS.columns if isinstance(c.default, ColumnDefault) and c.default.is_scalar}
@@ -74,7 +75,7 @@ class CallLog:
         values = {**_DEFAULTS, "created_at": time.time(), **values}
         columns = tuple(values)
         sql = _insert_call_sql(self.engine.dialect.name, columns)
-        params = tuple(json.dumps(values[c]) if c in _JSON_COLUMNS else values[c] for c in columns)
+        params = tuple(json_text(values[c]) if c in _JSON_COLUMNS else values[c] for c in columns)
         if self.writer is not None:
             return self.writer.insert_row(sql, params)
         with self.engine.begin() as conn:
@@ -162,7 +163,7 @@ class CallLog:
         are removed by the same process at most once a minute (not by every write)."""
         now = time.time()
         sql = _cache_sql(self.engine.dialect.name)[1]
-        params = (key, model, json.dumps(response), now, now + ttl)
+        params = (key, model, json_text(response), now, now + ttl)
         if self.writer is not None:
             self.writer.write_sql(sql, params)
         else:

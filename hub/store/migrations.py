@@ -121,8 +121,10 @@ def _adopting(conn: Connection, present: set[str]) -> list[str]:
 
 def _create(conn: Connection, branches: list[Branch]) -> list[str]:
     modules = _import_modules([m for b in branches for m in b.table_modules] + unmanaged_table_modules(branches))
+    every = list(dict.fromkeys(t for m in modules for t in tables_of(m)))
+    _add_referenced(every, every)
     by_metadata: dict[MetaData, list[Table]] = {}
-    for table in dict.fromkeys(t for m in modules for t in tables_of(m)):
+    for table in every:
         by_metadata.setdefault(table.metadata, []).append(table)
     for metadata, tables in by_metadata.items():  # in each, ``create_all`` orders them by foreign key
         metadata.create_all(conn, tables=tables)
@@ -198,20 +200,36 @@ def _create_unmanaged(conn: Connection, branches: list[Branch]) -> list[str]:
     """Tables of plugins without migrations: created when missing (never altered)."""
     modules = unmanaged_table_modules(branches)
     tables = [t for m in _import_modules(modules) for t in tables_of(m)]
+    from hub.store.tables import METADATA
+
+    _add_referenced(tables, [*METADATA.tables.values(), *tables])
     missing = [t for t in tables if not inspect(conn).has_table(t.name)]
     for table in missing:
         table.create(conn, checkfirst=True)
     return [f"created table {t.name} (a plugin without migrations)" for t in missing]
 
 
+def _add_referenced(tables: list[Table], known: list[Table]) -> None:
+    """Copy into each table's metadata the ``known`` tables its foreign keys name from another
+    one: a plugin's SQLModel table may reference ``executions.id``, and the hub's tables are Core
+    tables of their own metadata, which the DDL of the plugin's table must find."""
+    by_name = {t.name: t for t in known}
+    for table in tables:
+        for key in table.foreign_keys:
+            name = key.target_fullname.rpartition(".")[0]
+            if name not in table.metadata.tables and name in by_name:
+                by_name[name].to_metadata(table.metadata)
+
+
 def tables_of(module: Any) -> list[Table]:
     """The tables a ``hub.tables`` module declares: SQLAlchemy ``Table`` objects (the hub's own
-    modules: a worker then never imports the ORM or SQLModel) or SQLModel models defined there."""
+    modules: a worker then never imports the ORM or SQLModel) or SQLModel models, defined there
+    or imported into it (a package whose ``__init__`` imports its models)."""
     found = []
     for value in vars(module).values():
         if isinstance(value, Table):
             found.append(value)
-        elif isinstance(value, type) and value.__module__ == module.__name__:
+        elif isinstance(value, type):
             table = getattr(value, "__table__", None)
             if isinstance(table, Table):
                 found.append(table)

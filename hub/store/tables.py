@@ -2,7 +2,7 @@
 
 SQLAlchemy Core tables, not SQLModel models: the store writes them with Core statements only,
 and a worker that imported SQLModel would carry SQLAlchemy's ORM and a pydantic model per table
-(~10 MiB of every worker process) for nothing. Plugins may still declare SQLModel tables.
+(~7 MiB of every worker process) for nothing. Plugins may still declare SQLModel tables.
 """
 
 from __future__ import annotations

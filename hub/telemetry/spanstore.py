@@ -7,7 +7,6 @@ The exporter is an ordinary OpenTelemetry :class:`SpanExporter`; put it behind a
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from sqlalchemy import JSON, Engine, case, delete, func, select
 
 from hub.core import attributes as A
 from hub.core import keyset
+from hub.store.json_text import json_text
 from hub.store.store import EXECUTIONS, STEPS, param_mark, set_step_contexts
 from hub.telemetry.events import StepEvent
 from hub.telemetry.tables import SPANS
@@ -68,9 +68,9 @@ def span_params(span: ReadableSpan) -> tuple[Any, ...]:
         round((end - start) * 1000.0, 3),
         status.status_code.name,
         status.description,
-        json.dumps(attrs),
-        json.dumps([_event_row(e) for e in span.events]) if span.events else "[]",
-        json.dumps(links) if links else "[]",
+        json_text(attrs),
+        json_text([_event_row(e) for e in span.events]) if span.events else "[]",
+        json_text(links) if links else "[]",
     )
 
 

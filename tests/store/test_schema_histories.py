@@ -82,6 +82,26 @@ def test_a_plugin_whose_tables_have_no_migrations_gets_them_created(sqlite_store
         plugins._by_kind["tables"].pop(module, None)
 
 
+def test_a_plugins_sqlmodel_tables_may_reference_the_hubs_and_be_imported(sqlite_store: Store) -> None:
+    """The hub's tables are Core tables of their own metadata; a plugin's SQLModel table with a
+    foreign key to ``executions`` is still created, and so is a model its module imports."""
+    from hub.core.plugins import default_plugins
+
+    module = "tests.store.unmanaged_refs"
+    default_plugins().load(lambda hub: hub.tables(module), name="unmanaged_refs")
+    try:
+        done = sqlite_store.migrate(force=True)
+        assert sorted(done) == ["created table execution_notes (a plugin without migrations)",
+                                "created table unmanaged_notes (a plugin without migrations)"]
+        with sqlite_store.engine.connect() as conn:
+            keys = conn.execute(text("PRAGMA foreign_key_list(execution_notes)")).fetchall()
+        assert [(k[2], k[3], k[4]) for k in keys] == [("executions", "execution_id", "id")]
+    finally:
+        plugins = default_plugins()
+        plugins._infos = [i for i in plugins._infos if i.name != "unmanaged_refs"]
+        plugins._by_kind["tables"].pop(module, None)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("start", ["empty", "release_0_1"])
 def test_processes_starting_together_migrate_once(kind: str, start: str, tmp_path: Path) -> None:

@@ -235,7 +235,8 @@ def test_retention_purges_old_spans(tmp_path) -> None:
 
 def test_the_exporter_stores_every_part_of_a_span(tmp_path) -> None:
     """A span's row as the viewer reads it: ids, parent, times, status, attributes (tuples as
-    lists), events and links; every column of the table is written."""
+    lists, NaN as null: PostgreSQL's json refuses NaN), events and links; every column of the
+    table is written."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Link, Status, StatusCode
 
@@ -245,7 +246,8 @@ def test_the_exporter_stores_every_part_of_a_span(tmp_path) -> None:
     assert set(spanstore._COLUMNS) == {c.name for c in spanstore.SPANS.columns} - {"id"}
     tracer = TracerProvider().get_tracer("test")
     with tracer.start_as_current_span("parent") as parent:
-        child = tracer.start_span("child", attributes={A.EXECUTION_ID: "e1", "n": 2, "tags": ("a", "b")},
+        child = tracer.start_span("child", attributes={A.EXECUTION_ID: "e1", "n": 2, "tags": ("a", "b"),
+                                                             "ratio": float("nan")},
                                   links=[Link(parent.get_span_context(), {"why": "x"})])
         child.add_event("saw", {"k": (1, 2)})
         child.set_status(Status(StatusCode.ERROR, "bad"))
@@ -259,7 +261,7 @@ def test_the_exporter_stores_every_part_of_a_span(tmp_path) -> None:
     assert row["parent_span_id"] == top["span_id"] and top["parent_span_id"] is None
     assert row["execution_id"] == "e1" and row["kind"] == "INTERNAL" and row["service"]
     assert row["status"] == "ERROR" and row["status_message"] == "bad"
-    assert row["attributes"] == {A.EXECUTION_ID: "e1", "n": 2, "tags": ["a", "b"]}
+    assert row["attributes"] == {A.EXECUTION_ID: "e1", "n": 2, "tags": ["a", "b"], "ratio": None}
     assert [(e["name"], e["attributes"]) for e in row["events"]] == [("saw", {"k": [1, 2]})]
     assert row["links"] == [{"trace_id": trace_id, "span_id": top["span_id"], "attributes": {"why": "x"}}]
     assert row["end_time"] >= row["start_time"] and row["duration_ms"] >= 0
