@@ -51,7 +51,16 @@ class _Deferred(types.ModuleType):
         with _Deferred._lock:
             if isinstance(self, _Deferred):
                 self.__class__ = types.ModuleType  # type: ignore[assignment]
-                self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]
+                try:
+                    self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]
+                except BaseException:  # no half-run module left behind: the next import raises again
+                    if sys.modules.get(self.__name__) is self:
+                        del sys.modules[self.__name__]
+                    raise
+                with _Finder.lock:
+                    hooks = _Finder.hooks.pop(self.__name__, [])
+                for hook in hooks:  # (its code ran here, not through the import system's finders)
+                    _call(hook, self)
         return getattr(self, name)
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import os
 import sys
 import threading
@@ -44,6 +45,8 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -105,8 +108,9 @@ class _Home:
     def woken(self, caller: int) -> None:
         """In the worker, woken for a call from a thread on core ``caller`` (-1: unknown)."""
         if self.pinned:
-            self._set(self.allowed)
             self.pinned = False
+            if not self._set(self.allowed):  # never left pinned while a function runs
+                self._set(set(range(os.cpu_count() or 1)), release=True)
         elif caller >= 0 and caller != _current_core():
             self.spells = self.SPELLS
 
@@ -116,11 +120,13 @@ class _Home:
             self.spells -= 1
             self.pinned = self._set({caller})
 
-    def _set(self, cores: set[int]) -> bool:
+    def _set(self, cores: set[int], release: bool = False) -> bool:
         try:
             os.sched_setaffinity(0, cores)
         except OSError:  # a sandbox that refuses it, or cores taken away meanwhile: wake as it comes
             self.allowed, self.spells = set(), 0
+            if release:  # nothing more to try: the function runs where it can
+                log.warning("a hub-sync worker could not be unpinned from core %s", _current_core())
             return False
         return True
 

@@ -110,10 +110,12 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 def one_malloc_arena() -> bool:
     """Have every thread of this process allocate from one malloc arena (glibc gives each thread
-    that allocates one of its own, up to eight per core). A worker's threads (database writes,
-    span export, python steps) take turns under the GIL anyway, and each arena of its own kept
-    ~0.3 MiB more resident: ~2 MiB of a worker under load. Called before any thread starts;
-    ``MALLOC_ARENA_MAX`` in the environment is left to decide. False where there is no such knob."""
+    that allocates one of its own, up to eight per core). Each arena of its own kept ~0.3 MiB more
+    resident: ~2 MiB of a worker under load. The price is contention where threads allocate
+    without the GIL at once (psycopg's libpq in the database threads, native code in a python
+    step); a worker's Python code takes turns under the GIL anyway. Called before any thread
+    starts; ``MALLOC_ARENA_MAX`` in the environment is left to decide (set it to trade the memory
+    back for that concurrency). False where there is no such knob."""
     if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
         return False
     import ctypes

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -247,11 +248,14 @@ def instrument_httpx_when_imported(tracer_provider: Any = None) -> None:
     when_imported("httpx", lambda _module: instrument_httpx(tracer_provider))
 
 
-UNTRACED_URLS = r"^[a-z]+://[^/]*/(health|ready|metrics)$"
-"""The probes' URLs, which get no server span. The instrumentation searches each request's URL
-(scheme, host and path) for this pattern anywhere in it, so it is anchored: a bare ``health``
-would also leave untraced every call whose path merely contains the word (an enrichment of a
-flow called ``health-check``)."""
+def untraced_urls(root_path: str = "") -> str:
+    """The probes' URLs (``/health``, ``/healthz``, ``/ready``, ``/metrics``, under the app's
+    ``root_path``, with or without a trailing slash), which get no server span. The
+    instrumentation searches each request's URL (scheme, host and path) for this pattern anywhere
+    in it, so it is anchored: a bare ``health`` would also leave untraced every call whose path
+    merely contains the word (an enrichment of a flow called ``health-check``)."""
+    prefix = re.escape(root_path.rstrip("/"))
+    return rf"^[a-z]+://[^/]*{prefix}/(health|healthz|ready|metrics)/?$"
 
 
 def instrument_app(app: Any, tracer_provider: Any = None) -> Any:
@@ -265,7 +269,7 @@ def instrument_app(app: Any, tracer_provider: Any = None) -> Any:
     otel_fastapi.FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=tracer_provider or configure(),
-        excluded_urls=UNTRACED_URLS,
+        excluded_urls=untraced_urls(getattr(app, "root_path", "") or ""),
         # one server span per request; a span per ASGI receive/send message costs more than the
         # request itself on the enrichment path and tells nothing
         exclude_spans=["receive", "send"],

@@ -37,6 +37,28 @@ defer_import("deferred_mod")
 import deferred_mod
 assert "ran" not in sys.modules["deferred_mod"].__dict__ and not hasattr(sys, "deferred_ran")
 assert deferred_mod.ran is True and sys.deferred_ran  # its code ran at the first name asked for
+
+defer_import("deferred_hooked")
+when_imported("deferred_hooked", lambda m: seen.append(("deferred", m.VALUE)))
+import deferred_hooked
+assert ("deferred", 7) not in seen
+assert deferred_hooked.VALUE == 7 and seen[-1] == ("deferred", 7)  # its hook ran with its code
+
+defer_import("deferred_broken")
+import deferred_broken
+try:
+    deferred_broken.anything
+except ZeroDivisionError:  # the module's own error
+    pass
+else:
+    raise AssertionError("a deferred module whose code fails must raise")
+assert "deferred_broken" not in sys.modules  # no half-run module left for the next import
+try:
+    import deferred_broken
+except ZeroDivisionError:
+    pass
+else:
+    raise AssertionError("the next import must raise the error again")
 print("ok")
 """
 
@@ -44,6 +66,8 @@ print("ok")
 def test_hooks_on_imports_and_deferred_modules(tmp_path: Path) -> None:
     (tmp_path / "hooked_mod.py").write_text("VALUE = 42\n")
     (tmp_path / "deferred_mod.py").write_text("import sys\nsys.deferred_ran = True\nran = True\n")
+    (tmp_path / "deferred_hooked.py").write_text("VALUE = 7\n")
+    (tmp_path / "deferred_broken.py").write_text("PARTLY = 1\n1 / 0\n")
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(CHECKS)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": f"{tmp_path}:{Path(__file__).resolve().parents[2]}"})
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

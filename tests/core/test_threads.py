@@ -222,3 +222,25 @@ def test_a_worker_woken_on_another_core_waits_on_its_callers_core_and_runs_unpin
         asyncio.run(main())
     finally:
         os.sched_setaffinity(0, everywhere)
+
+
+def test_a_worker_that_cannot_go_back_to_its_cores_is_let_go_on_every_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unpinning to the cores the worker had can fail (the process's cores changed meanwhile):
+    it then asks for every core, never running the next function pinned to one."""
+    from hub.core.threads import _Home
+
+    home = _Home()
+    home.allowed, home.pinned = {97, 98}, True  # cores the process no longer has
+    calls: list[set[int]] = []
+
+    def setaffinity(_pid: int, cores: Any) -> None:
+        calls.append(set(cores))
+        if set(cores) == {97, 98}:
+            raise OSError("invalid argument")
+
+    monkeypatch.setattr(os, "sched_setaffinity", setaffinity)
+    home.woken(caller=0)
+    assert calls == [{97, 98}, set(range(os.cpu_count() or 1))]
+    assert not home.pinned and home.allowed == set()  # and it pins itself no more
+    home.idle(caller=0)
+    assert len(calls) == 2

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hub.telemetry.setup import RouteNames, instrument_app
+from hub.telemetry.setup import RouteNames, instrument_app, untraced_urls
 
 
 def _app() -> FastAPI:
@@ -69,6 +69,17 @@ def test_only_the_probes_go_untraced(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [s.attributes.get("url.path", s.attributes.get("http.target")) for s in server] == [
         "/v1/items/health-check", "/v1/items/metrics", "/v1/items/ready"]
     provider.shutdown()
+
+
+def test_the_untraced_pattern_follows_the_apps_root_path() -> None:
+    import re
+
+    plain, mounted = re.compile(untraced_urls()), re.compile(untraced_urls("/hub/"))
+    for path in ("/health", "/healthz", "/ready/", "/metrics"):
+        assert plain.search(f"http://h{path}") and mounted.search(f"https://h:8080/hub{path}")
+    for path in ("/v1/enrich/ops/health", "/v1/items/health-check", "/healthy"):
+        assert not plain.search(f"http://h{path}") and not mounted.search(f"http://h/hub{path}")
+    assert not mounted.search("http://h/health")  # outside the app's root path: not its probe
 
 
 def test_route_names_are_found_once_per_app_method_and_path() -> None:
