@@ -39,3 +39,26 @@ async def connect(conn: NatsConnection, render: Render = lambda value: value) ->
 def durable_name(text: str) -> str:
     """A valid durable consumer / stream name (no dots, spaces, '*' or '>')."""
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+async def ensure_stream(js: Any, name: str, subjects: list[str]) -> None:
+    """Have the JetStream stream ``name`` exist, created with ``subjects`` when it does not.
+    Several processes may create it at once (each worker's consumer of one trigger, or a
+    dead-letter stream first needed by two of them): the server can refuse the later create as
+    "subjects overlap with an existing stream", the one just made. A refused create is taken as
+    done when the stream is there, and raised when it is not (subjects another stream holds)."""
+    from nats.js.errors import BadRequestError, NotFoundError
+
+    try:
+        await js.stream_info(name)
+        return
+    except NotFoundError:
+        pass
+    try:
+        await js.add_stream(name=name, subjects=subjects)
+    except BadRequestError as refused:
+        try:
+            await js.stream_info(name)
+        except NotFoundError:
+            raise refused from None
+

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from connectors.bus.consume import BusTriggerConfig, Message, dead_letter_record, run_source, setting_renderer
-from connectors.nats.client import NatsConnection, connect, durable_name
+from connectors.nats.client import NatsConnection, connect, durable_name, ensure_stream
 from hub.core.durations import Duration
 
 
@@ -42,14 +42,10 @@ class NatsSource:
 
     async def connect(self) -> None:
         from nats.js import api
-        from nats.js.errors import NotFoundError
 
         self.client = await connect(self.config, setting_renderer(self.ctx))
         self.js = self.client.jetstream()
-        try:
-            await self.js.stream_info(self.config.stream)
-        except NotFoundError:
-            await self.js.add_stream(name=self.config.stream, subjects=[self.config.subject])
+        await ensure_stream(self.js, self.config.stream, [self.config.subject])
         consumer = api.ConsumerConfig(
             durable_name=self.durable, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=self.config.ack_wait,
             deliver_policy=api.DeliverPolicy.ALL if self.config.deliver_policy == "all" else api.DeliverPolicy.NEW,
@@ -83,7 +79,7 @@ class NatsSource:
         try:
             await self.js.publish(subject, msg.data, headers=headers)
         except (NoRespondersError, NoStreamResponseError):  # no stream keeps that subject yet
-            await self.js.add_stream(name=durable_name(f"{self.config.stream}_dead"), subjects=[subject])
+            await ensure_stream(self.js, durable_name(f"{self.config.stream}_dead"), [subject])
             await self.js.publish(subject, msg.data, headers=headers)
 
     async def close(self) -> None:

@@ -127,15 +127,12 @@ class Nats(Broker):
         return await nats.connect(self.url)
 
     async def produce(self, payloads: list[bytes]) -> None:
-        from nats.js.errors import NotFoundError
+        from connectors.nats.client import ensure_stream
 
         client = await self._client()
         js = client.jetstream()
         try:
-            try:
-                await js.stream_info(self.name.upper())
-            except NotFoundError:
-                await js.add_stream(name=self.name.upper(), subjects=[f"{self.name}.in"])
+            await ensure_stream(js, self.name.upper(), [f"{self.name}.in"])  # (the trigger may be creating it)
             for payload in payloads:
                 await _publish_once_the_stream_answers(js, f"{self.name}.in", payload)
         finally:

@@ -235,3 +235,27 @@ async def test_an_unreachable_kafka_shows_as_the_trigger_error_until_it_is_back(
     finally:
         await trigger.stop()
     assert sorted(r["inputs"]["n"] for r in executions(engine)) == [1, 2, 3]
+
+
+async def test_processes_creating_one_stream_at_once_all_go_on_and_a_real_overlap_still_fails(nats_broker: Nats) -> None:
+    """Each worker's consumer of a trigger creates the trigger's stream when it is missing; made
+    at once, the server may refuse the later creates as overlapping the first (a CI failure)."""
+    from nats.js.errors import BadRequestError
+
+    from connectors.nats.client import ensure_stream
+
+    clients = [await nats_broker._client() for _ in range(4)]
+    try:
+        for round_ in range(10):
+            name, subject = f"{nats_broker.name.upper()}_R{round_}", f"{nats_broker.name}.r{round_}"
+            await asyncio.gather(*(ensure_stream(c.jetstream(), name, [subject]) for c in clients))
+            info = await clients[0].jetstream().stream_info(name)
+            assert info.config.subjects == [subject]
+            await clients[0].jetstream().delete_stream(name)
+        await ensure_stream(clients[0].jetstream(), f"{nats_broker.name.upper()}_A", [f"{nats_broker.name}.a"])
+        with pytest.raises(BadRequestError):  # another stream holds the subject: not ours to take
+            await ensure_stream(clients[0].jetstream(), f"{nats_broker.name.upper()}_B", [f"{nats_broker.name}.a"])
+        await clients[0].jetstream().delete_stream(f"{nats_broker.name.upper()}_A")
+    finally:
+        for client in clients:
+            await client.close()
