@@ -65,8 +65,9 @@ def postgres_database() -> Iterator[str]:
     try:
         yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        from tests.conftest import _drop_schema
+
+        _drop_schema(admin, schema)
         admin.dispose()
 
 
